@@ -1,0 +1,46 @@
+"""Writes an experiment's numbers to results/<name>.json and .md with their provenance:
+the command that made them, the machine and devices, the library versions and the date."""
+
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import flax
+import jax
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def provenance() -> dict:
+  device = jax.devices()[0]
+  return {
+    "command": " ".join(["python -m experiments." + Path(sys.argv[0]).stem, *sys.argv[1:]]),
+    "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+    "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
+    "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
+    "versions": {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__},
+  }
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def write(name: str, title: str, sections: list[tuple[str, str]], data: dict, out_dir: Path = RESULTS) -> Path:
+  """Saves data (+ provenance) as JSON and the (heading, markdown body) sections as .md; prints the .md."""
+  meta = provenance()
+  out_dir.mkdir(parents=True, exist_ok=True)
+  (out_dir / f"{name}.json").write_text(json.dumps({"provenance": meta, **data}, indent=2, default=float) + "\n")
+  header = (
+    f"# {title}\n\nMade by `{meta['command']}` on {meta['date']}; machine: {meta['machine']}; "
+    f"device: {meta['device']}; jax {meta['versions']['jax']}, flax {meta['versions']['flax']}.\n"
+  )
+  body = "\n".join(f"\n## {heading}\n\n{text}\n" for heading, text in sections)
+  (out_dir / f"{name}.md").write_text(header + body)
+  print(header + body)
+  return out_dir / f"{name}.md"

@@ -1,0 +1,64 @@
+"""Argument checks shared by the package: each raises ValueError naming the argument.
+
+They run on shapes and dtypes, which are static under `jax.jit`; value checks
+(`sequence_lengths`) run only when the values are concrete, i.e. outside a trace.
+"""
+
+from collections.abc import Collection
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def choice(name: str, value: Any, allowed: Collection[Any]) -> None:
+  if value not in allowed:
+    raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+
+
+def positive_int(name: str, value: Any) -> None:
+  if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+    raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def probability(name: str, value: float) -> None:
+  if not 0.0 <= value < 1.0:
+    raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def float_array(name: str, x: Any, shape: str, rank: int) -> None:
+  """`x` must be a floating array of `rank` dims; `shape` spells the expected axes, e.g. '[B, T, F]'."""
+  if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+    raise ValueError(f"{name} must be an array of shape {shape}, got {type(x).__name__}")
+  if x.ndim != rank:
+    raise ValueError(f"{name} must have shape {shape} (rank {rank}), got shape {tuple(x.shape)}")
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    raise ValueError(f"{name} must be a floating array {shape}, got dtype {x.dtype}")
+
+
+def axis_size(name: str, x: Any, axis: int, expected: int, shape: str) -> None:
+  if x.shape[axis] != expected:
+    raise ValueError(f"{name} must have shape {shape} with size {expected} on axis {axis}, got shape {tuple(x.shape)}")
+
+
+def sequence_lengths(lengths: Any, batch: int, time: int) -> None:
+  """`lengths` must be an integer array [B] with every value in [1, T]."""
+  if not hasattr(lengths, "shape") or lengths.shape != (batch,):
+    got = tuple(lengths.shape) if hasattr(lengths, "shape") else type(lengths).__name__
+    raise ValueError(f"seq_lengths must have shape [B] = ({batch},), got {got}")
+  if not jnp.issubdtype(lengths.dtype, jnp.integer):
+    raise ValueError(f"seq_lengths must be an integer array, got dtype {lengths.dtype}")
+  if isinstance(lengths, jax.core.Tracer):
+    return
+  values = np.asarray(lengths)
+  if values.min() < 1 or values.max() > time:
+    raise ValueError(f"seq_lengths must lie in [1, T] = [1, {time}], got min {values.min()} and max {values.max()}")
+
+
+def same_tree_shapes(name: str, tree: Any, reference: Any) -> None:
+  """`tree` must have the structure and leaf shapes of `reference`."""
+  got = jax.tree.map(jnp.shape, tree)
+  want = jax.tree.map(jnp.shape, reference)
+  if jax.tree.structure(tree) != jax.tree.structure(reference) or got != want:
+    raise ValueError(f"{name} must have leaf shapes {want}, got {got}")

@@ -1,0 +1,5 @@
+"""Weight interop with other frameworks' published layouts."""
+
+from seqjax.interop.torch_rnn import rnn_from_torch, rnn_to_torch
+
+__all__ = ["rnn_from_torch", "rnn_to_torch"]

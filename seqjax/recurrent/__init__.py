@@ -1,0 +1,22 @@
+"""Recurrent networks: cells, their runners over time, and initialization strategies."""
+
+from seqjax.recurrent.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
+from seqjax.recurrent.init import INITIALIZERS, Spectrum, initializer, spectrum
+from seqjax.recurrent.rnn import RNN, Bidirectional
+from seqjax.recurrent.stacked import KINDS, StackedRNN, make_cell
+
+__all__ = [
+  "INITIALIZERS",
+  "KINDS",
+  "RNN",
+  "Bidirectional",
+  "ElmanCell",
+  "GRUCell",
+  "LSTMCell",
+  "RecurrentCell",
+  "Spectrum",
+  "StackedRNN",
+  "initializer",
+  "make_cell",
+  "spectrum",
+]

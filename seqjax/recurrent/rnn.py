@@ -1,0 +1,105 @@
+"""Sequence layers over a cell: `RNN` (one direction) and `Bidirectional`."""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax import _validate
+from seqjax.recurrent.scan import flip_sequences, length_mask, scan_cell
+
+
+class RNN(nnx.Module):
+  """Runs `cell` over a sequence with `jax.lax.scan`.
+
+  rnn(x, *, seq_lengths=None, initial_carry=None, reverse=False) -> (outputs, final_carry)
+
+    x            [B, T, F] floats ([T, B, F] if time_major)
+    seq_lengths  [B] ints in [1, T]; positions t >= length are padding: their outputs
+                 are zero and the final carry is the carry at each sequence's last step
+    reverse      read each sequence from its last real step to its first; outputs stay
+                 aligned with the input positions
+    outputs      [B, T, H] ([T, B, H] if time_major)
+  """
+
+  def __init__(self, cell, *, time_major: bool = False, hoist_input_projection: bool = True, unroll: int = 1):
+    _validate.positive_int("unroll", unroll)
+    self.cell = cell
+    self.time_major = time_major
+    self.hoist_input_projection = hoist_input_projection
+    self.unroll = unroll
+
+  @property
+  def out_features(self) -> int:
+    return self.cell.hidden_features
+
+  def check_input(self, x, seq_lengths) -> tuple[int, int]:
+    """Validates x and seq_lengths; returns (B, T)."""
+    spell = "[T, B, F]" if self.time_major else "[B, T, F]"
+    _validate.float_array("x", x, spell, 3)
+    _validate.axis_size("x", x, 2, self.cell.in_features, spell.replace("F", f"F={self.cell.in_features}"))
+    T, B = x.shape[:2] if self.time_major else x.shape[1::-1]
+    if seq_lengths is not None:
+      _validate.sequence_lengths(seq_lengths, B, T)
+    return B, T
+
+  def __call__(self, x: jax.Array, *, seq_lengths=None, initial_carry=None, reverse: bool = False):
+    B, T = self.check_input(x, seq_lengths)
+    carry = self.cell.initialize_carry((B,))
+    if initial_carry is not None:
+      _validate.same_tree_shapes("initial_carry", initial_carry, carry)
+      carry = initial_carry
+    xs = x if self.time_major else jnp.swapaxes(x, 0, 1)  # [T, B, F]
+    mask = None if seq_lengths is None else length_mask(seq_lengths, T)  # [T, B]
+    if reverse:
+      xs = flip_sequences(xs, seq_lengths)
+    ys, carry = scan_cell(
+      self.cell, carry, xs, mask, hoist_input_projection=self.hoist_input_projection, unroll=self.unroll
+    )
+    if reverse:
+      ys = flip_sequences(ys, seq_lengths)
+    return (ys if self.time_major else jnp.swapaxes(ys, 0, 1)), carry
+
+
+class Bidirectional(nnx.Module):
+  """A forward and a backward `RNN` over the same input, merged per position.
+
+  bi(x, *, seq_lengths=None, initial_carry=None) -> (outputs, (forward_carry, backward_carry))
+
+  The backward RNN reads each sequence from its own last real step, so padding is
+  never read first. merge="concat" gives [..., H_fwd + H_bwd]; "sum" gives [..., H].
+  """
+
+  merges = ("concat", "sum")
+
+  def __init__(self, forward_rnn: RNN, backward_rnn: RNN, *, merge: str = "concat"):
+    _validate.choice("merge", merge, self.merges)
+    if forward_rnn.time_major != backward_rnn.time_major:
+      raise ValueError("forward_rnn and backward_rnn must agree on time_major")
+    if forward_rnn.cell.in_features != backward_rnn.cell.in_features:
+      raise ValueError(
+        f"forward_rnn and backward_rnn must read the same features, got "
+        f"{forward_rnn.cell.in_features} and {backward_rnn.cell.in_features}"
+      )
+    if merge == "sum" and forward_rnn.out_features != backward_rnn.out_features:
+      raise ValueError(
+        f"merge='sum' needs equal hidden sizes, got {forward_rnn.out_features} and {backward_rnn.out_features}"
+      )
+    self.forward_rnn = forward_rnn
+    self.backward_rnn = backward_rnn
+    self.merge = merge
+
+  @property
+  def time_major(self) -> bool:
+    return self.forward_rnn.time_major
+
+  @property
+  def out_features(self) -> int:
+    fwd, bwd = self.forward_rnn.out_features, self.backward_rnn.out_features
+    return fwd + bwd if self.merge == "concat" else fwd
+
+  def __call__(self, x: jax.Array, *, seq_lengths=None, initial_carry=None):
+    fwd_init, bwd_init = (None, None) if initial_carry is None else initial_carry
+    fwd, fwd_carry = self.forward_rnn(x, seq_lengths=seq_lengths, initial_carry=fwd_init)
+    bwd, bwd_carry = self.backward_rnn(x, seq_lengths=seq_lengths, initial_carry=bwd_init, reverse=True)
+    merged = jnp.concatenate([fwd, bwd], axis=-1) if self.merge == "concat" else fwd + bwd
+    return merged, (fwd_carry, bwd_carry)

@@ -1,0 +1,42 @@
+"""NumPy implementations of the textbook recurrences, written from the equations
+(Elman 1990; Hochreiter & Schmidhuber 1997 with a forget gate; Cho et al. 2014 and
+PyTorch's GRU), one time step at a time, with separately named per-gate weights."""
+
+import numpy as np
+
+
+def sigmoid(a):
+  return 1.0 / (1.0 + np.exp(-a))
+
+
+def gates(params, n):
+  """Split fused [.., n*H] weights into n per-gate blocks."""
+  return {name: np.split(np.asarray(value), n, axis=-1) for name, value in params.items()}
+
+
+def elman_step(p, h, x, activation):
+  a = x @ p["input_kernel"] + p["bias"] + h @ p["recurrent_kernel"]
+  return np.tanh(a) if activation == "tanh" else np.maximum(a, 0.0)
+
+
+def lstm_step(p, c, h, x):
+  (W_xi, W_xf, W_xg, W_xo), (W_hi, W_hf, W_hg, W_ho) = p["input_kernel"], p["recurrent_kernel"]
+  b_i, b_f, b_g, b_o = p["bias"]
+  i = sigmoid(x @ W_xi + b_i + h @ W_hi)
+  f = sigmoid(x @ W_xf + b_f + h @ W_hf)
+  g = np.tanh(x @ W_xg + b_g + h @ W_hg)
+  o = sigmoid(x @ W_xo + b_o + h @ W_ho)
+  c = f * c + i * g
+  return c, o * np.tanh(c)
+
+
+def gru_step(p, h, x, variant, b_hn):
+  (W_xr, W_xz, W_xn), (W_hr, W_hz, W_hn) = p["input_kernel"], p["recurrent_kernel"]
+  b_r, b_z, b_n = p["bias"]
+  r = sigmoid(x @ W_xr + b_r + h @ W_hr)
+  z = sigmoid(x @ W_xz + b_z + h @ W_hz)
+  if variant == "pytorch":
+    n = np.tanh(x @ W_xn + b_n + r * (h @ W_hn + b_hn))
+  else:
+    n = np.tanh(x @ W_xn + b_n + (r * h) @ W_hn)
+  return (1.0 - z) * n + z * h
