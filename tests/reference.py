@@ -40,3 +40,30 @@ def gru_step(p, h, x, variant, b_hn):
   else:
     n = np.tanh(x @ W_xn + b_n + (r * h) @ W_hn)
   return (1.0 - z) * n + z * h
+
+
+def attention(q, k, v, mask=None, bias=None):
+  """softmax(q k^T / sqrt(d) + bias) v per (batch, head), with a loop; q [B, T, N, D], k/v [B, S, N, D]."""
+  q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
+  B, T, N, D = q.shape
+  S = k.shape[1]
+  out = np.zeros((B, T, N, v.shape[-1]))
+  weights = np.zeros((B, N, T, S))
+  for b in range(B):
+    for n in range(N):
+      logits = q[b, :, n] @ k[b, :, n].T / np.sqrt(D)
+      if bias is not None:
+        logits = logits + np.broadcast_to(bias, (B, N, T, S))[b, n]
+      allowed = np.ones((T, S), bool) if mask is None else np.broadcast_to(mask, (B, N, T, S))[b, n]
+      for t in range(T):
+        if allowed[t].any():
+          e = np.exp(logits[t] - logits[t][allowed[t]].max()) * allowed[t]
+          weights[b, n, t] = e / e.sum()
+      out[b, :, n] = weights[b, n] @ v[b, :, n]
+  return out, weights
+
+
+def sinusoid(position, i, d_model):
+  """The seeds' formula, one entry: PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...)."""
+  angle = position / 10000 ** (2 * (i // 2) / d_model)
+  return np.sin(angle) if i % 2 == 0 else np.cos(angle)

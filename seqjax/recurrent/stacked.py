@@ -1,10 +1,10 @@
 """Multi-layer (optionally bidirectional) recurrent networks, built by cell kind."""
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.dropout import dropout
 from seqjax.recurrent.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
 from seqjax.recurrent.rnn import RNN, Bidirectional
 
@@ -18,12 +18,6 @@ def make_cell(kind: str, in_features: int, hidden_features: int, *, rngs: nnx.Rn
     return ElmanCell(in_features, hidden_features, activation=kind.removeprefix("rnn_"), rngs=rngs, **options)
   cell_class = LSTMCell if kind == "lstm" else GRUCell
   return cell_class(in_features, hidden_features, rngs=rngs, **options)
-
-
-def dropout(x: jax.Array, rate: float, key: jax.Array) -> jax.Array:
-  """Inverted dropout: zero each entry with probability `rate`, scale the rest by 1/(1-rate)."""
-  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-  return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
 
 
 class StackedRNN(nnx.Module):
@@ -85,12 +79,11 @@ class StackedRNN(nnx.Module):
   def __call__(self, x: jax.Array, *, seq_lengths=None, initial_carry=None, dropout_key=None):
     if initial_carry is not None and len(initial_carry) != len(self.layers):
       raise ValueError(f"initial_carry must hold one carry per layer ({len(self.layers)}), got {len(initial_carry)}")
-    train = dropout_key is not None and self.dropout_rate > 0
-    keys = jax.random.split(dropout_key, len(self.layers) - 1) if train else None
+    keys = [None] * len(self.layers) if dropout_key is None else jax.random.split(dropout_key, len(self.layers))
     carries = []
     for index, layer in enumerate(self.layers):
-      if index > 0 and train:
-        x = dropout(x, self.dropout_rate, keys[index - 1])  # on the previous layer's outputs
+      if index > 0:
+        x = dropout(x, self.dropout_rate, keys[index])  # on the previous layer's outputs
       init = None if initial_carry is None else initial_carry[index]
       y, carry = layer(x, seq_lengths=seq_lengths, initial_carry=init)
       x = y + x if self.residual and index > 0 else y

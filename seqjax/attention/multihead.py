@@ -1,0 +1,140 @@
+"""Multi-head attention (separate q/k/v/output projections) with a functional key/value cache."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax import _validate
+from seqjax.attention.core import dot_product_attention
+from seqjax.attention.positional import apply_rope
+
+
+class KVCache(NamedTuple):
+  """Keys and values of the positions decoded so far, for one attention layer."""
+
+  key: jax.Array  # [B, S_max, N, Dh]
+  value: jax.Array  # [B, S_max, N, Dh]
+  length: jax.Array  # [] int32: positions [0, length) are filled
+
+
+class MultiHeadAttention(nnx.Module):
+  """Projections to N heads of Dh, attention per head, and an output projection.
+
+  Weights have flax.nnx.MultiHeadAttention's layout: query/key/value kernels
+  [D_in, N, Dh], output kernel [N, Dh, D_out].
+
+  mha(x [B, T, D], context [B, S, D_kv] | None, *, mask, bias, is_causal, dropout_key,
+      return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
+  Self-attention when context is None. With rope=True, queries and keys are rotated at
+  `positions` (default 0..T-1 and 0..S-1).
+  """
+
+  def __init__(
+    self,
+    num_heads: int,
+    in_features: int,
+    *,
+    head_dim: int | None = None,
+    kv_features: int | None = None,
+    out_features: int | None = None,
+    use_bias: bool = True,
+    dropout_rate: float = 0.0,
+    rope: bool = False,
+    rngs: nnx.Rngs,
+  ):
+    _validate.positive_int("num_heads", num_heads)
+    _validate.positive_int("in_features", in_features)
+    _validate.probability("dropout_rate", dropout_rate)
+    if head_dim is None:
+      if in_features % num_heads:
+        raise ValueError(f"model dim in_features={in_features} must be divisible by num_heads={num_heads}")
+      head_dim = in_features // num_heads
+    kv_features = kv_features or in_features
+    out_features = out_features or in_features
+
+    def project(features):
+      return nnx.LinearGeneral(features, (num_heads, head_dim), use_bias=use_bias, rngs=rngs)
+
+    self.query, self.key, self.value = project(in_features), project(kv_features), project(kv_features)
+    self.out = nnx.LinearGeneral((num_heads, head_dim), out_features, axis=(-2, -1), use_bias=use_bias, rngs=rngs)
+    self.num_heads = num_heads
+    self.head_dim = head_dim
+    self.dropout_rate = dropout_rate
+    self.rope = rope
+
+  def _keys_values(self, context, positions):
+    k, v = self.key(context), self.value(context)  # [B, S, N, Dh]
+    return (apply_rope(k, positions), v) if self.rope else (k, v)
+
+  def _queries(self, x, positions):
+    q = self.query(x)  # [B, T, N, Dh]
+    return apply_rope(q, positions) if self.rope else q
+
+  def __call__(
+    self,
+    x: jax.Array,
+    context: jax.Array | None = None,
+    *,
+    mask: jax.Array | None = None,
+    bias: jax.Array | None = None,
+    is_causal: bool = False,
+    positions: jax.Array | None = None,
+    dropout_key: jax.Array | None = None,
+    return_weights: bool = False,
+  ):
+    _validate.float_array("x", x, "[B, T, D]", 3)
+    context = x if context is None else context
+    _validate.float_array("context", context, "[B, S, D_kv]", 3)
+    if context.shape[0] != x.shape[0]:
+      raise ValueError(f"context batch {context.shape[0]} must equal x batch {x.shape[0]}")
+    q_pos = jnp.arange(x.shape[1]) if positions is None else positions
+    k_pos = jnp.arange(context.shape[1]) if positions is None or context is not x else positions
+    k, v = self._keys_values(context, k_pos)
+    result = dot_product_attention(
+      self._queries(x, q_pos),
+      k,
+      v,
+      mask=mask,
+      bias=bias,
+      is_causal=is_causal,
+      return_weights=return_weights,
+      dropout_rate=self.dropout_rate,
+      dropout_key=dropout_key,
+    )
+    if return_weights:
+      out, weights = result
+      return self.out(out), weights
+    return self.out(result)
+
+  def init_cache(self, batch: int, max_length: int, dtype=jnp.float32) -> KVCache:
+    shape = (batch, max_length, self.num_heads, self.head_dim)
+    return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((), jnp.int32))
+
+  def cached(self, x: jax.Array, cache: KVCache, *, bias: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
+    """Causal self-attention of new positions x [B, T, D] (T >= 1: a prompt, or one token)
+    at absolute positions cache.length + 0..T-1 over everything cached so far.
+
+    bias, if given, is [1 or B, N, T, S_max] for those query positions against all cache slots.
+    Returns ([B, T, D_out], cache with the T new keys and values written in).
+    """
+    _validate.float_array("x", x, "[B, T, D]", 3)
+    B, T, _ = x.shape
+    S_max = cache.key.shape[1]
+    if cache.key.shape[0] != B:
+      raise ValueError(f"cache batch {cache.key.shape[0]} must equal x batch {B}")
+    if T > S_max:
+      raise ValueError(f"x has {T} positions but the cache holds at most {S_max}")
+    positions = cache.length + jnp.arange(T, dtype=jnp.int32)  # [T] absolute
+    k_new, v_new = self._keys_values(x, positions)
+    start = (0, cache.length, 0, 0)
+    cache = KVCache(
+      jax.lax.dynamic_update_slice(cache.key, k_new.astype(cache.key.dtype), start),
+      jax.lax.dynamic_update_slice(cache.value, v_new.astype(cache.value.dtype), start),
+      cache.length + T,
+    )
+    # query at absolute position p sees slots s <= p; unfilled slots lie beyond every p
+    visible = (jnp.arange(S_max, dtype=jnp.int32)[None, :] <= positions[:, None])[None, None]  # [1, 1, T, S_max]
+    out = dot_product_attention(self._queries(x, positions), cache.key, cache.value, mask=visible, bias=bias)
+    return self.out(out), cache

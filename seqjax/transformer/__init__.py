@@ -1,0 +1,28 @@
+"""Transformer models built from one set of parts (`blocks.py`): encoder-decoder, GPT, BERT, ViT."""
+
+from seqjax.transformer.bert import BertConfig, BertForPreTraining, BertModel, mask_tokens
+from seqjax.transformer.blocks import FeedForward, TransformerBlock, TransformerStack
+from seqjax.transformer.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, t5_like
+from seqjax.transformer.generate import generate, sample_logits
+from seqjax.transformer.gpt import GPT, GPTConfig
+from seqjax.transformer.vit import ViT, ViTConfig, patchify
+
+__all__ = [
+  "GPT",
+  "BertConfig",
+  "BertForPreTraining",
+  "BertModel",
+  "EncoderDecoder",
+  "EncoderDecoderConfig",
+  "FeedForward",
+  "GPTConfig",
+  "TransformerBlock",
+  "TransformerStack",
+  "ViT",
+  "ViTConfig",
+  "generate",
+  "mask_tokens",
+  "patchify",
+  "sample_logits",
+  "t5_like",
+]

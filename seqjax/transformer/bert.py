@@ -1,0 +1,116 @@
+"""Encoder-only Transformer (BERT; Devlin et al. 2019): bidirectional encoder, masked-LM and next-sentence heads."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax.transformer.blocks import ACTIVATIONS, TransformerStack
+from seqjax.transformer.embedding import TextEmbedding
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+  """Defaults are BERT-base (109,482,240 parameters for the encoder with pooler)."""
+
+  vocab_size: int = 30522
+  max_length: int = 512
+  type_vocab_size: int = 2
+  dim: int = 768
+  num_heads: int = 12
+  num_layers: int = 12
+  ff_dim: int = 3072
+  dropout_rate: float = 0.1
+  layer_norm_epsilon: float = 1e-12
+
+
+class BertModel(nnx.Module):
+  """bert(tokens [B, T], *, token_types, attention_mask [B, T] bool) -> (sequence [B, T, D], pooled [B, D])."""
+
+  def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
+    self.config = config
+    self.embed = TextEmbedding(
+      config.vocab_size,
+      config.dim,
+      max_length=config.max_length,
+      position="learned",
+      type_vocab_size=config.type_vocab_size,
+      layer_norm_epsilon=config.layer_norm_epsilon,
+      dropout_rate=config.dropout_rate,
+      rngs=rngs,
+    )
+    self.encoder = TransformerStack(
+      config.num_layers,
+      dim=config.dim,
+      num_heads=config.num_heads,
+      ff_dim=config.ff_dim,
+      norm="post",
+      activation="gelu",
+      dropout_rate=config.dropout_rate,
+      attention_dropout_rate=config.dropout_rate,
+      layer_norm_epsilon=config.layer_norm_epsilon,
+      rngs=rngs,
+    )
+    self.pooler = nnx.Linear(config.dim, config.dim, rngs=rngs)
+
+  def __call__(self, tokens, *, token_types=None, attention_mask=None, dropout_key=None):
+    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    x = self.embed(tokens, token_types=token_types, dropout_key=keys[0])
+    if attention_mask is not None and (attention_mask.shape != tokens.shape or attention_mask.dtype != jnp.bool_):
+      raise ValueError(f"attention_mask must be a bool array [B, T] = {list(tokens.shape)}, got {attention_mask.shape}")
+    mask = None if attention_mask is None else attention_mask[:, None, None, :]  # [B, 1, 1, T]
+    x, _ = self.encoder(x, mask=mask, dropout_key=keys[1])
+    return x, jnp.tanh(self.pooler(x[:, 0]))  # pooled: the [CLS] position
+
+
+class BertForPreTraining(nnx.Module):
+  """BERT with the masked-LM head (tied to the token embedding) and an optional next-sentence head.
+
+  model(tokens, ...) -> (mlm_logits [B, T, V], nsp_logits [B, 2] or None)
+  """
+
+  def __init__(self, config: BertConfig, *, next_sentence: bool = True, rngs: nnx.Rngs):
+    self.bert = BertModel(config, rngs=rngs)
+    self.transform = nnx.Linear(config.dim, config.dim, rngs=rngs)
+    self.transform_norm = nnx.LayerNorm(config.dim, epsilon=config.layer_norm_epsilon, rngs=rngs)
+    self.mlm_bias = nnx.Param(jnp.zeros((config.vocab_size,)))
+    self.next_sentence = nnx.Linear(config.dim, 2, rngs=rngs) if next_sentence else None
+
+  def __call__(self, tokens, *, token_types=None, attention_mask=None, dropout_key=None):
+    sequence, pooled = self.bert(
+      tokens, token_types=token_types, attention_mask=attention_mask, dropout_key=dropout_key
+    )
+    h = self.transform_norm(ACTIVATIONS["gelu"](self.transform(sequence)))
+    logits = self.bert.embed.attend(h) + self.mlm_bias[...][None, None, :]  # [B, T, V]
+    return logits, None if self.next_sentence is None else self.next_sentence(pooled)
+
+
+def mask_tokens(
+  key: jax.Array,
+  tokens: jax.Array,
+  *,
+  maskable: jax.Array,
+  mask_id: int,
+  vocab_size: int,
+  rate: float = 0.15,
+) -> tuple[jax.Array, jax.Array]:
+  """BERT's masking procedure: choose `rate` of the maskable positions; of those, 80% become
+  [MASK], 10% a random token, 10% stay as they are. Returns (inputs, selected [B, T] bool);
+  the masked-LM loss is taken at `selected` positions against the original tokens.
+
+  maskable [B, T] bool excludes [CLS], [SEP] and padding.
+  """
+  if maskable.shape != tokens.shape or maskable.dtype != jnp.bool_:
+    raise ValueError(
+      f"maskable must be a bool array [B, T] = {list(tokens.shape)}, got {maskable.dtype}{list(maskable.shape)}"
+    )
+  if not 0.0 < rate < 1.0:
+    raise ValueError(f"rate must be in (0, 1), got {rate}")
+  choose, action, replacement = jax.random.split(key, 3)
+  selected = maskable & jax.random.bernoulli(choose, rate, tokens.shape)
+  u = jax.random.uniform(action, tokens.shape)
+  random_tokens = jax.random.randint(replacement, tokens.shape, 0, vocab_size, dtype=tokens.dtype)
+  inputs = jnp.where(selected & (u < 0.8), jnp.asarray(mask_id, tokens.dtype), tokens)
+  inputs = jnp.where(selected & (u >= 0.8) & (u < 0.9), random_tokens, inputs)
+  return inputs, selected

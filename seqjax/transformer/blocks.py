@@ -1,0 +1,152 @@
+"""The shared parts of every Transformer here: feed-forward, residual sublayers, blocks, stacks.
+
+A sublayer f (attention or feed-forward) is wrapped with a residual connection, dropout and
+LayerNorm in one of two arrangements:
+
+    post-LN (Vaswani et al. 2017, BERT):   x <- LN(x + Dropout(f(x)))
+    pre-LN  (GPT-2, ViT, T5):              x <- x + Dropout(f(LN(x)))    (and a final LN on the stack)
+
+A block is self-attention [+ cross-attention to an encoder's output] + feed-forward: the
+encoder block, the decoder block and the GPT/BERT/ViT blocks are this one class.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax import _validate
+from seqjax.attention.multihead import KVCache, MultiHeadAttention
+from seqjax.dropout import dropout
+
+ACTIVATIONS = {
+  "relu": jax.nn.relu,
+  "gelu": lambda x: jax.nn.gelu(x, approximate=False),  # BERT, ViT
+  "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),  # GPT-2
+}
+NORMS = ("post", "pre")
+
+
+class FeedForward(nnx.Module):
+  """Position-wise FFN(x) = act(x W_1 + b_1) W_2 + b_2, [B, T, D] -> [B, T, D]."""
+
+  def __init__(self, dim: int, ff_dim: int, *, activation: str, dropout_rate: float, use_bias: bool, rngs: nnx.Rngs):
+    _validate.choice("activation", activation, ACTIVATIONS)
+    self.inner = nnx.Linear(dim, ff_dim, use_bias=use_bias, rngs=rngs)
+    self.outer = nnx.Linear(ff_dim, dim, use_bias=use_bias, rngs=rngs)
+    self.activation = activation
+    self.dropout_rate = dropout_rate
+
+  def __call__(self, x: jax.Array, dropout_key: jax.Array | None = None) -> jax.Array:
+    h = ACTIVATIONS[self.activation](self.inner(x))  # [B, T, D_ff]
+    return self.outer(dropout(h, self.dropout_rate, dropout_key))
+
+
+class TransformerBlock(nnx.Module):
+  """Self-attention, optional cross-attention (a decoder block), feed-forward; each residual."""
+
+  def __init__(
+    self,
+    dim: int,
+    num_heads: int,
+    ff_dim: int,
+    *,
+    cross_attention: bool = False,
+    norm: str = "post",
+    activation: str = "relu",
+    dropout_rate: float = 0.0,
+    attention_dropout_rate: float = 0.0,
+    use_bias: bool = True,
+    rope: bool = False,
+    layer_norm_epsilon: float = 1e-6,
+    rngs: nnx.Rngs,
+  ):
+    _validate.choice("norm", norm, NORMS)
+    _validate.probability("dropout_rate", dropout_rate)
+
+    def attention():
+      return MultiHeadAttention(
+        num_heads, dim, use_bias=use_bias, dropout_rate=attention_dropout_rate, rope=rope, rngs=rngs
+      )
+
+    def layer_norm():
+      return nnx.LayerNorm(dim, epsilon=layer_norm_epsilon, use_bias=use_bias, rngs=rngs)
+
+    self.self_attention, self.self_attention_norm = attention(), layer_norm()
+    self.cross_attention = attention() if cross_attention else None
+    self.cross_attention_norm = layer_norm() if cross_attention else None
+    self.feed_forward = FeedForward(
+      dim, ff_dim, activation=activation, dropout_rate=dropout_rate, use_bias=use_bias, rngs=rngs
+    )
+    self.feed_forward_norm = layer_norm()
+    self.norm = norm
+    self.dropout_rate = dropout_rate
+
+  def _residual(self, x, norm, sublayer, key):
+    if self.norm == "pre":
+      return x + dropout(sublayer(norm(x)), self.dropout_rate, key)
+    return norm(x + dropout(sublayer(x), self.dropout_rate, key))
+
+  def __call__(
+    self,
+    x: jax.Array,
+    *,
+    mask: jax.Array | None = None,
+    bias: jax.Array | None = None,
+    is_causal: bool = False,
+    memory: jax.Array | None = None,
+    memory_mask: jax.Array | None = None,
+    dropout_key: jax.Array | None = None,
+    cache: KVCache | None = None,
+  ) -> tuple[jax.Array, KVCache | None]:
+    """x [B, T, D] -> ([B, T, D], updated cache or None).
+
+    mask/bias: for self-attention ([.., T, T]); memory [B, S, D] and memory_mask
+    [B or 1, 1, 1 or T, S] for cross-attention. With a cache, self-attention is causal
+    over the cached positions (`MultiHeadAttention.cached`) and mask is not used.
+    """
+    if (memory is None) != (self.cross_attention is None):
+      raise ValueError("memory must be given exactly when the block has cross-attention")
+    keys = [None] * 6 if dropout_key is None else list(jax.random.split(dropout_key, 6))
+
+    def self_attend(h):
+      nonlocal cache
+      if cache is not None:
+        out, cache = self.self_attention.cached(h, cache, bias=bias)
+        return out
+      return self.self_attention(h, mask=mask, bias=bias, is_causal=is_causal, dropout_key=keys[0])
+
+    x = self._residual(x, self.self_attention_norm, self_attend, keys[1])
+    if self.cross_attention is not None:
+      cross = self.cross_attention
+      x = self._residual(
+        x, self.cross_attention_norm, lambda h: cross(h, memory, mask=memory_mask, dropout_key=keys[2]), keys[3]
+      )
+    x = self._residual(x, self.feed_forward_norm, lambda h: self.feed_forward(h, keys[4]), keys[5])
+    return x, cache
+
+
+class TransformerStack(nnx.Module):
+  """`num_layers` blocks of one configuration; pre-LN stacks end with a LayerNorm."""
+
+  def __init__(self, num_layers: int, *, rngs: nnx.Rngs, **block_options):
+    _validate.positive_int("num_layers", num_layers)
+    self.blocks = nnx.List([TransformerBlock(rngs=rngs, **block_options) for _ in range(num_layers)])
+    pre = block_options.get("norm", "post") == "pre"
+    dim = block_options["dim"]
+    eps = block_options.get("layer_norm_epsilon", 1e-6)
+    use_bias = block_options.get("use_bias", True)
+    self.final_norm = nnx.LayerNorm(dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
+
+  def __call__(self, x, *, dropout_key=None, caches=None, **block_kwargs):
+    """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block."""
+    keys = [None] * len(self.blocks) if dropout_key is None else jax.random.split(dropout_key, len(self.blocks))
+    new_caches = []
+    for index, block in enumerate(self.blocks):
+      cache = None if caches is None else caches[index]
+      x, cache = block(x, dropout_key=keys[index], cache=cache, **block_kwargs)
+      new_caches.append(cache)
+    x = x if self.final_norm is None else self.final_norm(x)
+    return x, (None if caches is None else tuple(new_caches))
+
+  def init_caches(self, batch: int, max_length: int, dtype=jnp.float32) -> tuple[KVCache, ...]:
+    return tuple(block.self_attention.init_cache(batch, max_length, dtype) for block in self.blocks)

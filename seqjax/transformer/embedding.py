@@ -1,0 +1,75 @@
+"""Token embedding with absolute positions, token types and the tied output projection."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from seqjax import _validate
+from seqjax.attention.positional import AbsolutePositions
+from seqjax.dropout import dropout
+
+
+def check_token_ids(name: str, tokens, vocab_size: int) -> None:
+  """tokens must be an integer array [B, T] with ids in [0, vocab_size) (values checked when concrete)."""
+  if not hasattr(tokens, "ndim") or tokens.ndim != 2:
+    raise ValueError(f"{name} must be an integer array [B, T], got {getattr(tokens, 'shape', type(tokens).__name__)}")
+  if not jnp.issubdtype(tokens.dtype, jnp.integer):
+    raise ValueError(f"{name} must be an integer array [B, T], got dtype {tokens.dtype}")
+  if tokens.shape[1] == 0:
+    raise ValueError(f"{name} must hold at least one position, got shape {tokens.shape}")
+  if not isinstance(tokens, jax.core.Tracer):
+    values = np.asarray(tokens)
+    if values.min() < 0 or values.max() >= vocab_size:
+      raise ValueError(f"{name} ids must lie in [0, {vocab_size}), got min {values.min()} and max {values.max()}")
+
+
+class TextEmbedding(nnx.Module):
+  """tokens [B, T] -> [B, T, D]: E[token] * (sqrt(D) if scale) + PE(position) [+ type emb] [-> LN] -> dropout.
+
+  position: "sinusoidal", "learned" or None (positions enter inside attention: RoPE, T5 bias).
+  """
+
+  def __init__(
+    self,
+    vocab_size: int,
+    dim: int,
+    *,
+    max_length: int,
+    position: str | None,
+    scale: bool = False,
+    type_vocab_size: int = 0,
+    layer_norm_epsilon: float | None = None,
+    dropout_rate: float = 0.0,
+    rngs: nnx.Rngs,
+  ):
+    _validate.positive_int("vocab_size", vocab_size)
+    _validate.positive_int("max_length", max_length)
+    self.tokens = nnx.Embed(vocab_size, dim, embedding_init=nnx.initializers.normal(0.02), rngs=rngs)
+    self.positions = None if position is None else AbsolutePositions(position, max_length, dim, rngs=rngs)
+    self.types = nnx.Embed(type_vocab_size, dim, rngs=rngs) if type_vocab_size else None
+    self.norm = None if layer_norm_epsilon is None else nnx.LayerNorm(dim, epsilon=layer_norm_epsilon, rngs=rngs)
+    self.vocab_size = vocab_size
+    self.max_length = max_length
+    self.scale = float(np.sqrt(dim)) if scale else 1.0
+    self.dropout_rate = dropout_rate
+
+  def __call__(self, tokens, *, start: jax.Array | int = 0, token_types=None, dropout_key=None) -> jax.Array:
+    """start: absolute position of tokens[:, 0] (the cache length when decoding)."""
+    check_token_ids("tokens", tokens, self.vocab_size)
+    T = tokens.shape[1]
+    if T > self.max_length:
+      raise ValueError(f"sequence length {T} exceeds max_length {self.max_length}")
+    x = self.tokens(tokens) * self.scale  # [B, T, D]
+    if self.positions is not None:
+      x = x + self.positions(start + jnp.arange(T, dtype=jnp.int32))[None]  # [1, T, D]
+    if self.types is not None:
+      types = jnp.zeros_like(tokens) if token_types is None else token_types
+      x = x + self.types(types)
+    if self.norm is not None:
+      x = self.norm(x)
+    return dropout(x, self.dropout_rate, dropout_key)
+
+  def attend(self, x: jax.Array) -> jax.Array:
+    """The tied output projection: [B, T, D] -> logits [B, T, V] = x E^T."""
+    return x @ self.tokens.embedding[...].T

@@ -1,0 +1,153 @@
+"""Encoder-decoder Transformer (Vaswani et al. 2017), configurable down to a T5-like text-to-text model."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax import _validate
+from seqjax.attention.multihead import KVCache
+from seqjax.attention.positional import RelativePositionBias
+from seqjax.transformer.blocks import TransformerStack
+from seqjax.transformer.embedding import TextEmbedding, check_token_ids
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderDecoderConfig:
+  """Defaults are the 2017 base model (about 63M parameters with a 37,000-token shared vocabulary)."""
+
+  vocab_size: int = 37000
+  dim: int = 512
+  num_heads: int = 8
+  ff_dim: int = 2048
+  num_encoder_layers: int = 6
+  num_decoder_layers: int = 6
+  max_length: int = 512
+  position: str = "sinusoidal"  # "sinusoidal", "learned" or "relative" (T5's bucketed bias)
+  norm: str = "post"  # "post" (2017) or "pre" (T5)
+  activation: str = "relu"
+  dropout_rate: float = 0.1
+  use_bias: bool = True
+  tie_embeddings: bool = True  # one matrix for source, target and pre-softmax projection
+  layer_norm_epsilon: float = 1e-6
+
+
+def t5_like(**overrides) -> EncoderDecoderConfig:
+  """T5-style: relative position bias, pre-LN, no biases, unscaled embeddings (T5 uses RMSNorm; this uses LayerNorm)."""
+  return EncoderDecoderConfig(**{"position": "relative", "norm": "pre", "use_bias": False, **overrides})
+
+
+def source_mask(src_mask: jax.Array | None, shape: tuple[int, int]) -> jax.Array | None:
+  """[B, S] bool (True = real token) -> [B, 1, 1, S] for attention over the source."""
+  if src_mask is None:
+    return None
+  if src_mask.shape != shape or src_mask.dtype != jnp.bool_:
+    raise ValueError(
+      f"src_mask must be a bool array [B, S] = {list(shape)}, got {src_mask.dtype}{list(src_mask.shape)}"
+    )
+  return src_mask[:, None, None, :]
+
+
+class EncoderDecoder(nnx.Module):
+  """model(src [B, S], tgt [B, T], *, src_mask [B, S] bool) -> logits [B, T, V] (teacher forcing).
+
+  `encode` and `decode_step` split it for generation with a key/value cache.
+  """
+
+  def __init__(self, config: EncoderDecoderConfig, *, rngs: nnx.Rngs):
+    _validate.choice("position", config.position, ("sinusoidal", "learned", "relative"))
+    relative = config.position == "relative"
+    self.config = config
+
+    def embedding():
+      return TextEmbedding(
+        config.vocab_size,
+        config.dim,
+        max_length=config.max_length,
+        position=None if relative else config.position,
+        scale=config.position == "sinusoidal",
+        dropout_rate=config.dropout_rate,
+        rngs=rngs,
+      )
+
+    def stack(num_layers, cross_attention):
+      return TransformerStack(
+        num_layers,
+        dim=config.dim,
+        num_heads=config.num_heads,
+        ff_dim=config.ff_dim,
+        cross_attention=cross_attention,
+        norm=config.norm,
+        activation=config.activation,
+        dropout_rate=config.dropout_rate,
+        use_bias=config.use_bias,
+        layer_norm_epsilon=config.layer_norm_epsilon,
+        rngs=rngs,
+      )
+
+    self.source_embed = embedding()
+    self.target_embed = None if config.tie_embeddings else embedding()
+    self.encoder = stack(config.num_encoder_layers, cross_attention=False)
+    self.decoder = stack(config.num_decoder_layers, cross_attention=True)
+    self.encoder_bias = RelativePositionBias(config.num_heads, bidirectional=True, rngs=rngs) if relative else None
+    self.decoder_bias = RelativePositionBias(config.num_heads, bidirectional=False, rngs=rngs) if relative else None
+    self.head = None if config.tie_embeddings else nnx.Linear(config.dim, config.vocab_size, use_bias=False, rngs=rngs)
+
+  def _target_embed(self):
+    return self.source_embed if self.target_embed is None else self.target_embed
+
+  def _logits(self, x):
+    return self.source_embed.attend(x) if self.head is None else self.head(x)
+
+  def encode(self, src: jax.Array, *, src_mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
+    """src [B, S] -> memory [B, S, D]; padding (src_mask False) is never attended to."""
+    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    x = self.source_embed(src, dropout_key=keys[0])
+    positions = jnp.arange(src.shape[1])
+    bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
+    memory, _ = self.encoder(x, mask=source_mask(src_mask, src.shape), bias=bias, dropout_key=keys[1])
+    return memory
+
+  def decode(self, tgt, memory, *, src_mask=None, dropout_key=None) -> jax.Array:
+    """tgt [B, T] (shifted right) attending causally to itself and to memory -> logits [B, T, V]."""
+    check_token_ids("tgt", tgt, self.config.vocab_size)
+    if tgt.shape[0] != memory.shape[0]:
+      raise ValueError(f"tgt batch {tgt.shape[0]} must equal the source batch {memory.shape[0]}")
+    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    x = self._target_embed()(tgt, dropout_key=keys[0])
+    positions = jnp.arange(tgt.shape[1])
+    bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
+    x, _ = self.decoder(
+      x,
+      is_causal=True,
+      bias=bias,
+      memory=memory,
+      memory_mask=source_mask(src_mask, memory.shape[:2]),
+      dropout_key=keys[1],
+    )
+    return self._logits(x)
+
+  def __call__(self, src, tgt, *, src_mask=None, dropout_key=None) -> jax.Array:
+    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    memory = self.encode(src, src_mask=src_mask, dropout_key=keys[0])
+    return self.decode(tgt, memory, src_mask=src_mask, dropout_key=keys[1])
+
+  def init_cache(self, batch: int, max_length: int | None = None, dtype=jnp.float32) -> tuple[KVCache, ...]:
+    max_length = max_length or self.config.max_length
+    if max_length > self.config.max_length:
+      raise ValueError(f"cache max_length {max_length} exceeds the model's max_length {self.config.max_length}")
+    return self.decoder.init_caches(batch, max_length, dtype)
+
+  def decode_step(self, tokens, caches, *, memory, src_mask=None):
+    """Logits for target tokens [B, T] following what `caches` hold, attending to memory [B, S, D]."""
+    start = caches[0].length
+    x = self._target_embed()(tokens, start=start)
+    bias = None
+    if self.decoder_bias is not None:
+      queries = start + jnp.arange(tokens.shape[1], dtype=jnp.int32)
+      bias = self.decoder_bias(queries, jnp.arange(caches[0].key.shape[1], dtype=jnp.int32))
+    x, caches = self.decoder(
+      x, bias=bias, memory=memory, memory_mask=source_mask(src_mask, memory.shape[:2]), caches=caches
+    )
+    return self._logits(x), caches

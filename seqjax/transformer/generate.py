@@ -1,0 +1,83 @@
+"""Autoregressive generation with a key/value cache: prefill the prompt, then one token a step.
+
+Works for any model with `init_cache(batch, max_length)` and
+`decode_step(tokens, caches, **context) -> (logits, caches)`: `GPT` (no context) and
+`EncoderDecoder` (context: memory=model.encode(src), src_mask). The whole loop is one
+jitted function of the model's state (`nnx.split`); its length is fixed, run by `lax.scan`.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax import _validate
+
+
+def sample_logits(logits: jax.Array, key: jax.Array | None, *, temperature: float, top_k: int | None) -> jax.Array:
+  """[B, V] -> [B] token ids: argmax at temperature 0, else a draw from softmax(logits / temperature)
+  restricted to the top_k most likely tokens."""
+  if temperature == 0.0:
+    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+  logits = logits.astype(jnp.float32) / temperature
+  if top_k is not None:
+    kth = jax.lax.top_k(logits, top_k)[0][:, -1:]  # [B, 1]
+    logits = jnp.where(logits < kth, -jnp.inf, logits)
+  return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "cache_length", "temperature", "top_k"))
+def _generate(graphdef, state, prompt, context, key, *, max_new_tokens, cache_length, temperature, top_k):
+  model = nnx.merge(graphdef, state)
+  caches = model.init_cache(prompt.shape[0], cache_length)
+  logits, caches = model.decode_step(prompt, caches, **context)  # prefill: [B, P, V]
+  keys = jax.random.split(key, max_new_tokens)
+  first = sample_logits(logits[:, -1], keys[0], temperature=temperature, top_k=top_k)
+
+  def step(carry, step_key):
+    token, caches = carry
+    logits, caches = model.decode_step(token[:, None], caches, **context)
+    return (sample_logits(logits[:, -1], step_key, temperature=temperature, top_k=top_k), caches), token
+
+  (last, _), tokens = jax.lax.scan(step, (first, caches), keys[1:])
+  return jnp.concatenate([tokens.T, last[:, None]], axis=1)  # [B, max_new_tokens]
+
+
+def generate(
+  model,
+  prompt: jax.Array,
+  max_new_tokens: int,
+  *,
+  temperature: float = 0.0,
+  top_k: int | None = None,
+  key: jax.Array | None = None,
+  **context,
+) -> jax.Array:
+  """Continue prompt [B, P] (int) by max_new_tokens tokens -> [B, max_new_tokens].
+
+  temperature 0 is greedy; temperature > 0 samples (needs `key`), from the top_k tokens if given.
+  """
+  _validate.positive_int("max_new_tokens", max_new_tokens)
+  if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
+    raise ValueError(f"prompt must be an integer array [B, P] with P >= 1, got {prompt.dtype}{list(prompt.shape)}")
+  if temperature < 0:
+    raise ValueError(f"temperature must be >= 0, got {temperature}")
+  if temperature > 0 and key is None:
+    raise ValueError("sampling (temperature > 0) needs a key")
+  if top_k is not None:
+    _validate.positive_int("top_k", top_k)
+  cache_length = prompt.shape[1] + max_new_tokens
+  graphdef, state = nnx.split(model)
+  key = jax.random.key(0) if key is None else key  # unused when greedy
+  return _generate(
+    graphdef,
+    state,
+    prompt,
+    context,
+    key,
+    max_new_tokens=max_new_tokens,
+    cache_length=cache_length,
+    temperature=float(temperature),
+    top_k=top_k,
+  )

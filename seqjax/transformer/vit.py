@@ -1,0 +1,75 @@
+"""Vision Transformer (Dosovitskiy et al. 2021): image patches as tokens for a pre-LN encoder."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax import _validate
+from seqjax.dropout import dropout
+from seqjax.transformer.blocks import TransformerStack
+
+
+@dataclasses.dataclass(frozen=True)
+class ViTConfig:
+  """Defaults are ViT-B/16 at 224 px with 1000 classes (86,567,656 parameters)."""
+
+  image_size: int = 224
+  patch_size: int = 16
+  channels: int = 3
+  dim: int = 768
+  num_heads: int = 12
+  num_layers: int = 12
+  ff_dim: int = 3072
+  num_classes: int = 1000
+  dropout_rate: float = 0.0
+  layer_norm_epsilon: float = 1e-6
+
+
+def patchify(images: jax.Array, patch: int) -> jax.Array:
+  """[B, H, W, C] -> [B, (H/P)(W/P), P*P*C], patches in row-major order."""
+  B, H, W, C = images.shape
+  x = images.reshape(B, H // patch, patch, W // patch, patch, C)
+  x = x.transpose(0, 1, 3, 2, 4, 5)  # [B, H/P, W/P, P, P, C]
+  return x.reshape(B, (H // patch) * (W // patch), patch * patch * C)
+
+
+class ViT(nnx.Module):
+  """vit(images [B, H, W, C]) -> class logits [B, num_classes], read from the class token."""
+
+  def __init__(self, config: ViTConfig, *, rngs: nnx.Rngs):
+    _validate.positive_int("patch_size", config.patch_size)
+    if config.image_size % config.patch_size:
+      raise ValueError(f"image_size {config.image_size} must be divisible by patch_size {config.patch_size}")
+    num_patches = (config.image_size // config.patch_size) ** 2
+    self.config = config
+    self.patch_embed = nnx.Linear(config.patch_size**2 * config.channels, config.dim, rngs=rngs)  # a strided conv
+    self.class_token = nnx.Param(jnp.zeros((1, 1, config.dim)))
+    self.position = nnx.Param(0.02 * jax.random.normal(rngs.params(), (1, num_patches + 1, config.dim)))
+    self.encoder = TransformerStack(
+      config.num_layers,
+      dim=config.dim,
+      num_heads=config.num_heads,
+      ff_dim=config.ff_dim,
+      norm="pre",
+      activation="gelu",
+      dropout_rate=config.dropout_rate,
+      layer_norm_epsilon=config.layer_norm_epsilon,
+      rngs=rngs,
+    )
+    self.head = nnx.Linear(config.dim, config.num_classes, rngs=rngs)
+
+  def __call__(self, images: jax.Array, *, dropout_key: jax.Array | None = None) -> jax.Array:
+    c = self.config
+    _validate.float_array("images", images, "[B, H, W, C]", 4)
+    if images.shape[1:] != (c.image_size, c.image_size, c.channels):
+      raise ValueError(
+        f"images must have shape [B, {c.image_size}, {c.image_size}, {c.channels}], got {tuple(images.shape)}"
+      )
+    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    x = self.patch_embed(patchify(images, c.patch_size))  # [B, N_patches, D]
+    cls = jnp.broadcast_to(self.class_token[...], (x.shape[0], 1, c.dim))
+    x = jnp.concatenate([cls, x], axis=1) + self.position[...]  # [B, 1 + N_patches, D]
+    x, _ = self.encoder(dropout(x, c.dropout_rate, keys[0]), dropout_key=keys[1])
+    return self.head(x[:, 0])

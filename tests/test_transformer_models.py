@@ -1,0 +1,301 @@
+"""The Transformer family: causality, padding, KV-cache decoding, published sizes, training, generation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from seqjax.transformer import (
+  GPT,
+  BertConfig,
+  BertForPreTraining,
+  BertModel,
+  EncoderDecoder,
+  EncoderDecoderConfig,
+  GPTConfig,
+  ViT,
+  ViTConfig,
+  generate,
+  mask_tokens,
+  patchify,
+  sample_logits,
+  t5_like,
+)
+
+V = 37
+TINY = dict(dim=16, num_heads=2, ff_dim=32, dropout_rate=0.0)
+
+
+def tiny_gpt(position="learned", seed=0):
+  return GPT(GPTConfig(vocab_size=V, max_length=16, num_layers=2, position=position, **TINY), rngs=nnx.Rngs(seed))
+
+
+def tiny_encdec(position="sinusoidal", norm="post", seed=0):
+  config = EncoderDecoderConfig(
+    vocab_size=V, max_length=16, num_encoder_layers=2, num_decoder_layers=2, position=position, norm=norm, **TINY
+  )
+  return EncoderDecoder(config, rngs=nnx.Rngs(seed))
+
+
+def tiny_bert(seed=0, next_sentence=True):
+  config = BertConfig(vocab_size=V, max_length=16, num_layers=2, **TINY)
+  return BertForPreTraining(config, next_sentence=next_sentence, rngs=nnx.Rngs(seed))
+
+
+def tiny_vit(seed=0):
+  config = ViTConfig(image_size=8, patch_size=4, channels=3, num_layers=2, num_classes=5, **TINY)
+  return ViT(config, rngs=nnx.Rngs(seed))
+
+
+def tokens(seed, *shape):
+  return jnp.asarray(np.random.default_rng(seed).integers(0, V, shape), jnp.int32)
+
+
+def params_of(module_factory):
+  return sum(x.size for x in jax.tree.leaves(nnx.state(nnx.eval_shape(module_factory), nnx.Param)))
+
+
+# ---- published parameter counts -------------------------------------------------------------
+
+
+def test_vit_b16_parameter_count():
+  assert params_of(lambda: ViT(ViTConfig(), rngs=nnx.Rngs(0))) == 86_567_656
+
+
+def test_gpt2_small_parameter_count():
+  assert params_of(lambda: GPT(GPTConfig(), rngs=nnx.Rngs(0))) == 124_439_808
+
+
+def test_bert_base_parameter_count():
+  assert params_of(lambda: BertModel(BertConfig(), rngs=nnx.Rngs(0))) == 109_482_240
+
+
+def test_transformer_base_2017_parameter_count():
+  count = params_of(lambda: EncoderDecoder(EncoderDecoderConfig(), rngs=nnx.Rngs(0)))
+  assert count == 63_082_496  # the paper rounds to 65M; shared 37k vocabulary, tied embeddings
+
+
+# ---- causality and padding ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("position", ["learned", "rope", "sinusoidal"])
+def test_gpt_future_tokens_never_change_earlier_outputs(position):
+  model = tiny_gpt(position)
+  x = tokens(0, 2, 10)
+  changed = x.at[:, 6].set((x[:, 6] + 1) % V)
+  a, b = model(x), model(changed)
+  np.testing.assert_allclose(a[:, :6], b[:, :6], atol=1e-6)
+  assert np.abs(np.asarray(a[:, 6:] - b[:, 6:])).max() > 1e-4
+
+
+@pytest.mark.parametrize("position", ["sinusoidal", "relative"])
+def test_encdec_decoder_is_causal_and_source_padding_is_ignored(position):
+  model = tiny_encdec(position)
+  src, tgt = tokens(0, 2, 8), tokens(1, 2, 6)
+  logits = model(src, tgt)
+  changed = model(src, tgt.at[:, 4].set((tgt[:, 4] + 1) % V))
+  np.testing.assert_allclose(logits[:, :4], changed[:, :4], atol=1e-6)
+  # source example 1 has 5 real tokens: the rest may be anything
+  src_mask = jnp.arange(8)[None, :] < jnp.array([[8], [5]])
+  garbage = src.at[1, 5:].set(3)
+  padded = model(garbage, tgt, src_mask=src_mask)
+  alone = model(src[1:, :5], tgt[1:])
+  np.testing.assert_allclose(padded[1], alone[0], atol=1e-5)
+
+
+def test_bert_padding_never_changes_real_tokens():
+  model = tiny_bert()
+  x = tokens(0, 2, 9)
+  attention_mask = jnp.arange(9)[None, :] < jnp.array([[9], [6]])
+  padded, _ = model.bert(x.at[1, 6:].set(5), attention_mask=attention_mask)
+  alone, _ = model.bert(x[1:, :6])
+  np.testing.assert_allclose(padded[1, :6], alone[0], atol=1e-5)
+
+
+# ---- KV-cache decoding equals the full forward pass -----------------------------------------
+
+
+def cached_logits(model, sequence, prompt_length, **context):
+  """Prefill the first prompt_length tokens, then feed the rest one at a time; all logits [B, L, V]."""
+  caches = model.init_cache(sequence.shape[0], sequence.shape[1])
+  step = nnx.jit(lambda m, t, c: m.decode_step(t, c, **context))
+  logits, caches = step(model, sequence[:, :prompt_length], caches)
+  pieces = [logits]
+  for t in range(prompt_length, sequence.shape[1]):
+    logits, caches = step(model, sequence[:, t : t + 1], caches)
+    pieces.append(logits)
+  return jnp.concatenate(pieces, axis=1)
+
+
+@pytest.mark.parametrize("prompt_length", [1, 4])
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_gpt_cached_decoding_equals_full_forward(position, prompt_length):
+  model = tiny_gpt(position)
+  sequence = tokens(2, 2, 9)
+  np.testing.assert_allclose(cached_logits(model, sequence, prompt_length), model(sequence), atol=1e-5)
+
+
+@pytest.mark.parametrize("prompt_length", [1, 3])
+@pytest.mark.parametrize("position,norm", [("sinusoidal", "post"), ("relative", "pre")])
+def test_encdec_cached_decoding_equals_full_forward(position, norm, prompt_length):
+  model = tiny_encdec(position, norm)
+  src, tgt = tokens(3, 2, 7), tokens(4, 2, 8)
+  src_mask = jnp.arange(7)[None, :] < jnp.array([[7], [4]])
+  memory = model.encode(src, src_mask=src_mask)
+  got = cached_logits(model, tgt, prompt_length, memory=memory, src_mask=src_mask)
+  np.testing.assert_allclose(got, model(src, tgt, src_mask=src_mask), atol=1e-5)
+
+
+# ---- generation -----------------------------------------------------------------------------
+
+
+def greedy_without_cache(forward, prompt, steps):
+  sequence = prompt
+  for _ in range(steps):
+    sequence = jnp.concatenate([sequence, jnp.argmax(forward(sequence)[:, -1], -1)[:, None].astype(jnp.int32)], 1)
+  return sequence[:, prompt.shape[1] :]
+
+
+def test_gpt_greedy_generation_equals_argmax_of_full_forward():
+  model, prompt = tiny_gpt("rope"), tokens(5, 2, 3)
+  np.testing.assert_array_equal(generate(model, prompt, 6), greedy_without_cache(model, prompt, 6))
+
+
+def test_encdec_greedy_generation_equals_argmax_of_full_forward():
+  model = tiny_encdec("relative", "pre")
+  src, bos = tokens(6, 2, 7), jnp.zeros((2, 1), jnp.int32)
+  got = generate(model, bos, 5, memory=model.encode(src))
+  np.testing.assert_array_equal(got, greedy_without_cache(lambda t: model(src, t), bos, 5))
+
+
+def test_sampling_respects_top_k_and_temperature_zero():
+  logits = jnp.asarray(normal_logits := np.random.default_rng(0).standard_normal((1, 20)), jnp.float32)
+  top3 = set(np.argsort(normal_logits[0])[-3:])
+  draws = [int(sample_logits(logits, jax.random.key(i), temperature=1.0, top_k=3)[0]) for i in range(100)]
+  assert set(draws) <= top3 and len(set(draws)) == 3
+  assert int(sample_logits(logits, None, temperature=0.0, top_k=None)[0]) == int(np.argmax(normal_logits))
+  model, prompt = tiny_gpt(), tokens(7, 2, 2)
+  one = generate(model, prompt, 4, temperature=0.7, top_k=1, key=jax.random.key(0))
+  np.testing.assert_array_equal(one, generate(model, prompt, 4))
+  a = generate(model, prompt, 4, temperature=1.0, key=jax.random.key(1))
+  np.testing.assert_array_equal(a, generate(model, prompt, 4, temperature=1.0, key=jax.random.key(1)))
+
+
+# ---- BERT masking -----------------------------------------------------------------------------
+
+
+def test_mask_tokens_80_10_10():
+  x = tokens(8, 256, 512)  # 131k positions: one standard error of the 15% rate is 0.001
+  maskable = jnp.ones(x.shape, bool).at[:, 0].set(False)
+  inputs, selected = mask_tokens(jax.random.key(0), x, maskable=maskable, mask_id=V, vocab_size=V)
+  selected, inputs, x = np.asarray(selected), np.asarray(inputs), np.asarray(x)
+  assert not selected[:, 0].any()
+  assert (inputs[~selected] == x[~selected]).all()
+  assert selected.mean() == pytest.approx(0.15 * 511 / 512, abs=0.005)
+  chosen_inputs, chosen_originals = inputs[selected], x[selected]
+  masked = (chosen_inputs == V).mean()
+  unchanged = (chosen_inputs == chosen_originals).mean()
+  assert masked == pytest.approx(0.8, abs=0.01)
+  assert unchanged == pytest.approx(0.1 + 0.1 / V, abs=0.01)  # 10% kept + random draws that hit the original
+  assert 1 - masked - unchanged == pytest.approx(0.1 * (1 - 1 / V), abs=0.01)
+
+
+# ---- ViT ----------------------------------------------------------------------------------------
+
+
+def test_patchify_row_major_patches():
+  images = jnp.arange(2 * 4 * 6 * 1, dtype=jnp.float32).reshape(2, 4, 6, 1)
+  patches = patchify(images, 2)  # [2, 6, 4]
+  assert patches.shape == (2, 6, 4)
+  np.testing.assert_array_equal(patches[0, 1], images[0, 0:2, 2:4, 0].reshape(-1))
+  np.testing.assert_array_equal(patches[1, 3], images[1, 2:4, 0:2, 0].reshape(-1))
+
+
+# ---- each model trains ---------------------------------------------------------------------------
+
+
+def losses_while_training(model, loss_fn, steps=25, learning_rate=1e-2):
+  optimizer = nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
+
+  @nnx.jit
+  def step(model, optimizer):
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats with its int32 step count
+      optimizer.update(model, grads)
+    return loss
+
+  return [float(step(model, optimizer)) for _ in range(steps)]
+
+
+def cross_entropy(logits, targets):
+  return optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
+
+
+@pytest.mark.parametrize(
+  "name",
+  ["gpt", "encoder_decoder_2017", "t5_like", "bert", "vit"],
+)
+def test_each_model_trains(name):
+  x = tokens(9, 4, 10)
+  steps = 25
+  if name == "gpt":
+    model, loss = tiny_gpt(), lambda m: cross_entropy(m(x[:, :-1]), x[:, 1:])
+  elif name in ("encoder_decoder_2017", "t5_like"):
+    config = EncoderDecoderConfig(vocab_size=V, max_length=16, num_encoder_layers=2, num_decoder_layers=2, **TINY)
+    if name == "t5_like":
+      config = t5_like(**{**config.__dict__, "position": "relative"})
+    model = EncoderDecoder(config, rngs=nnx.Rngs(0))
+    tgt_in = jnp.concatenate([jnp.zeros((4, 1), jnp.int32), x[:, :-1]], 1)  # copy task, shifted right
+    loss = lambda m: cross_entropy(m(x, tgt_in), x)  # noqa: E731
+  elif name == "bert":
+    model = tiny_bert()
+    inputs, selected = mask_tokens(
+      jax.random.key(0), x, maskable=jnp.ones(x.shape, bool), mask_id=0, vocab_size=V, rate=0.3
+    )
+    weights = selected.astype(jnp.float32)
+    steps = 60  # post-LN with two heads converges more slowly
+
+    def loss(m):
+      logits, nsp = m(inputs)
+      mlm = optax.softmax_cross_entropy_with_integer_labels(logits, x)
+      return jnp.sum(mlm * weights) / jnp.sum(weights) + cross_entropy(nsp, jnp.array([0, 1, 0, 1]))
+
+  else:
+    model = tiny_vit()
+    images = jnp.asarray(np.random.default_rng(0).standard_normal((4, 8, 8, 3)), jnp.float32)
+    loss = lambda m: cross_entropy(m(images), jnp.array([0, 1, 2, 3]))  # noqa: E731
+  losses = losses_while_training(model, loss, steps)
+  assert losses[-1] < 0.5 * losses[0], losses
+
+
+# ---- bad input --------------------------------------------------------------------------------
+
+
+def test_model_errors():
+  gpt = tiny_gpt()
+  with pytest.raises(ValueError, match="sequence length 17 exceeds max_length 16"):
+    gpt(tokens(0, 1, 17))
+  with pytest.raises(ValueError, match=r"tokens ids must lie in \[0, 37\)"):
+    gpt(jnp.array([[1, 37]], jnp.int32))
+  with pytest.raises(ValueError, match=r"tokens must be an integer array \[B, T\]"):
+    gpt(jnp.zeros((1, 3)))
+  with pytest.raises(ValueError, match="cache max_length 17 exceeds"):
+    gpt.init_cache(1, 17)
+  with pytest.raises(ValueError, match="image_size 30 must be divisible by patch_size 4"):
+    ViT(ViTConfig(image_size=30, patch_size=4, num_layers=1, **TINY), rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match=r"images must have shape \[B, 8, 8, 3\]"):
+    tiny_vit()(jnp.zeros((1, 8, 8, 1)))
+  with pytest.raises(ValueError, match="model dim in_features=16 must be divisible by num_heads=3"):
+    GPT(GPTConfig(vocab_size=V, max_length=8, num_layers=1, dim=16, num_heads=3, ff_dim=8), rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="position must be one of"):
+    tiny_encdec("rope")
+  with pytest.raises(ValueError, match="src_mask must be a bool array"):
+    tiny_encdec()(tokens(0, 2, 5), tokens(1, 2, 3), src_mask=jnp.ones((2, 4), bool))
+  with pytest.raises(ValueError, match="tgt batch 1 must equal the source batch 2"):
+    tiny_encdec()(tokens(0, 2, 5), tokens(1, 1, 3))
+  with pytest.raises(ValueError, match="sampling \\(temperature > 0\\) needs a key"):
+    generate(gpt, tokens(0, 1, 2), 3, temperature=1.0)
+  with pytest.raises(ValueError, match="max_new_tokens must be a positive integer"):
+    generate(gpt, tokens(0, 1, 2), 0)
