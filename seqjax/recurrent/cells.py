@@ -80,7 +80,14 @@ class RecurrentCell(nnx.Module):
     raise NotImplementedError
 
   def _zeros(self, batch_shape: tuple[int, ...]) -> jax.Array:
-    return jnp.zeros((*batch_shape, self.hidden_features), self.recurrent_kernel[...].dtype)
+    """A zero carry; float32 under a bf16/fp16 compute policy, else the parameters' dtype."""
+    dtype = self.recurrent_kernel[...].dtype
+    dtype = dtype if jnp.finfo(dtype).bits >= 32 else jnp.float32
+    return jnp.zeros((*batch_shape, self.hidden_features), dtype)
+
+  def _recurrent(self, h: jax.Array, kernel: jax.Array) -> jax.Array:
+    """h W in the kernel's (compute) dtype, accumulated and returned in the carry's dtype."""
+    return jnp.matmul(h.astype(kernel.dtype), kernel, preferred_element_type=h.dtype)
 
 
 class ElmanCell(RecurrentCell):
@@ -100,7 +107,7 @@ class ElmanCell(RecurrentCell):
     self.activation = activation
 
   def recur(self, h: jax.Array, projected: jax.Array):
-    h = self.activations[self.activation](projected + h @ self.recurrent_kernel[...])
+    h = self.activations[self.activation](projected.astype(h.dtype) + self._recurrent(h, self.recurrent_kernel[...]))
     return h, h
 
   def initialize_carry(self, batch_shape: tuple[int, ...] = ()) -> jax.Array:
@@ -130,7 +137,8 @@ class LSTMCell(RecurrentCell):
 
   def recur(self, carry: LSTMCarry, projected: jax.Array):
     c, h = carry
-    i, f, g, o = jnp.split(projected + h @ self.recurrent_kernel[...], 4, axis=-1)
+    gates = projected.astype(h.dtype) + self._recurrent(h, self.recurrent_kernel[...])  # [..., 4H]
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return (c, h), h
@@ -168,16 +176,16 @@ class GRUCell(RecurrentCell):
   def recur(self, h: jax.Array, projected: jax.Array):
     H = self.hidden_features
     W_h = self.recurrent_kernel[...]  # [H, 3H]: r | z | n
-    x_r, x_z, x_n = jnp.split(projected, 3, axis=-1)
+    x_r, x_z, x_n = jnp.split(projected.astype(h.dtype), 3, axis=-1)
     pytorch = self.variant == "pytorch"
-    h_gates = h @ (W_h if pytorch else W_h[:, : 2 * H])  # [..., 3H] or [..., 2H]
+    h_gates = self._recurrent(h, W_h if pytorch else W_h[:, : 2 * H])  # [..., 3H] or [..., 2H]
     r = jax.nn.sigmoid(x_r + h_gates[..., :H])
     z = jax.nn.sigmoid(x_z + h_gates[..., H : 2 * H])
     if pytorch:
       h_n = h_gates[..., 2 * H :]
-      n = jnp.tanh(x_n + r * (h_n + _along_last(self.recurrent_bias[...], h_n)))
+      n = jnp.tanh(x_n + r * (h_n + _along_last(self.recurrent_bias[...], h_n).astype(h.dtype)))
     else:
-      n = jnp.tanh(x_n + (r * h) @ W_h[:, 2 * H :])
+      n = jnp.tanh(x_n + self._recurrent(r * h, W_h[:, 2 * H :]))
     h = (1.0 - z) * n + z * h
     return h, h
 

@@ -62,7 +62,7 @@ class TextEmbedding(nnx.Module):
       raise ValueError(f"sequence length {T} exceeds max_length {self.max_length}")
     x = self.tokens(tokens) * self.scale  # [B, T, D]
     if self.positions is not None:
-      x = x + self.positions(start + jnp.arange(T, dtype=jnp.int32))[None]  # [1, T, D]
+      x = x + self.positions(start + jnp.arange(T, dtype=jnp.int32))[None].astype(x.dtype)  # [1, T, D]
     if self.types is not None:
       types = jnp.zeros_like(tokens) if token_types is None else token_types
       x = x + self.types(types)

@@ -1,0 +1,86 @@
+"""The train state and the jitted train and eval steps, pure functions of a parameter pytree.
+
+A model is split once (`nnx.split(model, nnx.Param, ...)`): the steps take and return the
+parameter pytree and merge it with the graph definition inside `jax.jit`, so the same code
+runs on one CPU, many devices (GSPMD propagates the inputs' shardings) or many hosts.
+
+loss_fn(model, batch, rng) -> (scalar loss, dict of scalar metrics).
+"""
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+from seqjax import _validate
+from seqjax.train.grad_health import gradient_health
+
+NONFINITE_POLICIES = ("skip", "stop")
+
+
+class TrainState(struct.PyTreeNode):
+  step: jax.Array  # [] int32: updates applied so far
+  params: Any  # nnx.State of nnx.Param, float32 master weights
+  opt_state: Any
+  rng: jax.Array  # [2] uint32 key data (plain data, so it checkpoints)
+
+
+def split_model(model: nnx.Module):
+  """-> (graphdef, params, rest): rest is the model's non-parameter state, held constant."""
+  return nnx.split(model, nnx.Param, ...)
+
+
+def init_state(params, tx: optax.GradientTransformation, seed: int) -> TrainState:
+  with jax.numpy_dtype_promotion("standard"):  # optax builds its state with Python scalars
+    opt_state = jax.jit(tx.init)(params)  # jitted: the optimizer state inherits the params' shardings
+  return TrainState(jnp.zeros((), jnp.int32), params, opt_state, jax.random.key_data(jax.random.key(seed)))
+
+
+def cast_floats(tree, dtype):
+  """Floating leaves to `dtype` (the compute dtype of a mixed-precision policy); others unchanged."""
+  if dtype is None:
+    return tree
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def make_train_step(graphdef, rest, loss_fn, tx, *, nonfinite: str = "skip", compute_dtype=None):
+  """state, batch -> (state, metrics). metrics: loss, loss_fn's metrics, gradient health, and
+  `applied` (False when a NaN/Inf gradient made the step skip its update)."""
+  _validate.choice("nonfinite", nonfinite, NONFINITE_POLICIES)
+
+  def train_step(state: TrainState, batch):
+    rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+    def loss_of(params):
+      model = nnx.merge(graphdef, cast_floats(params, compute_dtype), rest)
+      # flax's normalization layers mix float32 statistics with low-precision inputs internally
+      with jax.numpy_dtype_promotion("standard" if compute_dtype else jax.config.jax_numpy_dtype_promotion):
+        loss, metrics = loss_fn(model, batch, rng)
+      return loss.astype(jnp.float32), metrics
+
+    (loss, metrics), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+    grads = cast_floats(grads, jnp.float32)  # accumulate and update in float32
+    health = gradient_health(grads)
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats with its int32 counters
+      updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      params = optax.apply_updates(state.params, updates)
+    apply = health["finite"] if nonfinite == "skip" else jnp.bool_(True)
+    keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(apply, new, old))
+    state = state.replace(
+      step=state.step + 1, params=keep(params, state.params), opt_state=keep(opt_state, state.opt_state)
+    )
+    return state, {"loss": loss, **metrics, **health, "applied": apply}
+
+  return jax.jit(train_step, donate_argnums=0)
+
+
+def make_eval_step(graphdef, rest, metric_fn, *, compute_dtype=None):
+  """params, batch -> metric_fn(model, batch), jitted."""
+
+  def eval_step(params, batch):
+    return metric_fn(nnx.merge(graphdef, cast_floats(params, compute_dtype), rest), batch)
+
+  return jax.jit(eval_step)
