@@ -9,25 +9,25 @@ signal reaches the first position. Claims checked: tanh RNNs with Xavier or shru
 recurrent weights vanish; orthogonal init delays it; LSTM (forget bias 1) and GRU keep far
 more gradient at the start; a recurrent gain > 1 with ReLU explodes.
 
-Command (the README's main job uses the defaults; about 20 s on 2 CPU cores):
-    python -m experiments.gradient_decay [--time 100] [--hidden 64] [--batch 16] [--seeds 3]
+Command (the README's main job; about 10 s on 2 CPU cores):
+    python -m experiments.gradient_decay default [--time 100] [--hidden 64] [--batch 16] [--seeds 3]
 """
 
-import argparse
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments import report
+from experiments import cli, report
 from seqjax.recurrent import StackedRNN, initializer, spectrum
 
 MULTIPLIERS = (0.9, 0.95, 1.05, 1.1)
 STEPS = (30, 50, 100)
 
 # (label, kind, options for the cell)
-CONFIGS = [
+MODELS = [
   ("Elman tanh, Xavier W_h", "rnn_tanh", {"recurrent_init": "xavier_uniform"}),
   ("Elman tanh, orthogonal W_h", "rnn_tanh", {"recurrent_init": "orthogonal"}),
   ("Elman tanh, orthogonal W_h x0.5", "rnn_tanh", {"recurrent_init": "orthogonal", "recurrent_gain": 0.5}),
@@ -37,6 +37,28 @@ CONFIGS = [
   ("LSTM, forget bias 1", "lstm", {"forget_bias": 1.0}),
   ("GRU", "gru", {}),
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  time: int = 100
+  hidden: int = 64
+  features: int = 8
+  batch: int = 16
+  seeds: int = 3
+  out: str = str(report.RESULTS)
+
+  def check(self) -> "Config":
+    for name in ("time", "hidden", "features", "batch", "seeds"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+    return self
+
+
+CONFIGS = {
+  "default": ("T=100, H=64, 3 seeds (the README's numbers)", Config()),
+  "smoke": ("T=12, H=8, 1 seed", Config(time=12, hidden=8, batch=2, seeds=1, out="/tmp/seqjax-smoke")),
+}
 
 
 def multiplier_norms(hidden: int) -> dict[float, list[float]]:
@@ -57,13 +79,13 @@ def multiplier_norms(hidden: int) -> dict[float, list[float]]:
   return table
 
 
-def input_gradient_norms(kind: str, options: dict, args, seed: int) -> tuple[np.ndarray, float]:
+def input_gradient_norms(kind: str, options: dict, config: Config, seed: int) -> tuple[np.ndarray, float]:
   """||dL/dx_t|| averaged over the batch, for t = 0..T-1; and the spectral radius of W_h (first gate)."""
-  model = StackedRNN(kind, args.features, args.hidden, rngs=nnx.Rngs(seed), **options)
+  model = StackedRNN(kind, config.features, config.hidden, rngs=nnx.Rngs(seed), **options)
   graphdef, params = nnx.split(model)
   keys = jax.random.split(jax.random.key(1000 + seed), 2)
-  x = jax.random.normal(keys[0], (args.batch, args.time, args.features))
-  readout = jax.random.normal(keys[1], (args.hidden,)) / np.sqrt(args.hidden)
+  x = jax.random.normal(keys[0], (config.batch, config.time, config.features))
+  readout = jax.random.normal(keys[1], (config.hidden,)) / np.sqrt(config.hidden)
 
   @jax.jit
   def grads(params, x):
@@ -75,33 +97,23 @@ def input_gradient_norms(kind: str, options: dict, args, seed: int) -> tuple[np.
 
   g = np.asarray(grads(params, x))
   norms = np.linalg.norm(g, axis=-1).mean(axis=0)  # [T]
-  w_h = np.asarray(model.layers[0].cell.recurrent_kernel[...])[:, : args.hidden]
+  w_h = np.asarray(model.layers[0].cell.recurrent_kernel[...])[:, : config.hidden]
   return norms, spectrum(w_h).spectral_radius
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--time", type=int, default=100)
-  parser.add_argument("--hidden", type=int, default=64)
-  parser.add_argument("--features", type=int, default=8)
-  parser.add_argument("--batch", type=int, default=16)
-  parser.add_argument("--seeds", type=int, default=3)
-  parser.add_argument("--out", default=str(report.RESULTS))
-  args = parser.parse_args(argv)
-  for name in ("time", "hidden", "features", "batch", "seeds"):
-    if getattr(args, name) < 1:
-      parser.error(f"--{name} must be >= 1")
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
 
-  table = multiplier_norms(args.hidden)
+  table = multiplier_norms(config.hidden)
   multiplier_rows = [
     {"lambda": lam, **{f"after {k} steps": f"{v:.4g}" for k, v in zip(STEPS, norms, strict=True)}}
     for lam, norms in table.items()
   ]
 
   rows, curves = [], {}
-  T = args.time
-  for label, kind, options in CONFIGS:
-    runs = [input_gradient_norms(kind, options, args, seed) for seed in range(args.seeds)]
+  T = config.time
+  for label, kind, options in MODELS:
+    runs = [input_gradient_norms(kind, options, config, seed) for seed in range(config.seeds)]
     norms = np.mean([r[0] for r in runs], axis=0)
     curves[label] = norms.tolist()
     rows.append(
@@ -124,21 +136,21 @@ def main(argv=None):
         report.markdown_table(multiplier_rows, list(multiplier_rows[0])),
       ),
       (
-        f"Input-gradient norm by position, T={T}, H={args.hidden}, "
-        f"mean over {args.seeds} seeds x {args.batch} sequences",
+        f"Input-gradient norm by position, T={T}, H={config.hidden}, "
+        f"mean over {config.seeds} seeds x {config.batch} sequences",
         report.markdown_table(rows, list(rows[0]))
         + "\n\nrho(W_h): spectral radius of the (first gate's) recurrent matrix at init."
         + " first/last << 1 is vanishing, >> 1 exploding.",
       ),
     ],
     {
-      "args": vars(args),
+      "config": dataclasses.asdict(config),
       "multipliers": {str(k): v for k, v in table.items()},
       "steps": STEPS,
       "rows": rows,
       "curves": curves,
     },
-    out_dir=report.Path(args.out),
+    out_dir=report.Path(config.out),
   )
 
 

@@ -31,6 +31,7 @@ from seqjax.train import (
   split_model,
   token_cross_entropy,
 )
+from seqjax.train.step import optimizer_init, optimizer_update
 from seqjax.train.tbptt import segments, truncated_bptt
 from tests import tiny_lm
 from tests.helpers import normal
@@ -91,13 +92,10 @@ def test_global_norm_clipping_bounds_the_update():
 def test_accumulation_equals_one_step_on_the_mean_gradient():
   params = {"w": jnp.array([1.0, -2.0])}
   g1, g2 = {"w": jnp.array([0.4, 1.0])}, {"w": jnp.array([0.2, -3.0])}
-  with jax.numpy_dtype_promotion("standard"):
-    tx = optimizer("sgd", 0.1, accumulate_steps=2)
-    state = tx.init(params)
-    u1, state = tx.update(g1, state, params)
-    p1 = optax.apply_updates(params, u1)
-    u2, state = tx.update(g2, state, p1)
-    p2 = optax.apply_updates(p1, u2)
+  tx = optimizer("sgd", 0.1, accumulate_steps=2)
+  state = optimizer_init(tx, params)
+  p1, state = optimizer_update(tx, g1, state, params)
+  p2, state = optimizer_update(tx, g2, state, p1)
   np.testing.assert_array_equal(p1["w"], params["w"])  # nothing applied after the first micro-batch
   np.testing.assert_allclose(p2["w"], params["w"] - 0.1 * (g1["w"] + g2["w"]) / 2, rtol=1e-6)
 

@@ -33,9 +33,24 @@ def split_model(model: nnx.Module):
   return nnx.split(model, nnx.Param, ...)
 
 
+# optax mixes Python floats with its int32 counters, which strict dtype promotion rejects:
+# its calls run under standard promotion, and nothing else does.
+
+
+def optimizer_init(tx: optax.GradientTransformation, params):
+  with jax.numpy_dtype_promotion("standard"):
+    return jax.jit(tx.init)(params)  # jitted: the optimizer state inherits the params' shardings
+
+
+def optimizer_update(tx: optax.GradientTransformation, grads, opt_state, params):
+  """-> (new params, new optimizer state)."""
+  with jax.numpy_dtype_promotion("standard"):
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
 def init_state(params, tx: optax.GradientTransformation, seed: int) -> TrainState:
-  with jax.numpy_dtype_promotion("standard"):  # optax builds its state with Python scalars
-    opt_state = jax.jit(tx.init)(params)  # jitted: the optimizer state inherits the params' shardings
+  opt_state = optimizer_init(tx, params)
   return TrainState(jnp.zeros((), jnp.int32), params, opt_state, jax.random.key_data(jax.random.key(seed)))
 
 
@@ -64,9 +79,7 @@ def make_train_step(graphdef, rest, loss_fn, tx, *, nonfinite: str = "skip", com
     (loss, metrics), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
     grads = cast_floats(grads, jnp.float32)  # accumulate and update in float32
     health = gradient_health(grads)
-    with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats with its int32 counters
-      updates, opt_state = tx.update(grads, state.opt_state, state.params)
-      params = optax.apply_updates(state.params, updates)
+    params, opt_state = optimizer_update(tx, grads, state.opt_state, state.params)
     apply = health["finite"] if nonfinite == "skip" else jnp.bool_(True)
     keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(apply, new, old))
     state = state.replace(

@@ -24,6 +24,28 @@ def segments(length: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
   return [(max(0, min(s + k1, length) - k2), s, min(s + k1, length)) for s in range(0, length, k1)]
 
 
+@functools.lru_cache(maxsize=16)
+def _segment_gradient(step_fn: Callable, loss_fn: Callable):
+  """Jitted (params, carry_w, xs_window, targets, offset) -> (loss, grads, carries), compiled
+  once per (step_fn, loss_fn) and window shape."""
+
+  @functools.partial(jax.jit, static_argnums=4)
+  def segment(params, carry_w, xs_window, targets_segment, offset):
+    def loss(params):
+      def body(c, x):
+        c, y = step_fn(params, c, x)
+        return c, (y, c)
+
+      ys, carries = jax.lax.scan(body, carry_w, xs_window)[1]  # outputs and carries after each step
+      ys = jax.tree.map(lambda y: y[offset:], ys)  # outputs [s, e) only
+      return loss_fn(ys, targets_segment), carries
+
+    (value, carries), grads = jax.value_and_grad(loss, has_aux=True)(params)
+    return value, grads, jax.lax.stop_gradient(carries)
+
+  return segment
+
+
 def truncated_bptt(
   step_fn: Callable,
   loss_fn: Callable,
@@ -43,24 +65,7 @@ def truncated_bptt(
   per-segment gradients are returned for inspection). Returns (params, losses, grads, carry).
   """
   length = jax.tree.leaves(xs)[0].shape[0]
-
-  def forward(params, carry, xs):
-    def body(c, x):
-      c, y = step_fn(params, c, x)
-      return c, (y, c)
-
-    return jax.lax.scan(body, carry, xs)[1]  # (ys [n, ...], carries after each step [n, ...])
-
-  @functools.partial(jax.jit, static_argnums=4)
-  def segment(params, carry_w, xs_window, targets_segment, offset):
-    def loss(params):
-      ys, carries = forward(params, carry_w, xs_window)
-      ys = jax.tree.map(lambda y: y[offset:], ys)  # outputs [s, e) only
-      return loss_fn(ys, targets_segment), carries
-
-    (value, carries), grads = jax.value_and_grad(loss, has_aux=True)(params)
-    return value, grads, jax.lax.stop_gradient(carries)
-
+  segment = _segment_gradient(step_fn, loss_fn)
   plan = segments(length, k1, k2)
   stored = {0: jax.lax.stop_gradient(carry)}  # carry at time t, from earlier forward passes
   losses, all_grads = [], []
