@@ -62,3 +62,10 @@ def same_tree_shapes(name: str, tree: Any, reference: Any) -> None:
   want = jax.tree.map(jnp.shape, reference)
   if jax.tree.structure(tree) != jax.tree.structure(reference) or got != want:
     raise ValueError(f"{name} must have leaf shapes {want}, got {got}")
+
+
+def bool_mask(name: str, mask: Any, shape: tuple[int, ...]) -> None:
+  """`mask` must be a bool array of exactly `shape` (True = real token)."""
+  if not hasattr(mask, "shape") or tuple(mask.shape) != tuple(shape) or mask.dtype != jnp.bool_:
+    got = f"{mask.dtype}{list(mask.shape)}" if hasattr(mask, "shape") else type(mask).__name__
+    raise ValueError(f"{name} must be a bool array [B, S] = {list(shape)}, got {got}")

@@ -67,3 +67,29 @@ def sinusoid(position, i, d_model):
   """The seeds' formula, one entry: PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...)."""
   angle = position / 10000 ** (2 * (i // 2) / d_model)
   return np.sin(angle) if i % 2 == 0 else np.cos(angle)
+
+
+def g(v):
+  return np.where(v >= 0, v + 0.5, sigmoid(v))
+
+
+def min_gru(kernel, bias, x, h0):
+  """Feng et al. 2024, minGRU, one step at a time: z = sigma(x W_z), h~ = g(x W_h)."""
+  z_pre, h_pre = np.split(x @ kernel + bias, 2, axis=-1)
+  h, out = h0, []
+  for t in range(x.shape[1]):
+    z = sigmoid(z_pre[:, t])
+    h = (1 - z) * h + z * g(h_pre[:, t])
+    out.append(h)
+  return np.stack(out, 1)
+
+
+def min_lstm(kernel, bias, x, h0):
+  """Feng et al. 2024, minLSTM: normalized forget and input gates f' = f / (f + i), i' = i / (f + i)."""
+  f_pre, i_pre, h_pre = np.split(x @ kernel + bias, 3, axis=-1)
+  h, out = h0, []
+  for t in range(x.shape[1]):
+    f, i = sigmoid(f_pre[:, t]), sigmoid(i_pre[:, t])
+    h = f / (f + i) * h + i / (f + i) * g(h_pre[:, t])
+    out.append(h)
+  return np.stack(out, 1)

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from seqjax import _validate
 from seqjax.transformer.blocks import ACTIVATIONS, TransformerStack
 from seqjax.transformer.embedding import TextEmbedding
 
@@ -57,8 +58,8 @@ class BertModel(nnx.Module):
   def __call__(self, tokens, *, token_types=None, attention_mask=None, dropout_key=None):
     keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
     x = self.embed(tokens, token_types=token_types, dropout_key=keys[0])
-    if attention_mask is not None and (attention_mask.shape != tokens.shape or attention_mask.dtype != jnp.bool_):
-      raise ValueError(f"attention_mask must be a bool array [B, T] = {list(tokens.shape)}, got {attention_mask.shape}")
+    if attention_mask is not None:
+      _validate.bool_mask("attention_mask", attention_mask, tokens.shape)
     mask = None if attention_mask is None else attention_mask[:, None, None, :]  # [B, 1, 1, T]
     x, _ = self.encoder(x, mask=mask, dropout_key=keys[1])
     return x, jnp.tanh(self.pooler(x[:, 0]))  # pooled: the [CLS] position
@@ -101,10 +102,7 @@ def mask_tokens(
 
   maskable [B, T] bool excludes [CLS], [SEP] and padding.
   """
-  if maskable.shape != tokens.shape or maskable.dtype != jnp.bool_:
-    raise ValueError(
-      f"maskable must be a bool array [B, T] = {list(tokens.shape)}, got {maskable.dtype}{list(maskable.shape)}"
-    )
+  _validate.bool_mask("maskable", maskable, tokens.shape)
   if not 0.0 < rate < 1.0:
     raise ValueError(f"rate must be in (0, 1), got {rate}")
   choose, action, replacement = jax.random.split(key, 3)

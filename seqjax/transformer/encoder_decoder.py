@@ -42,10 +42,7 @@ def source_mask(src_mask: jax.Array | None, shape: tuple[int, int]) -> jax.Array
   """[B, S] bool (True = real token) -> [B, 1, 1, S] for attention over the source."""
   if src_mask is None:
     return None
-  if src_mask.shape != shape or src_mask.dtype != jnp.bool_:
-    raise ValueError(
-      f"src_mask must be a bool array [B, S] = {list(shape)}, got {src_mask.dtype}{list(src_mask.shape)}"
-    )
+  _validate.bool_mask("src_mask", src_mask, shape)
   return src_mask[:, None, None, :]
 
 
@@ -151,3 +148,12 @@ class EncoderDecoder(nnx.Module):
       x, bias=bias, memory=memory, memory_mask=source_mask(src_mask, memory.shape[:2]), caches=caches
     )
     return self._logits(x), caches
+
+  # the decoding protocol of seqjax.seq2seq.decoding
+  def start(self, src, src_mask=None, max_length: int | None = None):
+    memory = {"states": self.encode(src, src_mask=src_mask), "mask": src_mask}
+    return memory, self.init_cache(src.shape[0], max_length)
+
+  def step(self, caches, tokens, memory):
+    logits, caches = self.decode_step(tokens[:, None], caches, memory=memory["states"], src_mask=memory["mask"])
+    return logits[:, 0], caches

@@ -1,0 +1,38 @@
+"""Padding, masks and length-bucketed batches for sequence-to-sequence pairs of token ids."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from seqjax.data.vocab import BOS, EOS, PAD
+
+
+def pad(sequences: Sequence[Sequence[int]], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """-> (ids [B, L] int32 padded with PAD, mask [B, L] bool, True on real tokens)."""
+  if any(len(s) == 0 for s in sequences):
+    raise ValueError("sequences must not be empty: every sequence needs at least one token")
+  length = length or max(len(s) for s in sequences)
+  ids = np.full((len(sequences), length), PAD, np.int32)
+  for row, s in enumerate(sequences):
+    if len(s) > length:
+      raise ValueError(f"a sequence of {len(s)} tokens does not fit length {length}")
+    ids[row, : len(s)] = s
+  return ids, ids != PAD
+
+
+def seq2seq_batch(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> dict[str, np.ndarray]:
+  """src [B, S] + src_mask; tgt_in = BOS + target, tgt_out = target + EOS, tgt_mask [B, T]."""
+  src, src_mask = pad([s for s, _ in pairs])
+  tgt_in, _ = pad([[BOS, *t] for _, t in pairs])
+  tgt_out, tgt_mask = pad([[*t, EOS] for _, t in pairs])
+  return {"src": src, "src_mask": src_mask, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_mask": tgt_mask}
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, bucket_width: int = 8) -> list[np.ndarray]:
+  """Index batches of similar lengths (little padding): sort by length within shuffled buckets
+  of `bucket_width` length units, cut into batches, shuffle the batches. Deterministic in seed."""
+  rng = np.random.default_rng(seed)
+  lengths = np.asarray(lengths)
+  order = np.lexsort((rng.permutation(len(lengths)), lengths // bucket_width))
+  batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+  return [batches[i] for i in rng.permutation(len(batches))]

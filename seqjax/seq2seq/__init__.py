@@ -1,0 +1,1 @@
+"""Sequence to sequence: RNN encoder-decoders with and without attention, and one decoding API."""

@@ -1,0 +1,36 @@
+"""Translation metrics: corpus BLEU and chrF through sacrebleu, exact match, BLEU by source length."""
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import sacrebleu
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+  """sacrebleu's corpus BLEU (13a tokenization), one reference per sentence."""
+  if len(hypotheses) != len(references):
+    raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+  return sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score
+
+
+def corpus_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+  return sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score
+
+
+def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+  return float(np.mean([h == r for h, r in zip(hypotheses, references, strict=True)]))
+
+
+def bleu_by_length(
+  hypotheses: Sequence[str], references: Sequence[str], source_lengths: Sequence[int], edges: Sequence[int]
+) -> list[dict]:
+  """Corpus BLEU within each source-length bucket [edges[i], edges[i + 1]) (the seeds' cliff table)."""
+  lengths = np.asarray(source_lengths)
+  rows = []
+  for low, high in itertools.pairwise(edges):
+    picked = np.flatnonzero((lengths >= low) & (lengths < high))
+    if len(picked):
+      bleu = corpus_bleu([hypotheses[i] for i in picked], [references[i] for i in picked])
+      rows.append({"lengths": f"{low}-{high - 1}", "sentences": len(picked), "bleu": bleu})
+  return rows

@@ -1,0 +1,168 @@
+"""Recurrent encoder-decoders: Sutskever et al. 2014 (one fixed context vector), Bahdanau et al.
+2014 (additive attention over a bidirectional encoder), Luong et al. 2015 (dot/general/concat
+scores, global or local windows, input feeding).
+
+Every sequence-to-sequence model here speaks one protocol to `seqjax.seq2seq.decoding`:
+
+    memory, state = model.start(src [B, S], src_mask [B, S], max_length)
+    logits [B, V], state = model.step(state, tokens [B], memory)
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax import _validate
+from seqjax.recurrent.scan import flip_sequences
+from seqjax.recurrent.stacked import StackedRNN, make_cell
+from seqjax.seq2seq.attention import SCORES, WINDOWS, LuongPosition, Score, attend
+from seqjax.transformer.embedding import check_token_ids
+
+ATTENTIONS = ("none", "bahdanau", "luong")
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqConfig:
+  source_vocab: int
+  target_vocab: int
+  embed_dim: int = 64
+  hidden: int = 128
+  num_layers: int = 1
+  cell: str = "lstm"  # lstm | gru
+  attention: str = "none"  # none (the fixed-context bottleneck) | bahdanau | luong
+  score: str = "general"  # luong: dot | general | concat (bahdanau is always additive)
+  window: str = "global"  # luong: global | local_m | local_p
+  window_half_width: int = 5  # D of the local window [p_t - D, p_t + D]
+  input_feeding: bool = True  # luong: feed the last attentional vector to the next step
+  bidirectional_encoder: bool = False
+  reverse_source: bool = False  # Sutskever et al.'s trick
+  pad_id: int = 0
+
+  def check(self) -> "Seq2SeqConfig":
+    _validate.choice("cell", self.cell, ("lstm", "gru"))
+    _validate.choice("attention", self.attention, ATTENTIONS)
+    _validate.choice("score", self.score, SCORES[1:])
+    _validate.choice("window", self.window, WINDOWS)
+    for name in ("source_vocab", "target_vocab", "embed_dim", "hidden", "num_layers"):
+      _validate.positive_int(name, getattr(self, name))
+    return self
+
+
+class Seq2Seq(nnx.Module):
+  """model(src [B, S], tgt_in [B, T], src_mask [B, S]) -> (logits [B, T, V], attention [B, T, S]).
+
+  tgt_in is the target shifted right (BOS first): teacher forcing. attention holds each output
+  step's weights over the source (zeros without attention).
+  """
+
+  def __init__(self, config: Seq2SeqConfig, *, rngs: nnx.Rngs):
+    c = config.check()
+    H, E = c.hidden, c.embed_dim
+    memory_dim = 2 * H if c.bidirectional_encoder else H
+    self.config = c
+    self.source_embed = nnx.Embed(c.source_vocab, E, rngs=rngs)
+    self.target_embed = nnx.Embed(c.target_vocab, E, rngs=rngs)
+    self.encoder = StackedRNN(c.cell, E, H, num_layers=c.num_layers, bidirectional=c.bidirectional_encoder, rngs=rngs)
+    # bidirectional: decoder layer l starts from tanh(W [h_fwd; h_bwd]) (Bahdanau's s_0)
+    self.bridge = nnx.Linear(2 * H, H, rngs=rngs) if c.bidirectional_encoder else None
+    extra = {"none": 0, "bahdanau": memory_dim, "luong": H if c.input_feeding else 0}[c.attention]
+    self.decoder = nnx.List(
+      [make_cell(c.cell, (E + extra) if layer == 0 else H, H, rngs=rngs) for layer in range(c.num_layers)]
+    )
+    score = "additive" if c.attention == "bahdanau" else c.score
+    self.score = Score(score, H, memory_dim, rngs=rngs) if c.attention != "none" else None
+    luong = c.attention == "luong"
+    self.combine = nnx.Linear(memory_dim + H, H, use_bias=False, rngs=rngs) if luong else None  # W_c [c; h]
+    self.position = LuongPosition(H, rngs=rngs) if luong and c.window == "local_p" else None
+    out_features = H + memory_dim if c.attention == "bahdanau" else H
+    self.output = nnx.Linear(out_features, c.target_vocab, rngs=rngs)
+
+  # ---- encoder -------------------------------------------------------------------------------
+
+  def start(self, src: jax.Array, src_mask: jax.Array | None = None, max_length: int | None = None):
+    """-> (memory, initial decoder state). max_length is unused (no cache to size)."""
+    del max_length
+    check_token_ids("src", src, self.config.source_vocab)
+    src_mask = jnp.ones(src.shape, jnp.bool_) if src_mask is None else src_mask
+    _validate.bool_mask("src_mask", src_mask, src.shape)
+    lengths = jnp.sum(src_mask, axis=-1).astype(jnp.int32)  # [B]; the mask must be a prefix of real tokens
+    x = self.source_embed(src)  # [B, S, E]
+    if self.config.reverse_source:
+      x = jnp.swapaxes(flip_sequences(jnp.swapaxes(x, 0, 1), lengths), 0, 1)
+    states, carries = self.encoder(x, seq_lengths=lengths)  # [B, S, D_mem]
+    if self.bridge is not None:  # concatenate directions, project to the decoder's size
+      carries = tuple(
+        jax.tree.map(lambda f, b: jnp.tanh(self.bridge(jnp.concatenate([f, b], -1))), *layer) for layer in carries
+      )
+    memory = {"states": states, "mask": src_mask, "lengths": lengths}
+    if self.score is not None:
+      memory["keys"] = self.score.precompute(states)
+    B, H = src.shape[0], self.config.hidden
+    state = {"carries": carries, "feed": jnp.zeros((B, H)), "step": jnp.zeros((), jnp.int32)}
+    return memory, state
+
+  # ---- one decoder step ------------------------------------------------------------------------
+
+  def _attend(self, query, memory, step):
+    c = self.config
+    scores = self.score(query, memory["states"], memory["keys"])  # [B, S]
+    center = None if self.position is None else self.position(query, memory["lengths"])
+    return attend(
+      scores,
+      memory["states"],
+      memory["mask"],
+      window=c.window if c.attention == "luong" else "global",
+      step=step,
+      center=center,
+      half_width=c.window_half_width,
+    )
+
+  def step_with_attention(self, state, tokens: jax.Array, memory):
+    """tokens [B] (the previous output) -> (logits [B, V], state, attention weights [B, S])."""
+    c = self.config
+    x = self.target_embed(tokens)  # [B, E]
+    carries = state["carries"]
+    top = carries[-1][1] if c.cell == "lstm" else carries[-1]  # s_{i-1}: last layer's hidden state
+    S = memory["states"].shape[1]
+    weights = jnp.zeros((tokens.shape[0], S))
+    if c.attention == "bahdanau":
+      weights, context = self._attend(top, memory, state["step"])  # attention from s_{i-1}
+      x = jnp.concatenate([x, context], -1)
+    elif c.attention == "luong" and c.input_feeding:
+      x = jnp.concatenate([x, state["feed"]], -1)
+    new_carries = []
+    for cell, carry in zip(self.decoder, carries, strict=True):
+      carry, x = cell(carry, x)
+      new_carries.append(carry)
+    feed = state["feed"]
+    if c.attention == "bahdanau":
+      logits = self.output(jnp.concatenate([x, context], -1))
+    elif c.attention == "luong":
+      weights, context = self._attend(x, memory, state["step"])  # attention from h_t
+      feed = jnp.tanh(self.combine(jnp.concatenate([context, x], -1)))  # h~_t = tanh(W_c [c_t; h_t])
+      logits = self.output(feed)
+    else:
+      logits = self.output(x)  # everything the decoder knows came through the initial carry
+    state = {"carries": tuple(new_carries), "feed": feed, "step": state["step"] + 1}
+    return logits, state, weights
+
+  def step(self, state, tokens, memory):
+    logits, state, _ = self.step_with_attention(state, tokens, memory)
+    return logits, state
+
+  # ---- teacher forcing ---------------------------------------------------------------------------
+
+  def __call__(self, src, tgt_in, src_mask=None):
+    check_token_ids("tgt_in", tgt_in, self.config.target_vocab)
+    if tgt_in.shape[0] != src.shape[0]:
+      raise ValueError(f"tgt_in batch {tgt_in.shape[0]} must equal src batch {src.shape[0]}")
+    memory, state = self.start(src, src_mask)
+
+    def body(state, tokens):
+      logits, state, weights = self.step_with_attention(state, tokens, memory)
+      return state, (logits, weights)
+
+    _, (logits, weights) = jax.lax.scan(body, state, jnp.swapaxes(tgt_in, 0, 1))  # over T
+    return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)  # [B, T, V], [B, T, S]
