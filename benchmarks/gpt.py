@@ -1,0 +1,120 @@
+"""A GPT train step (forward, backward, Adam update, all jitted): tokens/s and model-FLOPs
+utilization against the float32 matmul peak measured in the same run on the same device.
+
+Model FLOPs per token follow PaLM (Chowdhery et al. 2022, appendix B): 6 N + 12 L T D, with N the
+parameters used in matmuls (the tied embedding counted once, as the output projection; the
+learned position table not counted), L layers, T context, D width; causal masking is not
+discounted.
+
+Commands:
+    python -m benchmarks.gpt default      # D=256, 4 layers, T=256, B=8: a CPU-sized model
+    python -m benchmarks.gpt default --model.dim 768 --model.num-layers 12 --batch 16   # on a GPU
+    python -m benchmarks.gpt smoke
+"""
+
+import dataclasses
+import time
+
+import jax
+import numpy as np
+from flax import nnx
+
+from benchmarks import timing
+from experiments import cli, report
+from seqjax.train import optimizer, token_cross_entropy
+from seqjax.train.config import PRECISIONS
+from seqjax.train.step import init_state, make_train_step, split_model
+from seqjax.transformer import GPT, GPTConfig
+
+RESULTS = report.RESULTS / "bench"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  model: GPTConfig = GPTConfig(
+    vocab_size=8192, max_length=256, dim=256, num_heads=4, num_layers=4, ff_dim=1024, dropout_rate=0.0
+  )
+  batch: int = 8
+  precision: str = "fp32"
+  runs: int = 5
+  out: str = str(RESULTS)
+
+
+CONFIGS = {
+  "default": ("D=256, 4 layers, T=256, B=8", Config()),
+  "smoke": (
+    "tiny",
+    Config(
+      model=GPTConfig(vocab_size=64, max_length=16, dim=16, num_heads=2, num_layers=1, ff_dim=32),
+      batch=2,
+      runs=1,
+      out="/tmp/seqjax-smoke",
+    ),
+  ),
+}
+
+
+def loss_fn(model, batch, rng):
+  tokens = batch["tokens"]
+  loss, count = token_cross_entropy(model(tokens[:, :-1]), tokens[:, 1:])
+  return loss, {"tokens": count}
+
+
+def model_flops_per_token(model: GPT, config: GPTConfig) -> float:
+  params = sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+  positions = config.max_length * config.dim if config.position == "learned" else 0
+  return 6 * (params - positions) + 12 * config.num_layers * config.max_length * config.dim
+
+
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  m = config.model
+  model = GPT(m, rngs=nnx.Rngs(0))
+  graphdef, params, rest = split_model(model)
+  tx = optimizer("adam", 1e-4)
+  step = make_train_step(graphdef, rest, loss_fn, tx, compute_dtype=PRECISIONS[config.precision])
+  tokens = np.random.default_rng(0).integers(0, m.vocab_size, (config.batch, m.max_length + 1)).astype(np.int32)
+  batch = {"tokens": tokens}
+  # the step donates its state, so each timed call feeds the previous call's state back in
+  state = init_state(params, tx, 0)
+  t0 = time.perf_counter()
+  compiled_step = step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t0
+  peak = timing.matmul_peak()
+  holder = {"state": state}
+
+  def call():
+    holder["state"], metrics = compiled_step(holder["state"], batch)
+    jax.block_until_ready(metrics["loss"])
+
+  result = timing.time_calls(call, runs=config.runs)
+  median = result["median_s"]
+  tokens_per_step = config.batch * m.max_length
+  flops = model_flops_per_token(model, m) * tokens_per_step
+  row = {
+    "model": f"D={m.dim}, L={m.num_layers}, T={m.max_length}, V={m.vocab_size}, B={config.batch}",
+    "precision": config.precision,
+    "step ms": f"{1e3 * median:.1f}",
+    "tokens/s": f"{tokens_per_step / median:.0f}",
+    "model TFLOP/step": f"{flops / 1e12:.3f}",
+    "achieved GFLOP/s": f"{flops / median / 1e9:.1f}",
+    "matmul peak GFLOP/s": f"{peak / 1e9:.1f}",
+    "MFU": f"{100 * flops / median / peak:.0f}%",
+    "compile s": f"{compile_s:.1f}",
+  }
+  report.write(
+    "gpt",
+    f"GPT train step, {timing.device_name()}",
+    [
+      (
+        f"median of {config.runs} steps after a warm-up; the peak is a float32 2048^3 matmul timed in the same run",
+        report.markdown_table([row], list(row)),
+      )
+    ],
+    {"config": dataclasses.asdict(config), "device": timing.device_name(), "row": row, **result},
+    out_dir=report.Path(config.out),
+  )
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,87 @@
+"""Sequential against associative scan for the parallel recurrences (minGRU, LRU), forward+backward,
+T from 256 to 65536.
+
+Commands:
+    python -m benchmarks.scan default     # B=4, H=64
+    python -m benchmarks.scan smoke
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from benchmarks import timing
+from experiments import cli, report
+from seqjax.parallel import LRU, MinGRU
+
+RESULTS = report.RESULTS / "bench"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  batch: int = 4
+  hidden: int = 64
+  times: tuple[int, ...] = (256, 1024, 4096, 16384, 65536)
+  runs: int = 5
+  out: str = str(RESULTS)
+
+
+CONFIGS = {
+  "default": ("B=4, H=64, T=256..65536", Config()),
+  "smoke": ("tiny", Config(batch=1, hidden=4, times=(16,), runs=1, out="/tmp/seqjax-smoke")),
+}
+
+
+def case(layer, mode: str):
+  graphdef, params = nnx.split(layer)
+
+  def loss(params, x):
+    return jnp.sum(nnx.merge(graphdef, params)(x, mode=mode))
+
+  return jax.grad(loss), params
+
+
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  rows, data = [], []
+  layers = {
+    "minGRU": lambda: MinGRU(config.hidden, config.hidden, rngs=nnx.Rngs(0)),
+    "LRU": lambda: LRU(config.hidden, config.hidden, rngs=nnx.Rngs(0)),
+  }
+  for name, make in layers.items():
+    for T in config.times:
+      x = jnp.asarray(np.random.default_rng(0).standard_normal((config.batch, T, config.hidden)), jnp.float32)
+      results = {}
+      for mode in ("sequential", "associative"):
+        fn, params = case(make(), mode)
+        results[mode] = timing.time_jax(fn, params, x, runs=config.runs)
+      ratio = results["sequential"]["median_s"] / results["associative"]["median_s"]
+      row = {
+        "layer": name,
+        "T": T,
+        "sequential ms": f"{1e3 * results['sequential']['median_s']:.2f}",
+        "associative ms": f"{1e3 * results['associative']['median_s']:.2f}",
+        "associative speed-up": f"{ratio:.2f}x",
+      }
+      rows.append(row)
+      data.append({**row, "results": results})
+  report.write(
+    "scan",
+    f"Sequential vs associative scan, {timing.device_name()}",
+    [
+      (
+        f"forward+backward, B={config.batch}, H={config.hidden}, float32 (LRU: complex64 state); median of "
+        f"{config.runs} runs",
+        report.markdown_table(rows, list(rows[0])),
+      )
+    ],
+    {"config": dataclasses.asdict(config), "device": timing.device_name(), "rows": data},
+    out_dir=report.Path(config.out),
+  )
+
+
+if __name__ == "__main__":
+  main()

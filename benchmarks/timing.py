@@ -1,0 +1,62 @@
+"""Timing the same way for every case: compile time apart (JAX's lower + compile), one warm-up
+run excluded, then the median of `runs` timed runs, each ended by block_until_ready (torch: the
+call returns when the CPU work is done; on CUDA, torch.cuda.synchronize)."""
+
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def time_calls(call: Callable[[], object], *, runs: int) -> dict:
+  """One warm-up call, then `runs` timed ones; `call` must return only when its work is done."""
+  call()
+  times = []
+  for _ in range(runs):
+    t0 = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - t0)
+  return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+
+
+def time_jax(fn: Callable, *args, runs: int = 5) -> dict:
+  """fn: a pure function of arrays. -> compile_s, median_s, min_s, and its compiled temp memory."""
+  t0 = time.perf_counter()
+  compiled = jax.jit(fn).lower(*args).compile()
+  compile_s = time.perf_counter() - t0
+  memory = compiled.memory_analysis()
+  return {
+    "compile_s": compile_s,
+    **time_calls(lambda: jax.block_until_ready(compiled(*args)), runs=runs),
+    "temp_bytes": None if memory is None else memory.temp_size_in_bytes,
+  }
+
+
+def time_torch(fn: Callable, *, runs: int = 5) -> dict:
+  import torch
+
+  sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+  return {"compile_s": 0.0, **time_calls(lambda: (fn(), sync()), runs=runs), "temp_bytes": None}
+
+
+def matmul_peak(size: int = 2048, runs: int = 5) -> float:
+  """FLOP/s of a float32 [size, size] x [size, size] matmul on the default device, measured now."""
+  a = jnp.asarray(np.random.default_rng(0).standard_normal((size, size)), jnp.float32)
+  result = time_jax(lambda a: a @ a, a, runs=runs)
+  return 2 * size**3 / result["median_s"]
+
+
+def device_name() -> str:
+  device = jax.devices()[0]
+  return f"{device.platform}: {device.device_kind}"
+
+
+def torch_available() -> bool:
+  try:
+    import torch  # noqa: F401
+  except ImportError:
+    return False
+  return True

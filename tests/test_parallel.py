@@ -1,0 +1,158 @@
+"""Parallel-scan recurrences and blockwise attention against their sequential / dense references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from seqjax.attention import dot_product_attention, padding_mask
+from seqjax.attention.blockwise import attention, blockwise_attention
+from seqjax.parallel import LRU, MinGRU, MinLSTM, linear_scan, log_linear_scan
+from seqjax.train.step import optimizer_init, optimizer_update
+from tests import reference
+from tests.helpers import normal
+
+LAYERS = {"min_gru": (MinGRU, (3, 6)), "min_lstm": (MinLSTM, (3, 6)), "lru": (LRU, (3, 8))}
+
+
+def test_linear_scans_agree():
+  with jax.enable_x64(True):
+    a = jnp.asarray(np.random.default_rng(0).uniform(0.5, 1.0, (2, 33, 4)))
+    b = jnp.asarray(normal(1, 2, 33, 4, dtype=np.float64))
+    h0 = jnp.asarray(normal(2, 2, 4, dtype=np.float64))
+    np.testing.assert_allclose(linear_scan(a, b, h0, "associative"), linear_scan(a, b, h0, "sequential"), rtol=1e-12)
+    b_pos = jnp.abs(b) + 0.1
+    log = log_linear_scan(jnp.log(a), jnp.log(b_pos), jnp.log(jnp.abs(h0)), "associative")
+    np.testing.assert_allclose(jnp.exp(log), linear_scan(a, b_pos, jnp.abs(h0), "sequential"), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+def test_min_rnns_equal_the_papers_equations(name):
+  layer_class, (F, H) = LAYERS[name]
+  layer = layer_class(F, H, rngs=nnx.Rngs(0))
+  x = normal(1, 2, 9, F)
+  h0 = np.full((2, H), 0.5, np.float32)
+  want = (reference.min_gru if name == "min_gru" else reference.min_lstm)(
+    np.asarray(layer.gates.kernel[...]), np.asarray(layer.gates.bias[...]), x, h0
+  )
+  for mode in ("sequential", "associative"):
+    np.testing.assert_allclose(layer(jnp.asarray(x), mode=mode), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_associative_equals_sequential_outputs_and_gradients(name):
+  layer_class, args = LAYERS[name]
+  with jax.enable_x64(name != "lru"):  # LRU computes in complex64
+    dtype = np.float32 if name == "lru" else np.float64
+    layer = layer_class(*args, rngs=nnx.Rngs(0))
+    if dtype == np.float64:
+      layer = jax.tree.map(lambda p: p.astype(jnp.float64), layer)
+    x = jnp.asarray(normal(1, 2, 40, args[0], dtype=dtype))
+
+    def loss(layer, x, mode):
+      return jnp.sum(jnp.sin(layer(x, mode=mode)))
+
+    tol = {"rtol": 1e-4, "atol": 1e-5} if name == "lru" else {"rtol": 1e-9, "atol": 1e-12}
+    np.testing.assert_allclose(layer(x, mode="associative"), layer(x, mode="sequential"), **tol)
+    g_par = jax.grad(loss, argnums=(0, 1))(layer, x, "associative")
+    g_seq = jax.grad(loss, argnums=(0, 1))(layer, x, "sequential")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **tol), g_par, g_seq)
+
+
+def test_log_space_stays_finite_over_long_sequences():
+  layer = MinGRU(2, 4, rngs=nnx.Rngs(0))
+  out = layer(jnp.asarray(normal(0, 1, 8192, 2)), mode="associative")
+  assert np.isfinite(np.asarray(out)).all()
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_parallel_recurrences_train(name):
+  """The recall-the-first-token task of experiments/tbptt.py, T = 8, in the associative mode."""
+  layer_class, _ = LAYERS[name]
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(0, 4, (64, 8))
+  x = jax.nn.one_hot(tokens, 4)
+  core = layer_class(4, 16, rngs=nnx.Rngs(0)) if name != "lru" else LRU(4, 16, rngs=nnx.Rngs(0))
+  width = 4 if name == "lru" else 16
+  model = nnx.List([core, nnx.Linear(width, 4, rngs=nnx.Rngs(1))])
+  graphdef, params = nnx.split(model)
+  tx = optax.adam(1e-2)
+  opt_state = optimizer_init(tx, params)
+
+  def loss(params):
+    core, head = nnx.merge(graphdef, params)
+    logits = head(core(x)[:, -1])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(tokens[:, 0])).mean()
+
+  @jax.jit
+  def step(params, opt_state):
+    value, grads = jax.value_and_grad(loss)(params)
+    return *optimizer_update(tx, grads, opt_state, params), value
+
+  losses = []
+  for _ in range(150):
+    params, opt_state, value = step(params, opt_state)
+    losses.append(float(value))
+  assert losses[-1] < 0.7 * losses[0] and losses[-1] < np.log(4) - 0.3  # well below chance
+
+
+# ---- blockwise attention --------------------------------------------------------------------------
+
+B, N, D = 2, 3, 8
+
+
+def qkv(t, s, seed=0, dtype=np.float32):
+  return tuple(jnp.asarray(normal(seed + i, B, n, N, D, dtype=dtype)) for i, n in enumerate((t, s, s)))
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+@pytest.mark.parametrize("t,s", [(37, 45), (64, 64), (5, 100)])
+def test_blockwise_equals_dense_values_and_gradients(t, s, is_causal):
+  with jax.enable_x64(True):
+    q, k, v = qkv(t, s, dtype=np.float64)
+    lengths = jnp.array([s, s // 2])
+    dense_mask = padding_mask(lengths, s)
+
+    def blockwise(q, k, v):
+      return blockwise_attention(q, k, v, key_lengths=lengths, is_causal=is_causal, block_q=16, block_k=16)
+
+    def dense(q, k, v):
+      return dot_product_attention(q, k, v, mask=dense_mask, is_causal=is_causal)
+
+    np.testing.assert_allclose(blockwise(q, k, v), dense(q, k, v), rtol=1e-10, atol=1e-12)
+    grads = [jax.grad(lambda *a, f=f: jnp.sum(jnp.sin(f(*a))), argnums=(0, 1, 2))(q, k, v) for f in (blockwise, dense)]
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), *grads)
+
+
+def test_blockwise_with_a_full_mask_and_fully_masked_rows():
+  q, k, v = qkv(20, 30)
+  mask = jnp.asarray(np.random.default_rng(0).random((B, 1, 20, 30)) < 0.5).at[0, 0, 3].set(False)
+  got = blockwise_attention(q, k, v, mask=mask, block_q=8, block_k=8)
+  np.testing.assert_allclose(got, dot_product_attention(q, k, v, mask=mask), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(got[0, 3], 0.0)
+
+
+def temp_bytes(fn, t):
+  q = jnp.zeros((1, t, 2, 16))
+  return jax.jit(jax.grad(lambda q: fn(q).sum())).lower(q).compile().memory_analysis().temp_size_in_bytes
+
+
+def test_blockwise_memory_grows_linearly():
+  blockwise = lambda q: blockwise_attention(q, q, q, is_causal=True, block_q=64, block_k=64)  # noqa: E731
+  small, large = temp_bytes(blockwise, 512), temp_bytes(blockwise, 1024)
+  assert large <= 2.2 * small
+  dense = lambda q: dot_product_attention(q, q, q, is_causal=True)  # noqa: E731
+  assert temp_bytes(dense, 1024) > 3 * temp_bytes(dense, 512)  # quadratic, for contrast
+
+
+def test_dispatch_on_cpu():
+  q, k, v = qkv(16, 16)
+  lengths = jnp.array([16, 9])
+  want = dot_product_attention(q, k, v, mask=padding_mask(lengths, 16), is_causal=True)
+  for implementation in ("auto", "dense", "blockwise"):
+    got = attention(q, k, v, key_lengths=lengths, is_causal=True, implementation=implementation)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="implementation must be one of"):
+    attention(q, k, v, implementation="flash")
