@@ -106,6 +106,8 @@ def main(argv=None):
       ("Growth of compiled temporary memory with T", report.markdown_table(growth, list(growth[0]))),
     ],
     {"config": dataclasses.asdict(config), "device": timing.device_name(), "rows": data},
+    script=__spec__.name,
+    argv=argv,
     out_dir=report.Path(config.out),
   )
 

@@ -112,6 +112,8 @@ def main(argv=None):
       )
     ],
     {"config": dataclasses.asdict(config), "device": timing.device_name(), "row": row, **result},
+    script=__spec__.name,
+    argv=argv,
     out_dir=report.Path(config.out),
   )
 

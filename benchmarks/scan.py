@@ -79,6 +79,8 @@ def main(argv=None):
       )
     ],
     {"config": dataclasses.asdict(config), "device": timing.device_name(), "rows": data},
+    script=__spec__.name,
+    argv=argv,
     out_dir=report.Path(config.out),
   )
 

@@ -107,6 +107,8 @@ def main(argv=None):
       "mean": mean.tolist(),
       "accuracy": accuracy,
     },
+    script=__spec__.name,
+    argv=argv,
     out_dir=report.Path(config.out),
   )
 

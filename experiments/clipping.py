@@ -133,6 +133,8 @@ def main(argv=None):
       ("Loss curve (per-step training loss)", report.markdown_table(curve, list(curve[0]))),
     ],
     {"config": dataclasses.asdict(config), "runs": runs, "predict_mean_mse": baseline},
+    script=__spec__.name,
+    argv=argv,
     out_dir=report.Path(config.out),
   )
 

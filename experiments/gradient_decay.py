@@ -150,6 +150,8 @@ def main(argv=None):
       "rows": rows,
       "curves": curves,
     },
+    script=__spec__.name,
+    argv=argv,
     out_dir=report.Path(config.out),
   )
 

@@ -14,10 +14,11 @@ import jax
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
-def provenance() -> dict:
+def provenance(script: str, argv) -> dict:
+  """script: the module run with -m (pass __spec__.name); argv: its arguments (None: the command line's)."""
   device = jax.devices()[0]
   return {
-    "command": " ".join(["python -m experiments." + Path(sys.argv[0]).stem, *sys.argv[1:]]),
+    "command": " ".join(["python -m", script, *(sys.argv[1:] if argv is None else argv)]),
     "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
     "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
     "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
@@ -31,9 +32,11 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
   return "\n".join(lines)
 
 
-def write(name: str, title: str, sections: list[tuple[str, str]], data: dict, out_dir: Path = RESULTS) -> Path:
+def write(
+  name: str, title: str, sections: list[tuple[str, str]], data: dict, *, script: str, argv=None, out_dir: Path = RESULTS
+) -> Path:
   """Saves data (+ provenance) as JSON and the (heading, markdown body) sections as .md; prints the .md."""
-  meta = provenance()
+  meta = provenance(script, argv)
   out_dir.mkdir(parents=True, exist_ok=True)
   (out_dir / f"{name}.json").write_text(json.dumps({"provenance": meta, **data}, indent=2, default=float) + "\n")
   header = (

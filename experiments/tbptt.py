@@ -128,6 +128,8 @@ def main(argv=None):
       )
     ],
     {"config": dataclasses.asdict(config), "runs": runs},
+    script=__spec__.name,
+    argv=argv,
     out_dir=report.Path(config.out),
   )
 

@@ -1,4 +1,4 @@
-"""Every experiment's shipped configs parse, and each runs end to end in its smoke variant."""
+"""Every experiment's and benchmark's shipped configs parse, and each runs end to end in its smoke variant."""
 
 import importlib
 import json
@@ -6,18 +6,21 @@ import pkgutil
 
 import pytest
 
+import benchmarks
 import experiments
 from experiments import cli
 
+HELPERS = {"cli", "report", "timing"}
 MODULES = [
-  importlib.import_module(f"experiments.{info.name}")
-  for info in pkgutil.iter_modules(experiments.__path__)
-  if info.name not in ("cli", "report")
+  importlib.import_module(f"{package.__name__}.{info.name}")
+  for package in (experiments, benchmarks)
+  for info in pkgutil.iter_modules(package.__path__)
+  if info.name not in HELPERS
 ]
 
 
-def test_every_experiment_ships_a_smoke_config():
-  assert MODULES
+def test_every_script_ships_a_smoke_config():
+  assert len(MODULES) >= 8
   for module in MODULES:
     assert {"default", "smoke"} <= set(module.CONFIGS), module.__name__
 
@@ -33,4 +36,4 @@ def test_smoke_run_writes_results(module, tmp_path):
   module.main(["smoke", "--out", str(tmp_path)])
   (written,) = tmp_path.glob("*.json")
   data = json.loads(written.read_text())
-  assert data["provenance"]["command"].startswith("python -m experiments.")
+  assert data["provenance"]["command"].startswith(("python -m experiments.", "python -m benchmarks."))

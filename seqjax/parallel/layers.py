@@ -2,7 +2,8 @@
 Needed?") and the Linear Recurrent Unit (Orvieto et al. 2023). Each is written once and runs in
 either mode of `seqjax.parallel.scan` with the same outputs and gradients:
 
-    layer(x [B, T, F], mode="sequential" | "associative", h0=None) -> [B, T, H]
+    layer(x [B, T, F], mode="sequential" | "associative" | None, h0=None) -> [B, T, H]
+    (None: the faster mode for the backend, `seqjax.defaults`)
 
 minGRU   z_t = sigma(W_z x_t), h~_t = g(W_h x_t),           h_t = (1 - z_t) h_{t-1} + z_t h~_t
 minLSTM  f_t = sigma(W_f x_t), i_t = sigma(W_i x_t), h~_t = g(W_h x_t),
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from seqjax import _validate
+from seqjax import _validate, defaults
 from seqjax.parallel.scan import MODES, linear_scan, log_linear_scan
 
 
@@ -42,8 +43,9 @@ class MinGRU(nnx.Module):
     self.gates = nnx.Linear(in_features, 2 * hidden_features, rngs=rngs)  # [z | h~]
     self.hidden_features = hidden_features
 
-  def __call__(self, x: jax.Array, *, mode: str = "associative", h0: jax.Array | None = None) -> jax.Array:
+  def __call__(self, x: jax.Array, *, mode: str | None = None, h0: jax.Array | None = None) -> jax.Array:
     _validate.float_array("x", x, "[B, T, F]", 3)
+    mode = defaults.scan_mode() if mode is None else mode
     k, v = jnp.split(self.gates(x), 2, axis=-1)  # [B, T, H] each
     h0 = _initial(h0, x.shape[0], self.hidden_features)
     if mode == "sequential":
@@ -61,8 +63,9 @@ class MinLSTM(nnx.Module):
     self.gates = nnx.Linear(in_features, 3 * hidden_features, rngs=rngs)  # [f | i | h~]
     self.hidden_features = hidden_features
 
-  def __call__(self, x: jax.Array, *, mode: str = "associative", h0: jax.Array | None = None) -> jax.Array:
+  def __call__(self, x: jax.Array, *, mode: str | None = None, h0: jax.Array | None = None) -> jax.Array:
     _validate.float_array("x", x, "[B, T, F]", 3)
+    mode = defaults.scan_mode() if mode is None else mode
     kf, ki, v = jnp.split(self.gates(x), 3, axis=-1)
     h0 = _initial(h0, x.shape[0], self.hidden_features)
     if mode == "sequential":
@@ -103,8 +106,9 @@ class LRU(nnx.Module):
     self.D = nnx.Param(jax.random.normal(rngs.params(), (features,)))
     self.state = state
 
-  def __call__(self, u: jax.Array, *, mode: str = "associative", h0: jax.Array | None = None) -> jax.Array:
+  def __call__(self, u: jax.Array, *, mode: str | None = None, h0: jax.Array | None = None) -> jax.Array:
     _validate.float_array("u", u, "[B, T, F]", 3)
+    mode = defaults.scan_mode() if mode is None else mode
     modulus = jnp.exp(-jnp.exp(self.nu_log[...]))  # |lambda| in (0, 1)
     phase = jnp.exp(self.theta_log[...])
     lam = jax.lax.complex(modulus * jnp.cos(phase), modulus * jnp.sin(phase))  # [N]

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from seqjax import _validate
+from seqjax import _validate, defaults
 from seqjax.recurrent.scan import flip_sequences, length_mask, scan_cell
 
 
@@ -19,9 +19,12 @@ class RNN(nnx.Module):
     reverse      read each sequence from its last real step to its first; outputs stay
                  aligned with the input positions
     outputs      [B, T, H] ([T, B, H] if time_major)
+
+  hoist_input_projection: project all T inputs in one matmul before the scan (True) or inside
+  each step (False); None picks the faster for the backend (`seqjax.defaults`).
   """
 
-  def __init__(self, cell, *, time_major: bool = False, hoist_input_projection: bool = True, unroll: int = 1):
+  def __init__(self, cell, *, time_major: bool = False, hoist_input_projection: bool | None = None, unroll: int = 1):
     _validate.positive_int("unroll", unroll)
     self.cell = cell
     self.time_major = time_major
@@ -31,6 +34,9 @@ class RNN(nnx.Module):
   @property
   def out_features(self) -> int:
     return self.cell.hidden_features
+
+  def _hoist(self) -> bool:
+    return defaults.hoist_input_projection() if self.hoist_input_projection is None else self.hoist_input_projection
 
   def check_input(self, x, seq_lengths) -> tuple[int, int]:
     """Validates x and seq_lengths; returns (B, T)."""
@@ -52,9 +58,7 @@ class RNN(nnx.Module):
     mask = None if seq_lengths is None else length_mask(seq_lengths, T)  # [T, B]
     if reverse:
       xs = flip_sequences(xs, seq_lengths)
-    ys, carry = scan_cell(
-      self.cell, carry, xs, mask, hoist_input_projection=self.hoist_input_projection, unroll=self.unroll
-    )
+    ys, carry = scan_cell(self.cell, carry, xs, mask, hoist_input_projection=self._hoist(), unroll=self.unroll)
     if reverse:
       ys = flip_sequences(ys, seq_lengths)
     return (ys if self.time_major else jnp.swapaxes(ys, 0, 1)), carry

@@ -47,7 +47,7 @@ class StackedRNN(nnx.Module):
     dropout_rate: float = 0.0,
     residual: bool = False,
     time_major: bool = False,
-    hoist_input_projection: bool = True,
+    hoist_input_projection: bool | None = None,
     rngs: nnx.Rngs,
     **cell_options,
   ):
