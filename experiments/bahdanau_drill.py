@@ -22,8 +22,7 @@ from flax import nnx
 
 from experiments import cli, report
 from seqjax.data.batching import seq2seq_batch
-from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig
-from seqjax.train import token_cross_entropy
+from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train.step import optimizer_init, optimizer_update
 
 SYMBOLS = 6  # token ids 4..9 (0-3 are PAD, BOS, EOS, UNK)
@@ -73,11 +72,7 @@ def main(argv=None):
 
   @jax.jit
   def step(params, opt_state, batch):
-    def loss(params):
-      logits, _ = nnx.merge(graphdef, params)(batch["src"], batch["tgt_in"], batch["src_mask"])
-      return token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])[0]
-
-    value, grads = jax.value_and_grad(loss)(params)
+    value, grads = jax.value_and_grad(lambda p: teacher_forced_loss(nnx.merge(graphdef, p), batch))(params)
     return *optimizer_update(tx, grads, opt_state, params), value
 
   rng = np.random.default_rng(config.seed)

@@ -10,7 +10,7 @@ import benchmarks
 import experiments
 from experiments import cli
 
-HELPERS = {"cli", "report", "timing"}
+HELPERS = {"cli", "report", "timing", "__main__"}
 MODULES = [
   importlib.import_module(f"{package.__name__}.{info.name}")
   for package in (experiments, benchmarks)

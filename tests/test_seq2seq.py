@@ -17,8 +17,7 @@ from seqjax.data.vocab import BOS, EOS, PAD, Vocab
 from seqjax.seq2seq import decoding
 from seqjax.seq2seq.attention import Score, attend
 from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, corpus_chrf, exact_match
-from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig
-from seqjax.train import token_cross_entropy
+from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train.step import optimizer_init, optimizer_update
 from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
 from tests.helpers import normal, randomize
@@ -278,11 +277,7 @@ def test_attention_seq2seq_learns_to_reverse():
 
   @jax.jit
   def step(params, opt_state, batch):
-    def loss(params):
-      logits, _ = nnx.merge(graphdef, params)(batch["src"], batch["tgt_in"], batch["src_mask"])
-      return token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])[0]
-
-    grads = jax.grad(loss)(params)
+    grads = jax.grad(lambda p: teacher_forced_loss(nnx.merge(graphdef, p), batch))(params)
     return optimizer_update(tx, grads, opt_state, params)
 
   for i in range(600):

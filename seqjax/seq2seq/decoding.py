@@ -61,22 +61,15 @@ def _split_and_check(model, src, src_mask, max_length, bos_id, eos_id, pad_id):
   return nnx.split(model)
 
 
+def _decode_sequentially(model, src, src_mask, key, *, temperature, top_k, **ids):
+  graphdef, params = _split_and_check(model, src, src_mask, **ids)
+  return _sequential(graphdef, params, src, src_mask, key, temperature=temperature, top_k=top_k, **ids)
+
+
 def greedy(model, src, src_mask=None, *, max_length: int, bos_id: int, eos_id: int, pad_id: int = 0):
   """Most likely token at each step -> (tokens [B, L], scores [B])."""
-  graphdef, params = _split_and_check(model, src, src_mask, max_length, bos_id, eos_id, pad_id)
-  return _sequential(
-    graphdef,
-    params,
-    src,
-    src_mask,
-    jax.random.key(0),
-    max_length=max_length,
-    bos_id=bos_id,
-    eos_id=eos_id,
-    pad_id=pad_id,
-    temperature=0.0,
-    top_k=None,
-  )
+  ids = {"max_length": max_length, "bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
+  return _decode_sequentially(model, src, src_mask, jax.random.key(0), temperature=0.0, top_k=None, **ids)
 
 
 def sample(
@@ -98,20 +91,8 @@ def sample(
     raise ValueError(f"temperature must be > 0 for sampling (greedy is temperature 0), got {temperature}")
   if top_k is not None:
     _validate.positive_int("top_k", top_k)
-  graphdef, params = _split_and_check(model, src, src_mask, max_length, bos_id, eos_id, pad_id)
-  return _sequential(
-    graphdef,
-    params,
-    src,
-    src_mask,
-    key,
-    max_length=max_length,
-    bos_id=bos_id,
-    eos_id=eos_id,
-    pad_id=pad_id,
-    temperature=float(temperature),
-    top_k=top_k,
-  )
+  ids = {"max_length": max_length, "bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
+  return _decode_sequentially(model, src, src_mask, key, temperature=float(temperature), top_k=top_k, **ids)
 
 
 def _repeat_batch(tree, batch: int, times: int):

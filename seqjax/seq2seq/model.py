@@ -18,6 +18,7 @@ from seqjax import _validate
 from seqjax.recurrent.scan import flip_sequences
 from seqjax.recurrent.stacked import StackedRNN, make_cell
 from seqjax.seq2seq.attention import SCORES, WINDOWS, LuongPosition, Score, attend
+from seqjax.train.losses import token_cross_entropy
 from seqjax.transformer.embedding import check_token_ids
 
 ATTENTIONS = ("none", "bahdanau", "luong")
@@ -166,3 +167,9 @@ class Seq2Seq(nnx.Module):
 
     _, (logits, weights) = jax.lax.scan(body, state, jnp.swapaxes(tgt_in, 0, 1))  # over T
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)  # [B, T, V], [B, T, S]
+
+
+def teacher_forced_loss(model: Seq2Seq, batch: dict) -> jax.Array:
+  """Mean token cross-entropy of a `seqjax.data.batching.seq2seq_batch` under teacher forcing."""
+  logits, _ = model(batch["src"], batch["tgt_in"], batch["src_mask"])
+  return token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])[0]

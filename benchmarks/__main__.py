@@ -1,0 +1,17 @@
+"""Every benchmark in one command: `python -m benchmarks default` (or `smoke`); results/bench/*."""
+
+import sys
+
+from benchmarks import attention, gpt, rnn, scan
+
+SUITE = (rnn, attention, scan, gpt)
+
+
+def main(argv=None):
+  argv = sys.argv[1:] if argv is None else argv
+  for module in SUITE:
+    module.main(argv)
+
+
+if __name__ == "__main__":
+  main()
