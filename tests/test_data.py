@@ -123,3 +123,10 @@ def test_missing_corpus_names_the_prepare_command(tmp_path):
     bible.load("train", tmp_path / "nowhere")
   with pytest.raises(ValueError, match="split must be one of"):
     bible.load("dev", tmp_path)
+
+
+def test_fixed_length_batches():
+  batch = seq2seq_batch([([5, 6], [7]), ([8], [9, 10])], source_length=4, target_length=5)
+  assert batch["src"].shape == (2, 4) and batch["tgt_in"].shape == (2, 5) and batch["tgt_mask"].sum() == 5
+  with pytest.raises(ValueError, match="does not fit length 1"):
+    seq2seq_batch([([5, 6], [7])], source_length=1)

@@ -257,6 +257,8 @@ def test_exact_match_and_bleu_by_length():
   rows = bleu_by_length(HYPS, REFS, [6, 7, 2, 4], [0, 5, 10])
   assert [(r["lengths"], r["sentences"]) for r in rows] == [("0-4", 2), ("5-9", 2)]
   assert rows[1]["bleu"] == pytest.approx(corpus_bleu(HYPS[:2], REFS[:2]))
+  assert rows[1]["chrf"] == pytest.approx(corpus_chrf(HYPS[:2], REFS[:2]))
+  assert bleu_by_length(["a b c"], ["a b c"], [3], [0, 5])[0]["bleu"] is None  # no 4-grams: BLEU undefined
 
 
 # ---- learning ------------------------------------------------------------------------------------

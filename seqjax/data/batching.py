@@ -20,11 +20,19 @@ def pad(sequences: Sequence[Sequence[int]], length: int | None = None) -> tuple[
   return ids, ids != PAD
 
 
-def seq2seq_batch(pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> dict[str, np.ndarray]:
-  """src [B, S] + src_mask; tgt_in = BOS + target, tgt_out = target + EOS, tgt_mask [B, T]."""
-  src, src_mask = pad([s for s, _ in pairs])
-  tgt_in, _ = pad([[BOS, *t] for _, t in pairs])
-  tgt_out, tgt_mask = pad([[*t, EOS] for _, t in pairs])
+def seq2seq_batch(
+  pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+  *,
+  source_length: int | None = None,
+  target_length: int | None = None,
+) -> dict[str, np.ndarray]:
+  """src [B, S] + src_mask; tgt_in = BOS + target, tgt_out = target + EOS, tgt_mask [B, T].
+
+  Fixed source_length / target_length (T counts the BOS or EOS) keep shapes, and so jit
+  compilations, the same across batches; by default each batch pads to its longest sequence."""
+  src, src_mask = pad([s for s, _ in pairs], source_length)
+  tgt_in, _ = pad([[BOS, *t] for _, t in pairs], target_length)
+  tgt_out, tgt_mask = pad([[*t, EOS] for _, t in pairs], target_length)
   return {"src": src, "src_mask": src_mask, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_mask": tgt_mask}
 
 

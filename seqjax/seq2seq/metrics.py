@@ -25,12 +25,17 @@ def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
 def bleu_by_length(
   hypotheses: Sequence[str], references: Sequence[str], source_lengths: Sequence[int], edges: Sequence[int]
 ) -> list[dict]:
-  """Corpus BLEU within each source-length bucket [edges[i], edges[i + 1]) (the seeds' cliff table)."""
+  """Corpus BLEU and chrF within each source-length bucket [edges[i], edges[i + 1]) (the seeds'
+  cliff table). BLEU is None for a bucket whose references are all shorter than 4 words: it has
+  no 4-grams, so its BLEU would be 0 whatever the hypotheses."""
   lengths = np.asarray(source_lengths)
   rows = []
   for low, high in itertools.pairwise(edges):
     picked = np.flatnonzero((lengths >= low) & (lengths < high))
     if len(picked):
-      bleu = corpus_bleu([hypotheses[i] for i in picked], [references[i] for i in picked])
-      rows.append({"lengths": f"{low}-{high - 1}", "sentences": len(picked), "bleu": bleu})
+      hyps, refs = [hypotheses[i] for i in picked], [references[i] for i in picked]
+      bleu = corpus_bleu(hyps, refs) if max(len(r.split()) for r in refs) >= 4 else None
+      rows.append(
+        {"lengths": f"{low}-{high - 1}", "sentences": len(picked), "bleu": bleu, "chrf": corpus_chrf(hyps, refs)}
+      )
   return rows
