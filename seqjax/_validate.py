@@ -42,6 +42,11 @@ def axis_size(name: str, x: Any, axis: int, expected: int, shape: str) -> None:
     raise ValueError(f"{name} must have shape {shape} with size {expected} on axis {axis}, got shape {tuple(x.shape)}")
 
 
+def concrete(x: Any) -> bool:
+  """Whether x holds values now (not a tracer under jit/vmap/grad), so value checks can run."""
+  return not isinstance(x, jax.core.Tracer)
+
+
 def sequence_lengths(lengths: Any, batch: int, time: int) -> None:
   """`lengths` must be an integer array [B] with every value in [1, T]."""
   if not hasattr(lengths, "shape") or lengths.shape != (batch,):
@@ -49,7 +54,7 @@ def sequence_lengths(lengths: Any, batch: int, time: int) -> None:
     raise ValueError(f"seq_lengths must have shape [B] = ({batch},), got {got}")
   if not jnp.issubdtype(lengths.dtype, jnp.integer):
     raise ValueError(f"seq_lengths must be an integer array, got dtype {lengths.dtype}")
-  if isinstance(lengths, jax.core.Tracer):
+  if not concrete(lengths):
     return
   values = np.asarray(lengths)
   if values.min() < 1 or values.max() > time:

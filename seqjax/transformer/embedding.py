@@ -18,7 +18,7 @@ def check_token_ids(name: str, tokens, vocab_size: int) -> None:
     raise ValueError(f"{name} must be an integer array [B, T], got dtype {tokens.dtype}")
   if tokens.shape[1] == 0:
     raise ValueError(f"{name} must hold at least one position, got shape {tokens.shape}")
-  if not isinstance(tokens, jax.core.Tracer):
+  if _validate.concrete(tokens):
     values = np.asarray(tokens)
     if values.min() < 0 or values.max() >= vocab_size:
       raise ValueError(f"{name} ids must lie in [0, {vocab_size}), got min {values.min()} and max {values.max()}")
