@@ -14,16 +14,14 @@ Commands:
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from experiments import cli, report
 from seqjax.data.batching import seq2seq_batch
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
-from seqjax.train.step import optimizer_init, optimizer_update
+from seqjax.train import init_state, make_train_step, optimizer, split_model
 
 SYMBOLS = 6  # token ids 4..9 (0-3 are PAD, BOS, EOS, UNK)
 
@@ -59,27 +57,23 @@ def main(argv=None):
   model_config = Seq2SeqConfig(
     4 + SYMBOLS, 4 + SYMBOLS, embed_dim=8, hidden=config.hidden, attention="bahdanau", bidirectional_encoder=True
   )
-  graphdef, params = nnx.split(Seq2Seq(model_config, rngs=nnx.Rngs(config.seed)))
+  graphdef, params, rest = split_model(Seq2Seq(model_config, rngs=nnx.Rngs(config.seed)))
   probe = examples(np.random.default_rng(12345), 1)
 
   def weights_of(params, batch):
-    _, weights = nnx.merge(graphdef, params)(batch["src"], batch["tgt_in"], batch["src_mask"])
+    _, weights = nnx.merge(graphdef, params, rest)(batch["src"], batch["tgt_in"], batch["src_mask"])
     return np.asarray(weights)[:, :2]  # [B, 2 output steps, 3 source positions]; step 3 is EOS
 
   before = weights_of(params, probe)[0]
-  tx = optax.adam(config.learning_rate)
-  opt_state = optimizer_init(tx, params)
-
-  @jax.jit
-  def step(params, opt_state, batch):
-    value, grads = jax.value_and_grad(lambda p: teacher_forced_loss(nnx.merge(graphdef, p), batch))(params)
-    return *optimizer_update(tx, grads, opt_state, params), value
-
+  tx = optimizer("adam", config.learning_rate)
+  step = make_train_step(graphdef, rest, teacher_forced_loss, tx)
+  state = init_state(params, tx, config.seed)
   rng = np.random.default_rng(config.seed)
   for _ in range(config.steps):
-    params, opt_state, loss = step(params, opt_state, examples(rng, config.batch))
+    state, metrics = step(state, examples(rng, config.batch))
+  params, loss = state.params, metrics["loss"]
   fresh = examples(np.random.default_rng(config.seed + 1), 256)
-  logits, _ = nnx.merge(graphdef, params)(fresh["src"], fresh["tgt_in"], fresh["src_mask"])
+  logits, _ = nnx.merge(graphdef, params, rest)(fresh["src"], fresh["tgt_in"], fresh["src_mask"])
   accuracy = float(jnp.mean(jnp.argmax(logits[:, :2], -1) == fresh["tgt_out"][:, :2]))
   after, mean = weights_of(params, probe)[0], weights_of(params, fresh).mean(0)
   source = " ".join(str(t) for t in probe["src"][0])

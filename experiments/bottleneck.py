@@ -17,9 +17,7 @@ Commands:
 import dataclasses
 import itertools
 
-import jax
 import numpy as np
-import optax
 from flax import nnx
 
 from experiments import cli, report
@@ -29,7 +27,7 @@ from seqjax.data.vocab import BOS, EOS, PAD, Vocab
 from seqjax.seq2seq import decoding
 from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, exact_match
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
-from seqjax.train.step import optimizer_init, optimizer_update
+from seqjax.train import init_state, make_train_step, optimizer, split_model
 
 MODELS = {
   "fixed context (no attention)": {"attention": "none"},
@@ -69,22 +67,18 @@ def sentences(config: Config, count: int, low: int, high: int, seed: int):
 
 def train(name: str, options: dict, vocab: Vocab, train_pairs, config: Config):
   model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden=config.hidden, **options)
-  graphdef, params = nnx.split(Seq2Seq(model_config, rngs=nnx.Rngs(config.seed)))
-  tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(config.learning_rate))
-  opt_state = optimizer_init(tx, params)
-
-  @jax.jit
-  def step(params, opt_state, batch):
-    loss, grads = jax.value_and_grad(lambda p: teacher_forced_loss(nnx.merge(graphdef, p), batch))(params)
-    return *optimizer_update(tx, grads, opt_state, params), loss
+  graphdef, params, rest = split_model(Seq2Seq(model_config, rngs=nnx.Rngs(config.seed)))
+  tx = optimizer("adam", config.learning_rate, clip_norm=1.0)
+  step = make_train_step(graphdef, rest, teacher_forced_loss, tx)
+  state = init_state(params, tx, config.seed)
 
   rng = np.random.default_rng(config.seed)
   longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
   for _ in range(config.steps):
     index = rng.choice(len(train_pairs), config.batch, replace=False)
     batch = seq2seq_batch([train_pairs[i] for i in index], source_length=longest[0], target_length=longest[1])
-    params, opt_state, loss = step(params, opt_state, batch)
-  return nnx.merge(graphdef, params), float(loss)
+    state, metrics = step(state, batch)
+  return nnx.merge(graphdef, state.params, rest), float(metrics["loss"])
 
 
 def translate(model, vocab: Vocab, pairs, max_length: int) -> list[str]:

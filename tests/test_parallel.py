@@ -10,7 +10,7 @@ from flax import nnx
 from seqjax.attention import dot_product_attention, padding_mask
 from seqjax.attention.blockwise import attention, blockwise_attention
 from seqjax.parallel import LRU, MinGRU, MinLSTM, linear_scan, log_linear_scan
-from seqjax.train.step import optimizer_init, optimizer_update
+from seqjax.train import init_state, make_train_step, optimizer, split_model
 from tests import reference
 from tests.helpers import normal
 
@@ -77,24 +77,21 @@ def test_parallel_recurrences_train(name):
   core = layer_class(4, 16, rngs=nnx.Rngs(0)) if name != "lru" else LRU(4, 16, rngs=nnx.Rngs(0))
   width = 4 if name == "lru" else 16
   model = nnx.List([core, nnx.Linear(width, 4, rngs=nnx.Rngs(1))])
-  graphdef, params = nnx.split(model)
-  tx = optax.adam(1e-2)
-  opt_state = optimizer_init(tx, params)
+  graphdef, params, rest = split_model(model)
+  tx = optimizer("adam", 1e-2)
 
-  def loss(params):
-    core, head = nnx.merge(graphdef, params)
-    logits = head(core(x)[:, -1])
-    return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(tokens[:, 0])).mean()
+  def loss_fn(model, batch, rng):
+    core, head = model
+    logits = head(core(batch["x"])[:, -1])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, batch["first"]).mean(), {}
 
-  @jax.jit
-  def step(params, opt_state):
-    value, grads = jax.value_and_grad(loss)(params)
-    return *optimizer_update(tx, grads, opt_state, params), value
-
+  step = make_train_step(graphdef, rest, loss_fn, tx)
+  state = init_state(params, tx, 0)
+  batch = {"x": x, "first": jnp.asarray(tokens[:, 0])}
   losses = []
   for _ in range(150):
-    params, opt_state, value = step(params, opt_state)
-    losses.append(float(value))
+    state, metrics = step(state, batch)
+    losses.append(float(metrics["loss"]))
   assert losses[-1] < 0.7 * losses[0] and losses[-1] < np.log(4) - 0.3  # well below chance
 
 

@@ -7,7 +7,6 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from flax import nnx
 
@@ -18,7 +17,7 @@ from seqjax.seq2seq import decoding
 from seqjax.seq2seq.attention import Score, attend
 from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, corpus_chrf, exact_match
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
-from seqjax.train.step import optimizer_init, optimizer_update
+from seqjax.train import init_state, make_train_step, optimizer, split_model
 from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
 from tests.helpers import normal, randomize
 
@@ -273,20 +272,17 @@ def test_attention_seq2seq_learns_to_reverse():
 
   train, test = data(20000, 0), data(500, 1)
   config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=32, hidden=64, attention="luong")
-  graphdef, params = nnx.split(Seq2Seq(config, rngs=nnx.Rngs(0)))
-  tx = optax.adam(3e-3)
-  opt_state = optimizer_init(tx, params)
-
-  @jax.jit
-  def step(params, opt_state, batch):
-    grads = jax.grad(lambda p: teacher_forced_loss(nnx.merge(graphdef, p), batch))(params)
-    return optimizer_update(tx, grads, opt_state, params)
-
+  graphdef, params, rest = split_model(Seq2Seq(config, rngs=nnx.Rngs(0)))
+  tx = optimizer("adam", 3e-3)
+  step = make_train_step(graphdef, rest, teacher_forced_loss, tx)
+  state = init_state(params, tx, 0)
   for i in range(600):
     index = np.random.default_rng(i).choice(len(train), 64, replace=False)
-    params, opt_state = step(params, opt_state, seq2seq_batch([train[j] for j in index]))
+    state, _ = step(state, seq2seq_batch([train[j] for j in index]))
   batch = seq2seq_batch(test)
-  tokens, _ = decoding.greedy(nnx.merge(graphdef, params), batch["src"], batch["src_mask"], **{**KW, "max_length": 9})
+  tokens, _ = decoding.greedy(
+    nnx.merge(graphdef, state.params, rest), batch["src"], batch["src_mask"], **{**KW, "max_length": 9}
+  )
   hyps = [" ".join(vocab.decode(row)) for row in np.asarray(tokens)]
   refs = [" ".join(vocab.decode(row)) for row in batch["tgt_out"]]
   assert exact_match(hyps, refs) > 0.99

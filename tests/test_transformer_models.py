@@ -7,6 +7,7 @@ import optax
 import pytest
 from flax import nnx
 
+from seqjax.train import init_state, make_train_step, optimizer, split_model
 from seqjax.transformer import (
   GPT,
   BertConfig,
@@ -217,16 +218,15 @@ def test_patchify_row_major_patches():
 
 
 def losses_while_training(model, loss_fn, steps=25, learning_rate=1e-2):
-  optimizer = nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
-
-  @nnx.jit
-  def step(model, optimizer):
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats with its int32 step count
-      optimizer.update(model, grads)
-    return loss
-
-  return [float(step(model, optimizer)) for _ in range(steps)]
+  """Adam through the library's train step; loss_fn(model) -> scalar."""
+  graphdef, params, rest = split_model(model)
+  tx = optimizer("adam", learning_rate)
+  step = make_train_step(graphdef, rest, lambda m, batch, rng: (loss_fn(m), {}), tx)
+  state, losses = init_state(params, tx, 0), []
+  for _ in range(steps):
+    state, metrics = step(state, {})
+    losses.append(float(metrics["loss"]))
+  return losses
 
 
 def cross_entropy(logits, targets):

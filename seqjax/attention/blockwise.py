@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate
-from seqjax.attention.core import _check, dot_product_attention
+from seqjax.attention.core import _check, dot_product_attention, padding_mask
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
 
@@ -138,7 +138,7 @@ def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, i
     )
   mask = None
   if key_lengths is not None:
-    mask = (jnp.arange(S)[None, :] < key_lengths[:, None])[:, None, None, :]  # [B, 1, 1, S]
+    mask = padding_mask(key_lengths, S)  # [B, 1, 1, S]
   if implementation == "pallas":
     from jax.experimental.pallas.ops.tpu import flash_attention as tpu_flash
 

@@ -169,7 +169,10 @@ class Seq2Seq(nnx.Module):
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)  # [B, T, V], [B, T, S]
 
 
-def teacher_forced_loss(model: Seq2Seq, batch: dict) -> jax.Array:
-  """Mean token cross-entropy of a `seqjax.data.batching.seq2seq_batch` under teacher forcing."""
+def teacher_forced_loss(model: Seq2Seq, batch: dict, rng: jax.Array | None = None) -> tuple[jax.Array, dict]:
+  """Mean token cross-entropy of a `seqjax.data.batching.seq2seq_batch` under teacher forcing,
+  as a `seqjax.train` loss_fn: -> (loss, {"tokens": real target tokens})."""
+  del rng  # the recurrent seq2seq models have no dropout
   logits, _ = model(batch["src"], batch["tgt_in"], batch["src_mask"])
-  return token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])[0]
+  loss, count = token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])
+  return loss, {"tokens": count}

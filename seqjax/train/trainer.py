@@ -101,7 +101,7 @@ def fit(
   end = config.steps if stop_after is None else min(config.steps, start + stop_after)
   history, compile_seconds = [], float("nan")
   bar = tqdm(total=config.steps, initial=start, disable=not config.progress or jax.process_index() != 0)
-  window_start, window_steps, window_tokens = time.perf_counter(), 0, 0.0
+  window_start, window_steps, window_tokens = time.perf_counter(), 0, []
   for step in range(start, end):
     batch = distributed.global_batch(batch_fn(step, rows), mesh)
     t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def fit(
       window_start = time.perf_counter()  # rates exclude the compiling step
     else:
       window_steps += 1
-      window_tokens += float(metrics.get("tokens", 0.0))
+      window_tokens.append(metrics.get("tokens", 0.0))  # device scalars: read at log time, no sync here
     if config.nonfinite == "stop" and not bool(metrics["finite"]):
       raise FloatingPointError(f"non-finite gradient at step {step + 1}; stopping as nonfinite='stop' asks")
     done = step + 1
@@ -121,8 +121,9 @@ def fit(
       elapsed = time.perf_counter() - window_start
       if window_steps:
         record["step_time_s"] = elapsed / window_steps
-        record["tokens_per_s"] = window_tokens / elapsed if window_tokens else None
-      window_start, window_steps, window_tokens = time.perf_counter(), 0, 0.0
+        tokens = float(sum(jax.device_get(window_tokens)))
+        record["tokens_per_s"] = tokens / elapsed if tokens else None
+      window_start, window_steps, window_tokens = time.perf_counter(), 0, []
       history.append({"step": done, **record})
       if metrics_log is not None:
         metrics_log.write(done, record)
