@@ -1,6 +1,7 @@
 """Parallel-scan recurrences and blockwise attention against their sequential / dense references."""
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -129,6 +130,29 @@ def test_blockwise_with_a_full_mask_and_fully_masked_rows():
   got = blockwise_attention(q, k, v, mask=mask, block_q=8, block_k=8)
   np.testing.assert_allclose(got, dot_product_attention(q, k, v, mask=mask), rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(got[0, 3], 0.0)
+
+
+def primitives(jaxpr) -> set[str]:
+  """Names of every primitive in a jaxpr, sub-jaxprs (scan, cond, custom_vjp) included."""
+  names = set()
+  for eqn in jaxpr.eqns:
+    names.add(eqn.primitive.name)
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+      names |= primitives(sub)
+  return names
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_blockwise_skips_causally_hidden_key_blocks_by_a_real_branch(is_causal):
+  """The skip must survive the head/batch vmaps and autodiff as a cond, not become a select
+  that computes both sides."""
+  q, k, v = qkv(40, 40)
+
+  def loss(q, k, v):
+    return jnp.sum(blockwise_attention(q, k, v, is_causal=is_causal, block_q=8, block_k=8))
+
+  found = primitives(jax.make_jaxpr(jax.grad(loss, argnums=(0, 1, 2)))(q, k, v).jaxpr)
+  assert ("cond" in found) == is_causal
 
 
 def temp_bytes(fn, t):

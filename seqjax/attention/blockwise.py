@@ -2,8 +2,10 @@
 Rabe & Staats 2021 for JAX; the idea of FlashAttention), and the backend dispatch.
 
 For each block of queries, key blocks are visited in turn keeping a running max m, normalizer
-l and weighted sum o; each query block is rematerialized in the backward pass (jax.checkpoint),
-so nothing of size T x S is ever stored: memory grows linearly in T for fixed block sizes.
+l and weighted sum o. The backward pass is FlashAttention-2's (a custom VJP): it keeps only the
+output and each row's log-sum-exp and recomputes the block weights, so nothing of size T x S is
+ever stored: memory grows linearly in T for fixed block sizes. With is_causal, key blocks wholly
+above the diagonal are skipped in both passes, about half the work.
 Equal to the dense core (`core.dot_product_attention`) in values and gradients, masks included;
 T and S need not be multiples of the block sizes (they are padded, and padding masked).
 """
@@ -26,49 +28,129 @@ def _pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
   return jnp.pad(x, widths)
 
 
-def _one_head(q, k, v, key_valid, mask, *, is_causal: bool, block_q: int, block_k: int):
+class _Blocks:
+  """One head's q [Tp, D], k [Sp, D], v [Sp, Dv] seen as blocks, with what both passes share:
+  the scaled scores of a block pair, which of its pairs may attend, and whether the causal mask
+  hides the whole key block from the query block (then its work is skipped)."""
+
+  def __init__(self, q, k, v, key_valid, mask, *, is_causal: bool, block_q: int, block_k: int):
+    self.dtype = jnp.float32 if jnp.finfo(q.dtype).bits < 32 else q.dtype  # softmax math in >= f32
+    self.q, self.mask, self.is_causal, self.block_q, self.block_k = q, mask, is_causal, block_q, block_k
+    self.scale = 1.0 / jnp.sqrt(jnp.asarray(q.shape[-1], self.dtype))
+    nk = k.shape[0] // block_k
+    self.key_blocks = (
+      jnp.arange(nk),  # key block index
+      k.reshape(nk, block_k, -1).astype(self.dtype),  # [nk, bk, D]
+      v.reshape(nk, block_k, -1).astype(self.dtype),  # [nk, bk, Dv]
+      key_valid.reshape(nk, block_k),  # [nk, bk]
+    )
+    self.query_starts = jnp.arange(0, q.shape[0], block_q)  # [nq]
+
+  def rows(self, x: jax.Array, start) -> jax.Array:
+    """The block_q rows of x [Tp, ...] from `start`, in the softmax dtype."""
+    return jax.lax.dynamic_slice_in_dim(x, start, self.block_q).astype(self.dtype)
+
+  def scores(self, q_block, start, index, k_block, valid):
+    """-> scaled scores [bq, bk] and the boolean [bq, bk] of pairs allowed to attend."""
+    bq, bk = self.block_q, self.block_k
+    allowed = jnp.broadcast_to(valid[None, :], (bq, bk))
+    if self.is_causal:
+      rows, cols = start + jnp.arange(bq), index * bk + jnp.arange(bk)
+      allowed = allowed & (cols[None, :] <= rows[:, None])
+    if self.mask is not None:
+      allowed = allowed & jax.lax.dynamic_slice(self.mask, (start, index * bk), (bq, bk))
+    return (q_block @ k_block.T) * self.scale, allowed
+
+  def over_key_blocks(self, start, update, skipped, init):
+    """lax.scan of update(carry, key_block) -> (carry, y) over the key blocks; with is_causal, a
+    key block wholly after the query block's last row gives skipped(carry) instead. The predicate
+    depends only on block indices, never on vmapped data, so it stays a real branch (not a
+    select) under the head and batch vmaps."""
+    if not self.is_causal:
+      return jax.lax.scan(update, init, self.key_blocks)
+
+    def visit(carry, key_block):
+      visible = key_block[0] * self.block_k <= start + self.block_q - 1
+      return jax.lax.cond(visible, update, lambda carry, _: skipped(carry), carry, key_block)
+
+    return jax.lax.scan(visit, init, self.key_blocks)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7))
+def _one_head(q, k, v, key_valid, mask, is_causal: bool, block_q: int, block_k: int):
   """q [Tp, D], k/v [Sp, D], key_valid [Sp] bool, mask [Tp, Sp] bool or None -> [Tp, Dv]."""
-  Tp, Sp = q.shape[0], k.shape[0]
-  dtype = jnp.float32 if jnp.finfo(q.dtype).bits < 32 else q.dtype
-  scale = 1.0 / jnp.sqrt(jnp.asarray(q.shape[-1], dtype))
-  k_blocks = k.reshape(Sp // block_k, block_k, -1)  # [nk, bk, D]
-  v_blocks = v.reshape(Sp // block_k, block_k, -1)
-  valid_blocks = key_valid.reshape(Sp // block_k, block_k)
+  return _forward(q, k, v, key_valid, mask, is_causal, block_q, block_k)[0]
 
-  @jax.checkpoint
+
+def _forward(q, k, v, key_valid, mask, is_causal, block_q, block_k):
+  """-> out [Tp, Dv] and lse [Tp], each row's log-sum-exp of its allowed scores (0 if none)."""
+  blocks = _Blocks(q, k, v, key_valid, mask, is_causal=is_causal, block_q=block_q, block_k=block_k)
+
   def query_block(start):
-    q_block = jax.lax.dynamic_slice_in_dim(q, start, block_q).astype(dtype)  # [bq, D]
-    rows = start + jnp.arange(block_q)  # query positions
+    q_block = blocks.rows(q, start)  # [bq, D]
 
-    def visit(carry, inputs):
-      m, l, o = carry  # [bq], [bq], [bq, Dv]
-      index, k_block, v_block, valid = inputs
-      cols = index * block_k + jnp.arange(block_k)
-      allowed = jnp.broadcast_to(valid[None, :], (block_q, block_k))
-      if is_causal:
-        allowed = allowed & (cols[None, :] <= rows[:, None])
-      if mask is not None:
-        allowed = allowed & jax.lax.dynamic_slice(mask, (start, index * block_k), (block_q, block_k))
-      s = (q_block @ k_block.astype(dtype).T) * scale  # [bq, bk]
+    def update(carry, key_block):
+      m, l, o = carry  # running max [bq], normalizer [bq], weighted sum [bq, Dv]
+      index, k_block, v_block, valid = key_block
+      s, allowed = blocks.scores(q_block, start, index, k_block, valid)  # [bq, bk]
       m_new = jnp.maximum(m, jnp.max(jnp.where(allowed, s, -jnp.inf), axis=-1))
       m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)  # rows with nothing allowed yet
       p = jnp.where(allowed, jnp.exp(s - m_safe[:, None]), 0.0)
       correction = jnp.where(jnp.isfinite(m), jnp.exp(m - m_safe), 0.0)
-      l = l * correction + p.sum(-1)
-      o = o * correction[:, None] + p @ v_block.astype(dtype)
-      return (m_new, l, o), None
+      return (m_new, l * correction + p.sum(-1), o * correction[:, None] + p @ v_block), None
 
     init = (
-      jnp.full((block_q,), -jnp.inf, dtype),  # running max m
-      jnp.zeros((block_q,), dtype),  # normalizer l
-      jnp.zeros((block_q, v.shape[-1]), dtype),  # weighted sum o
+      jnp.full((block_q,), -jnp.inf, blocks.dtype),
+      jnp.zeros((block_q,), blocks.dtype),
+      jnp.zeros((block_q, v.shape[-1]), blocks.dtype),
     )
-    blocks = (jnp.arange(Sp // block_k), k_blocks, v_blocks, valid_blocks)
-    (_, l, o), _ = jax.lax.scan(visit, init, blocks)
-    return o / jnp.where(l > 0, l, 1.0)[:, None]  # a row with nothing to attend to stays 0
+    (m, l, o), _ = blocks.over_key_blocks(start, update, lambda carry: (carry, None), init)
+    attended = l > 0  # a row with nothing to attend to gives 0
+    l = jnp.where(attended, l, 1.0)
+    return o / l[:, None], jnp.where(attended, m + jnp.log(l), 0.0)
 
-  out = jax.lax.map(query_block, jnp.arange(0, Tp, block_q))  # [nq, bq, Dv]
-  return out.reshape(Tp, -1).astype(v.dtype)
+  out, lse = jax.lax.map(query_block, blocks.query_starts)  # [nq, bq, Dv], [nq, bq]
+  return out.reshape(q.shape[0], -1).astype(v.dtype), lse.reshape(-1)
+
+
+def _forward_with_residuals(q, k, v, key_valid, mask, is_causal, block_q, block_k):
+  out, lse = _forward(q, k, v, key_valid, mask, is_causal, block_q, block_k)
+  return out, (q, k, v, key_valid, mask, out, lse)
+
+
+def _backward(is_causal, block_q, block_k, residuals, d_out):
+  """FlashAttention-2's backward: each block's weights are recomputed from the saved row
+  log-sum-exp, P = exp(S - lse); then dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)),
+  dQ = dS K, dK = dS^T Q (scale folded into dS). Nothing T x S is stored."""
+  q, k, v, key_valid, mask, out, lse = residuals
+  blocks = _Blocks(q, k, v, key_valid, mask, is_causal=is_causal, block_q=block_q, block_k=block_k)
+  delta = jnp.sum(d_out.astype(blocks.dtype) * out.astype(blocks.dtype), axis=-1)  # [Tp]
+  nk = k.shape[0] // block_k
+
+  def query_block(carry, start):
+    dk, dv = carry  # [Sp, D], [Sp, Dv]
+    q_block, do_block = blocks.rows(q, start), blocks.rows(d_out, start)  # [bq, D], [bq, Dv]
+    lse_block, delta_block = blocks.rows(lse, start), blocks.rows(delta, start)  # [bq]
+
+    def update(dq, key_block):
+      index, k_block, v_block, valid = key_block
+      s, allowed = blocks.scores(q_block, start, index, k_block, valid)
+      p = jnp.where(allowed, jnp.exp(s - lse_block[:, None]), 0.0)  # [bq, bk], the forward's weights
+      ds = p * (do_block @ v_block.T - delta_block[:, None]) * blocks.scale
+      return dq + ds @ k_block, (ds.T @ q_block, p.T @ do_block)  # dk, dv of this key block
+
+    def skipped(dq):
+      return dq, (jnp.zeros((block_k, q.shape[-1]), blocks.dtype), jnp.zeros((block_k, v.shape[-1]), blocks.dtype))
+
+    dq, (dk_blocks, dv_blocks) = blocks.over_key_blocks(start, update, skipped, jnp.zeros_like(q_block))
+    return (dk + dk_blocks.reshape(nk * block_k, -1), dv + dv_blocks.reshape(nk * block_k, -1)), dq
+
+  init = (jnp.zeros(k.shape, blocks.dtype), jnp.zeros(v.shape, blocks.dtype))
+  (dk, dv), dq = jax.lax.scan(query_block, init, blocks.query_starts)  # dq [nq, bq, D]
+  return dq.reshape(q.shape).astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, None
+
+
+_one_head.defvjp(_forward_with_residuals, _backward)
 
 
 @functools.partial(jax.jit, static_argnames=("is_causal", "block_q", "block_k"))
@@ -97,7 +179,10 @@ def blockwise_attention(
   Sp = k.shape[1]
   lengths = jnp.full((B,), S) if key_lengths is None else key_lengths
   key_valid = jnp.arange(Sp)[None, :] < lengths[:, None]  # [B, Sp]: real, unpadded keys
-  one_head = functools.partial(_one_head, is_causal=is_causal, block_q=block_q, block_k=block_k)
+
+  def one_head(q, k, v, valid, mask):
+    return _one_head(q, k, v, valid, mask, is_causal, block_q, block_k)
+
   if mask is None:
     per_head = jax.vmap(lambda q, k, v, valid: one_head(q, k, v, valid, None), in_axes=(1, 1, 1, None), out_axes=1)
     out = jax.vmap(per_head)(q, k, v, key_valid)
