@@ -2,10 +2,12 @@
 jax.nn.dot_product_attention and torch's scaled_dot_product_attention, with compiled temporary
 memory (XLA's memory_analysis) against T.
 
-B=4, 8 heads of 64, causal, float32, T in {256, 1024, 4096} by default.
+B=4, 8 heads of 64, causal, float32, T in {256, 1024, 4096} by default. On a GPU, torch runs on
+CUDA, and in bfloat16 (the `gpu` config) jax.nn's cuDNN flash attention joins the cases.
 
 Commands:
     python -m benchmarks.attention default    # several minutes on 2 CPU cores (T=4096 dense is 2 GB of scores)
+    python -m benchmarks.attention gpu        # the same shapes in bfloat16
     python -m benchmarks.attention smoke
 """
 
@@ -31,12 +33,14 @@ class Config:
   head_dim: int = 64
   times: tuple[int, ...] = (256, 1024, 4096)
   block: int = 512
+  dtype: str = "float32"
   runs: int = 5
   out: str = str(RESULTS)
 
 
 CONFIGS = {
   "default": ("B=4, 8x64 heads, T=256/1024/4096", Config()),
+  "gpu": ("as default, in bfloat16", Config(dtype="bfloat16")),
   "smoke": ("tiny", Config(batch=1, heads=2, head_dim=8, times=(16, 32), block=8, runs=1, out="/tmp/seqjax-smoke")),
 }
 
@@ -46,12 +50,13 @@ def fwd_bwd(attend):
   return jax.grad(lambda q, k, v: jnp.sum(attend(q, k, v)), argnums=(0, 1, 2))
 
 
-def torch_case(q: np.ndarray):
+def torch_case(q: np.ndarray, dtype: str, device: str):
   import torch
   import torch.nn.functional as F
 
   torch.set_num_threads(os.cpu_count() or 1)
-  tensors = [torch.from_numpy(np.swapaxes(q, 1, 2).copy()).requires_grad_() for _ in range(3)]  # [B, N, T, D]
+  q = torch.from_numpy(np.swapaxes(q, 1, 2).copy()).to(device, getattr(torch, dtype))  # [B, N, T, D]
+  tensors = [q.clone().requires_grad_() for _ in range(3)]
 
   def run():
     for t in tensors:
@@ -64,9 +69,11 @@ def torch_case(q: np.ndarray):
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   rows, data = [], []
+  torch_device = timing.torch_device()
+  cudnn = jax.default_backend() == "gpu" and config.dtype in ("bfloat16", "float16")
   for T in config.times:
     q = np.random.default_rng(0).standard_normal((config.batch, T, config.heads, config.head_dim)).astype(np.float32)
-    args = (jnp.asarray(q),) * 3
+    args = (jnp.asarray(q, config.dtype),) * 3
     cases = {
       "seqjax dense (vmapped core)": fwd_bwd(lambda q, k, v: dot_product_attention(q, k, v, is_causal=True)),
       "seqjax blockwise": fwd_bwd(
@@ -74,9 +81,13 @@ def main(argv=None):
       ),
       "jax.nn.dot_product_attention": fwd_bwd(lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True)),
     }
+    if cudnn:
+      cases["jax.nn cuDNN"] = fwd_bwd(
+        lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="cudnn")
+      )
     results = {name: timing.time_jax(fn, *args, runs=config.runs) for name, fn in cases.items()}
-    if timing.torch_available():
-      results["torch SDPA"] = timing.time_torch(torch_case(q), runs=config.runs)
+    if torch_device:
+      results["torch SDPA"] = timing.time_torch(torch_case(q, config.dtype, torch_device), runs=config.runs)
     for name, r in results.items():
       row = {
         "T": T,
@@ -99,7 +110,7 @@ def main(argv=None):
     f"Attention speed and memory, {timing.device_name()}",
     [
       (
-        f"forward+backward, causal, B={config.batch}, {config.heads} heads of {config.head_dim}, float32, "
+        f"forward+backward, causal, B={config.batch}, {config.heads} heads of {config.head_dim}, {config.dtype}, "
         f"blockwise blocks {config.block}; median of {config.runs} runs after a warm-up",
         report.markdown_table(rows, list(rows[0])),
       ),

@@ -1,5 +1,6 @@
 """A GPT train step (forward, backward, Adam update, all jitted): tokens/s and model-FLOPs
-utilization against the float32 matmul peak measured in the same run on the same device.
+utilization against the matmul peak in the compute dtype (float32, or bfloat16 for precision
+bf16), measured in the same run on the same device.
 
 Model FLOPs per token follow PaLM (Chowdhery et al. 2022, appendix B): 6 N + 12 L T D, with N the
 parameters used in matmuls (the tied embedding counted once, as the output projection; the
@@ -8,7 +9,7 @@ discounted.
 
 Commands:
     python -m benchmarks.gpt default      # D=256, 4 layers, T=256, B=8: a CPU-sized model
-    python -m benchmarks.gpt default --model.dim 768 --model.num-layers 12 --batch 16   # on a GPU
+    python -m benchmarks.gpt gpu          # GPT-2 small (D=768, 12 layers, T=1024), B=16, bf16
     python -m benchmarks.gpt smoke
 """
 
@@ -42,6 +43,14 @@ class Config:
 
 CONFIGS = {
   "default": ("D=256, 4 layers, T=256, B=8", Config()),
+  "gpu": (
+    "GPT-2 small, T=1024, B=16, bf16",
+    Config(
+      model=GPTConfig(dropout_rate=0.0, attention_implementation="auto"),  # GPT-2 small; cuDNN attention in bf16
+      batch=16,
+      precision="bf16",
+    ),
+  ),
   "smoke": (
     "tiny",
     Config(
@@ -80,7 +89,8 @@ def main(argv=None):
   t0 = time.perf_counter()
   compiled_step = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
-  peak = timing.matmul_peak()
+  peak_dtype = PRECISIONS[config.precision] or "float32"
+  peak = timing.matmul_peak(size=4096 if jax.default_backend() == "gpu" else 2048, dtype=peak_dtype)
   holder = {"state": state}
 
   def call():
@@ -107,7 +117,7 @@ def main(argv=None):
     f"GPT train step, {timing.device_name()}",
     [
       (
-        f"median of {config.runs} steps after a warm-up; the peak is a float32 2048^3 matmul timed in the same run",
+        f"median of {config.runs} steps after a warm-up; peak: a {peak_dtype} square matmul timed in the same run",
         report.markdown_table([row], list(row)),
       )
     ],

@@ -2,7 +2,9 @@
 
 B=32, F=H=256, T in {64, 256, 1024} by default; float32. Cases: seqjax's RNN with the input
 projection hoisted out of the scan (one [T*B, F] x [F, G*H] matmul) and without; flax's
-nnx.RNN(OptimizedLSTMCell / GRUCell); torch (skipped when absent; CPU threads = JAX's cores).
+nnx.RNN(OptimizedLSTMCell / GRUCell); torch (skipped when absent; CPU threads = JAX's cores; on
+a GPU, torch CUDA, i.e. cuDNN, and skipped if torch has no CUDA); on a GPU also cuDNN's LSTM
+through jax.experimental.rnn, with the same weights (seqjax.interop.rnn_to_cudnn).
 Also: the fraction of the float32 matmul peak measured in the same run.
 
 Commands:
@@ -20,9 +22,11 @@ from flax import nnx
 
 from benchmarks import timing
 from experiments import cli, report
-from seqjax.recurrent import RNN, make_cell
+from seqjax.interop import rnn_to_cudnn
+from seqjax.recurrent import RNN, StackedRNN, make_cell
 
 RESULTS = report.RESULTS / "bench"
+CUDNN = "jax cuDNN (jax.experimental.rnn)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Config:
 
 CONFIGS = {
   "default": ("B=32, H=256, T=64/256/1024", Config()),
+  "gpu": ("as default (cuDNN's LSTM in JAX is float32 only)", Config()),
   "smoke": ("tiny", Config(batch=8, hidden=8, times=(4,), runs=1, out="/tmp/seqjax-smoke")),
 }
 
@@ -46,6 +51,10 @@ def flops(kind: str, B: int, T: int, H: int, backward: bool) -> float:
   gates = 4 if kind == "lstm" else 3
   forward = 2 * B * T * (2 * H) * gates * H
   return 3 * forward if backward else forward
+
+
+def ratio(result: dict, peer: dict | None) -> str:
+  return "n/a" if peer is None else f"{result['median_s'] / peer['median_s']:.2f}x"
 
 
 class FlaxRNN(nnx.Module):
@@ -75,12 +84,28 @@ def jax_case(model, x, backward: bool):
   return jax.grad(lambda p, x: jnp.sum(forward(p, x))), (params, x)
 
 
-def torch_case(kind: str, x: np.ndarray, H: int, backward: bool):
+def cudnn_case(x, H: int, backward: bool):
+  """jax.experimental.rnn.lstm (cuDNN; NVIDIA GPUs only) with seqjax's LSTM weights packed by rnn_to_cudnn."""
+  from jax.experimental import rnn as jax_rnn
+
+  B, T, F = x.shape
+  weights = jnp.asarray(rnn_to_cudnn(StackedRNN("lstm", F, H, rngs=nnx.Rngs(0))))
+  zeros, lengths = jnp.zeros((1, B, H)), jnp.full((B,), T, jnp.int32)  # one layer, one direction
+
+  def forward(weights, x):
+    return jax_rnn.lstm(x, zeros, zeros, weights, lengths, F, H, 1, 0.0, False)[0]
+
+  if not backward:
+    return forward, (weights, x)
+  return jax.grad(lambda w, x: jnp.sum(forward(w, x))), (weights, x)
+
+
+def torch_case(kind: str, x: np.ndarray, H: int, backward: bool, device: str):
   import torch
 
   torch.set_num_threads(os.cpu_count() or 1)
-  module = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(x.shape[-1], H, batch_first=True)
-  xt = torch.from_numpy(x)
+  module = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(x.shape[-1], H, batch_first=True).to(device)
+  xt = torch.from_numpy(x).to(device)
 
   def run():
     if backward:
@@ -96,6 +121,8 @@ def torch_case(kind: str, x: np.ndarray, H: int, backward: bool):
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   peak = timing.matmul_peak()
+  torch_device = timing.torch_device()
+  cudnn = jax.default_backend() == "gpu"
   rows, data = [], []
   for kind in config.kinds:
     for T in config.times:
@@ -110,9 +137,12 @@ def main(argv=None):
           "seqjax (in scan)": jax_case(RNN(cell(), hoist_input_projection=False), jnp.asarray(x), backward),
           "flax nnx.RNN": jax_case(FlaxRNN(kind, config.hidden), jnp.asarray(x), backward),
         }
+        if cudnn and kind == "lstm":
+          cases[CUDNN] = cudnn_case(jnp.asarray(x), config.hidden, backward)
         results = {name: timing.time_jax(fn, *args, runs=config.runs) for name, (fn, args) in cases.items()}
-        if timing.torch_available():
-          results["torch"] = timing.time_torch(torch_case(kind, x, config.hidden, backward), runs=config.runs)
+        if torch_device:
+          torch_run = torch_case(kind, x, config.hidden, backward, torch_device)
+          results["torch"] = timing.time_torch(torch_run, runs=config.runs)
         work = flops(kind, config.batch, T, config.hidden, backward)
         for name, r in results.items():
           row = {
@@ -122,8 +152,9 @@ def main(argv=None):
             "implementation": name,
             "median ms": f"{1e3 * r['median_s']:.2f}",
             "compile s": f"{r['compile_s']:.2f}",
-            "vs torch": f"{r['median_s'] / results['torch']['median_s']:.2f}x" if "torch" in results else "n/a",
+            "vs torch": ratio(r, results.get("torch")),
             "vs flax": f"{r['median_s'] / results['flax nnx.RNN']['median_s']:.2f}x",
+            **({"vs cuDNN": ratio(r, results.get(CUDNN))} if cudnn else {}),
             "% matmul peak": f"{100 * work / r['median_s'] / peak:.0f}%",
           }
           rows.append(row)

@@ -31,6 +31,7 @@ class Config:
 
 CONFIGS = {
   "default": ("B=4, H=64, T=256..65536", Config()),
+  "gpu": ("as default", Config()),
   "smoke": ("tiny", Config(batch=1, hidden=4, times=(16,), runs=1, out="/tmp/seqjax-smoke")),
 }
 

@@ -42,9 +42,9 @@ def time_torch(fn: Callable, *, runs: int = 5) -> dict:
   return {"compile_s": 0.0, **time_calls(lambda: (fn(), sync()), runs=runs), "temp_bytes": None}
 
 
-def matmul_peak(size: int = 2048, runs: int = 5) -> float:
-  """FLOP/s of a float32 [size, size] x [size, size] matmul on the default device, measured now."""
-  a = jnp.asarray(np.random.default_rng(0).standard_normal((size, size)), jnp.float32)
+def matmul_peak(size: int = 2048, runs: int = 5, dtype=jnp.float32) -> float:
+  """FLOP/s of a [size, size] x [size, size] matmul in `dtype` on the default device, measured now."""
+  a = jnp.asarray(np.random.default_rng(0).standard_normal((size, size)), dtype)
   result = time_jax(lambda a: a @ a, a, runs=runs)
   return 2 * size**3 / result["median_s"]
 
@@ -54,9 +54,13 @@ def device_name() -> str:
   return f"{device.platform}: {device.device_kind}"
 
 
-def torch_available() -> bool:
+def torch_device() -> str | None:
+  """Where a torch peer runs on the same hardware as JAX: "cpu", "cuda", or None (no torch, or
+  JAX is on an accelerator torch cannot use, where a CPU peer would be no peer)."""
   try:
-    import torch  # noqa: F401
+    import torch
   except ImportError:
-    return False
-  return True
+    return None
+  if jax.default_backend() == "cpu":
+    return "cpu"
+  return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else None

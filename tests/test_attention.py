@@ -121,3 +121,24 @@ def test_multihead_equals_flax(cross):
   np.testing.assert_allclose(got, want, atol=1e-5)
   np.testing.assert_allclose(ours(x, context, mask=mask), got, atol=0)  # weights come from the same path
   np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("implementation", ["auto", "blockwise"])
+def test_multihead_fast_paths_equal_the_dense_core(implementation):
+  dim, heads = 12, 3
+  dense = randomize(MultiHeadAttention(heads, dim, rngs=nnx.Rngs(0)))
+  fast = MultiHeadAttention(heads, dim, implementation=implementation, rngs=nnx.Rngs(0))
+  nnx.update(fast, nnx.state(dense))
+  x = jnp.asarray(normal(1, B, T, dim))
+  np.testing.assert_allclose(fast(x, is_causal=True), dense(x, is_causal=True), rtol=1e-5, atol=1e-6)
+  mask = padding_mask(jnp.array([T, 3]), T)
+  if implementation == "auto":  # falls back to the dense core for what the fast paths do not serve
+    np.testing.assert_allclose(fast(x, mask=mask), dense(x, mask=mask), rtol=1e-6)
+  else:
+    with pytest.raises(ValueError, match="implementation='blockwise' serves attention without mask"):
+      fast(x, mask=mask)
+
+
+def test_multihead_implementation_is_checked():
+  with pytest.raises(ValueError, match="implementation must be one of"):
+    MultiHeadAttention(3, 12, implementation="flash", rngs=nnx.Rngs(0))

@@ -1,5 +1,7 @@
 """The Transformer family: causality, padding, KV-cache decoding, published sizes, training, generation."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,6 +130,13 @@ def cached_logits(model, sequence, prompt_length, **context):
     logits, caches = step(model, sequence[:, t : t + 1], caches)
     pieces.append(logits)
   return jnp.concatenate(pieces, axis=1)
+
+
+def test_gpt_blockwise_attention_equals_dense():
+  dense = tiny_gpt()
+  blockwise = GPT(dataclasses.replace(dense.config, attention_implementation="blockwise"), rngs=nnx.Rngs(0))
+  tokens = jnp.asarray(np.random.default_rng(0).integers(0, V, (2, 16)), jnp.int32)
+  np.testing.assert_allclose(blockwise(tokens), dense(tokens), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("prompt_length", [1, 4])

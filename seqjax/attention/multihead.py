@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.attention.blockwise import IMPLEMENTATIONS, attention
 from seqjax.attention.core import dot_product_attention
 from seqjax.attention.positional import apply_rope
 
@@ -29,6 +30,11 @@ class MultiHeadAttention(nnx.Module):
       return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
   Self-attention when context is None. With rope=True, queries and keys are rotated at
   `positions` (default 0..T-1 and 0..S-1).
+
+  implementation: "dense" (the vmapped one-head core) or a path of
+  `seqjax.attention.blockwise.attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
+  calls with no mask, bias, attention dropout or returned weights (causal masking is fine);
+  "auto" falls back to dense for the other calls, a named path refuses them.
   """
 
   def __init__(
@@ -42,8 +48,10 @@ class MultiHeadAttention(nnx.Module):
     use_bias: bool = True,
     dropout_rate: float = 0.0,
     rope: bool = False,
+    implementation: str = "dense",
     rngs: nnx.Rngs,
   ):
+    _validate.choice("implementation", implementation, IMPLEMENTATIONS)
     _validate.positive_int("num_heads", num_heads)
     _validate.positive_int("in_features", in_features)
     _validate.probability("dropout_rate", dropout_rate)
@@ -63,6 +71,7 @@ class MultiHeadAttention(nnx.Module):
     self.head_dim = head_dim
     self.dropout_rate = dropout_rate
     self.rope = rope
+    self.implementation = implementation
 
   def _keys_values(self, context, positions):
     k, v = self.key(context), self.value(context)  # [B, S, N, Dh]
@@ -92,8 +101,18 @@ class MultiHeadAttention(nnx.Module):
     q_pos = jnp.arange(x.shape[1]) if positions is None else positions
     k_pos = jnp.arange(context.shape[1]) if positions is None or context is not x else positions
     k, v = self._keys_values(context, k_pos)
+    q = self._queries(x, q_pos)
+    if self.implementation != "dense":
+      plain = mask is None and bias is None and not return_weights and (self.dropout_rate == 0 or dropout_key is None)
+      if plain:
+        return self.out(attention(q, k, v, is_causal=is_causal, implementation=self.implementation))
+      if self.implementation != "auto":
+        raise ValueError(
+          f"implementation={self.implementation!r} serves attention without mask, bias, attention dropout or "
+          "returned weights; use 'dense' or 'auto' for this call"
+        )
     result = dot_product_attention(
-      self._queries(x, q_pos),
+      q,
       k,
       v,
       mask=mask,

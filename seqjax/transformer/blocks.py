@@ -58,20 +58,27 @@ class TransformerBlock(nnx.Module):
     use_bias: bool = True,
     rope: bool = False,
     layer_norm_epsilon: float = 1e-6,
+    attention_implementation: str = "dense",
     rngs: nnx.Rngs,
   ):
     _validate.choice("norm", norm, NORMS)
     _validate.probability("dropout_rate", dropout_rate)
 
-    def attention():
+    def attention(implementation="dense"):
       return MultiHeadAttention(
-        num_heads, dim, use_bias=use_bias, dropout_rate=attention_dropout_rate, rope=rope, rngs=rngs
+        num_heads,
+        dim,
+        use_bias=use_bias,
+        dropout_rate=attention_dropout_rate,
+        rope=rope,
+        implementation=implementation,
+        rngs=rngs,
       )
 
     def layer_norm():
       return nnx.LayerNorm(dim, epsilon=layer_norm_epsilon, use_bias=use_bias, rngs=rngs)
 
-    self.self_attention, self.self_attention_norm = attention(), layer_norm()
+    self.self_attention, self.self_attention_norm = attention(attention_implementation), layer_norm()
     self.cross_attention = attention() if cross_attention else None
     self.cross_attention_norm = layer_norm() if cross_attention else None
     self.feed_forward = FeedForward(

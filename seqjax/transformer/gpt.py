@@ -27,6 +27,7 @@ class GPTConfig:
   tie_embeddings: bool = True
   activation: str = "gelu_tanh"
   layer_norm_epsilon: float = 1e-5
+  attention_implementation: str = "dense"  # or "auto": cuDNN flash on GPUs in bf16 (seqjax.attention.blockwise)
 
 
 class GPT(nnx.Module):
@@ -55,6 +56,7 @@ class GPT(nnx.Module):
       attention_dropout_rate=config.dropout_rate,
       rope=rope,
       layer_norm_epsilon=config.layer_norm_epsilon,
+      attention_implementation=config.attention_implementation,
       rngs=rngs,
     )
     self.head = None if config.tie_embeddings else nnx.Linear(config.dim, config.vocab_size, use_bias=False, rngs=rngs)
