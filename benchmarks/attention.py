@@ -32,7 +32,7 @@ class Config:
   heads: int = 8
   head_dim: int = 64
   times: tuple[int, ...] = (256, 1024, 4096)
-  block: int = 512
+  blocks: tuple[int, ...] = (128, 512)  # blockwise block sizes (query and key), each a case
   dtype: str = "float32"
   runs: int = 5
   out: str = str(RESULTS)
@@ -41,7 +41,7 @@ class Config:
 CONFIGS = {
   "default": ("B=4, 8x64 heads, T=256/1024/4096", Config()),
   "gpu": ("as default, in bfloat16", Config(dtype="bfloat16")),
-  "smoke": ("tiny", Config(batch=1, heads=2, head_dim=8, times=(16, 32), block=8, runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": ("tiny", Config(batch=1, heads=2, head_dim=8, times=(16, 32), blocks=(8,), runs=1, out="/tmp/seqjax-smoke")),
 }
 
 
@@ -76,9 +76,12 @@ def main(argv=None):
     args = (jnp.asarray(q, config.dtype),) * 3
     cases = {
       "seqjax dense (vmapped core)": fwd_bwd(lambda q, k, v: dot_product_attention(q, k, v, is_causal=True)),
-      "seqjax blockwise": fwd_bwd(
-        lambda q, k, v: blockwise_attention(q, k, v, is_causal=True, block_q=config.block, block_k=config.block)
-      ),
+      **{
+        f"seqjax blockwise (block {block})": fwd_bwd(
+          lambda q, k, v, block=block: blockwise_attention(q, k, v, is_causal=True, block_q=block, block_k=block)
+        )
+        for block in config.blocks
+      },
       "jax.nn.dot_product_attention": fwd_bwd(lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True)),
     }
     if cudnn:
@@ -111,7 +114,7 @@ def main(argv=None):
     [
       (
         f"forward+backward, causal, B={config.batch}, {config.heads} heads of {config.head_dim}, {config.dtype}, "
-        f"blockwise blocks {config.block}; median of {config.runs} runs after a warm-up",
+        f"median of {config.runs} runs after a warm-up",
         report.markdown_table(rows, list(rows[0])),
       ),
       ("Growth of compiled temporary memory with T", report.markdown_table(growth, list(growth[0]))),

@@ -90,7 +90,8 @@ def main(argv=None):
   compiled_step = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
   peak_dtype = PRECISIONS[config.precision] or "float32"
-  peak = timing.matmul_peak(size=4096 if jax.default_backend() == "gpu" else 2048, dtype=peak_dtype)
+  peak_size = 4096 if jax.default_backend() == "gpu" else 2048
+  peak = timing.matmul_peak(size=peak_size, dtype=peak_dtype)
   holder = {"state": state}
 
   def call():
@@ -117,7 +118,7 @@ def main(argv=None):
     f"GPT train step, {timing.device_name()}",
     [
       (
-        f"median of {config.runs} steps after a warm-up; peak: a {peak_dtype} square matmul timed in the same run",
+        f"median of {config.runs} steps after a warm-up; peak: {peak_dtype} {peak_size}^3 matmul timed in the same run",
         report.markdown_table([row], list(row)),
       )
     ],

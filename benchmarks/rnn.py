@@ -118,6 +118,31 @@ def torch_case(kind: str, x: np.ndarray, H: int, backward: bool, device: str):
   return run
 
 
+def matmul_rows(config: Config, torch_device: str | None, runs: int) -> list[dict]:
+  """float32 matmul throughput, JAX against torch, at the LSTM's own shapes (T the middle of
+  config.times): what bounds any LSTM written on the backend's matmul kernels."""
+  B, H, T = config.batch, config.hidden, config.times[len(config.times) // 2]
+  shapes = {
+    f"input projection, all steps [T*B, H] x [H, 4H], T={T}": (T * B, H, 4 * H),
+    f"weight gradient, all steps [H, T*B] x [T*B, 4H], T={T}": (H, T * B, 4 * H),
+    "square [2048, 2048] x [2048, 2048]": (2048, 2048, 2048),
+  }
+  rows = []
+  for name, (m, k, n) in shapes.items():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
+    jax_s = timing.time_jax(jnp.matmul, jnp.asarray(a), jnp.asarray(b), runs=runs)["median_s"]
+    row = {"matmul": name, "JAX GFLOP/s": f"{2 * m * k * n / jax_s / 1e9:.0f}"}
+    if torch_device:
+      import torch
+
+      ta, tb = torch.from_numpy(a).to(torch_device), torch.from_numpy(b).to(torch_device)
+      torch_s = timing.time_torch(lambda ta=ta, tb=tb: ta @ tb, runs=runs)["median_s"]
+      row |= {"torch GFLOP/s": f"{2 * m * k * n / torch_s / 1e9:.0f}", "JAX time vs torch": f"{jax_s / torch_s:.2f}x"}
+    rows.append(row)
+  return rows
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   peak = timing.matmul_peak()
@@ -159,6 +184,7 @@ def main(argv=None):
           }
           rows.append(row)
           data.append({**row, **r})
+  matmuls = matmul_rows(config, torch_device, runs=5 * config.runs)
   report.write(
     "rnn",
     f"RNN speed, {timing.device_name()}",
@@ -167,9 +193,19 @@ def main(argv=None):
         f"B={config.batch}, F=H={config.hidden}, float32; median of {config.runs} runs after a warm-up; "
         f"matmul peak measured in the same run: {peak / 1e9:.1f} GFLOP/s",
         report.markdown_table(rows, list(rows[0])),
-      )
+      ),
+      (
+        f"Matmul kernels at the LSTM's shapes, JAX (XLA) against torch, float32; median of {5 * config.runs} calls",
+        report.markdown_table(matmuls, list(matmuls[0])),
+      ),
     ],
-    {"config": dataclasses.asdict(config), "matmul_peak_flops": peak, "device": timing.device_name(), "rows": data},
+    {
+      "config": dataclasses.asdict(config),
+      "matmul_peak_flops": peak,
+      "device": timing.device_name(),
+      "rows": data,
+      "matmuls": matmuls,
+    },
     script=__spec__.name,
     argv=argv,
     out_dir=report.Path(config.out),

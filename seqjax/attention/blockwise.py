@@ -15,7 +15,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from seqjax import _validate
+from seqjax import _validate, defaults
 from seqjax.attention.core import _check, dot_product_attention, padding_mask
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
@@ -162,15 +162,19 @@ def blockwise_attention(
   key_lengths: jax.Array | None = None,
   mask: jax.Array | None = None,
   is_causal: bool = False,
-  block_q: int = 128,
-  block_k: int = 128,
+  block_q: int | None = None,
+  block_k: int | None = None,
 ) -> jax.Array:
   """Attention in blocks -> [B, T, N, Dv]. Shapes as `dot_product_attention`.
 
   key_lengths [B]: keys at positions >= length are padding (linear memory). mask: a full
   boolean mask broadcastable to [B, N, T, S] also works, but is itself T x S.
+  block_q, block_k: block sizes (clipped to T and S); None takes the backend's measured choice
+  (`seqjax.defaults.attention_block`).
   """
   B, N, T, S = _check(query, key, value, mask, None)
+  block_q = defaults.attention_block() if block_q is None else block_q
+  block_k = defaults.attention_block() if block_k is None else block_k
   _validate.positive_int("block_q", block_q)
   _validate.positive_int("block_k", block_k)
   block_q, block_k = min(block_q, T), min(block_k, S)
@@ -197,8 +201,8 @@ def blockwise_attention(
 def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, implementation: str = "auto"):
   """Attention with a key-padding mask and/or causal masking, by the fastest path the backend has:
 
-  auto       cudnn on a GPU for bf16/fp16, pallas on a TPU, else dense for S <= 1024 and
-             blockwise above (the CPU choice measured in benchmarks/attention.py)
+  auto       cudnn on a GPU for bf16/fp16, pallas on a TPU, else blockwise (on CPUs faster than
+             dense at every T measured in benchmarks/attention.py, and linear in memory)
   dense      the vmapped one-head core (`dot_product_attention`)
   blockwise  `blockwise_attention`, memory linear in T
   cudnn      jax.nn.dot_product_attention(implementation="cudnn") (NVIDIA GPUs)
@@ -212,7 +216,7 @@ def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, i
     elif backend == "tpu":
       implementation = "pallas"
     else:
-      implementation = "dense" if key.shape[1] <= 1024 else "blockwise"
+      implementation = "blockwise"
   S = key.shape[1]
   if implementation == "blockwise":
     return blockwise_attention(query, key, value, key_lengths=key_lengths, is_causal=is_causal)
