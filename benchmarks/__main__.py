@@ -3,9 +3,9 @@ bfloat16 attention with cuDNN, a bf16 GPT-2-small step); results/bench/*."""
 
 import sys
 
-from benchmarks import attention, gpt, rnn, scan
+from benchmarks import attention, gpt, layers, rnn, scan
 
-SUITE = (rnn, attention, scan, gpt)
+SUITE = (rnn, attention, scan, layers, gpt)
 
 
 def main(argv=None):

@@ -1,7 +1,8 @@
 """LSTM and GRU forward and forward+backward, seqjax against flax.nnx.RNN and torch.nn.LSTM/GRU.
 
 B=32, F=H=256, T in {64, 256, 1024} by default; float32. Cases: seqjax's RNN with the input
-projection hoisted out of the scan (one [T*B, F] x [F, G*H] matmul) and without; flax's
+projection hoisted out of the scan (one [T*B, F] x [F, G*H] matmul) and without (in scan, at
+each lax.scan unroll factor of `unrolls`); flax's
 nnx.RNN(OptimizedLSTMCell / GRUCell); torch (skipped when absent; CPU threads = JAX's cores; on
 a GPU, torch CUDA, i.e. cuDNN, and skipped if torch has no CUDA); on a GPU also cuDNN's LSTM
 through jax.experimental.rnn, with the same weights (seqjax.interop.rnn_to_cudnn).
@@ -35,6 +36,7 @@ class Config:
   hidden: int = 256
   times: tuple[int, ...] = (64, 256, 1024)
   kinds: tuple[str, ...] = ("lstm", "gru")
+  unrolls: tuple[int, ...] = (1, 4)  # lax.scan unroll factors of the in-scan case
   runs: int = 5
   out: str = str(RESULTS)
 
@@ -42,7 +44,7 @@ class Config:
 CONFIGS = {
   "default": ("B=32, H=256, T=64/256/1024", Config()),
   "gpu": ("as default (cuDNN's LSTM in JAX is float32 only)", Config()),
-  "smoke": ("tiny", Config(batch=8, hidden=8, times=(4,), runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": ("tiny", Config(batch=8, hidden=8, times=(4,), unrolls=(1, 2), runs=1, out="/tmp/seqjax-smoke")),
 }
 
 
@@ -158,8 +160,13 @@ def main(argv=None):
           return make_cell(kind, config.hidden, config.hidden, rngs=nnx.Rngs(0))
 
         cases = {
-          "seqjax (hoisted)": jax_case(RNN(cell(), hoist_input_projection=True), jnp.asarray(x), backward),
-          "seqjax (in scan)": jax_case(RNN(cell(), hoist_input_projection=False), jnp.asarray(x), backward),
+          "seqjax (hoisted)": jax_case(RNN(cell(), hoist_input_projection=True, unroll=1), jnp.asarray(x), backward),
+          **{
+            ("seqjax (in scan)" if unroll == 1 else f"seqjax (in scan, unroll {unroll})"): jax_case(
+              RNN(cell(), hoist_input_projection=False, unroll=unroll), jnp.asarray(x), backward
+            )
+            for unroll in config.unrolls
+          },
           "flax nnx.RNN": jax_case(FlaxRNN(kind, config.hidden), jnp.asarray(x), backward),
         }
         if cudnn and kind == "lstm":

@@ -1,6 +1,9 @@
 """Implementation choices that depend on the backend, each justified by a committed benchmark.
 
-    hoist the RNN input projection out of the scan   results/bench/rnn.md        (CPU: 1.14-1.51x slower hoisted)
+    hoist the RNN input projection out of the scan   results/bench/rnn.md        (CPU: 1.04-1.52x slower hoisted)
+    lax.scan unroll factor of RNN                     results/bench/rnn.md        (CPU: 1. Unroll 4 takes 0.78-0.87x
+                                                      the time forward but 0.93-1.09x fwd+bwd, within run-to-run
+                                                      noise for training, at twice the compile time)
     sequential or associative scan                    results/bench/scan.md       (CPU: associative 1.2-4x slower)
     dense or blockwise attention, and its block size  results/bench/attention.md  (CPU: blockwise with blocks of
                                                       512 is 1.2-2.7x faster than dense at T=256-4096, causal
@@ -14,12 +17,18 @@ accelerator has been available to the project): run the benchmarks there and upd
 import jax
 
 HOIST_INPUT_PROJECTION = {"cpu": False, "gpu": True, "tpu": True}
+SCAN_UNROLL = {"cpu": 1, "gpu": 1, "tpu": 1}
 SCAN_MODE = {"cpu": "sequential", "gpu": "associative", "tpu": "associative"}
 ATTENTION_BLOCK = {"cpu": 512, "gpu": 128, "tpu": 128}
 
 
 def hoist_input_projection() -> bool:
   return HOIST_INPUT_PROJECTION.get(jax.default_backend(), True)
+
+
+def scan_unroll() -> int:
+  """`lax.scan` unroll factor of `RNN` when the caller names none."""
+  return SCAN_UNROLL.get(jax.default_backend(), 1)
 
 
 def scan_mode() -> str:

@@ -21,11 +21,20 @@ class RNN(nnx.Module):
     outputs      [B, T, H] ([T, B, H] if time_major)
 
   hoist_input_projection: project all T inputs in one matmul before the scan (True) or inside
-  each step (False); None picks the faster for the backend (`seqjax.defaults`).
+  each step (False); unroll: `lax.scan`'s unroll factor. None picks the faster for the backend
+  (`seqjax.defaults`).
   """
 
-  def __init__(self, cell, *, time_major: bool = False, hoist_input_projection: bool | None = None, unroll: int = 1):
-    _validate.positive_int("unroll", unroll)
+  def __init__(
+    self,
+    cell,
+    *,
+    time_major: bool = False,
+    hoist_input_projection: bool | None = None,
+    unroll: int | None = None,
+  ):
+    if unroll is not None:
+      _validate.positive_int("unroll", unroll)
     self.cell = cell
     self.time_major = time_major
     self.hoist_input_projection = hoist_input_projection
@@ -58,7 +67,8 @@ class RNN(nnx.Module):
     mask = None if seq_lengths is None else length_mask(seq_lengths, T)  # [T, B]
     if reverse:
       xs = flip_sequences(xs, seq_lengths)
-    ys, carry = scan_cell(self.cell, carry, xs, mask, hoist_input_projection=self._hoist(), unroll=self.unroll)
+    unroll = defaults.scan_unroll() if self.unroll is None else self.unroll
+    ys, carry = scan_cell(self.cell, carry, xs, mask, hoist_input_projection=self._hoist(), unroll=unroll)
     if reverse:
       ys = flip_sequences(ys, seq_lengths)
     return (ys if self.time_major else jnp.swapaxes(ys, 0, 1)), carry

@@ -1,0 +1,150 @@
+"""The seed's cost table, measured: one layer of each family at the same width over T.
+
+    | Property         | Forward RNN | BiRNN  | Transformer         |
+    | Computation cost | O(n)        | O(2n)  | O(n^2) but parallel |
+    | Parallelizable   | No          | No     | Yes                 |
+
+Cases, forward+backward, B=8, D=256, float32: an LSTM layer (T dependent steps), a bidirectional
+LSTM (two such passes), minGRU run by an associative scan (a recurrence with log2 T dependent
+levels) and a pre-LN Transformer encoder block (self-attention with 4 heads, FFN 4D; attention by
+`implementation="auto"`). Reports time per layer, BiLSTM and Transformer against the LSTM, and
+the growth exponent of time with T (log-log slope between neighbouring T: 1 for linear, 2 for
+quadratic).
+
+Commands:
+    python -m benchmarks.layers default   # about 3 minutes on 2 CPU cores
+    python -m benchmarks.layers smoke
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from benchmarks import timing
+from experiments import cli, report
+from seqjax.parallel import MinGRU
+from seqjax.recurrent import RNN, Bidirectional, LSTMCell
+from seqjax.transformer import TransformerBlock
+
+RESULTS = report.RESULTS / "bench"
+LSTM = "LSTM (forward RNN)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  batch: int = 8
+  dim: int = 256
+  heads: int = 4
+  times: tuple[int, ...] = (64, 256, 1024, 4096)
+  runs: int = 5
+  out: str = str(RESULTS)
+
+
+CONFIGS = {
+  "default": ("B=8, D=256, T=64..4096", Config()),
+  "gpu": ("as default", Config()),
+  "smoke": ("tiny", Config(batch=2, dim=8, heads=2, times=(8, 16), runs=1, out="/tmp/seqjax-smoke")),
+}
+
+
+class ParallelMinGRU(nnx.Module):
+  def __init__(self, dim: int, *, rngs: nnx.Rngs):
+    self.layer = MinGRU(dim, dim, rngs=rngs)
+
+  def __call__(self, x):
+    return self.layer(x, mode="associative")
+
+
+class EncoderBlock(nnx.Module):
+  def __init__(self, dim: int, heads: int, *, rngs: nnx.Rngs):
+    self.block = TransformerBlock(dim, heads, 4 * dim, norm="pre", attention_implementation="auto", rngs=rngs)
+
+  def __call__(self, x):
+    return self.block(x)[0]
+
+
+def layers(config: Config) -> dict[str, tuple[Callable[[], nnx.Module], str]]:
+  """name -> (a constructor of the layer, its dependent steps over T)."""
+  D = config.dim
+
+  def lstm():
+    return RNN(LSTMCell(D, D, rngs=nnx.Rngs(0)))
+
+  return {
+    LSTM: (lstm, "T"),
+    "BiLSTM": (lambda: Bidirectional(lstm(), lstm()), "T (two passes)"),
+    "minGRU, associative scan": (lambda: ParallelMinGRU(D, rngs=nnx.Rngs(0)), "log2 T levels"),
+    "Transformer encoder block": (lambda: EncoderBlock(D, config.heads, rngs=nnx.Rngs(0)), "1"),
+  }
+
+
+def fwd_bwd(layer: nnx.Module):
+  """A pure function (params, x) -> gradient of sum(outputs) with respect to the parameters."""
+  graphdef, params = nnx.split(layer)
+
+  def loss(params, x):
+    outputs = nnx.merge(graphdef, params)(x)
+    return jnp.sum(outputs[0] if isinstance(outputs, tuple) else outputs)
+
+  return jax.grad(loss), params
+
+
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  medians: dict[str, list[float]] = {}
+  rows, data = [], []
+  for T in config.times:
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((config.batch, T, config.dim)), jnp.float32)
+    for name, (make, steps) in layers(config).items():
+      fn, params = fwd_bwd(make())
+      r = timing.time_jax(fn, params, x, runs=config.runs)
+      medians.setdefault(name, []).append(r["median_s"])
+      if name == LSTM:  # the first case: the others are compared with it
+        lstm_s = r["median_s"]
+      row = {
+        "T": T,
+        "layer": name,
+        "dependent steps": steps,
+        "median ms": f"{1e3 * r['median_s']:.1f}",
+        "compile s": f"{r['compile_s']:.2f}",
+        "vs LSTM": f"{r['median_s'] / lstm_s:.2f}x",
+      }
+      rows.append(row)
+      data.append({**row, **r})
+  growth = [
+    {
+      "layer": name,
+      **{
+        f"T {a} -> {b}": f"{math.log(t_b / t_a) / math.log(b / a):.2f}"
+        for a, b, t_a, t_b in zip(config.times, config.times[1:], times, times[1:], strict=False)
+      },
+    }
+    for name, times in medians.items()
+  ]
+  report.write(
+    "layers",
+    f"One layer of each family over T, {timing.device_name()}",
+    [
+      (
+        f"forward+backward, B={config.batch}, D={config.dim}, float32; median of {config.runs} runs after a warm-up",
+        report.markdown_table(rows, list(rows[0])),
+      ),
+      (
+        "Growth exponent of time with T (log-log slope; 1 = linear, 2 = quadratic)",
+        report.markdown_table(growth, list(growth[0])),
+      ),
+    ],
+    {"config": dataclasses.asdict(config), "device": timing.device_name(), "rows": data},
+    script=__spec__.name,
+    argv=argv,
+    out_dir=report.Path(config.out),
+  )
+
+
+if __name__ == "__main__":
+  main()
