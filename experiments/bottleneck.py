@@ -1,16 +1,18 @@
 """The encoder-decoder bottleneck (seed 000, section 1.6): translation quality against sentence
-length for a fixed-context seq2seq model and for attention models, trained the same way.
+length for a fixed-context seq2seq model and for attention models, trained the same way, each
+from several seeds (the seed sets the initialization and the batch order; the data are fixed).
 
 Data: the synthetic translation task of `seqjax.data.synthetic` (SVO -> SOV reordering, relative
 clauses moved before their verb, the final verb agreeing with the subject across every clause);
 a sentence with k relative clauses has 5 + 4k source words. Trained on k = 0..max_clauses,
-tested on fresh sentences of every k; BLEU (sacrebleu) and exact match by source length.
+tested on fresh sentences of every k; BLEU (sacrebleu) and exact match by source length, as the
+mean over seeds with the range of exact match.
 
 The seed's table (BLEU 35-40 at 5-10 words falling under 15 at 40+) comes from real translation;
 this measures the same mechanism on a task where length is the only thing that varies.
 
 Commands:
-    python -m experiments.bottleneck default     # 3 models x 2000 steps, a few minutes on 2 CPU cores
+    python -m experiments.bottleneck default     # 3 models x 3 seeds x 2000 steps, about 17 minutes on 2 CPU cores
     python -m experiments.bottleneck smoke
 """
 
@@ -46,7 +48,7 @@ class Config:
   hidden: int = 128
   embed: int = 64
   learning_rate: float = 3e-3
-  seed: int = 0
+  seeds: tuple[int, ...] = (0, 1, 2)
   out: str = str(report.RESULTS)
 
 
@@ -55,24 +57,39 @@ CONFIGS = {
   "smoke": (
     "tiny",
     Config(
-      max_clauses=1, train_sentences=64, test_sentences=4, steps=2, batch=8, hidden=8, embed=8, out="/tmp/seqjax-smoke"
+      max_clauses=1,
+      train_sentences=64,
+      test_sentences=4,
+      steps=2,
+      batch=8,
+      hidden=8,
+      embed=8,
+      seeds=(0, 1),
+      out="/tmp/seqjax-smoke",
     ),
   ),
 }
 
 
-def sentences(config: Config, count: int, low: int, high: int, seed: int):
+def sentences(count: int, low: int, high: int, seed: int):
   return generate("translate", count, min_length=low, max_length=high, seed=seed)
 
 
-def train(name: str, options: dict, vocab: Vocab, train_pairs, config: Config):
+@dataclasses.dataclass(frozen=True)
+class HeldOut:
+  pairs: list  # encoded (source, target) pairs
+  references: list[str]
+  source_lengths: list[int]
+
+
+def train(options: dict, vocab: Vocab, train_pairs, config: Config, seed: int):
   model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden=config.hidden, **options)
-  graphdef, params, rest = split_model(Seq2Seq(model_config, rngs=nnx.Rngs(config.seed)))
+  graphdef, params, rest = split_model(Seq2Seq(model_config, rngs=nnx.Rngs(seed)))
   tx = optimizer("adam", config.learning_rate, clip_norm=1.0)
   step = make_train_step(graphdef, rest, teacher_forced_loss, tx)
-  state = init_state(params, tx, config.seed)
+  state = init_state(params, tx, seed)
 
-  rng = np.random.default_rng(config.seed)
+  rng = np.random.default_rng(seed)
   longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
   for _ in range(config.steps):
     index = rng.choice(len(train_pairs), config.batch, replace=False)
@@ -89,51 +106,59 @@ def translate(model, vocab: Vocab, pairs, max_length: int) -> list[str]:
   return [" ".join(vocab.decode(row)) for row in np.asarray(tokens)]
 
 
+def evaluate(options: dict, vocab: Vocab, train_pairs, test: HeldOut, config: Config, seed: int) -> dict:
+  """Train one model from `seed`; BLEU and exact match over the test set and per length bucket."""
+  model, final_loss = train(options, vocab, train_pairs, config, seed)
+  hypotheses = translate(model, vocab, test.pairs, max_length=3 + 2 * config.max_clauses + 2)
+  references, source_lengths = test.references, test.source_lengths
+  edges = [5 + 4 * k for k in range(config.max_clauses + 2)]  # one bucket per clause count
+  buckets = bleu_by_length(hypotheses, references, source_lengths, edges)
+  exact = []  # per bucket, aligned with bleu_by_length's (every bucket has test sentences)
+  for low, high in itertools.pairwise(edges):
+    picked = [i for i, n in enumerate(source_lengths) if low <= n < high]
+    exact.append(exact_match([hypotheses[i] for i in picked], [references[i] for i in picked]))
+  return {
+    "seed": seed,
+    "final_train_loss": final_loss,
+    "bleu": corpus_bleu(hypotheses, references),
+    "buckets": buckets,
+    "exact_match": exact,
+    "examples": list(zip(references[-3:], hypotheses[-3:], strict=True)),
+  }
+
+
+def summary_cells(runs: list[dict]) -> dict[str, str]:
+  """Per bucket "mean BLEU / mean exact match [lowest-highest]" over the seeds' runs, and overall BLEU."""
+  cells = {}
+  for index, bucket in enumerate(runs[0]["buckets"]):
+    bleus = [run["buckets"][index]["bleu"] for run in runs]
+    exact = [100 * run["exact_match"][index] for run in runs]
+    bleu = "n/a" if None in bleus else f"{np.mean(bleus):.1f}"
+    cells[f"{bucket['lengths']} words"] = f"{bleu} / {np.mean(exact):.0f}% [{min(exact):.0f}-{max(exact):.0f}]"
+  cells["all"] = f"{np.mean([run['bleu'] for run in runs]):.1f}"
+  return cells
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  raw_train = sentences(config, config.train_sentences, 0, config.max_clauses, config.seed)
-  raw_test = [
-    p for k in range(config.max_clauses + 1) for p in sentences(config, config.test_sentences, k, k, 1000 + k)
-  ]
+  raw_train = sentences(config.train_sentences, 0, config.max_clauses, 0)
+  raw_test = [p for k in range(config.max_clauses + 1) for p in sentences(config.test_sentences, k, k, 1000 + k)]
   vocab = Vocab.words(" ".join(s + t) for s, t in raw_train + raw_test)
   encode = lambda pairs: [(vocab.encode(s), vocab.encode(t)) for s, t in pairs]  # noqa: E731
-  train_pairs, test_pairs = encode(raw_train), encode(raw_test)
-  references = [" ".join(t) for _, t in raw_test]
-  source_lengths = [len(s) for s, _ in raw_test]
-  edges = [5 + 4 * k for k in range(config.max_clauses + 2)]  # one bucket per clause count
-  max_length = 3 + 2 * config.max_clauses + 2
+  train_pairs = encode(raw_train)
+  test = HeldOut(encode(raw_test), [" ".join(t) for _, t in raw_test], [len(s) for s, _ in raw_test])
   rows, data = [], {}
   for name, options in MODELS.items():
-    model, final_loss = train(name, options, vocab, train_pairs, config)
-    hypotheses = translate(model, vocab, test_pairs, max_length)
-    buckets = bleu_by_length(hypotheses, references, source_lengths, edges)
-    exact = []  # per bucket, aligned with bleu_by_length's (every bucket has test sentences)
-    for low, high in itertools.pairwise(edges):
-      picked = [i for i, n in enumerate(source_lengths) if low <= n < high]
-      exact.append(exact_match([hypotheses[i] for i in picked], [references[i] for i in picked]))
-    data[name] = {
-      "final_train_loss": final_loss,
-      "bleu": corpus_bleu(hypotheses, references),
-      "buckets": buckets,
-      "exact_match": exact,
-      "examples": list(zip(references[-3:], hypotheses[-3:], strict=True)),
-    }
-    rows.append(
-      {
-        "model": name,
-        **{
-          f"{b['lengths']} words": f"{'n/a' if b['bleu'] is None else format(b['bleu'], '.1f')} / {100 * e:.0f}%"
-          for b, e in zip(buckets, exact, strict=True)
-        },
-        "all": f"{data[name]['bleu']:.1f}",
-      }
-    )
+    runs = [evaluate(options, vocab, train_pairs, test, config, seed) for seed in config.seeds]
+    data[name] = runs
+    rows.append({"model": name, **summary_cells(runs)})
   report.write(
     "bottleneck",
     "Seq2seq quality against sentence length: the fixed-context bottleneck",
     [
       (
-        "BLEU / exact match by source length (BLEU n/a: references under 4 words); "
+        f"BLEU / exact match [lowest-highest] by source length, means over seeds {list(config.seeds)} "
+        "(BLEU n/a: references under 4 words); "
         f"{config.test_sentences} test sentences per length, trained on "
         f"{config.train_sentences} sentences of 5-{5 + 4 * config.max_clauses} words, {config.steps} Adam steps of "
         f"{config.batch}, H={config.hidden}, greedy decoding",
