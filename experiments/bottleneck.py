@@ -64,7 +64,7 @@ CONFIGS = {
       batch=8,
       hidden=8,
       embed=8,
-      seeds=(0, 1),
+      seeds=(0,),
       out="/tmp/seqjax-smoke",
     ),
   ),
