@@ -201,8 +201,9 @@ def blockwise_attention(
 def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, implementation: str = "auto"):
   """Attention with a key-padding mask and/or causal masking, by the fastest path the backend has:
 
-  auto       cudnn on a GPU for bf16/fp16, pallas on a TPU, else blockwise (on CPUs faster than
-             dense at every T measured in benchmarks/attention.py, and linear in memory)
+  auto       cudnn on a GPU for bf16/fp16, pallas on a TPU, blockwise on a CPU (faster than dense
+             at every T measured in benchmarks/attention.py, and linear in memory); on a GPU in
+             float32 (unmeasured) dense for S <= 1024 and blockwise above
   dense      the vmapped one-head core (`dot_product_attention`)
   blockwise  `blockwise_attention`, memory linear in T
   cudnn      jax.nn.dot_product_attention(implementation="cudnn") (NVIDIA GPUs)
@@ -215,8 +216,10 @@ def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, i
       implementation = "cudnn"
     elif backend == "tpu":
       implementation = "pallas"
-    else:
-      implementation = "blockwise"
+    elif backend == "cpu":
+      implementation = "blockwise"  # faster than dense at every T measured on CPU
+    else:  # GPU float32, not measured yet: dense while its T x S scores stay small
+      implementation = "dense" if key.shape[1] <= 1024 else "blockwise"
   S = key.shape[1]
   if implementation == "blockwise":
     return blockwise_attention(query, key, value, key_lengths=key_lengths, is_causal=is_causal)
