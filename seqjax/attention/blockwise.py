@@ -35,7 +35,7 @@ class _Blocks:
 
   def __init__(self, q, k, v, key_valid, mask, *, is_causal: bool, block_q: int, block_k: int):
     self.dtype = jnp.float32 if jnp.finfo(q.dtype).bits < 32 else q.dtype  # softmax math in >= f32
-    self.q, self.mask, self.is_causal, self.block_q, self.block_k = q, mask, is_causal, block_q, block_k
+    self.mask, self.is_causal, self.block_q, self.block_k = mask, is_causal, block_q, block_k
     self.scale = 1.0 / jnp.sqrt(jnp.asarray(q.shape[-1], self.dtype))
     nk = k.shape[0] // block_k
     self.key_blocks = (
