@@ -74,16 +74,9 @@ class FlaxRNN(nnx.Module):
 
 
 def jax_case(model, x, backward: bool):
-  """A pure function of (params, x): the forward outputs, or the parameters' gradient."""
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)  # rest: e.g. flax's RNG streams
-
-  def forward(params, x):
-    outputs = nnx.merge(graphdef, params, rest)(x)
-    return outputs[0] if isinstance(outputs, tuple) else outputs
-
-  if not backward:
-    return forward, (params, x)
-  return jax.grad(lambda p, x: jnp.sum(forward(p, x))), (params, x)
+  """(the model's pure forward or parameter-gradient function, its arguments (params, x))."""
+  fn, params = timing.module_case(model, backward=backward)
+  return fn, (params, x)
 
 
 def cudnn_case(x, H: int, backward: bool):

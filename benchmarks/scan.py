@@ -8,7 +8,6 @@ Commands:
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -36,15 +35,6 @@ CONFIGS = {
 }
 
 
-def case(layer, mode: str):
-  graphdef, params = nnx.split(layer)
-
-  def loss(params, x):
-    return jnp.sum(nnx.merge(graphdef, params)(x, mode=mode))
-
-  return jax.grad(loss), params
-
-
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   rows, data = [], []
@@ -57,7 +47,7 @@ def main(argv=None):
       x = jnp.asarray(np.random.default_rng(0).standard_normal((config.batch, T, config.hidden)), jnp.float32)
       results = {}
       for mode in ("sequential", "associative"):
-        fn, params = case(make(), mode)
+        fn, params = timing.module_case(make(), backward=True, mode=mode)
         results[mode] = timing.time_jax(fn, params, x, runs=config.runs)
       ratio = results["sequential"]["median_s"] / results["associative"]["median_s"]
       row = {

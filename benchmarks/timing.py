@@ -9,6 +9,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 
 def time_calls(call: Callable[[], object], *, runs: int) -> dict:
@@ -33,6 +34,21 @@ def time_jax(fn: Callable, *args, runs: int = 5) -> dict:
     **time_calls(lambda: jax.block_until_ready(compiled(*args)), runs=runs),
     "temp_bytes": None if memory is None else memory.temp_size_in_bytes,
   }
+
+
+def module_case(module: nnx.Module, *, backward: bool, **call_options) -> tuple[Callable, nnx.State]:
+  """An NNX module as a pure function of (params, x) for `time_jax`: its output (the first, when it
+  returns a tuple), or with `backward` the gradient of the output's sum with respect to the
+  parameters. -> (function, params)."""
+  graphdef, params, rest = nnx.split(module, nnx.Param, ...)  # rest: e.g. flax's RNG streams
+
+  def forward(params, x):
+    outputs = nnx.merge(graphdef, params, rest)(x, **call_options)
+    return outputs[0] if isinstance(outputs, tuple) else outputs
+
+  if not backward:
+    return forward, params
+  return jax.grad(lambda params, x: jnp.sum(forward(params, x))), params
 
 
 def time_torch(fn: Callable, *, runs: int = 5) -> dict:
