@@ -125,7 +125,6 @@ def _backward(is_causal, block_q, block_k, residuals, d_out):
   q, k, v, key_valid, mask, out, lse = residuals
   blocks = _Blocks(q, k, v, key_valid, mask, is_causal=is_causal, block_q=block_q, block_k=block_k)
   delta = jnp.sum(d_out.astype(blocks.dtype) * out.astype(blocks.dtype), axis=-1)  # [Tp]
-  nk = k.shape[0] // block_k
 
   def query_block(carry, start):
     dk, dv = carry  # [Sp, D], [Sp, Dv]
@@ -143,7 +142,7 @@ def _backward(is_causal, block_q, block_k, residuals, d_out):
       return dq, (jnp.zeros((block_k, q.shape[-1]), blocks.dtype), jnp.zeros((block_k, v.shape[-1]), blocks.dtype))
 
     dq, (dk_blocks, dv_blocks) = blocks.over_key_blocks(start, update, skipped, jnp.zeros_like(q_block))
-    return (dk + dk_blocks.reshape(nk * block_k, -1), dv + dv_blocks.reshape(nk * block_k, -1)), dq
+    return (dk + dk_blocks.reshape(dk.shape), dv + dv_blocks.reshape(dv.shape)), dq  # [nk, bk, D] -> [Sp, D]
 
   init = (jnp.zeros(k.shape, blocks.dtype), jnp.zeros(v.shape, blocks.dtype))
   (dk, dv), dq = jax.lax.scan(query_block, init, blocks.query_starts)  # dq [nq, bq, D]
