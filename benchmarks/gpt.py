@@ -122,10 +122,10 @@ def main(argv=None):
         report.markdown_table([row], list(row)),
       )
     ],
-    {"config": dataclasses.asdict(config), "device": timing.device_name(), "row": row, **result},
+    {"device": timing.device_name(), "row": row, **result},
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

@@ -200,15 +200,14 @@ def main(argv=None):
       ),
     ],
     {
-      "config": dataclasses.asdict(config),
       "matmul_peak_flops": peak,
       "device": timing.device_name(),
       "rows": data,
       "matmuls": matmuls,
     },
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

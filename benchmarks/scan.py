@@ -69,10 +69,10 @@ def main(argv=None):
         report.markdown_table(rows, list(rows[0])),
       )
     ],
-    {"config": dataclasses.asdict(config), "device": timing.device_name(), "rows": data},
+    {"device": timing.device_name(), "rows": data},
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

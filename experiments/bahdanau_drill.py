@@ -90,15 +90,14 @@ def main(argv=None):
       ),
     ],
     {
-      "config": dataclasses.asdict(config),
       "before": before.tolist(),
       "after": after.tolist(),
       "mean": mean.tolist(),
       "accuracy": accuracy,
     },
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

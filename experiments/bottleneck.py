@@ -165,10 +165,10 @@ def main(argv=None):
         report.markdown_table(rows, list(rows[0])),
       )
     ],
-    {"config": dataclasses.asdict(config), "models": data},
+    {"models": data},
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

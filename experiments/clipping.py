@@ -132,10 +132,10 @@ def main(argv=None):
       ),
       ("Loss curve (per-step training loss)", report.markdown_table(curve, list(curve[0]))),
     ],
-    {"config": dataclasses.asdict(config), "runs": runs, "predict_mean_mse": baseline},
+    {"runs": runs, "predict_mean_mse": baseline},
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

@@ -221,10 +221,10 @@ def main(argv=None):
         report.markdown_table(rows, list(rows[0])),
       )
     ],
-    {"config": dataclasses.asdict(config), "representations": data, "bilm_loss": bilm_final, "bert_loss": bert_final},
+    {"representations": data, "bilm_loss": bilm_final, "bert_loss": bert_final},
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

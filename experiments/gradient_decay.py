@@ -144,15 +144,14 @@ def main(argv=None):
       ),
     ],
     {
-      "config": dataclasses.asdict(config),
       "multipliers": {str(k): v for k, v in table.items()},
       "steps": STEPS,
       "rows": rows,
       "curves": curves,
     },
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 

@@ -1,6 +1,7 @@
 """Writes an experiment's numbers to results/<name>.json and .md with their provenance:
 the command that made them, the machine and devices, the library versions and the date."""
 
+import dataclasses
 import datetime
 import json
 import os
@@ -33,12 +34,15 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
 
 
 def write(
-  name: str, title: str, sections: list[tuple[str, str]], data: dict, *, script: str, argv=None, out_dir: Path = RESULTS
+  name: str, title: str, sections: list[tuple[str, str]], data: dict, *, config, script: str, argv=None
 ) -> Path:
-  """Saves data (+ provenance) as JSON and the (heading, markdown body) sections as .md; prints the .md."""
+  """Saves data (+ provenance and the config) as JSON and the (heading, markdown body) sections as .md under
+  config.out; prints the .md. config: the run's dataclass config, with an `out` folder field."""
   meta = provenance(script, argv)
+  out_dir = Path(config.out)
   out_dir.mkdir(parents=True, exist_ok=True)
-  (out_dir / f"{name}.json").write_text(json.dumps({"provenance": meta, **data}, indent=2, default=float) + "\n")
+  record = {"provenance": meta, "config": dataclasses.asdict(config), **data}
+  (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
   header = (
     f"# {title}\n\nMade by `{meta['command']}` on {meta['date']}; machine: {meta['machine']}; "
     f"device: {meta['device']}; jax {meta['versions']['jax']}, flax {meta['versions']['flax']}.\n"

@@ -127,10 +127,10 @@ def main(argv=None):
         report.markdown_table(rows, list(rows[0])),
       )
     ],
-    {"config": dataclasses.asdict(config), "runs": runs},
+    {"runs": runs},
+    config=config,
     script=__spec__.name,
     argv=argv,
-    out_dir=report.Path(config.out),
   )
 
 
