@@ -33,6 +33,7 @@ from seqjax.train import (
 )
 from seqjax.train.step import optimizer_init, optimizer_update
 from seqjax.train.tbptt import segments, truncated_bptt
+from seqjax.transformer.blocks import TransformerBlock
 from tests import tiny_lm
 from tests.helpers import normal
 
@@ -257,6 +258,29 @@ def test_sharded_step_equals_single_device(data, model):
   many, many_metrics = step(init_state(sharded_params, tx, 0), shard_batch(batch, mesh))
   assert float(many_metrics["loss"]) == pytest.approx(float(one_metrics["loss"]), rel=1e-6)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), many.params, one.params)
+
+
+def test_model_axis_splits_only_transformer_sublayers():
+  class Readout(nnx.Module):  # layers named like attention's projections, outside any attention module
+    def __init__(self, rngs: nnx.Rngs):
+      self.query, self.out = nnx.Linear(4, 8, rngs=rngs), nnx.Linear(8, 6, rngs=rngs)
+
+  mesh = make_mesh(4, 2)
+  readout = shard_params(nnx.state(Readout(nnx.Rngs(0)), nnx.Param), mesh)
+  assert {leaf.sharding.spec for leaf in jax.tree.leaves(readout)} == {jax.sharding.PartitionSpec()}
+  decoder_block = TransformerBlock(8, 2, 16, cross_attention=True, rngs=nnx.Rngs(0))
+  params = shard_params(nnx.state(decoder_block, nnx.Param), mesh)
+  P = jax.sharding.PartitionSpec
+  assert params["cross_attention"]["value"]["kernel"][...].sharding.spec == P(None, "model", None)
+  assert params["cross_attention"]["out"]["kernel"][...].sharding.spec == P("model", None, None)
+  assert params["feed_forward"]["outer"]["kernel"][...].sharding.spec == P("model", None)
+
+  class Imposter(nnx.Module):  # a module under a rule's name whose weights lack the rule's axes
+    def __init__(self, rngs: nnx.Rngs):
+      self.self_attention = Readout(rngs)
+
+  with pytest.raises(ValueError, match=r"self_attention/out/kernel has shape \(8, 6\); .* needs rank 3"):
+    shard_params(nnx.state(Imposter(nnx.Rngs(0)), nnx.Param), mesh)
 
 
 def test_heads_must_divide_by_the_model_axis():

@@ -1,5 +1,7 @@
 """Data and tensor (model) parallelism with jax.sharding: a ("data", "model") mesh, batches split
 over "data", Transformer weights split over "model" by the Megatron rules below; all else replicated.
+The rules find a TransformerBlock's sublayers by their attribute names (self_attention,
+cross_attention, feed_forward), so another module's `out` or `query` layer stays replicated.
 
     attention query/key/value kernels [D, N, Dh]   heads N on "model"   (biases [N, Dh] likewise)
     attention output kernel           [N, Dh, D]   heads N on "model"
@@ -17,12 +19,11 @@ from jax.sharding import PartitionSpec as P
 from seqjax import _validate
 from seqjax._paths import path_names
 
-_HEADS_FIRST_AXIS = {"kernel": P(None, "model", None), "bias": P("model", None)}
+_ATTENTION = ("self_attention", "cross_attention")  # TransformerBlock's MultiHeadAttention modules
+_QKV = {"kernel": P(None, "model", None), "bias": P("model", None)}
 RULES = {
-  ("query",): _HEADS_FIRST_AXIS,
-  ("key",): _HEADS_FIRST_AXIS,
-  ("value",): _HEADS_FIRST_AXIS,
-  ("out",): {"kernel": P("model", None, None), "bias": P()},
+  **{(attention, name): _QKV for attention in _ATTENTION for name in ("query", "key", "value")},
+  **{(attention, "out"): {"kernel": P("model", None, None), "bias": P()} for attention in _ATTENTION},
   ("feed_forward", "inner"): {"kernel": P(None, "model"), "bias": P("model")},
   ("feed_forward", "outer"): {"kernel": P("model", None), "bias": P()},
 }
@@ -55,6 +56,10 @@ def shardings(tree, mesh: Mesh):
 
   def sharding(path, leaf):
     spec = partition_spec(path, leaf)
+    if len(spec) > leaf.ndim:
+      raise ValueError(
+        f"{'/'.join(path_names(path))} has shape {leaf.shape}; its sharding rule {spec} needs rank {len(spec)}"
+      )
     for axis, name in enumerate(spec):
       if name is not None and leaf.shape[axis] % mesh.shape[name]:
         raise ValueError(
