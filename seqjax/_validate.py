@@ -47,18 +47,19 @@ def concrete(x: Any) -> bool:
   return not isinstance(x, jax.core.Tracer)
 
 
-def sequence_lengths(lengths: Any, batch: int, time: int) -> None:
-  """`lengths` must be an integer array [B] with every value in [1, T]."""
+def sequence_lengths(lengths: Any, batch: int, time: int, name: str = "seq_lengths", axis: str = "T") -> None:
+  """`lengths` (the argument called `name`) must be an integer array [B] with every value in [1, T]
+  (`axis`: the letter of the length axis, for the message)."""
   if not hasattr(lengths, "shape") or lengths.shape != (batch,):
     got = tuple(lengths.shape) if hasattr(lengths, "shape") else type(lengths).__name__
-    raise ValueError(f"seq_lengths must have shape [B] = ({batch},), got {got}")
+    raise ValueError(f"{name} must have shape [B] = ({batch},), got {got}")
   if not jnp.issubdtype(lengths.dtype, jnp.integer):
-    raise ValueError(f"seq_lengths must be an integer array, got dtype {lengths.dtype}")
+    raise ValueError(f"{name} must be an integer array, got dtype {lengths.dtype}")
   if not concrete(lengths):
     return
   values = np.asarray(lengths)
   if values.min() < 1 or values.max() > time:
-    raise ValueError(f"seq_lengths must lie in [1, T] = [1, {time}], got min {values.min()} and max {values.max()}")
+    raise ValueError(f"{name} must lie in [1, {axis}] = [1, {time}], got min {values.min()} and max {values.max()}")
 
 
 def same_tree_shapes(name: str, tree: Any, reference: Any) -> None:

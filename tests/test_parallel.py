@@ -7,9 +7,11 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
+from jax.experimental.pallas import tpu as pltpu
 
 from seqjax.attention import dot_product_attention, padding_mask
-from seqjax.attention.blockwise import attention, blockwise_attention
+from seqjax.attention.blockwise import blockwise_attention
+from seqjax.attention.dispatch import attention, auto_implementation
 from seqjax.parallel import LRU, MinGRU, MinLSTM, linear_scan, log_linear_scan
 from seqjax.train import init_state, make_train_step, optimizer, split_model
 from tests import reference
@@ -177,3 +179,49 @@ def test_dispatch_on_cpu():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="implementation must be one of"):
     attention(q, k, v, implementation="flash")
+
+
+@pytest.mark.parametrize(
+  "backend,dtype,key_length,want",
+  [
+    ("gpu", jnp.bfloat16, 4096, "cudnn"),
+    ("gpu", jnp.float16, 64, "cudnn"),
+    ("gpu", jnp.float32, 1024, "dense"),
+    ("gpu", jnp.float32, 1025, "blockwise"),
+    ("tpu", jnp.float32, 64, "pallas"),
+    ("cpu", jnp.bfloat16, 64, "blockwise"),
+  ],
+)
+def test_auto_implementation_per_backend(backend, dtype, key_length, want):
+  assert auto_implementation(backend, dtype, key_length) == want
+
+
+@pytest.mark.parametrize("t,s,is_causal", [(130, 56, True), (24, 70, False)])
+def test_pallas_tpu_kernel_equals_dense(t, s, is_causal):
+  """The Pallas TPU path run by the TPU interpreter on CPU: T and S padded to the kernel's blocks,
+  key padding as segment ids; values and gradients (the kernel's own backward) against dense."""
+  q, k, v = qkv(t, s)
+  lengths = jnp.array([s, s // 2])
+
+  def loss(implementation):
+    return lambda *a: jnp.sum(
+      jnp.sin(attention(*a, key_lengths=lengths, is_causal=is_causal, implementation=implementation))
+    )
+
+  with pltpu.force_tpu_interpret_mode():
+    got = attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="pallas")
+    got_grads = jax.grad(loss("pallas"), argnums=(0, 1, 2))(q, k, v)
+  want = attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="dense")
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  want_grads = jax.grad(loss("dense"), argnums=(0, 1, 2))(q, k, v)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), got_grads, want_grads)
+
+
+def test_key_lengths_are_checked():
+  q, k, v = qkv(8, 16)
+  with pytest.raises(ValueError, match=r"key_lengths must lie in \[1, S\] = \[1, 16\]"):
+    attention(q, k, v, key_lengths=jnp.array([0, 16]), implementation="dense")
+  with pytest.raises(ValueError, match=r"key_lengths must have shape \[B\] = \(2,\)"):
+    blockwise_attention(q, k, v, key_lengths=jnp.array([[16], [9]]))
+  with pytest.raises(ValueError, match="key_lengths must be an integer array"):
+    attention(q, k, v, key_lengths=jnp.array([16.0, 9.0]), implementation="pallas")

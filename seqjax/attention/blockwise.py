@@ -1,5 +1,5 @@
 """Memory-efficient attention: blockwise with an online softmax (Milakov & Gimelshein 2018;
-Rabe & Staats 2021 for JAX; the idea of FlashAttention), and the backend dispatch.
+Rabe & Staats 2021 for JAX; the idea of FlashAttention).
 
 For each block of queries, key blocks are visited in turn keeping a running max m, normalizer
 l and weighted sum o. The backward pass is FlashAttention-2's (a custom VJP): it keeps only the
@@ -16,12 +16,10 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate, defaults
-from seqjax.attention.core import _check, dot_product_attention, padding_mask
-
-IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
+from seqjax.attention.core import _check
 
 
-def _pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
+def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
   extra = -x.shape[axis] % multiple
   widths = [(0, 0)] * x.ndim
   widths[axis] = (0, extra)
@@ -172,13 +170,15 @@ def blockwise_attention(
   (`seqjax.defaults.attention_block`).
   """
   B, N, T, S = _check(query, key, value, mask, None)
+  if key_lengths is not None:
+    _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
   block_q = defaults.attention_block() if block_q is None else block_q
   block_k = defaults.attention_block() if block_k is None else block_k
   _validate.positive_int("block_q", block_q)
   _validate.positive_int("block_k", block_k)
   block_q, block_k = min(block_q, T), min(block_k, S)
-  q = _pad_to(query, 1, block_q)
-  k, v = _pad_to(key, 1, block_k), _pad_to(value, 1, block_k)
+  q = pad_to(query, 1, block_q)
+  k, v = pad_to(key, 1, block_k), pad_to(value, 1, block_k)
   Sp = k.shape[1]
   lengths = jnp.full((B,), S) if key_lengths is None else key_lengths
   key_valid = jnp.arange(Sp)[None, :] < lengths[:, None]  # [B, Sp]: real, unpadded keys
@@ -191,51 +191,7 @@ def blockwise_attention(
     out = jax.vmap(per_head)(q, k, v, key_valid)
   else:
     full = jnp.broadcast_to(mask, (B, N, T, S))
-    full = _pad_to(_pad_to(full, 2, block_q), 3, block_k)
+    full = pad_to(pad_to(full, 2, block_q), 3, block_k)
     per_head = jax.vmap(one_head, in_axes=(1, 1, 1, None, 0), out_axes=1)
     out = jax.vmap(per_head)(q, k, v, key_valid, full)
   return out[:, :T]
-
-
-def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, implementation: str = "auto"):
-  """Attention with a key-padding mask and/or causal masking, by the fastest path the backend has:
-
-  auto       cudnn on a GPU for bf16/fp16, pallas on a TPU, blockwise on a CPU (faster than dense
-             at every T measured in benchmarks/attention.py, and linear in memory); on a GPU in
-             float32 (unmeasured) dense for S <= 1024 and blockwise above
-  dense      the vmapped one-head core (`dot_product_attention`)
-  blockwise  `blockwise_attention`, memory linear in T
-  cudnn      jax.nn.dot_product_attention(implementation="cudnn") (NVIDIA GPUs)
-  pallas     the Pallas TPU flash-attention kernel
-  """
-  _validate.choice("implementation", implementation, IMPLEMENTATIONS)
-  if implementation == "auto":
-    backend = jax.default_backend()
-    if backend == "gpu" and query.dtype in (jnp.bfloat16, jnp.float16):
-      implementation = "cudnn"
-    elif backend == "tpu":
-      implementation = "pallas"
-    elif backend == "cpu":
-      implementation = "blockwise"  # faster than dense at every T measured on CPU
-    else:  # GPU float32, not measured yet: dense while its T x S scores stay small
-      implementation = "dense" if key.shape[1] <= 1024 else "blockwise"
-  S = key.shape[1]
-  if implementation == "blockwise":
-    return blockwise_attention(query, key, value, key_lengths=key_lengths, is_causal=is_causal)
-  if implementation == "cudnn":
-    lengths = None if key_lengths is None else key_lengths.astype(jnp.int32)
-    return jax.nn.dot_product_attention(
-      query, key, value, is_causal=is_causal, key_value_seq_lengths=lengths, implementation="cudnn"
-    )
-  mask = None
-  if key_lengths is not None:
-    mask = padding_mask(key_lengths, S)  # [B, 1, 1, S]
-  if implementation == "pallas":
-    from jax.experimental.pallas.ops.tpu import flash_attention as tpu_flash
-
-    if mask is not None:
-      raise ValueError("implementation='pallas' supports causal masking only here; pass key_lengths=None")
-    q, k, v = (jnp.swapaxes(x, 1, 2) for x in (query, key, value))  # the kernel wants [B, N, T, D]
-    scale = 1.0 / float(query.shape[-1]) ** 0.5
-    return jnp.swapaxes(tpu_flash.flash_attention(q, k, v, causal=is_causal, sm_scale=scale), 1, 2)
-  return dot_product_attention(query, key, value, mask=mask, is_causal=is_causal)

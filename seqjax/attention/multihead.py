@@ -7,8 +7,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.blockwise import IMPLEMENTATIONS, attention
 from seqjax.attention.core import dot_product_attention
+from seqjax.attention.dispatch import IMPLEMENTATIONS, attention
 from seqjax.attention.positional import apply_rope
 
 
@@ -32,7 +32,7 @@ class MultiHeadAttention(nnx.Module):
   `positions` (default 0..T-1 and 0..S-1).
 
   implementation: "dense" (the vmapped one-head core) or a path of
-  `seqjax.attention.blockwise.attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
+  `seqjax.attention.dispatch.attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
   calls with no mask, bias, attention dropout or returned weights (causal masking is fine);
   "auto" falls back to dense for the other calls, a named path refuses them.
   """

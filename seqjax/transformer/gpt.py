@@ -27,7 +27,7 @@ class GPTConfig:
   tie_embeddings: bool = True
   activation: str = "gelu_tanh"
   layer_norm_epsilon: float = 1e-5
-  attention_implementation: str = "dense"  # or "auto": cuDNN flash on GPUs in bf16 (seqjax.attention.blockwise)
+  attention_implementation: str = "dense"  # or "auto": cuDNN flash on GPUs in bf16 (seqjax.attention.dispatch)
 
 
 class GPT(nnx.Module):

@@ -1,0 +1,77 @@
+"""`attention`: plain, key-padded and/or causal attention by the fastest path the backend has.
+
+    dense      the vmapped one-head core (`core.dot_product_attention`)
+    blockwise  `blockwise.blockwise_attention`: online softmax, memory linear in T
+    cudnn      jax.nn.dot_product_attention(implementation="cudnn") (NVIDIA GPUs, bf16/fp16)
+    pallas     the Pallas TPU flash-attention kernel (jax.experimental.pallas.ops.tpu)
+    auto       `auto_implementation`'s pick for the backend, dtype and key length
+
+Shapes as `core.dot_product_attention`: query [B, T, N, D], key [B, S, N, D], value [B, S, N, Dv];
+key_lengths [B]: keys at positions >= length are padding.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from seqjax import _validate
+from seqjax.attention.blockwise import blockwise_attention, pad_to
+from seqjax.attention.core import _check, dot_product_attention, padding_mask
+
+IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
+PALLAS_BLOCK = 128  # the TPU kernel's default block sizes: T and S are padded to multiples of it
+
+
+def auto_implementation(backend: str, dtype, key_length: int) -> str:
+  """What implementation="auto" runs: cudnn on a GPU for bf16/fp16, pallas on a TPU, blockwise on a
+  CPU (faster than dense at every T measured in benchmarks/attention.py, and linear in memory); on
+  a GPU in float32 (unmeasured) dense while the S columns of scores stay small (S <= 1024), then
+  blockwise."""
+  if backend == "gpu" and dtype in (jnp.bfloat16, jnp.float16):
+    return "cudnn"
+  if backend == "tpu":
+    return "pallas"
+  if backend == "gpu":
+    return "dense" if key_length <= 1024 else "blockwise"
+  return "blockwise"
+
+
+def pallas_flash_attention(query, key, value, key_lengths, is_causal: bool) -> jax.Array:
+  """The Pallas TPU flash-attention kernel in seqjax's [B, T, N, D] layout. T and S are padded to
+  its blocks; padded and key-padding positions are masked by segment ids (queries and real keys in
+  segment 0, the rest in segment 1), so any T, S and key_lengths work."""
+  from jax.experimental.pallas.ops.tpu import flash_attention as tpu_flash
+
+  B, T, _, D = query.shape
+  S = key.shape[1]
+  q = pad_to(query, 1, PALLAS_BLOCK)  # [B, Tp, N, D]
+  k, v = pad_to(key, 1, PALLAS_BLOCK), pad_to(value, 1, PALLAS_BLOCK)  # [B, Sp, N, D], [B, Sp, N, Dv]
+  segment_ids = None
+  if key_lengths is not None or k.shape[1] != S:
+    lengths = jnp.full((B,), S) if key_lengths is None else key_lengths
+    padded = (jnp.arange(k.shape[1])[None, :] >= lengths[:, None]).astype(jnp.int32)  # [B, Sp]
+    segment_ids = tpu_flash.SegmentIds(q=jnp.zeros((B, q.shape[1]), jnp.int32), kv=padded)
+  q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))  # the kernel's layout [B, N, T, D]
+  out = tpu_flash.flash_attention(q, k, v, segment_ids=segment_ids, causal=is_causal, sm_scale=D**-0.5)
+  return jnp.swapaxes(out, 1, 2)[:, :T]  # [B, T, N, Dv]
+
+
+def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, implementation: str = "auto"):
+  """Attention -> [B, T, N, Dv] by `implementation` (see the module docstring); all paths agree
+  with the dense core in values and gradients (tested; cudnn only on a GPU)."""
+  _validate.choice("implementation", implementation, IMPLEMENTATIONS)
+  B, _, _, S = _check(query, key, value, None, None)  # [B, N, T, S]
+  if key_lengths is not None:
+    _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
+  if implementation == "auto":
+    implementation = auto_implementation(jax.default_backend(), query.dtype, S)
+  if implementation == "blockwise":
+    return blockwise_attention(query, key, value, key_lengths=key_lengths, is_causal=is_causal)
+  if implementation == "pallas":
+    return pallas_flash_attention(query, key, value, key_lengths, is_causal)
+  if implementation == "cudnn":
+    lengths = None if key_lengths is None else key_lengths.astype(jnp.int32)
+    return jax.nn.dot_product_attention(
+      query, key, value, is_causal=is_causal, key_value_seq_lengths=lengths, implementation="cudnn"
+    )
+  mask = None if key_lengths is None else padding_mask(key_lengths, S)  # [B, 1, 1, S]
+  return dot_product_attention(query, key, value, mask=mask, is_causal=is_causal)
