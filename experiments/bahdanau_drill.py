@@ -21,30 +21,38 @@ from flax import nnx
 from experiments import cli, report
 from seqjax.data.batching import seq2seq_batch
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
-from seqjax.train import init_state, make_train_step, optimizer, split_model
+from seqjax.train import TrainConfig, fit
 
 SYMBOLS = 6  # token ids 4..9 (0-3 are PAD, BOS, EOS, UNK)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  steps: int = 300
-  batch: int = 64
   hidden: int = 16
-  learning_rate: float = 1e-2
-  seed: int = 0
+  train: TrainConfig = TrainConfig(steps=300, batch_size=64, learning_rate=1e-2, clip_norm=None, progress=False)
   out: str = str(report.RESULTS)
+
+  def check(self) -> "Config":
+    self.train.check()
+    if self.hidden < 1:
+      raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+    return self
 
 
 CONFIGS = {
   "default": ("300 steps (the README's numbers)", Config()),
-  "smoke": ("3 steps", Config(steps=3, out="/tmp/seqjax-smoke")),
+  "smoke": ("3 steps", Config(train=dataclasses.replace(Config().train, steps=3), out="/tmp/seqjax-smoke")),
 }
 
 
 def examples(rng: np.random.Generator, count: int) -> dict:
   src = rng.integers(4, 4 + SYMBOLS, (count, 3))
   return seq2seq_batch([(list(s), [s[2], s[0]]) for s in src])
+
+
+def training_batch(step: int, rows: slice, config: Config) -> dict:
+  batch = examples(np.random.default_rng([config.train.seed, step]), config.train.batch_size)
+  return {name: array[rows] for name, array in batch.items()}
 
 
 def attention_table(weights: np.ndarray) -> str:
@@ -57,32 +65,27 @@ def main(argv=None):
   model_config = Seq2SeqConfig(
     4 + SYMBOLS, 4 + SYMBOLS, embed_dim=8, hidden=config.hidden, attention="bahdanau", bidirectional_encoder=True
   )
-  graphdef, params, rest = split_model(Seq2Seq(model_config, rngs=nnx.Rngs(config.seed)))
+  model = Seq2Seq(model_config, rngs=nnx.Rngs(config.train.seed))
   probe = examples(np.random.default_rng(12345), 1)
 
-  def weights_of(params, batch):
-    _, weights = nnx.merge(graphdef, params, rest)(batch["src"], batch["tgt_in"], batch["src_mask"])
+  def weights_of(model, batch):
+    _, weights = model(batch["src"], batch["tgt_in"], batch["src_mask"])
     return np.asarray(weights)[:, :2]  # [B, 2 output steps, 3 source positions]; step 3 is EOS
 
-  before = weights_of(params, probe)[0]
-  tx = optimizer("adam", config.learning_rate)
-  step = make_train_step(graphdef, rest, teacher_forced_loss, tx)
-  state = init_state(params, tx, config.seed)
-  rng = np.random.default_rng(config.seed)
-  for _ in range(config.steps):
-    state, metrics = step(state, examples(rng, config.batch))
-  params, loss = state.params, metrics["loss"]
-  fresh = examples(np.random.default_rng(config.seed + 1), 256)
-  logits, _ = nnx.merge(graphdef, params, rest)(fresh["src"], fresh["tgt_in"], fresh["src_mask"])
+  before = weights_of(model, probe)[0]
+  result = fit(model, teacher_forced_loss, lambda step, rows: training_batch(step, rows, config), config.train)
+  model, loss = result.model, result.history[-1]["loss"]
+  fresh = examples(np.random.default_rng(config.train.seed + 1), 256)
+  logits, _ = model(fresh["src"], fresh["tgt_in"], fresh["src_mask"])
   accuracy = float(jnp.mean(jnp.argmax(logits[:, :2], -1) == fresh["tgt_out"][:, :2]))
-  after, mean = weights_of(params, probe)[0], weights_of(params, fresh).mean(0)
+  after, mean = weights_of(model, probe)[0], weights_of(model, fresh).mean(0)
   source = " ".join(str(t) for t in probe["src"][0])
   report.write(
     "bahdanau_drill",
     "A tiny Bahdanau attention: 3-token source, 2-token target",
     [
       (f"Example source [{source}], target (3rd, 1st); weights before training", attention_table(before)),
-      (f"The same example after {config.steps} steps (final loss {float(loss):.4f})", attention_table(after)),
+      (f"The same example after {config.train.steps} steps (final loss {loss:.4f})", attention_table(after)),
       (
         f"Mean weights over 256 fresh examples (output accuracy {accuracy:.3f})",
         attention_table(mean) + "\n\nAdditive score e_j = v^T tanh(W1 h_j + W2 s_{i-1}) over a bidirectional "

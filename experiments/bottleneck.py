@@ -12,7 +12,7 @@ The seed's table (BLEU 35-40 at 5-10 words falling under 15 at 40+) comes from r
 this measures the same mechanism on a task where length is the only thing that varies.
 
 Commands:
-    python -m experiments.bottleneck default     # 3 models x 3 seeds x 2000 steps, about 17 minutes on 2 CPU cores
+    python -m experiments.bottleneck default     # 3 models x 3 seeds x 2000 steps, about 18 minutes on 2 CPU cores
     python -m experiments.bottleneck smoke
 """
 
@@ -29,7 +29,7 @@ from seqjax.data.vocab import BOS, EOS, PAD, Vocab
 from seqjax.seq2seq import decoding
 from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, exact_match
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
-from seqjax.train import init_state, make_train_step, optimizer, split_model
+from seqjax.train import TrainConfig, fit
 
 MODELS = {
   "fixed context (no attention)": {"attention": "none"},
@@ -43,13 +43,19 @@ class Config:
   max_clauses: int = 6
   train_sentences: int = 50000
   test_sentences: int = 140  # per clause count
-  steps: int = 2000
-  batch: int = 64
   hidden: int = 128
   embed: int = 64
-  learning_rate: float = 3e-3
-  seeds: tuple[int, ...] = (0, 1, 2)
+  seeds: tuple[int, ...] = (0, 1, 2)  # each run's train.seed
+  train: TrainConfig = TrainConfig(steps=2000, batch_size=64, learning_rate=3e-3, clip_norm=1.0, progress=False)
   out: str = str(report.RESULTS)
+
+  def check(self) -> "Config":
+    self.train.check()
+    if self.max_clauses < 0 or min(self.train_sentences, self.test_sentences, self.hidden, self.embed) < 1:
+      raise ValueError("max_clauses must be >= 0; train_sentences, test_sentences, hidden and embed >= 1")
+    if not self.seeds:
+      raise ValueError("seeds must name at least one seed")
+    return self
 
 
 CONFIGS = {
@@ -60,11 +66,10 @@ CONFIGS = {
       max_clauses=1,
       train_sentences=64,
       test_sentences=4,
-      steps=2,
-      batch=8,
       hidden=8,
       embed=8,
       seeds=(0,),
+      train=dataclasses.replace(Config().train, steps=2, batch_size=8),
       out="/tmp/seqjax-smoke",
     ),
   ),
@@ -84,18 +89,15 @@ class HeldOut:
 
 def train(options: dict, vocab: Vocab, train_pairs, config: Config, seed: int):
   model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden=config.hidden, **options)
-  graphdef, params, rest = split_model(Seq2Seq(model_config, rngs=nnx.Rngs(seed)))
-  tx = optimizer("adam", config.learning_rate, clip_norm=1.0)
-  step = make_train_step(graphdef, rest, teacher_forced_loss, tx)
-  state = init_state(params, tx, seed)
-
-  rng = np.random.default_rng(seed)
+  train_config = dataclasses.replace(config.train, seed=seed)
   longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
-  for _ in range(config.steps):
-    index = rng.choice(len(train_pairs), config.batch, replace=False)
-    batch = seq2seq_batch([train_pairs[i] for i in index], source_length=longest[0], target_length=longest[1])
-    state, metrics = step(state, batch)
-  return nnx.merge(graphdef, state.params, rest), float(metrics["loss"])
+
+  def batch_fn(step: int, rows: slice) -> dict:
+    index = np.random.default_rng([seed, step]).choice(len(train_pairs), train_config.batch_size, replace=False)
+    return seq2seq_batch([train_pairs[i] for i in index[rows]], source_length=longest[0], target_length=longest[1])
+
+  result = fit(Seq2Seq(model_config, rngs=nnx.Rngs(seed)), teacher_forced_loss, batch_fn, train_config)
+  return result.model, result.history[-1]["loss"]
 
 
 def translate(model, vocab: Vocab, pairs, max_length: int) -> list[str]:
@@ -160,8 +162,8 @@ def main(argv=None):
         f"BLEU / exact match [lowest-highest] by source length, means over seeds {list(config.seeds)} "
         "(BLEU n/a: references under 4 words); "
         f"{config.test_sentences} test sentences per length, trained on "
-        f"{config.train_sentences} sentences of 5-{5 + 4 * config.max_clauses} words, {config.steps} Adam steps of "
-        f"{config.batch}, H={config.hidden}, greedy decoding",
+        f"{config.train_sentences} sentences of 5-{5 + 4 * config.max_clauses} words, "
+        f"{config.train.steps} Adam steps of {config.train.batch_size}, H={config.hidden}, greedy decoding",
         report.markdown_table(rows, list(rows[0])),
       )
     ],

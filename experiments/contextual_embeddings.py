@@ -32,7 +32,7 @@ from flax import nnx
 
 from experiments import cli, report
 from seqjax.recurrent import RNN, LSTMCell
-from seqjax.train import init_state, make_train_step, optimizer, split_model, token_cross_entropy
+from seqjax.train import TrainConfig, fit, token_cross_entropy
 from seqjax.transformer import BertConfig, BertForPreTraining, mask_tokens
 
 MASK, WORD = 0, 1  # token ids: [MASK], the ambiguous word; then the cue words, then the fillers
@@ -47,12 +47,18 @@ class Config:
   train_sentences: int = 20000
   probe_sentences: int = 2000
   dim: int = 64
-  steps: int = 1500
-  batch: int = 64
-  learning_rate: float = 1e-3
   ridge: float = 1.0
-  seed: int = 0
+  # train.seed also draws the data and initializes both models
+  train: TrainConfig = TrainConfig(steps=1500, batch_size=64, learning_rate=1e-3, clip_norm=1.0, progress=False)
   out: str = str(report.RESULTS)
+
+  def check(self) -> "Config":
+    self.train.check()
+    if self.length < 3 or min(self.cues_per_sense, self.fillers, self.dim) < 1 or self.probe_sentences < 4:
+      raise ValueError("length must be >= 3, probe_sentences >= 4, cues_per_sense, fillers and dim >= 1")
+    if not self.ridge > 0:
+      raise ValueError(f"ridge must be > 0, got {self.ridge}")
+    return self
 
 
 CONFIGS = {
@@ -60,7 +66,13 @@ CONFIGS = {
   "smoke": (
     "tiny",
     Config(
-      length=6, fillers=6, train_sentences=64, probe_sentences=40, dim=8, steps=2, batch=8, out="/tmp/seqjax-smoke"
+      length=6,
+      fillers=6,
+      train_sentences=64,
+      probe_sentences=40,
+      dim=8,
+      train=dataclasses.replace(Config().train, steps=2, batch_size=8),
+      out="/tmp/seqjax-smoke",
     ),
   ),
 }
@@ -125,14 +137,12 @@ def make_mlm_loss(vocab: int):
 
 
 def train(model: nnx.Module, loss_fn, data: np.ndarray, config: Config) -> tuple[nnx.Module, float]:
-  graphdef, params, rest = split_model(model)
-  tx = optimizer("adam", config.learning_rate, clip_norm=1.0)
-  step = make_train_step(graphdef, rest, loss_fn, tx)
-  state = init_state(params, tx, config.seed)
-  rng = np.random.default_rng(config.seed)
-  for _ in range(config.steps):
-    state, metrics = step(state, {"tokens": data[rng.choice(len(data), config.batch, replace=False)]})
-  return nnx.merge(graphdef, state.params, rest), float(metrics["loss"])
+  def batch_fn(step: int, rows: slice) -> dict:
+    index = np.random.default_rng([config.train.seed, step]).choice(len(data), config.train.batch_size, replace=False)
+    return {"tokens": data[index[rows]]}
+
+  result = fit(model, loss_fn, batch_fn, config.train)
+  return result.model, result.history[-1]["loss"]
 
 
 def ridge_probe(features: np.ndarray, sense: np.ndarray, ridge: float) -> np.ndarray:
@@ -158,12 +168,12 @@ def mean_cosine(vectors: np.ndarray, sense: np.ndarray) -> tuple[float, float]:
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   V = vocab_size(config)
-  train_tokens = sentences(config, config.train_sentences, config.seed)["tokens"]
-  probe = sentences(config, config.probe_sentences, config.seed + 1)
+  train_tokens = sentences(config, config.train_sentences, config.train.seed)["tokens"]
+  probe = sentences(config, config.probe_sentences, config.train.seed + 1)
   rows_index = np.arange(config.probe_sentences)
   at_word = lambda states: np.asarray(states)[rows_index, probe["position"]]  # noqa: E731  [N, D]
 
-  bilm, bilm_final = train(BiLM(V, config.dim, rngs=nnx.Rngs(config.seed)), bilm_loss, train_tokens, config)
+  bilm, bilm_final = train(BiLM(V, config.dim, rngs=nnx.Rngs(config.train.seed)), bilm_loss, train_tokens, config)
   bert_config = BertConfig(
     vocab_size=V,
     max_length=config.length,
@@ -174,7 +184,7 @@ def main(argv=None):
     ff_dim=4 * config.dim,
     dropout_rate=0.0,
   )
-  bert = BertForPreTraining(bert_config, next_sentence=False, rngs=nnx.Rngs(config.seed))
+  bert = BertForPreTraining(bert_config, next_sentence=False, rngs=nnx.Rngs(config.train.seed))
   bert, bert_final = train(bert, make_mlm_loss(V), train_tokens, config)
 
   tokens = jnp.asarray(probe["tokens"])
@@ -215,9 +225,9 @@ def main(argv=None):
     [
       (
         f"Linear probe on {config.probe_sentences - half} held-out sentences ({100 * before.mean():.0f}% with a sense "
-        f"cue before the word; chance 50%); T={config.length}, D={config.dim}, {config.steps} Adam steps of "
-        f"{config.batch} per model on {config.train_sentences} sentences; final train loss BiLM {bilm_final:.3f}, "
-        f"BERT masked-LM {bert_final:.3f}",
+        f"cue before the word; chance 50%); T={config.length}, D={config.dim}, {config.train.steps} Adam steps of "
+        f"{config.train.batch_size} per model on {config.train_sentences} sentences; final train loss "
+        f"BiLM {bilm_final:.3f}, BERT masked-LM {bert_final:.3f}",
         report.markdown_table(rows, list(rows[0])),
       )
     ],

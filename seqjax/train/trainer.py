@@ -1,4 +1,5 @@
-"""`fit`: the training loop every experiment uses.
+"""`fit`: the training loop of every experiment that trains on whole sequences (truncated BPTT
+updates inside a sequence: seqjax.train.tbptt).
 
 Batches come from batch_fn(step, rows) -> the given rows of global batch `step` (host numpy
 arrays), so data order is a function of the step alone: a resumed run sees the batches the
