@@ -5,6 +5,13 @@ memory (XLA's memory_analysis) against T.
 B=4, 8 heads of 64, causal, float32, T in {256, 1024, 4096} by default. On a GPU, torch runs on
 CUDA, and in bfloat16 (the `gpu` config) jax.nn's cuDNN flash attention joins the cases.
 
+Also: what the backend's matmul kernels alone take of blockwise attention's work. Each key block
+a query block visits costs seven block matmuls over the B*N heads, three shaped like the scores
+([bq, D] x [D, bk]: Q K^T, its recompute and dO V^T in the backward) and four like the values
+([bq, bk] x [bk, D]: P V, dV, dQ, dK). Both shapes are timed as calls of their own in JAX and in
+torch; (visited block pairs) x (3 score + 4 value matmul times) estimates the matmul time with no
+softmax at all (each call's dispatch included: negligible at the default shapes, dominant at smoke's).
+
 Commands:
     python -m benchmarks.attention default    # several minutes on 2 CPU cores (T=4096 dense is 2 GB of scores)
     python -m benchmarks.attention gpu        # the same shapes in bfloat16
@@ -66,6 +73,49 @@ def torch_case(q: np.ndarray, dtype: str, device: str):
   return run
 
 
+def block_matmuls(config: Config, block: int, torch_device: str | None) -> dict[str, dict]:
+  """The two block matmul shapes of blockwise attention, batched over the B*N heads, timed."""
+  BN, D = config.batch * config.heads, config.head_dim
+  runs = 5 * config.runs
+  return {
+    "scores": timing.time_matmul((BN, block, D), (BN, D, block), torch_device, runs=runs),
+    "values": timing.time_matmul((BN, block, block), (BN, block, D), torch_device, runs=runs),
+  }
+
+
+def matmuls_alone_rows(config: Config, data: list[dict], torch_device: str | None) -> list[dict]:
+  """Per block size and T: what blockwise attention's block matmuls alone take (see the module
+  docstring) with JAX's and torch's kernels, next to the measured times of the whole."""
+  rows, timed = [], {}
+  measured = {(d["T"], d["implementation"]): d["median_s"] for d in data}
+  for block in config.blocks:
+    for T in config.times:
+      b = min(block, T)
+      if b not in timed:
+        timed[b] = block_matmuls(config, b, torch_device)
+      scores, values = timed[b]["scores"], timed[b]["values"]
+      per_axis = -(-T // b)
+      pairs = per_axis * (per_axis + 1) // 2  # causal: the diagonal blocks and those below
+      row = {
+        "T": T,
+        "block": b,
+        "block pairs per head": pairs,
+        "JAX GFLOP/s (scores / values shape)": f"{scores['flops'] / scores['jax_s'] / 1e9:.0f} / "
+        f"{values['flops'] / values['jax_s'] / 1e9:.0f}",
+        "JAX matmuls alone ms": f"{1e3 * pairs * (3 * scores['jax_s'] + 4 * values['jax_s']):.1f}",
+        "seqjax blockwise ms": f"{1e3 * measured[T, f'seqjax blockwise (block {block})']:.1f}",
+      }
+      if torch_device:
+        row |= {
+          "torch GFLOP/s (scores / values shape)": f"{scores['flops'] / scores['torch_s'] / 1e9:.0f} / "
+          f"{values['flops'] / values['torch_s'] / 1e9:.0f}",
+          "torch matmuls alone ms": f"{1e3 * pairs * (3 * scores['torch_s'] + 4 * values['torch_s']):.1f}",
+          "torch SDPA ms": f"{1e3 * measured[T, 'torch SDPA']:.1f}",
+        }
+      rows.append(row)
+  return rows
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   rows, data = [], []
@@ -108,6 +158,7 @@ def main(argv=None):
     temps = [d["temp_bytes"] for d in data if d["implementation"] == name]
     steps = zip(config.times, config.times[1:], temps, temps[1:], strict=False)
     growth.append({"implementation": name, **{f"T {a} -> {b}": f"{m_b / m_a:.2f}x" for a, b, m_a, m_b in steps}})
+  matmuls_alone = matmuls_alone_rows(config, data, torch_device)
   report.write(
     "attention",
     f"Attention speed and memory, {timing.device_name()}",
@@ -118,8 +169,13 @@ def main(argv=None):
         report.markdown_table(rows, list(rows[0])),
       ),
       ("Growth of compiled temporary memory with T", report.markdown_table(growth, list(growth[0]))),
+      (
+        f"Blockwise attention's block matmuls alone: 7 per visited block pair, median of {5 * config.runs} "
+        "calls of each shape over all heads (no softmax)",
+        report.markdown_table(matmuls_alone, list(matmuls_alone[0])),
+      ),
     ],
-    {"device": timing.device_name(), "rows": data},
+    {"device": timing.device_name(), "rows": data, "matmuls_alone": matmuls_alone},
     config=config,
     script=__spec__.name,
     argv=argv,

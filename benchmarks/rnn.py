@@ -118,22 +118,19 @@ def matmul_rows(config: Config, torch_device: str | None, runs: int) -> list[dic
   config.times): what bounds any LSTM written on the backend's matmul kernels."""
   B, H, T = config.batch, config.hidden, config.times[len(config.times) // 2]
   shapes = {
-    f"input projection, all steps [T*B, H] x [H, 4H], T={T}": (T * B, H, 4 * H),
-    f"weight gradient, all steps [H, T*B] x [T*B, 4H], T={T}": (H, T * B, 4 * H),
-    "square [2048, 2048] x [2048, 2048]": (2048, 2048, 2048),
+    f"input projection, all steps [T*B, H] x [H, 4H], T={T}": ((T * B, H), (H, 4 * H)),
+    f"weight gradient, all steps [H, T*B] x [T*B, 4H], T={T}": ((H, T * B), (T * B, 4 * H)),
+    "square [2048, 2048] x [2048, 2048]": ((2048, 2048), (2048, 2048)),
   }
   rows = []
-  for name, (m, k, n) in shapes.items():
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
-    jax_s = timing.time_jax(jnp.matmul, jnp.asarray(a), jnp.asarray(b), runs=runs)["median_s"]
-    row = {"matmul": name, "JAX GFLOP/s": f"{2 * m * k * n / jax_s / 1e9:.0f}"}
-    if torch_device:
-      import torch
-
-      ta, tb = torch.from_numpy(a).to(torch_device), torch.from_numpy(b).to(torch_device)
-      torch_s = timing.time_torch(lambda ta=ta, tb=tb: ta @ tb, runs=runs)["median_s"]
-      row |= {"torch GFLOP/s": f"{2 * m * k * n / torch_s / 1e9:.0f}", "JAX time vs torch": f"{jax_s / torch_s:.2f}x"}
+  for name, (a_shape, b_shape) in shapes.items():
+    r = timing.time_matmul(a_shape, b_shape, torch_device, runs=runs)
+    row = {"matmul": name, "JAX GFLOP/s": f"{r['flops'] / r['jax_s'] / 1e9:.0f}"}
+    if r["torch_s"] is not None:
+      row |= {
+        "torch GFLOP/s": f"{r['flops'] / r['torch_s'] / 1e9:.0f}",
+        "JAX time vs torch": f"{r['jax_s'] / r['torch_s']:.2f}x",
+      }
     rows.append(row)
   return rows
 

@@ -65,6 +65,21 @@ def matmul_peak(size: int = 2048, runs: int = 5, dtype=jnp.float32) -> float:
   return 2 * size**3 / result["median_s"]
 
 
+def time_matmul(a_shape: tuple[int, ...], b_shape: tuple[int, ...], torch_device: str | None, *, runs: int) -> dict:
+  """One float32 (batched) matmul a [..., M, K] x b [..., K, N] timed in JAX and, given a device,
+  in torch on the same data. -> flops, jax_s and torch_s (None without torch), medians."""
+  rng = np.random.default_rng(0)
+  a, b = rng.standard_normal(a_shape, np.float32), rng.standard_normal(b_shape, np.float32)
+  jax_s = time_jax(jnp.matmul, jnp.asarray(a), jnp.asarray(b), runs=runs)["median_s"]
+  torch_s = None
+  if torch_device:
+    import torch
+
+    ta, tb = torch.from_numpy(a).to(torch_device), torch.from_numpy(b).to(torch_device)
+    torch_s = time_torch(lambda: ta @ tb, runs=runs)["median_s"]
+  return {"flops": 2 * int(np.prod(a_shape)) * b_shape[-1], "jax_s": jax_s, "torch_s": torch_s}
+
+
 def device_name() -> str:
   device = jax.devices()[0]
   return f"{device.platform}: {device.device_kind}"

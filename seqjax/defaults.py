@@ -6,8 +6,8 @@
                                                       noise for training, at twice the compile time)
     sequential or associative scan                    results/bench/scan.md       (CPU: associative 1.2-4x slower)
     dense or blockwise attention, and its block size  results/bench/attention.md  (CPU: blockwise with blocks of
-                                                      512 is 1.2-2.7x faster than dense at T=256-4096, causal
-                                                      fwd+bwd, and 1.1-1.5x faster than blocks of 128)
+                                                      512 is 1.2-2.5x faster than dense at T=256-4096, causal
+                                                      fwd+bwd, and 1.2-1.6x faster than blocks of 128)
 
 CPU entries were measured on the project's 2-core x86_64 machine. GPU and TPU entries follow
 the expectation that wider parallel work pays there; they have not been measured yet (no
