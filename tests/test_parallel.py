@@ -193,7 +193,7 @@ def test_dispatch_on_cpu():
   ],
 )
 def test_auto_implementation_per_backend(backend, dtype, key_length, want):
-  assert auto_implementation(backend, dtype, key_length) == want
+  assert auto_implementation(backend, jnp.dtype(dtype), key_length) == want  # as an array's dtype
 
 
 @pytest.mark.parametrize("t,s,is_causal", [(130, 56, True), (24, 70, False)])
