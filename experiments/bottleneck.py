@@ -55,6 +55,10 @@ class Config:
       raise ValueError("max_clauses must be >= 0; train_sentences, test_sentences, hidden and embed >= 1")
     if not self.seeds:
       raise ValueError("seeds must name at least one seed")
+    if self.train_sentences < self.train.batch_size:
+      raise ValueError(
+        f"train_sentences ({self.train_sentences}) must be >= train.batch_size ({self.train.batch_size})"
+      )
     return self
 
 

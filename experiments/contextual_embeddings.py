@@ -58,6 +58,10 @@ class Config:
       raise ValueError("length must be >= 3, probe_sentences >= 4, cues_per_sense, fillers and dim >= 1")
     if not self.ridge > 0:
       raise ValueError(f"ridge must be > 0, got {self.ridge}")
+    if self.train_sentences < self.train.batch_size:
+      raise ValueError(
+        f"train_sentences ({self.train_sentences}) must be >= train.batch_size ({self.train.batch_size})"
+      )
     return self
 
 

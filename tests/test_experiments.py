@@ -37,3 +37,18 @@ def test_smoke_run_writes_results(module, tmp_path):
   (written,) = tmp_path.glob("*.json")
   data = json.loads(written.read_text())
   assert data["provenance"]["command"].startswith(("python -m experiments.", "python -m benchmarks."))
+
+
+@pytest.mark.parametrize(
+  "script,args,message",
+  [
+    ("bottleneck", ["--train-sentences", "4"], r"train_sentences \(4\) must be >= train.batch_size \(8\)"),
+    ("contextual_embeddings", ["--train-sentences", "4"], r"train_sentences \(4\) must be >= train.batch_size \(8\)"),
+    ("bahdanau_drill", ["--hidden", "0"], "hidden must be >= 1, got 0"),
+    ("bahdanau_drill", ["--train.steps", "0"], "steps must be"),
+  ],
+)
+def test_bad_experiment_settings_are_refused_before_any_work(script, args, message):
+  module = importlib.import_module(f"experiments.{script}")
+  with pytest.raises(ValueError, match=message):
+    cli.parse(module.CONFIGS, ["smoke", *args])
