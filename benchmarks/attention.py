@@ -166,13 +166,13 @@ def main(argv=None):
       (
         f"forward+backward, causal, B={config.batch}, {config.heads} heads of {config.head_dim}, {config.dtype}, "
         f"median of {config.runs} runs after a warm-up",
-        report.markdown_table(rows, list(rows[0])),
+        report.markdown_table(rows),
       ),
-      ("Growth of compiled temporary memory with T", report.markdown_table(growth, list(growth[0]))),
+      ("Growth of compiled temporary memory with T", report.markdown_table(growth)),
       (
         f"Blockwise attention's block matmuls alone: 7 per visited block pair, median of {5 * config.runs} "
         "calls of each shape over all heads (no softmax)",
-        report.markdown_table(matmuls_alone, list(matmuls_alone[0])),
+        report.markdown_table(matmuls_alone),
       ),
     ],
     {"device": timing.device_name(), "rows": data, "matmuls_alone": matmuls_alone},

@@ -119,7 +119,7 @@ def main(argv=None):
     [
       (
         f"median of {config.runs} steps after a warm-up; peak: {peak_dtype} {peak_size}^3 matmul timed in the same run",
-        report.markdown_table([row], list(row)),
+        report.markdown_table([row]),
       )
     ],
     {"device": timing.device_name(), "row": row, **result},

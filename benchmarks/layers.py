@@ -120,11 +120,11 @@ def main(argv=None):
     [
       (
         f"forward+backward, B={config.batch}, D={config.dim}, float32; median of {config.runs} runs after a warm-up",
-        report.markdown_table(rows, list(rows[0])),
+        report.markdown_table(rows),
       ),
       (
         "Growth exponent of time with T (log-log slope; 1 = linear, 2 = quadratic)",
-        report.markdown_table(growth, list(growth[0])),
+        report.markdown_table(growth),
       ),
     ],
     {"device": timing.device_name(), "rows": data},

@@ -189,11 +189,11 @@ def main(argv=None):
       (
         f"B={config.batch}, F=H={config.hidden}, float32; median of {config.runs} runs after a warm-up; "
         f"matmul peak measured in the same run: {peak / 1e9:.1f} GFLOP/s",
-        report.markdown_table(rows, list(rows[0])),
+        report.markdown_table(rows),
       ),
       (
         f"Matmul kernels at the LSTM's shapes, JAX (XLA) against torch, float32; median of {5 * config.runs} calls",
-        report.markdown_table(matmuls, list(matmuls[0])),
+        report.markdown_table(matmuls),
       ),
     ],
     {

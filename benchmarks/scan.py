@@ -66,7 +66,7 @@ def main(argv=None):
       (
         f"forward+backward, B={config.batch}, H={config.hidden}, float32 (LRU: complex64 state); median of "
         f"{config.runs} runs",
-        report.markdown_table(rows, list(rows[0])),
+        report.markdown_table(rows),
       )
     ],
     {"device": timing.device_name(), "rows": data},

@@ -57,7 +57,7 @@ def training_batch(step: int, rows: slice, config: Config) -> dict:
 
 def attention_table(weights: np.ndarray) -> str:
   rows = [{"output step": t + 1, **{f"source {s + 1}": f"{weights[t, s]:.3f}" for s in range(3)}} for t in range(2)]
-  return report.markdown_table(rows, list(rows[0]))
+  return report.markdown_table(rows)
 
 
 def main(argv=None):

@@ -168,7 +168,7 @@ def main(argv=None):
         f"{config.test_sentences} test sentences per length, trained on "
         f"{config.train_sentences} sentences of 5-{5 + 4 * config.max_clauses} words, "
         f"{config.train.steps} Adam steps of {config.train.batch_size}, H={config.hidden}, greedy decoding",
-        report.markdown_table(rows, list(rows[0])),
+        report.markdown_table(rows),
       )
     ],
     {"models": data},

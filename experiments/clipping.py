@@ -127,10 +127,10 @@ def main(argv=None):
       (
         f"Elman tanh RNN, T={config.time}, H={config.hidden}, recurrent gain {config.recurrent_gain}, "
         f"SGD lr {config.train.learning_rate}, {config.train.steps} steps, batch {config.train.batch_size}",
-        report.markdown_table(rows, list(rows[0]))
+        report.markdown_table(rows)
         + f"\n\nPredicting the mean scores MSE {baseline:.4f} (the variance of the target).",
       ),
-      ("Loss curve (per-step training loss)", report.markdown_table(curve, list(curve[0]))),
+      ("Loss curve (per-step training loss)", report.markdown_table(curve)),
     ],
     {"runs": runs, "predict_mean_mse": baseline},
     config=config,

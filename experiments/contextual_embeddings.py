@@ -232,7 +232,7 @@ def main(argv=None):
         f"cue before the word; chance 50%); T={config.length}, D={config.dim}, {config.train.steps} Adam steps of "
         f"{config.train.batch_size} per model on {config.train_sentences} sentences; final train loss "
         f"BiLM {bilm_final:.3f}, BERT masked-LM {bert_final:.3f}",
-        report.markdown_table(rows, list(rows[0])),
+        report.markdown_table(rows),
       )
     ],
     {"representations": data, "bilm_loss": bilm_final, "bert_loss": bert_final},

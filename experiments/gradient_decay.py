@@ -133,12 +133,12 @@ def main(argv=None):
     [
       (
         "Multiplier table: ||dh_k/dh_0|| for h_t = lambda Q h_{t-1}, Q orthogonal",
-        report.markdown_table(multiplier_rows, list(multiplier_rows[0])),
+        report.markdown_table(multiplier_rows),
       ),
       (
         f"Input-gradient norm by position, T={T}, H={config.hidden}, "
         f"mean over {config.seeds} seeds x {config.batch} sequences",
-        report.markdown_table(rows, list(rows[0]))
+        report.markdown_table(rows)
         + "\n\nrho(W_h): spectral radius of the (first gate's) recurrent matrix at init."
         + " first/last << 1 is vanishing, >> 1 exploding.",
       ),

@@ -27,7 +27,9 @@ def provenance(script: str, argv) -> dict:
   }
 
 
-def markdown_table(rows: list[dict], columns: list[str]) -> str:
+def markdown_table(rows: list[dict]) -> str:
+  """A markdown table of rows that share their keys; the columns are the first row's keys, in order."""
+  columns = list(rows[0])
   lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
   lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
   return "\n".join(lines)

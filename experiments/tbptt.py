@@ -124,7 +124,7 @@ def main(argv=None):
         "accuracy on 1024 fresh sequences; "
         f"LSTM H={config.hidden}, k1={config.k1}, {config.steps} batches of {config.batch}, "
         f"Adam {config.learning_rate}",
-        report.markdown_table(rows, list(rows[0])),
+        report.markdown_table(rows),
       )
     ],
     {"runs": runs},
