@@ -147,8 +147,8 @@ def main(argv=None):
         "implementation": name,
         "median ms": f"{1e3 * r['median_s']:.1f}",
         "compile s": f"{r['compile_s']:.2f}",
-        "vs torch": f"{r['median_s'] / results['torch SDPA']['median_s']:.2f}x" if "torch SDPA" in results else "n/a",
-        "vs jax.nn": f"{r['median_s'] / results['jax.nn.dot_product_attention']['median_s']:.2f}x",
+        "vs torch": timing.ratio(r, results.get("torch SDPA")),
+        "vs jax.nn": timing.ratio(r, results["jax.nn.dot_product_attention"]),
         "temp MiB": "n/a" if r["temp_bytes"] is None else f"{r['temp_bytes'] / 2**20:.1f}",
       }
       rows.append(row)

@@ -55,10 +55,6 @@ def flops(kind: str, B: int, T: int, H: int, backward: bool) -> float:
   return 3 * forward if backward else forward
 
 
-def ratio(result: dict, peer: dict | None) -> str:
-  return "n/a" if peer is None else f"{result['median_s'] / peer['median_s']:.2f}x"
-
-
 class FlaxRNN(nnx.Module):
   """flax's nnx.RNN from an explicit zero carry (its default draws from an RNG stream)."""
 
@@ -174,9 +170,9 @@ def main(argv=None):
             "implementation": name,
             "median ms": f"{1e3 * r['median_s']:.2f}",
             "compile s": f"{r['compile_s']:.2f}",
-            "vs torch": ratio(r, results.get("torch")),
-            "vs flax": f"{r['median_s'] / results['flax nnx.RNN']['median_s']:.2f}x",
-            **({"vs cuDNN": ratio(r, results.get(CUDNN))} if cudnn else {}),
+            "vs torch": timing.ratio(r, results.get("torch")),
+            "vs flax": timing.ratio(r, results["flax nnx.RNN"]),
+            **({"vs cuDNN": timing.ratio(r, results.get(CUDNN))} if cudnn else {}),
             "% matmul peak": f"{100 * work / r['median_s'] / peak:.0f}%",
           }
           rows.append(row)

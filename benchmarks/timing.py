@@ -51,6 +51,11 @@ def module_case(module: nnx.Module, *, backward: bool, **call_options) -> tuple[
   return jax.grad(lambda params, x: jnp.sum(forward(params, x))), params
 
 
+def ratio(result: dict, peer: dict | None) -> str:
+  """A case's median time over its peer's, as "1.23x"; "n/a" when the peer did not run."""
+  return "n/a" if peer is None else f"{result['median_s'] / peer['median_s']:.2f}x"
+
+
 def time_torch(fn: Callable, *, runs: int = 5) -> dict:
   import torch
 
