@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate, defaults
-from seqjax.attention.core import _check
+from seqjax.attention.core import _check, padding_mask
 
 
 def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
@@ -24,6 +24,13 @@ def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
   widths = [(0, 0)] * x.ndim
   widths[axis] = (0, extra)
   return jnp.pad(x, widths)
+
+
+def real_keys(key_lengths: jax.Array | None, batch: int, key_length: int, padded_length: int) -> jax.Array:
+  """[B, Sp] bool: True on keys that are neither key padding (at or past key_lengths [B], all S
+  keys when None) nor the block padding from S up to padded_length Sp."""
+  lengths = jnp.full((batch,), key_length) if key_lengths is None else key_lengths
+  return padding_mask(lengths, padded_length)[:, 0, 0]  # [B, 1, 1, Sp] -> [B, Sp]
 
 
 class _Blocks:
@@ -179,9 +186,7 @@ def blockwise_attention(
   block_q, block_k = min(block_q, T), min(block_k, S)
   q = pad_to(query, 1, block_q)
   k, v = pad_to(key, 1, block_k), pad_to(value, 1, block_k)
-  Sp = k.shape[1]
-  lengths = jnp.full((B,), S) if key_lengths is None else key_lengths
-  key_valid = jnp.arange(Sp)[None, :] < lengths[:, None]  # [B, Sp]: real, unpadded keys
+  key_valid = real_keys(key_lengths, B, S, k.shape[1])  # [B, Sp]
 
   def one_head(q, k, v, valid, mask):
     return _one_head(q, k, v, valid, mask, is_causal, block_q, block_k)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate
-from seqjax.attention.blockwise import blockwise_attention, pad_to
+from seqjax.attention.blockwise import blockwise_attention, pad_to, real_keys
 from seqjax.attention.core import _check, dot_product_attention, padding_mask
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
@@ -47,8 +47,7 @@ def pallas_flash_attention(query, key, value, key_lengths, is_causal: bool) -> j
   k, v = pad_to(key, 1, PALLAS_BLOCK), pad_to(value, 1, PALLAS_BLOCK)  # [B, Sp, N, D], [B, Sp, N, Dv]
   segment_ids = None
   if key_lengths is not None or k.shape[1] != S:
-    lengths = jnp.full((B,), S) if key_lengths is None else key_lengths
-    padded = (jnp.arange(k.shape[1])[None, :] >= lengths[:, None]).astype(jnp.int32)  # [B, Sp]
+    padded = (~real_keys(key_lengths, B, S, k.shape[1])).astype(jnp.int32)  # [B, Sp]: segment 1
     segment_ids = tpu_flash.SegmentIds(q=jnp.zeros((B, q.shape[1]), jnp.int32), kv=padded)
   q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))  # the kernel's layout [B, N, T, D]
   out = tpu_flash.flash_attention(q, k, v, segment_ids=segment_ids, causal=is_causal, sm_scale=D**-0.5)
