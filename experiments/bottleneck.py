@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import cli, report
-from seqjax.data.batching import seq2seq_batch
+from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
 from seqjax.data.vocab import BOS, EOS, PAD, Vocab
 from seqjax.seq2seq import decoding
@@ -97,7 +97,7 @@ def train(options: dict, vocab: Vocab, train_pairs, config: Config, seed: int):
   longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
 
   def batch_fn(step: int, rows: slice) -> dict:
-    index = np.random.default_rng([seed, step]).choice(len(train_pairs), train_config.batch_size, replace=False)
+    index = step_indices(seed, step, len(train_pairs), train_config.batch_size)
     return seq2seq_batch([train_pairs[i] for i in index[rows]], source_length=longest[0], target_length=longest[1])
 
   result = fit(Seq2Seq(model_config, rngs=nnx.Rngs(seed)), teacher_forced_loss, batch_fn, train_config)

@@ -31,6 +31,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import cli, report
+from seqjax.data.batching import step_indices
 from seqjax.recurrent import RNN, LSTMCell
 from seqjax.train import TrainConfig, fit, token_cross_entropy
 from seqjax.transformer import BertConfig, BertForPreTraining, mask_tokens
@@ -142,7 +143,7 @@ def make_mlm_loss(vocab: int):
 
 def train(model: nnx.Module, loss_fn, data: np.ndarray, config: Config) -> tuple[nnx.Module, float]:
   def batch_fn(step: int, rows: slice) -> dict:
-    index = np.random.default_rng([config.train.seed, step]).choice(len(data), config.train.batch_size, replace=False)
+    index = step_indices(config.train.seed, step, len(data), config.train.batch_size)
     return {"tokens": data[index[rows]]}
 
   result = fit(model, loss_fn, batch_fn, config.train)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from seqjax.data import bible
-from seqjax.data.batching import bucketed_batches, pad, seq2seq_batch
+from seqjax.data.batching import bucketed_batches, pad, seq2seq_batch, step_indices
 from seqjax.data.subword import Subwords
 from seqjax.data.synthetic import generate
 from seqjax.data.vocab import BOS, EOS, PAD, UNK, Vocab
@@ -130,3 +130,11 @@ def test_fixed_length_batches():
   assert batch["src"].shape == (2, 4) and batch["tgt_in"].shape == (2, 5) and batch["tgt_mask"].sum() == 5
   with pytest.raises(ValueError, match="does not fit length 1"):
     seq2seq_batch([([5, 6], [7])], source_length=1)
+
+
+def test_step_indices_depend_on_seed_and_step_alone():
+  first = step_indices(0, 7, 100, 16)
+  assert first.shape == (16,) and len(set(first.tolist())) == 16 and first.min() >= 0 and first.max() < 100
+  np.testing.assert_array_equal(step_indices(0, 7, 100, 16), first)  # a resumed run draws the same batch
+  assert not np.array_equal(step_indices(0, 8, 100, 16), first)
+  assert not np.array_equal(step_indices(1, 7, 100, 16), first)

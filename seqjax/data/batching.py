@@ -1,4 +1,4 @@
-"""Padding, masks and length-bucketed batches for sequence-to-sequence pairs of token ids."""
+"""Padding, masks and batches (length-bucketed, or drawn per training step) of token ids."""
 
 from collections.abc import Sequence
 
@@ -34,6 +34,13 @@ def seq2seq_batch(
   tgt_in, _ = pad([[BOS, *t] for _, t in pairs], target_length)
   tgt_out, tgt_mask = pad([[*t, EOS] for _, t in pairs], target_length)
   return {"src": src, "src_mask": src_mask, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_mask": tgt_mask}
+
+
+def step_indices(seed: int, step: int, count: int, batch_size: int) -> np.ndarray:
+  """Indices [batch_size] of the examples of global batch `step`, drawn without replacement from
+  `count` examples by a generator seeded with (seed, step): the batch depends on the step alone,
+  as a `seqjax.train.fit` batch_fn needs (a resumed run sees the same batches)."""
+  return np.random.default_rng([seed, step]).choice(count, batch_size, replace=False)
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, bucket_width: int = 8) -> list[np.ndarray]:
