@@ -4,6 +4,7 @@ They run on shapes and dtypes, which are static under `jax.jit`; value checks
 (`sequence_lengths`) run only when the values are concrete, i.e. outside a trace.
 """
 
+import math
 from collections.abc import Collection
 from typing import Any
 
@@ -20,6 +21,20 @@ def choice(name: str, value: Any, allowed: Collection[Any]) -> None:
 def positive_int(name: str, value: Any) -> None:
   if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
     raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def nonnegative_int(name: str, value: Any) -> None:
+  if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+    raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def finite_number(name: str, value: Any, *, low: float, inclusive: bool = True) -> None:
+  """value must be a finite real number >= low (> low when not inclusive)."""
+  bound = f"{'>=' if inclusive else '>'} {low:g}"
+  if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+    raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+  if not math.isfinite(value) or value < low or (value == low and not inclusive):
+    raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 def probability(name: str, value: float) -> None:
@@ -75,3 +90,19 @@ def bool_mask(name: str, mask: Any, shape: tuple[int, ...]) -> None:
   if not hasattr(mask, "shape") or tuple(mask.shape) != tuple(shape) or mask.dtype != jnp.bool_:
     got = f"{mask.dtype}{list(mask.shape)}" if hasattr(mask, "shape") else type(mask).__name__
     raise ValueError(f"{name} must be a bool array [B, S] = {list(shape)}, got {got}")
+
+
+def prefix_mask(name: str, mask: Any) -> None:
+  """A [B, T] bool mask whose True entries (real tokens) come first in every row, at least one
+  of them: what a recurrent encoder reads as lengths. Checked when the values are concrete."""
+  if not concrete(mask):
+    return
+  values = np.asarray(mask)
+  lengths = values.sum(axis=-1)
+  prefix = np.arange(values.shape[-1])[None, :] < lengths[:, None]
+  if (lengths < 1).any() or (values != prefix).any():
+    rows = np.flatnonzero((lengths < 1) | (values != prefix).any(axis=-1)).tolist()
+    raise ValueError(
+      f"{name} must mark each row's real tokens as a prefix (True..., then False...) with at least one "
+      f"True; rows {rows} are not"
+    )

@@ -146,6 +146,10 @@ class Chain(nnx.Module):
 
   def __init__(self, table):
     self.table = nnx.Param(jnp.log(jnp.asarray(table, jnp.float32)))
+    self.target_vocab = len(table)
+
+  def check_source(self, src, src_mask):
+    pass
 
   def start(self, src, src_mask=None, max_length=None):
     return {}, {"dummy": jnp.zeros((src.shape[0], 1))}

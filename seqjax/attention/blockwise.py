@@ -157,7 +157,6 @@ def _backward(is_causal, block_q, block_k, residuals, d_out):
 _one_head.defvjp(_forward_with_residuals, _backward)
 
 
-@functools.partial(jax.jit, static_argnames=("is_causal", "block_q", "block_k"))
 def blockwise_attention(
   query: jax.Array,
   key: jax.Array,
@@ -171,24 +170,36 @@ def blockwise_attention(
 ) -> jax.Array:
   """Attention in blocks -> [B, T, N, Dv]. Shapes as `dot_product_attention`.
 
-  key_lengths [B]: keys at positions >= length are padding (linear memory). mask: a full
+  key_lengths [B]: keys at positions >= length are padding (linear memory); whatever padding
+  holds (NaN included) reaches neither outputs nor gradients. mask: a full
   boolean mask broadcastable to [B, N, T, S] also works, but is itself T x S.
   block_q, block_k: block sizes (clipped to T and S); None takes the backend's measured choice
   (`seqjax.defaults.attention_block`).
   """
-  B, N, T, S = _check(query, key, value, mask, None)
-  if key_lengths is not None:
+  B, _, T, S = _check(query, key, value, mask, None)
+  if key_lengths is not None:  # checked here, outside jit, where the values are known
     _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
   block_q = defaults.attention_block() if block_q is None else block_q
   block_k = defaults.attention_block() if block_k is None else block_k
   _validate.positive_int("block_q", block_q)
   _validate.positive_int("block_k", block_k)
-  block_q, block_k = min(block_q, T), min(block_k, S)
+  return _blockwise(
+    query, key, value, key_lengths, mask, is_causal=is_causal, block_q=min(block_q, T), block_k=min(block_k, S)
+  )
+
+
+@functools.partial(jax.jit, static_argnames=("is_causal", "block_q", "block_k"))
+def _blockwise(query, key, value, key_lengths, mask, *, is_causal: bool, block_q: int, block_k: int):
+  B, T, N, _ = query.shape
+  S = key.shape[1]
   q = pad_to(query, 1, block_q)
   k, v = pad_to(key, 1, block_k), pad_to(value, 1, block_k)
   key_valid = real_keys(key_lengths, B, S, k.shape[1])  # [B, Sp]
 
   def one_head(q, k, v, valid, mask):
+    usable = valid if mask is None else valid & jnp.any(mask, axis=0)  # [Sp]: keys some query may attend to
+    k = jnp.where(usable[:, None], k, jnp.zeros((), k.dtype))  # padding is read as zeros: NaN there stays out
+    v = jnp.where(usable[:, None], v, jnp.zeros((), v.dtype))
     return _one_head(q, k, v, valid, mask, is_causal, block_q, block_k)
 
   if mask is None:

@@ -30,9 +30,14 @@ def padding_mask(key_lengths: jax.Array, key_length: int) -> jax.Array:
 def attend_one_head(q, k, v, mask, bias, keep, dropout_rate: float):
   """One example, one head: q [T, D], k [S, D], v [S, Dv], mask/bias/keep [T, S] -> ([T, Dv], [T, S]).
 
-  A row with no key to attend to gets zero weights (and a zero output), never NaN.
+  A row with no key to attend to gets zero weights (and a zero output), never NaN. A key slot
+  that no query may attend to (padding) is read as zeros, so whatever it holds (NaN included)
+  reaches neither the outputs nor the gradients; a slot masked only for some queries (causal)
+  must hold finite values, as its value enters the others' weighted sum.
   Softmax runs in at least float32 (bf16/fp16 inputs are upcast), in the bias's dtype.
   """
+  reachable = jnp.any(mask, axis=0)[:, None]  # [S, 1]: some query may attend to this key
+  k, v = jnp.where(reachable, k, jnp.zeros((), k.dtype)), jnp.where(reachable, v, jnp.zeros((), v.dtype))
   logits = (q @ k.T).astype(bias.dtype) / jnp.sqrt(jnp.asarray(q.shape[-1], bias.dtype)) + bias  # [T, S]
   logits = jnp.where(mask, logits, jnp.finfo(bias.dtype).min)
   weights = jnp.where(mask, jax.nn.softmax(logits, axis=-1), 0.0)  # fully masked rows -> 0
@@ -49,6 +54,10 @@ def _check(query, key, value, mask, bias) -> tuple[int, ...]:
     _validate.float_array(name, x, spell, 4)
   B, T, N, D = query.shape
   S = key.shape[1]
+  if min(B, T, N, D, S) == 0:
+    raise ValueError(
+      f"query [B, T, N, D] and key [B, S, N, D] need every axis >= 1, got query {query.shape} and key {key.shape}"
+    )
   if key.shape != (B, S, N, D):
     raise ValueError(f"key must have shape [B, S, N, D] = [{B}, S, {N}, {D}] to match query, got {key.shape}")
   if value.shape[:3] != (B, S, N):

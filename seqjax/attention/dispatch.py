@@ -61,8 +61,14 @@ def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, i
   B, _, _, S = _check(query, key, value, None, None)  # [B, N, T, S]
   if key_lengths is not None:
     _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
+  backend = jax.default_backend()
   if implementation == "auto":
-    implementation = auto_implementation(jax.default_backend(), query.dtype, S)
+    implementation = auto_implementation(backend, query.dtype, S)
+  if implementation == "cudnn" and backend != "gpu":
+    raise ValueError(f"implementation='cudnn' needs an NVIDIA GPU, but JAX runs on {backend!r}: use 'auto' or 'dense'")
+  if implementation in ("cudnn", "pallas") and key_lengths is not None:  # padding is read as zeros, as on the others
+    real = padding_mask(key_lengths, S)[:, 0, 0, :, None, None]  # [B, 1, 1, S] -> [B, S, 1, 1]
+    key, value = jnp.where(real, key, jnp.zeros((), key.dtype)), jnp.where(real, value, jnp.zeros((), value.dtype))
   if implementation == "blockwise":
     return blockwise_attention(query, key, value, key_lengths=key_lengths, is_causal=is_causal)
   if implementation == "pallas":

@@ -67,11 +67,20 @@ class MultiHeadAttention(nnx.Module):
 
     self.query, self.key, self.value = project(in_features), project(kv_features), project(kv_features)
     self.out = nnx.LinearGeneral((num_heads, head_dim), out_features, axis=(-2, -1), use_bias=use_bias, rngs=rngs)
+    self.in_features, self.kv_features = in_features, kv_features
     self.num_heads = num_heads
     self.head_dim = head_dim
     self.dropout_rate = dropout_rate
     self.rope = rope
     self.implementation = implementation
+
+  @property
+  def zero_gradient_params(self) -> tuple[tuple[str, ...], ...]:
+    """Parameters whose gradient is exactly zero by construction: the key bias adds q . b_k to
+    every logit of a query alike, and softmax is shift-invariant (not so under RoPE, which
+    rotates b_k by position). The gradient-health monitor does not call them vanishing."""
+    has_key_bias = self.key.bias is not None
+    return (("key", "bias"),) if has_key_bias and not self.rope else ()
 
   def _keys_values(self, context, positions):
     k, v = self.key(context), self.value(context)  # [B, S, N, Dh]
@@ -94,8 +103,10 @@ class MultiHeadAttention(nnx.Module):
     return_weights: bool = False,
   ):
     _validate.float_array("x", x, "[B, T, D]", 3)
+    _validate.axis_size("x", x, 2, self.in_features, f"[B, T, D={self.in_features}]")
     context = x if context is None else context
     _validate.float_array("context", context, "[B, S, D_kv]", 3)
+    _validate.axis_size("context", context, 2, self.kv_features, f"[B, S, D_kv={self.kv_features}]")
     if context.shape[0] != x.shape[0]:
       raise ValueError(f"context batch {context.shape[0]} must equal x batch {x.shape[0]}")
     q_pos = jnp.arange(x.shape[1]) if positions is None else positions
@@ -137,14 +148,22 @@ class MultiHeadAttention(nnx.Module):
 
     bias, if given, is [1 or B, N, T, S_max] for those query positions against all cache slots.
     Returns ([B, T, D_out], cache with the T new keys and values written in).
+    The cache must have room: cache.length + T <= S_max, checked when cache.length is concrete.
+    Under jit it is not known, and an overflowing write would land on the last slots: the
+    decoding loops (`generate`) size the cache for the prompt and every new token beforehand.
     """
     _validate.float_array("x", x, "[B, T, D]", 3)
+    _validate.axis_size("x", x, 2, self.in_features, f"[B, T, D={self.in_features}]")
     B, T, _ = x.shape
     S_max = cache.key.shape[1]
     if cache.key.shape[0] != B:
       raise ValueError(f"cache batch {cache.key.shape[0]} must equal x batch {B}")
-    if T > S_max:
-      raise ValueError(f"x has {T} positions but the cache holds at most {S_max}")
+    filled = int(cache.length) if _validate.concrete(cache.length) else 0
+    if filled + T > S_max:
+      raise ValueError(
+        f"x has {T} new positions but the cache holds {S_max} and {filled} are filled: "
+        f"init_cache with max_length >= {filled + T}"
+      )
     positions = cache.length + jnp.arange(T, dtype=jnp.int32)  # [T] absolute
     k_new, v_new = self._keys_values(x, positions)
     start = (0, cache.length, 0, 0)

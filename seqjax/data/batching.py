@@ -4,20 +4,27 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from seqjax import _validate
 from seqjax.data.vocab import BOS, EOS, PAD
 
 
 def pad(sequences: Sequence[Sequence[int]], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """-> (ids [B, L] int32 padded with PAD, mask [B, L] bool, True on real tokens)."""
+  """-> (ids [B, L] int32 padded with PAD, mask [B, L] bool, True on each sequence's own tokens,
+  whatever their ids: the mask follows the lengths, so a PAD id inside a sequence stays real)."""
+  if len(sequences) == 0:
+    raise ValueError("sequences must hold at least one sequence, got none")
   if any(len(s) == 0 for s in sequences):
     raise ValueError("sequences must not be empty: every sequence needs at least one token")
+  if length is not None:
+    _validate.positive_int("length", length)
   length = length or max(len(s) for s in sequences)
   ids = np.full((len(sequences), length), PAD, np.int32)
+  lengths = np.array([len(s) for s in sequences])
   for row, s in enumerate(sequences):
     if len(s) > length:
       raise ValueError(f"a sequence of {len(s)} tokens does not fit length {length}")
     ids[row, : len(s)] = s
-  return ids, ids != PAD
+  return ids, np.arange(length)[None, :] < lengths[:, None]
 
 
 def seq2seq_batch(
@@ -40,12 +47,17 @@ def step_indices(seed: int, step: int, count: int, batch_size: int) -> np.ndarra
   """Indices [batch_size] of the examples of global batch `step`, drawn without replacement from
   `count` examples by a generator seeded with (seed, step): the batch depends on the step alone,
   as a `seqjax.train.fit` batch_fn needs (a resumed run sees the same batches)."""
+  _validate.positive_int("batch_size", batch_size)
+  if count < batch_size:
+    raise ValueError(f"count ({count} examples) must be at least batch_size ({batch_size}) to draw without replacement")
   return np.random.default_rng([seed, step]).choice(count, batch_size, replace=False)
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, bucket_width: int = 8) -> list[np.ndarray]:
   """Index batches of similar lengths (little padding): sort by length within shuffled buckets
   of `bucket_width` length units, cut into batches, shuffle the batches. Deterministic in seed."""
+  _validate.positive_int("batch_size", batch_size)
+  _validate.positive_int("bucket_width", bucket_width)
   rng = np.random.default_rng(seed)
   lengths = np.asarray(lengths)
   order = np.lexsort((rng.permutation(len(lengths)), lengths // bucket_width))

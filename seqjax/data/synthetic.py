@@ -54,6 +54,9 @@ def generate(task: str, count: int, *, min_length: int, max_length: int, seed: i
   for addition: digits per operand). Symbols of copy/reverse/sort are 'a', 'b', ... (`alphabet` of them)."""
   _validate.choice("task", task, TASKS)
   _validate.positive_int("count", count)
+  _validate.positive_int("alphabet", alphabet)
+  if alphabet > 26:
+    raise ValueError(f"alphabet must be in [1, 26] (the symbols are 'a' to 'z'), got {alphabet}")
   if not 0 <= min_length <= max_length or (min_length == 0 and task != "translate"):
     raise ValueError(f"need 1 <= min_length <= max_length (translate: 0 <=), got {min_length}, {max_length}")
   rng = np.random.default_rng(seed)

@@ -2,6 +2,8 @@
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
@@ -28,9 +30,13 @@ class Vocab:
     return [self.index.get(s, UNK) for s in symbols]
 
   def decode(self, ids: Iterable[int]) -> list[str]:
-    """Symbols up to the first EOS, without PAD and BOS."""
+    """Symbols up to the first EOS, without PAD and BOS. Every id must be an integer in [0, len)."""
+    ids = np.asarray(list(ids))
+    if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= len(self)):
+      got = f"dtype {ids.dtype}" if not np.issubdtype(ids.dtype, np.integer) else f"min {ids.min()}, max {ids.max()}"
+      raise ValueError(f"ids must be integers in [0, {len(self)}) (the vocabulary), got {got}")
     out = []
-    for i in ids:
+    for i in ids.tolist():
       if i == EOS:
         break
       if i not in (PAD, BOS):

@@ -35,6 +35,7 @@ class RecurrentCell(nnx.Module):
   """Parameters and input projection shared by the cells; subclasses define `recur`."""
 
   num_gates: int
+  carry_form: str  # what initialize_carry returns, in words, for error messages
 
   def __init__(
     self,
@@ -74,7 +75,18 @@ class RecurrentCell(nnx.Module):
     return projected + _along_last(self.bias[...], projected)
 
   def __call__(self, carry, x: jax.Array):
-    return self.recur(carry, self.project_inputs(x))
+    projected = self.project_inputs(x)
+    self.check_carry(carry, x.shape[:-1])
+    return self.recur(carry, projected)
+
+  def check_carry(self, carry, batch_shape: tuple[int, ...]) -> None:
+    """carry must have the structure and shapes of `initialize_carry(batch_shape)` (checked on
+    shapes, so also under jit): an LSTM's bare array is not split into (c, h) by accident."""
+    reference = self.initialize_carry(batch_shape)
+    want = jax.tree.map(jnp.shape, reference)
+    got = jax.tree.map(lambda leaf: getattr(leaf, "shape", type(leaf).__name__), carry)
+    if jax.tree.structure(carry) != jax.tree.structure(reference) or got != want:
+      raise ValueError(f"carry must be {self.carry_form} with shapes {want}, got {got}")
 
   def recur(self, carry, projected: jax.Array):
     raise NotImplementedError
@@ -99,6 +111,7 @@ class ElmanCell(RecurrentCell):
   """
 
   num_gates = 1
+  carry_form = "h [..., H]"
   activations: ClassVar = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 
   def __init__(self, in_features: int, hidden_features: int, *, activation: str = "tanh", **kwargs):
@@ -129,6 +142,7 @@ class LSTMCell(RecurrentCell):
   """
 
   num_gates = 4
+  carry_form = "a tuple (c, h), each [..., H]"
 
   def __init__(self, in_features: int, hidden_features: int, *, forget_bias: float = 1.0, **kwargs):
     super().__init__(in_features, hidden_features, **kwargs)
@@ -164,6 +178,7 @@ class GRUCell(RecurrentCell):
   """
 
   num_gates = 3
+  carry_form = "h [..., H]"
   variants = ("pytorch", "cho2014")
 
   def __init__(self, in_features: int, hidden_features: int, *, variant: str = "pytorch", **kwargs):

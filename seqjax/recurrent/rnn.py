@@ -5,7 +5,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate, defaults
-from seqjax.recurrent.scan import flip_sequences, length_mask, scan_cell
+from seqjax.recurrent.scan import clamp_lengths, flip_sequences, length_mask, scan_cell
 
 
 class RNN(nnx.Module):
@@ -14,8 +14,10 @@ class RNN(nnx.Module):
   rnn(x, *, seq_lengths=None, initial_carry=None, reverse=False) -> (outputs, final_carry)
 
     x            [B, T, F] floats ([T, B, F] if time_major)
-    seq_lengths  [B] ints in [1, T]; positions t >= length are padding: their outputs
-                 are zero and the final carry is the carry at each sequence's last step
+    seq_lengths  [B] ints in [1, T]; positions t >= length are padding: they are not read
+                 (nor reached by gradients), their outputs are zero and the final carry is
+                 the carry at each sequence's last step. Values are checked when concrete;
+                 under jit they cannot be, and a length above T counts as T.
     reverse      read each sequence from its last real step to its first; outputs stay
                  aligned with the input positions
     outputs      [B, T, H] ([T, B, H] if time_major)
@@ -53,6 +55,8 @@ class RNN(nnx.Module):
     _validate.float_array("x", x, spell, 3)
     _validate.axis_size("x", x, 2, self.cell.in_features, spell.replace("F", f"F={self.cell.in_features}"))
     T, B = x.shape[:2] if self.time_major else x.shape[1::-1]
+    if B == 0 or T == 0:
+      raise ValueError(f"x must hold at least one sequence of at least one step, got shape {spell} = {x.shape}")
     if seq_lengths is not None:
       _validate.sequence_lengths(seq_lengths, B, T)
     return B, T
@@ -64,6 +68,7 @@ class RNN(nnx.Module):
       _validate.same_tree_shapes("initial_carry", initial_carry, carry)
       carry = initial_carry
     xs = x if self.time_major else jnp.swapaxes(x, 0, 1)  # [T, B, F]
+    seq_lengths = None if seq_lengths is None else clamp_lengths(seq_lengths, T)
     mask = None if seq_lengths is None else length_mask(seq_lengths, T)  # [T, B]
     if reverse:
       xs = flip_sequences(xs, seq_lengths)

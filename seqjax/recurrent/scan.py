@@ -1,12 +1,20 @@
 """Running a cell over time with an explicit `jax.lax.scan`, time-major.
 
-Padding: with a validity mask [T, B], a step past a sequence's end keeps the old
-carry and emits zeros, so padding never changes results at real positions and the
-final carry is each sequence's carry at its own last step.
+Padding: with a validity mask [T, B], a step past a sequence's end reads zeros instead of its
+input, keeps the old carry and emits zeros, so padding never changes results at real positions,
+nor gradients (NaN or Inf in a padded step stays out of both), and the final carry is each
+sequence's carry at its own last step.
 """
 
 import jax
 import jax.numpy as jnp
+
+
+def clamp_lengths(lengths: jax.Array, time: int) -> jax.Array:
+  """[B] lengths limited to [0, T]. Lengths are checked to lie in [1, T] when their values are
+  concrete (`_validate.sequence_lengths`); under jit they are not known, and a length past T
+  means "all T steps are real", as it does for every path that reads it (never an index past T)."""
+  return jnp.clip(lengths, 0, time)
 
 
 def length_mask(lengths: jax.Array, time: int) -> jax.Array:
@@ -29,7 +37,10 @@ def scan_cell(cell, carry, xs: jax.Array, mask: jax.Array | None, *, hoist_input
 
   hoist_input_projection: project all T inputs with one [T*B, F] x [F, G*H] matmul
   before the scan, so each step only does the recurrent product.
+  mask [T, B]: padded steps read zeros (before the cell, so they reach no gradient).
   """
+  if mask is not None:
+    xs = jnp.where(mask[:, :, None], xs, jnp.zeros((), xs.dtype))  # [T, B, F]
   if hoist_input_projection:
     xs = cell.project_inputs(xs)  # [T, B, G*H]
     step = cell.recur

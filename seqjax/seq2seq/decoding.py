@@ -2,7 +2,9 @@
 greedy, sampling (temperature, top-k) and beam search (length penalty, EOS handling), batched
 and jitted, each a `lax.scan` over a fixed maximum length.
 
-A model provides `start(src, src_mask, max_length) -> (memory, state)` and
+A model provides `target_vocab` (the size of the vocabulary it decodes into), `check_source(src,
+src_mask)` (raises on bad input; run before jit, where the ids are known), `start(src, src_mask,
+max_length) -> (memory, state)` and
 `step(state, tokens [B], memory) -> (logits [B, V], state)`. Outputs are [B, L] token ids (or
 [B, K, L] for beams, best first) with `pad_id` after each hypothesis's EOS, and scores: the sum
 of log-probabilities of the tokens up to and including EOS (beams: divided by the GNMT length
@@ -13,10 +15,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.transformer.generate import sample_logits
+from seqjax.transformer.generate import check_sampling, sample_logits
 
 
 def _log_probs(logits: jax.Array, forbidden: tuple[int, ...]) -> jax.Array:
@@ -24,12 +27,14 @@ def _log_probs(logits: jax.Array, forbidden: tuple[int, ...]) -> jax.Array:
   return jax.nn.log_softmax(logits, axis=-1)
 
 
-def _check(src, src_mask, max_length: int, bos_id: int, eos_id: int, pad_id: int):
-  if not hasattr(src, "ndim") or src.ndim != 2 or src.shape[1] < 1:
-    raise ValueError(f"src must be an integer array [B, S] with S >= 1, got {getattr(src, 'shape', src)}")
-  if src_mask is not None:
-    _validate.bool_mask("src_mask", src_mask, src.shape)
+def _check(model, src, src_mask, max_length: int, bos_id: int, eos_id: int, pad_id: int):
+  """Everything checked here, outside jit, where src's ids and mask are known."""
+  model.check_source(src, src_mask)
+  vocab = model.target_vocab
   _validate.positive_int("max_length", max_length)
+  for name, value in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or not 0 <= value < vocab:
+      raise ValueError(f"{name} must be a token id in [0, {vocab}) (the target vocabulary), got {value!r}")
   if len({bos_id, eos_id, pad_id}) != 3:
     raise ValueError(f"bos_id, eos_id and pad_id must differ, got {bos_id}, {eos_id}, {pad_id}")
 
@@ -57,7 +62,7 @@ def _sequential(graphdef, params, src, src_mask, key, *, max_length, bos_id, eos
 
 
 def _split_and_check(model, src, src_mask, max_length, bos_id, eos_id, pad_id):
-  _check(src, src_mask, max_length, bos_id, eos_id, pad_id)
+  _check(model, src, src_mask, max_length, bos_id, eos_id, pad_id)
   return nnx.split(model)
 
 
@@ -87,10 +92,7 @@ def sample(
 ):
   """Draws from softmax(logits / temperature), from the top_k tokens if given -> (tokens, scores);
   scores are log-probabilities under the model itself (temperature 1)."""
-  if not temperature > 0:
-    raise ValueError(f"temperature must be > 0 for sampling (greedy is temperature 0), got {temperature}")
-  if top_k is not None:
-    _validate.positive_int("top_k", top_k)
+  check_sampling(temperature, top_k, model.target_vocab, allow_greedy=False)
   ids = {"max_length": max_length, "bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
   return _decode_sequentially(model, src, src_mask, key, temperature=float(temperature), top_k=top_k, **ids)
 

@@ -82,13 +82,24 @@ class Seq2Seq(nnx.Module):
 
   # ---- encoder -------------------------------------------------------------------------------
 
+  @property
+  def target_vocab(self) -> int:
+    return self.config.target_vocab
+
+  def check_source(self, src: jax.Array, src_mask: jax.Array | None) -> None:
+    """src: ids [B, S] in the source vocabulary; src_mask: [B, S] bool, each row's real tokens a
+    prefix (the encoder reads lengths). Values are checked when concrete."""
+    check_token_ids("src", src, self.config.source_vocab)
+    if src_mask is not None:
+      _validate.bool_mask("src_mask", src_mask, src.shape)
+      _validate.prefix_mask("src_mask", src_mask)
+
   def start(self, src: jax.Array, src_mask: jax.Array | None = None, max_length: int | None = None):
     """-> (memory, initial decoder state). max_length is unused (no cache to size)."""
     del max_length
-    check_token_ids("src", src, self.config.source_vocab)
+    self.check_source(src, src_mask)
     src_mask = jnp.ones(src.shape, jnp.bool_) if src_mask is None else src_mask
-    _validate.bool_mask("src_mask", src_mask, src.shape)
-    lengths = jnp.sum(src_mask, axis=-1).astype(jnp.int32)  # [B]; the mask must be a prefix of real tokens
+    lengths = jnp.sum(src_mask, axis=-1).astype(jnp.int32)  # [B]; the mask is a prefix of real tokens
     x = self.source_embed(src)  # [B, S, E]
     if self.config.reverse_source:
       x = jnp.swapaxes(flip_sequences(jnp.swapaxes(x, 0, 1), lengths), 0, 1)

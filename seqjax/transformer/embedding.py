@@ -16,8 +16,8 @@ def check_token_ids(name: str, tokens, vocab_size: int) -> None:
     raise ValueError(f"{name} must be an integer array [B, T], got {getattr(tokens, 'shape', type(tokens).__name__)}")
   if not jnp.issubdtype(tokens.dtype, jnp.integer):
     raise ValueError(f"{name} must be an integer array [B, T], got dtype {tokens.dtype}")
-  if tokens.shape[1] == 0:
-    raise ValueError(f"{name} must hold at least one position, got shape {tokens.shape}")
+  if 0 in tokens.shape:
+    raise ValueError(f"{name} must hold at least one sequence of at least one position, got shape {tokens.shape}")
   if _validate.concrete(tokens):
     values = np.asarray(tokens)
     if values.min() < 0 or values.max() >= vocab_size:
@@ -63,6 +63,12 @@ class TextEmbedding(nnx.Module):
     x = self.tokens(tokens) * self.scale  # [B, T, D]
     if self.positions is not None:
       x = x + self.positions(start + jnp.arange(T, dtype=jnp.int32))[None].astype(x.dtype)  # [1, T, D]
+    if token_types is not None:
+      if self.types is None:
+        raise ValueError("token_types were given, but this embedding has no token types (type_vocab_size=0)")
+      check_token_ids("token_types", token_types, self.types.num_embeddings)
+      if token_types.shape != tokens.shape:
+        raise ValueError(f"token_types must have the shape of tokens [B, T] = {tokens.shape}, got {token_types.shape}")
     if self.types is not None:
       types = jnp.zeros_like(tokens) if token_types is None else token_types
       x = x + self.types(types)

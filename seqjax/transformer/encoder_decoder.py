@@ -150,6 +150,15 @@ class EncoderDecoder(nnx.Module):
     return self._logits(x), caches
 
   # the decoding protocol of seqjax.seq2seq.decoding
+  @property
+  def target_vocab(self) -> int:
+    return self.config.vocab_size
+
+  def check_source(self, src, src_mask) -> None:
+    """src: ids [B, S] in the vocabulary (checked when concrete); src_mask: [B, S] bool or None."""
+    check_token_ids("src", src, self.config.vocab_size)
+    source_mask(src_mask, src.shape)
+
   def start(self, src, src_mask=None, max_length: int | None = None):
     memory = {"states": self.encode(src, src_mask=src_mask), "mask": src_mask}
     return memory, self.init_cache(src.shape[0], max_length)

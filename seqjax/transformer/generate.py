@@ -7,12 +7,27 @@ jitted function of the model's state (`nnx.split`); its length is fixed, run by 
 """
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.transformer.embedding import check_token_ids
+
+
+def check_sampling(temperature, top_k: int | None, vocab_size: int, *, allow_greedy: bool) -> None:
+  """temperature must be a finite number > 0 (>= 0 where 0 means greedy); top_k in [1, vocab_size]."""
+  low = ">= 0" if allow_greedy else "> 0"
+  if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature < 0:
+    raise ValueError(f"temperature must be a finite number {low}, got {temperature!r}")
+  if not allow_greedy and temperature == 0:
+    raise ValueError(f"temperature must be > 0 for sampling (greedy is temperature 0), got {temperature}")
+  if top_k is not None:
+    _validate.positive_int("top_k", top_k)
+    if top_k > vocab_size:
+      raise ValueError(f"top_k must be at most the vocabulary size {vocab_size}, got {top_k}")
 
 
 def sample_logits(logits: jax.Array, key: jax.Array | None, *, temperature: float, top_k: int | None) -> jax.Array:
@@ -59,15 +74,17 @@ def generate(
   temperature 0 is greedy; temperature > 0 samples (needs `key`), from the top_k tokens if given.
   """
   _validate.positive_int("max_new_tokens", max_new_tokens)
-  if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
-    raise ValueError(f"prompt must be an integer array [B, P] with P >= 1, got {prompt.dtype}{list(prompt.shape)}")
-  if temperature < 0:
-    raise ValueError(f"temperature must be >= 0, got {temperature}")
+  vocab_size = model.config.vocab_size
+  check_token_ids("prompt", prompt, vocab_size)  # here, outside jit, where the ids are known
+  check_sampling(temperature, top_k, vocab_size, allow_greedy=True)
   if temperature > 0 and key is None:
     raise ValueError("sampling (temperature > 0) needs a key")
-  if top_k is not None:
-    _validate.positive_int("top_k", top_k)
   cache_length = prompt.shape[1] + max_new_tokens
+  if cache_length > model.config.max_length:
+    raise ValueError(
+      f"prompt length {prompt.shape[1]} + max_new_tokens {max_new_tokens} = {cache_length} exceeds the "
+      f"model's max_length {model.config.max_length}"
+    )
   graphdef, state = nnx.split(model)
   key = jax.random.key(0) if key is None else key  # unused when greedy
   return _generate(
