@@ -124,7 +124,7 @@ def test_injected_nan_is_caught(policy, tmp_path):
     assert not bool(metrics["applied"])
     jax.tree.map(np.testing.assert_array_equal, state.params, before)
   else:
-    with pytest.raises(FloatingPointError, match="non-finite gradient at step 1"):
+    with pytest.raises(FloatingPointError, match="non-finite gradient or update at step 1"):
       fit(tiny_lm.make_model(), poisoned, tiny_lm.batch_fn, tiny_lm.config(nonfinite="stop"))
 
 
@@ -223,7 +223,7 @@ def test_workdir_of_another_config_is_refused(tmp_path):
   with pytest.raises(ValueError, match="holds a run of a different config"):
     fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, other, workdir=tmp_path)
   fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, other, workdir=tmp_path, overwrite=True)
-  assert json.loads((tmp_path / "config.json").read_text())["learning_rate"] == 0.5
+  assert json.loads((tmp_path / "config.json").read_text())["config"]["learning_rate"] == 0.5
 
 
 def test_same_seed_same_losses_bit_for_bit():
@@ -328,13 +328,18 @@ def test_two_processes_agree_on_the_loss():
 @pytest.mark.parametrize(
   "overrides,match",
   [
-    ({"learning_rate": 0.0}, "learning_rate must be > 0"),
-    ({"learning_rate": -1.0}, "learning_rate must be > 0"),
+    ({"learning_rate": 0.0}, "learning_rate must be a finite number > 0"),
+    ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0"),
     ({"optimizer": "adagrad"}, "optimizer must be one of"),
     ({"schedule": "step"}, "schedule must be one of"),
     ({"batch_size": 6}, "batch_size 6 must be divisible by the 8 data-parallel devices"),
     ({"precision": "fp8"}, "precision must be one of"),
-    ({"model_parallel": 3}, r"mesh data x model = 2 x 3 must equal the number of devices 8"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a finite number > 0, got inf"),
+    ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0"),
+    ({"clip_norm": float("nan")}, "clip_norm must be a finite number > 0"),
+    ({"warmup_steps": -1}, "warmup_steps must be an integer >= 0"),
+    ({"skip_limit": 0}, "skip_limit must be a positive integer"),
+    ({"model_parallel": 3}, r"model parallelism \(model_parallel\) = 3 must divide the number of devices, 8 here"),
   ],
 )
 def test_bad_configuration(overrides, match):

@@ -2,10 +2,18 @@
 dataclass and parse overrides with tyro (`--train.learning-rate 3e-4`)."""
 
 import dataclasses
+from typing import Annotated, TypeVar
+
+import tyro
 
 from seqjax import _validate
 from seqjax.train.optim import OPTIMIZERS, SCHEDULES
 from seqjax.train.step import NONFINITE_POLICIES
+
+_T = TypeVar("_T")
+# Fields that act only when `fit` has a workdir: not offered on the experiments' command lines
+# (tyro leaves them out), which train without one. From Python they work as any field.
+WorkdirOnly = Annotated[_T, tyro.conf.Suppress]
 
 PRECISIONS = {"fp32": None, "bf16": "bfloat16"}  # compute dtype; parameters and optimizer state stay float32
 
@@ -24,30 +32,40 @@ class TrainConfig:
   accumulate_steps: int = 1  # micro-batches per update
   seed: int = 0
   log_every: int = 10
-  save_every: int = 0  # 0: only at the end (needs a workdir)
-  keep: int = 3  # checkpoints kept
-  nonfinite: str = "skip"  # on a NaN/Inf gradient: skip the update, or stop the run
+  save_every: WorkdirOnly[int] = 0  # 0: only at the end (needs a workdir)
+  keep: WorkdirOnly[int] = 3  # checkpoints kept
+  nonfinite: str = "skip"  # on a NaN/Inf gradient or update: skip the update, or stop the run
+  skip_limit: int = 20  # with nonfinite="skip": stop (FloatingPointError) after this many skips in a row
   vanishing_threshold: float = 1e-7  # per-parameter gradient norm below: flagged vanishing
   exploding_threshold: float = 1e3  # above: flagged exploding
   precision: str = "fp32"  # fp32 | bf16 (compute dtype)
   data_parallel: int = -1  # mesh "data" axis; -1: all devices not used by model_parallel
   model_parallel: int = 1  # mesh "model" axis (Transformer tensor parallelism)
   distributed: bool = False  # jax.distributed.initialize (multi-host)
-  tensorboard: bool = False  # also write TensorBoard events (tensorboardX)
+  tensorboard: WorkdirOnly[bool] = False  # also write TensorBoard events (tensorboardX) to the workdir
   progress: bool = True  # progress bar with ETA
 
   def check(self) -> "TrainConfig":
-    """Raises ValueError on a bad setting, naming it; returns self."""
-    for name in ("steps", "batch_size", "log_every", "keep", "accumulate_steps", "model_parallel"):
+    """Raises ValueError on the first bad setting, naming it; returns self."""
+    for name in ("steps", "batch_size", "log_every", "keep", "accumulate_steps", "model_parallel", "skip_limit"):
       _validate.positive_int(name, getattr(self, name))
-    if not self.learning_rate > 0:
-      raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+    for name in ("warmup_steps", "save_every", "seed"):
+      _validate.nonnegative_int(name, getattr(self, name))
+    _validate.finite_number("learning_rate", self.learning_rate, low=0.0, inclusive=False)
+    _validate.finite_number("weight_decay", self.weight_decay, low=0.0)
+    for name in ("clip_norm", "clip_value"):
+      if getattr(self, name) is not None:
+        _validate.finite_number(name, getattr(self, name), low=0.0, inclusive=False)
+    _validate.finite_number("vanishing_threshold", self.vanishing_threshold, low=0.0)
+    low = self.vanishing_threshold
+    _validate.finite_number("exploding_threshold", self.exploding_threshold, low=low, inclusive=False)
     _validate.choice("optimizer", self.optimizer, OPTIMIZERS)
     _validate.choice("schedule", self.schedule, SCHEDULES)
     _validate.choice("nonfinite", self.nonfinite, NONFINITE_POLICIES)
     _validate.choice("precision", self.precision, PRECISIONS)
-    if self.warmup_steps < 0 or self.save_every < 0:
-      raise ValueError("warmup_steps and save_every must be >= 0")
     if self.data_parallel != -1:
       _validate.positive_int("data_parallel", self.data_parallel)
+    for name in ("distributed", "tensorboard", "progress"):
+      if not isinstance(getattr(self, name), bool):
+        raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
     return self

@@ -33,6 +33,10 @@ def make_mesh(data: int = -1, model: int = 1, devices=None) -> Mesh:
   """A (data, model) mesh over `devices` (default: all, across hosts); data=-1 takes the rest."""
   devices = jax.devices() if devices is None else devices
   _validate.positive_int("model", model)
+  if len(devices) % model:
+    raise ValueError(
+      f"model parallelism (model_parallel) = {model} must divide the number of devices, {len(devices)} here"
+    )
   if data == -1:
     data = len(devices) // model
   _validate.positive_int("data", data)

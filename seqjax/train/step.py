@@ -16,7 +16,7 @@ import optax
 from flax import nnx, struct
 
 from seqjax import _validate
-from seqjax.train.grad_health import gradient_health
+from seqjax.train.grad_health import all_finite, gradient_health
 
 NONFINITE_POLICIES = ("skip", "stop")
 
@@ -61,9 +61,17 @@ def cast_floats(tree, dtype):
   return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
+def check_loss(loss) -> None:
+  """loss_fn's loss must be a scalar floating array computed from the model (checked on shapes)."""
+  if not isinstance(loss, jax.Array) or loss.shape != () or not jnp.issubdtype(loss.dtype, jnp.floating):
+    got = f"{loss.dtype}{list(loss.shape)}" if isinstance(loss, jax.Array) else f"{type(loss).__name__} {loss!r}"
+    raise ValueError(f"loss_fn must return (loss, metrics) with loss a scalar float array from the model, got {got}")
+
+
 def make_train_step(graphdef, rest, loss_fn, tx, *, nonfinite: str = "skip", compute_dtype=None):
   """state, batch -> (state, metrics). metrics: loss, loss_fn's metrics, gradient health, and
-  `applied` (False when a NaN/Inf gradient made the step skip its update)."""
+  `applied` (False when a NaN/Inf gradient, or an update that would leave a parameter NaN/Inf,
+  made the step skip its update)."""
   _validate.choice("nonfinite", nonfinite, NONFINITE_POLICIES)
 
   def train_step(state: TrainState, batch):
@@ -74,12 +82,14 @@ def make_train_step(graphdef, rest, loss_fn, tx, *, nonfinite: str = "skip", com
       # flax's normalization layers mix float32 statistics with low-precision inputs internally
       with jax.numpy_dtype_promotion("standard" if compute_dtype else jax.config.jax_numpy_dtype_promotion):
         loss, metrics = loss_fn(model, batch, rng)
+      check_loss(loss)
       return loss.astype(jnp.float32), metrics
 
     (loss, metrics), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
     grads = cast_floats(grads, jnp.float32)  # accumulate and update in float32
     health = gradient_health(grads)
     params, opt_state = optimizer_update(tx, grads, state.opt_state, state.params)
+    health["finite"] = health["finite"] & all_finite(params)  # a finite gradient can still overflow the update
     apply = health["finite"] if nonfinite == "skip" else jnp.bool_(True)
     keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(apply, new, old))
     state = state.replace(

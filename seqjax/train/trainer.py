@@ -17,10 +17,11 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+from seqjax._paths import path_names
 from seqjax.train import distributed, grad_health, optim
 from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.config import PRECISIONS, TrainConfig
-from seqjax.train.records import MetricsLog, prepare_workdir
+from seqjax.train.records import MetricsLog, WorkdirLock, check_workdir, prepare_workdir
 from seqjax.train.sharding import make_mesh, shard_params
 from seqjax.train.step import init_state, make_train_step, split_model
 
@@ -66,9 +67,12 @@ def fit(
 ) -> FitResult:
   """Trains `model` for config.steps steps of loss_fn(model, batch, rng) -> (loss, metrics).
 
-  workdir: config.json, metrics.jsonl and checkpoints; an existing run of the same config is
-  resumed from its newest complete checkpoint. run_config: the whole experiment config to
-  record (defaults to the train config). stop_after: leave after this many steps of this call
+  workdir: config.json, metrics.jsonl and checkpoints; an existing run of the same config and
+  model (parameter shapes) is resumed from its newest checkpoint that verifies (see
+  `checkpoint.Checkpointer`); another run's workdir is refused unless overwrite. The workdir is
+  locked while fit runs: a second fit on it raises at once. On any exception the in-flight
+  checkpoint is finished first. run_config: the whole experiment config to record (defaults to
+  the train config). stop_after: leave after this many steps of this call
   (a preempted job; the next call resumes). model_dim: for the inverse_sqrt schedule.
   """
   config.check()
@@ -85,46 +89,98 @@ def fit(
   state = shard_params(init_state(params, tx, config.seed), mesh)  # moments like their params, scalars replicated
   train_step = make_train_step(graphdef, rest, loss_fn, tx, nonfinite=config.nonfinite, compute_dtype=compute_dtype)
   names = grad_health.parameter_names(params)
+  zero = grad_health.structurally_zero(model)
 
-  checkpointer = metrics_log = None
-  if workdir is not None:
-    workdir = prepare_workdir(workdir, run_config or dataclasses.asdict(config), overwrite=overwrite)
-    checkpointer = Checkpointer(workdir / "checkpoints", save_every=config.save_every or config.steps, keep=config.keep)
-    restored = checkpointer.restore_latest(state)
-    if restored is not None:
-      state = restored[1]
-      log.info("resumed %s from step %d", workdir, restored[0])
-    if jax.process_index() == 0:
-      metrics_log = MetricsLog(workdir, resume_step=int(state.step), tensorboard=config.tensorboard)
+  lock = checkpointer = metrics_log = None
+  try:
+    if workdir is not None:
+      workdir = Path(workdir)
+      check_workdir(workdir)
+      if jax.process_index() == 0:  # hosts share the workdir; the first one holds the lock
+        lock = WorkdirLock(workdir)
+      run = run_config or dataclasses.asdict(config)
+      workdir = prepare_workdir(workdir, run, model_signature(model, params), overwrite=overwrite)
+      save_every = config.save_every or config.steps
+      checkpointer = Checkpointer(workdir / "checkpoints", save_every=save_every, keep=config.keep)
+      restored = checkpointer.restore_latest(state)
+      if restored is not None:
+        state = restored[1]
+        log.info("resumed %s from step %d", workdir, restored[0])
+      if jax.process_index() == 0:
+        metrics_log = MetricsLog(workdir, resume_step=int(state.step), tensorboard=config.tensorboard)
+    state, history, compile_seconds = _loop(
+      state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after
+    )
+  finally:  # also on an exception: the in-flight checkpoint is finished, the lock released
+    if checkpointer is not None:
+      checkpointer.close()
+    if metrics_log is not None:
+      metrics_log.close()
+    if lock is not None:
+      lock.release()
+  params = jax.device_get(state.params)
+  return FitResult(nnx.merge(graphdef, params, rest), history, compile_seconds)
 
+
+def model_signature(model: nnx.Module, params) -> dict:
+  """What identifies a model's structure in config.json: its class and every parameter's shape
+  and dtype, by name."""
+  shapes = {"/".join(path_names(path)): f"{x.dtype}{list(x.shape)}" for path, x in jax.tree.leaves_with_path(params)}
+  return {"class": type(model).__name__, "parameters": shapes}
+
+
+def _check_batch(batch, rows: int, step: int) -> None:
+  for path, leaf in jax.tree.leaves_with_path(batch):
+    if not hasattr(leaf, "shape") or leaf.ndim == 0 or leaf.shape[0] != rows:
+      got = f"shape {tuple(leaf.shape)}" if hasattr(leaf, "shape") else type(leaf).__name__
+      raise ValueError(
+        f"batch_fn({step}, rows) must return arrays of the {rows} rows asked for on their first axis; "
+        f"{jax.tree_util.keystr(path) or 'the batch'} has {got}"
+      )
+
+
+def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after):
   rows = distributed.host_slice(config.batch_size)
+  row_count = len(range(config.batch_size)[rows])
   start = int(state.step)
   end = config.steps if stop_after is None else min(config.steps, start + stop_after)
-  history, compile_seconds = [], float("nan")
+  history, compile_seconds, skips_in_a_row = [], float("nan"), 0
   bar = tqdm(total=config.steps, initial=start, disable=not config.progress or jax.process_index() != 0)
-  window_start, window_steps, window_tokens = time.perf_counter(), 0, []
+  window_start, window_steps, window_tokens, window_applied = time.perf_counter(), 0, [], []
   for step in range(start, end):
-    batch = distributed.global_batch(batch_fn(step, rows), mesh)
+    host_batch = batch_fn(step, rows)
+    _check_batch(host_batch, row_count, step)
+    batch = distributed.global_batch(host_batch, mesh)
     t0 = time.perf_counter()
     state, metrics = train_step(state, batch)
+    window_applied.append(metrics["applied"])  # device scalars: read at log time, no sync here
     if step == start:
       jax.block_until_ready(metrics)
       compile_seconds = time.perf_counter() - t0
       window_start = time.perf_counter()  # rates exclude the compiling step
     else:
       window_steps += 1
-      window_tokens.append(metrics.get("tokens", 0.0))  # device scalars: read at log time, no sync here
+      window_tokens.append(metrics.get("tokens", 0.0))
     if config.nonfinite == "stop" and not bool(metrics["finite"]):
-      raise FloatingPointError(f"non-finite gradient at step {step + 1}; stopping as nonfinite='stop' asks")
+      raise FloatingPointError(f"non-finite gradient or update at step {step + 1}; stopping as nonfinite='stop' asks")
     done = step + 1
     if done % config.log_every == 0 or done == end:
-      record = _record(metrics, names, config)
+      record = _record(metrics, names, zero, config)
+      applied = jax.device_get(window_applied)
+      record["skipped"] = int(sum(not a for a in applied))
+      for a in applied:
+        skips_in_a_row = 0 if a else skips_in_a_row + 1
+        if skips_in_a_row >= config.skip_limit:
+          raise FloatingPointError(
+            f"{skips_in_a_row} updates in a row skipped for non-finite gradients or updates (by step {done}): "
+            "training has diverged; lower the learning rate, clip harder, or check the data"
+          )
       elapsed = time.perf_counter() - window_start
       if window_steps:
         record["step_time_s"] = elapsed / window_steps
         tokens = float(sum(jax.device_get(window_tokens)))
         record["tokens_per_s"] = tokens / elapsed if tokens else None
-      window_start, window_steps, window_tokens = time.perf_counter(), 0, []
+      window_start, window_steps, window_tokens, window_applied = time.perf_counter(), 0, [], []
       history.append({"step": done, **record})
       if metrics_log is not None:
         metrics_log.write(done, record)
@@ -133,18 +189,14 @@ def fit(
     if checkpointer is not None:
       checkpointer.save(done, state, force=done == config.steps)
   bar.close()
-  if checkpointer is not None:
-    checkpointer.close()
-  if metrics_log is not None:
-    metrics_log.close()
-  params = jax.device_get(state.params)
-  return FitResult(nnx.merge(graphdef, params, rest), history, compile_seconds)
+  return state, history, compile_seconds
 
 
-def _record(metrics: dict, names: list[str], config: TrainConfig) -> dict:
+def _record(metrics: dict, names: list[str], zero: set[str], config: TrainConfig) -> dict:
   """Host-side summary of one step's metrics, with the gradient-health flags logged as warnings."""
   metrics = jax.device_get(metrics)
-  health = grad_health.describe(metrics, names, low=config.vanishing_threshold, high=config.exploding_threshold)
+  low, high = config.vanishing_threshold, config.exploding_threshold
+  health = grad_health.describe(metrics, names, low=low, high=high, zero=zero)
   for kind in ("vanishing", "exploding"):
     if health[kind]:
       log.warning("%s gradients (norm %s threshold): %s", kind, "<" if kind == "vanishing" else ">", health[kind])
