@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import cli, report
+from seqjax import _validate
 from seqjax.data.batching import seq2seq_batch
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit
@@ -34,8 +35,7 @@ class Config:
 
   def check(self) -> "Config":
     self.train.check()
-    if self.hidden < 1:
-      raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+    _validate.positive_int("hidden", self.hidden)
     return self
 
 

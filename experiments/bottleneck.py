@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import cli, report
+from seqjax import _validate
 from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
 from seqjax.data.vocab import BOS, EOS, PAD, Vocab
@@ -51,10 +52,10 @@ class Config:
 
   def check(self) -> "Config":
     self.train.check()
-    if self.max_clauses < 0 or min(self.train_sentences, self.test_sentences, self.hidden, self.embed) < 1:
-      raise ValueError("max_clauses must be >= 0; train_sentences, test_sentences, hidden and embed >= 1")
-    if not self.seeds:
-      raise ValueError("seeds must name at least one seed")
+    _validate.nonnegative_int("max_clauses", self.max_clauses)
+    for name in ("train_sentences", "test_sentences", "hidden", "embed"):
+      _validate.positive_int(name, getattr(self, name))
+    cli.check_seeds(self.seeds)
     if self.train_sentences < self.train.batch_size:
       raise ValueError(
         f"train_sentences ({self.train_sentences}) must be >= train.batch_size ({self.train.batch_size})"

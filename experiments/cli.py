@@ -3,9 +3,16 @@
 python -m experiments.<name> default                     # the config the README's numbers use
 python -m experiments.<name> smoke                       # tiny: seconds, for CI and checks
 python -m experiments.<name> default --train.steps 500   # any field, nested with dots
+
+Every field is checked (the config's `check()`, one message per field) and `out` is checked
+writable before any work. The TrainConfig fields that act only with a workdir (tensorboard,
+save_every, keep) are not offered on these command lines (`WorkdirOnly` in seqjax.train.config):
+the experiments train without one.
 """
 
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import tyro
@@ -13,7 +20,30 @@ import tyro
 T = TypeVar("T")
 
 
+def at_least(name: str, value, low: int) -> None:
+  if not isinstance(value, int) or isinstance(value, bool) or value < low:
+    raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_seeds(seeds) -> None:
+  if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
+    raise ValueError(f"seeds must name at least one seed, each an integer >= 0, got {seeds!r}")
+
+
+def check_writable(out: str) -> None:
+  """`out` must be a folder this process can create and write into."""
+  path = Path(out)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path):
+      pass
+  except OSError as error:
+    raise ValueError(f"out must be a writable folder, got {out!r} ({error.strerror})") from None
+
+
 def parse(configs: Mapping[str, tuple[str, T]], argv: Sequence[str] | None = None, description: str = "") -> T:
   config = tyro.extras.overridable_config_cli(configs, args=argv, description=description)
   check = getattr(config, "check", None)
-  return check() if check else config
+  config = check() if check else config
+  check_writable(config.out)
+  return config

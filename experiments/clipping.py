@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import cli, report
+from seqjax import _validate
 from seqjax.recurrent import StackedRNN
 from seqjax.train import TrainConfig, fit
 
@@ -37,8 +38,10 @@ class Config:
 
   def check(self) -> "Config":
     self.train.check()
-    if self.time < 2 or self.hidden < 1 or not self.clip_norm > 0:
-      raise ValueError("time must be >= 2, hidden >= 1 and clip_norm > 0")
+    cli.at_least("time", self.time, 2)
+    _validate.positive_int("hidden", self.hidden)
+    _validate.finite_number("recurrent_gain", self.recurrent_gain, low=0.0, inclusive=False)
+    _validate.finite_number("clip_norm", self.clip_norm, low=0.0, inclusive=False)
     return self
 
 

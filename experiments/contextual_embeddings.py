@@ -31,6 +31,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import cli, report
+from seqjax import _validate
 from seqjax.data.batching import step_indices
 from seqjax.recurrent import RNN, LSTMCell
 from seqjax.train import TrainConfig, fit, token_cross_entropy
@@ -55,10 +56,11 @@ class Config:
 
   def check(self) -> "Config":
     self.train.check()
-    if self.length < 3 or min(self.cues_per_sense, self.fillers, self.dim) < 1 or self.probe_sentences < 4:
-      raise ValueError("length must be >= 3, probe_sentences >= 4, cues_per_sense, fillers and dim >= 1")
-    if not self.ridge > 0:
-      raise ValueError(f"ridge must be > 0, got {self.ridge}")
+    cli.at_least("length", self.length, 3)
+    cli.at_least("probe_sentences", self.probe_sentences, 4)
+    for name in ("cues_per_sense", "fillers", "dim", "train_sentences"):
+      _validate.positive_int(name, getattr(self, name))
+    _validate.finite_number("ridge", self.ridge, low=0.0, inclusive=False)
     if self.train_sentences < self.train.batch_size:
       raise ValueError(
         f"train_sentences ({self.train_sentences}) must be >= train.batch_size ({self.train.batch_size})"

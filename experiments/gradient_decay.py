@@ -21,6 +21,7 @@ import numpy as np
 from flax import nnx
 
 from experiments import cli, report
+from seqjax import _validate
 from seqjax.recurrent import StackedRNN, initializer, spectrum
 
 MULTIPLIERS = (0.9, 0.95, 1.05, 1.1)
@@ -50,8 +51,7 @@ class Config:
 
   def check(self) -> "Config":
     for name in ("time", "hidden", "features", "batch", "seeds"):
-      if getattr(self, name) < 1:
-        raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+      _validate.positive_int(name, getattr(self, name))
     return self
 
 

@@ -12,14 +12,27 @@ from pathlib import Path
 import flax
 import jax
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results"
+
+
+def portable(value):
+  """value with every absolute path inside the repository made relative to it (recursively
+  through dicts, lists and tuples), so results files hold no machine's checkout path."""
+  if isinstance(value, dict):
+    return {k: portable(v) for k, v in value.items()}
+  if isinstance(value, list | tuple):
+    return [portable(v) for v in value]
+  if isinstance(value, str) and value.startswith(str(REPO) + os.sep):
+    return os.path.relpath(value, REPO)
+  return value
 
 
 def provenance(script: str, argv) -> dict:
   """script: the module run with -m (pass __spec__.name); argv: its arguments (None: the command line's)."""
   device = jax.devices()[0]
   return {
-    "command": " ".join(["python -m", script, *(sys.argv[1:] if argv is None else argv)]),
+    "command": " ".join(["python -m", script, *portable(list(sys.argv[1:] if argv is None else argv))]),
     "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
     "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
     "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
@@ -43,7 +56,7 @@ def write(
   meta = provenance(script, argv)
   out_dir = Path(config.out)
   out_dir.mkdir(parents=True, exist_ok=True)
-  record = {"provenance": meta, "config": dataclasses.asdict(config), **data}
+  record = portable({"provenance": meta, "config": dataclasses.asdict(config), **data})
   (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
   header = (
     f"# {title}\n\nMade by `{meta['command']}` on {meta['date']}; machine: {meta['machine']}; "
@@ -52,4 +65,5 @@ def write(
   body = "\n".join(f"\n## {heading}\n\n{text}\n" for heading, text in sections)
   (out_dir / f"{name}.md").write_text(header + body)
   print(header + body)
+  print(f"wrote {out_dir / f'{name}.json'} and {out_dir / f'{name}.md'}")
   return out_dir / f"{name}.md"

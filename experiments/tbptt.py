@@ -21,6 +21,7 @@ import optax
 from flax import nnx
 
 from experiments import cli, report
+from seqjax import _validate
 from seqjax.recurrent import LSTMCell
 from seqjax.train.step import optimizer_init, optimizer_update
 from seqjax.train.tbptt import truncated_bptt
@@ -40,8 +41,13 @@ class Config:
   out: str = str(report.RESULTS)
 
   def check(self) -> "Config":
-    if self.time < 2 or min(self.k2s) < self.k1 or self.steps < 1:
-      raise ValueError("time must be >= 2, every k2 >= k1 and steps >= 1")
+    cli.at_least("time", self.time, 2)
+    for name in ("vocab", "hidden", "k1", "steps", "batch"):
+      _validate.positive_int(name, getattr(self, name))
+    _validate.nonnegative_int("seed", self.seed)
+    _validate.finite_number("learning_rate", self.learning_rate, low=0.0, inclusive=False)
+    if not self.k2s or any(not isinstance(k2, int) or k2 < self.k1 for k2 in self.k2s):
+      raise ValueError(f"k2s must name at least one window, each an integer >= k1 = {self.k1}, got {self.k2s}")
     return self
 
 

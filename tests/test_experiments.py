@@ -3,12 +3,13 @@
 import importlib
 import json
 import pkgutil
+import re
 
 import pytest
 
 import benchmarks
 import experiments
-from experiments import cli
+from experiments import cli, report
 
 HELPERS = {"cli", "report", "timing", "__main__"}
 MODULES = [
@@ -44,11 +45,36 @@ def test_smoke_run_writes_results(module, tmp_path):
   [
     ("bottleneck", ["--train-sentences", "4"], r"train_sentences \(4\) must be >= train.batch_size \(8\)"),
     ("contextual_embeddings", ["--train-sentences", "4"], r"train_sentences \(4\) must be >= train.batch_size \(8\)"),
-    ("bahdanau_drill", ["--hidden", "0"], "hidden must be >= 1, got 0"),
+    ("bahdanau_drill", ["--hidden", "0"], "hidden must be a positive integer, got 0"),
     ("bahdanau_drill", ["--train.steps", "0"], "steps must be"),
+    ("tbptt", ["--learning-rate", "0"], "learning_rate must be a finite number > 0, got 0.0"),
+    ("tbptt", ["--learning-rate", "-1"], "learning_rate must be a finite number > 0, got -1.0"),
+    ("tbptt", ["--k2s", "1", "6"], r"k2s must name at least one window, each an integer >= k1 = 2"),
+    ("clipping", ["--time", "1"], "time must be an integer >= 2, got 1"),
+    ("gradient_decay", ["--seeds", "0"], "seeds must be a positive integer, got 0"),
+    ("bottleneck", ["--seeds", "-1"], "seeds must name at least one seed, each an integer >= 0"),
+    ("bottleneck", ["--out", "/proc/no/such"], "out must be a writable folder"),
   ],
 )
 def test_bad_experiment_settings_are_refused_before_any_work(script, args, message):
   module = importlib.import_module(f"experiments.{script}")
   with pytest.raises(ValueError, match=message):
     cli.parse(module.CONFIGS, ["smoke", *args])
+
+
+def test_workdir_only_train_flags_are_not_offered(capsys):
+  module = importlib.import_module("experiments.bahdanau_drill")
+  for flag in ("--train.keep", "--train.save-every", "--train.tensorboard"):
+    with pytest.raises(SystemExit):
+      cli.parse(module.CONFIGS, ["smoke", flag, "1"])
+
+
+def test_results_hold_paths_relative_to_the_repository():
+  inside = str(report.REPO / "results" / "bench")
+  record = {"config": {"out": inside, "other": "/elsewhere"}, "argv": ["--out", inside]}
+  assert report.portable(record) == {
+    "config": {"out": "results/bench", "other": "/elsewhere"},
+    "argv": ["--out", "results/bench"],
+  }
+  committed = [path.read_text() for path in (report.REPO / "results").rglob("*.json")]
+  assert committed and not any(re.search(r'"/[^"]*"', text) for text in committed)  # no absolute path
