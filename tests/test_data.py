@@ -1,5 +1,7 @@
 """Synthetic tasks, vocabularies, subwords, batching, and the Bible corpus preparation."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,30 @@ def test_prepare_aligns_splits_and_caches(tmp_path):
   bible.write(rows, tmp_path)
   loaded = [row for split in bible.SPLITS for row in bible.load(split, tmp_path)]
   assert sorted(loaded) == sorted(every)
+
+
+def test_glossary_is_cut_and_drop_capitals_normalized():
+  english = {"Rev 22:20": "He who testifies says.", "Rev 22:21": "Amen.  World English Bible Glossary  Abba is..."}
+  spanish = {"Rev 22:20": "Y JEHOVÁ dice: Ciertamente.", "Rev 22:21": "EN verdad, ACHAB. Amén. Jehová dijo."}
+  rows = [row for split in bible.SPLITS for row in bible.align(english, spanish)[split]]
+  assert sorted(rows) == [
+    ("Rev 22:20", "He who testifies says.", "Y Jehová dice: Ciertamente."),  # the case seen elsewhere
+    ("Rev 22:21", "Amen.", "En verdad, ACHAB. Amén. Jehová dijo."),  # only the leading capitals change
+  ]
+  assert bible.normalize_drop_capitals(["ACHAB vino", "Y ACONTECIÓ que", "aconteció"]) == [
+    "Achab vino",  # never seen otherwise: a name
+    "Y aconteció que",
+    "aconteció",
+  ]
+
+
+def test_default_corpus_folder_is_the_repositorys_or_the_environments(monkeypatch, tmp_path):
+  monkeypatch.delenv("SEQJAX_BIBLE", raising=False)
+  assert bible.default_out() == Path(bible.__file__).resolve().parents[2] / "data" / "bible"
+  monkeypatch.setenv("SEQJAX_BIBLE", str(tmp_path))
+  bible.write({"train": [("Gen 1:1", "a", "b")], "valid": [], "test": []}, tmp_path)
+  monkeypatch.chdir("/")
+  assert bible.load("train") == [("Gen 1:1", "a", "b")]
 
 
 def test_missing_corpus_names_the_prepare_command(tmp_path):

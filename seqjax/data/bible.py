@@ -8,13 +8,21 @@ PyPI `pysword` reader. Install and prepare (about 31k verse pairs, a minute):
     python -m seqjax.data.bible prepare [--sword-path /usr/share/sword] [--out data/bible]
 
 `prepare` strips the OSIS markup (Strong's <w> tags, quotation <q> tags) and drops footnotes,
+cuts the WEB's glossary (appended to the text of Rev 22:21 in the module) from the English,
+writes the Reina-Valera's chapter-opening drop capitals ("EN el principio", "Y FUERON
+acabados") in the case the corpus uses elsewhere ("En el principio", "Y fueron acabados"),
 keeps the verses both texts have, assigns each verse to train / valid / test by a hash of its
 reference (deterministic, 98% / 1% / 1%), and writes <out>/{train,valid,test}.tsv with columns
 reference, English, Spanish.
+
+`load` and `prepare` use <repository>/data/bible unless told otherwise (`out`, or the
+SEQJAX_BIBLE environment variable), whatever the working directory.
 """
 
 import argparse
+import collections
 import html
+import os
 import re
 import zlib
 from collections.abc import Mapping
@@ -22,7 +30,8 @@ from pathlib import Path
 
 MODULES = {"en": "engWEB2015eb", "es": "spaRV1909eb"}
 SPLITS = ("train", "valid", "test")
-DEFAULT_OUT = Path("data/bible")
+_REPOSITORY_DATA = Path(__file__).resolve().parents[2] / "data" / "bible"
+GLOSSARY = " World English Bible Glossary "  # where the WEB module's glossary starts, inside Rev 22:21
 _NOTE = re.compile(r"<note\b.*?</note>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _SPACE_BEFORE_PUNCTUATION = re.compile("\\s+([.,;:!?\u2019\u201d)\\]])")  # closing quotes too
@@ -36,6 +45,53 @@ def clean(raw: str) -> str:
   return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
 
 
+def default_out() -> Path:
+  """SEQJAX_BIBLE if set, else data/bible in the repository (not the working directory)."""
+  return Path(os.environ.get("SEQJAX_BIBLE", _REPOSITORY_DATA))
+
+
+def _bare(word: str) -> str:
+  return word.strip(".,;:!?¡¿()[]«»\"'")
+
+
+def _drop_capitals(text: str) -> list[str]:
+  """The leading words of a verse written all in capitals (a chapter's drop capital: "EN",
+  "Y FUERON"), as written."""
+  run = []
+  for word in text.split():
+    bare = _bare(word)
+    if not (bare.isalpha() and bare.isupper()):
+      break
+    run.append(word)
+  return run if any(len(_bare(w)) > 1 for w in run) else []
+
+
+def normalize_drop_capitals(texts: list[str]) -> list[str]:
+  """Each text's leading all-capital words in the case the texts use most elsewhere (e.g.
+  "ACONTECIÓ" -> "aconteció", "JEHOVÁ" -> "Jehová"; a word never seen otherwise is taken for a
+  name, "ACHAB" -> "Achab"), the first letter capital."""
+  casing = collections.defaultdict(collections.Counter)
+  for text in texts:
+    for word in text.split()[len(_drop_capitals(text)) :]:
+      bare = _bare(word)
+      if bare and not bare.isupper():
+        casing[bare.lower()][bare] += 1
+  normalized = []
+  for text in texts:
+    run = _drop_capitals(text)
+    if not run:
+      normalized.append(text)
+      continue
+    words = []
+    for word in run:
+      bare = _bare(word)
+      seen = casing.get(bare.lower())
+      words.append(word.replace(bare, seen.most_common(1)[0][0] if seen else bare.capitalize()))
+    words[0] = words[0][0].upper() + words[0][1:]
+    normalized.append(" ".join(words + text.split()[len(run) :]))
+  return normalized
+
+
 def split_of(reference: str) -> str:
   bucket = zlib.crc32(reference.encode()) % 100
   return "test" if bucket == 99 else "valid" if bucket == 98 else "train"
@@ -43,12 +99,17 @@ def split_of(reference: str) -> str:
 
 def align(english: Mapping[str, str], spanish: Mapping[str, str]) -> dict[str, list[tuple[str, str, str]]]:
   """Raw verse markup by reference (e.g. 'Gen 1:1') in each language -> cleaned (reference,
-  English, Spanish) rows per split, in the order of `english`; verses empty in either are dropped."""
-  rows = {split: [] for split in SPLITS}
+  English, Spanish) rows per split, in the order of `english`; verses empty in either are dropped.
+  The English loses the WEB glossary; the Spanish drop capitals are normalized."""
+  pairs = []
   for reference, raw_en in english.items():
-    en, es = clean(raw_en), clean(spanish.get(reference, ""))
+    en, es = clean(raw_en).split(GLOSSARY)[0], clean(spanish.get(reference, ""))
     if en and es:
-      rows[split_of(reference)].append((reference, en, es))
+      pairs.append((reference, en, es))
+  spanish_texts = normalize_drop_capitals([es for _, _, es in pairs])
+  rows = {split: [] for split in SPLITS}
+  for (reference, en, _), es in zip(pairs, spanish_texts, strict=True):
+    rows[split_of(reference)].append((reference, en, es))
   return rows
 
 
@@ -84,9 +145,10 @@ def write(rows: Mapping[str, list[tuple[str, str, str]]], out: str | Path) -> Pa
   return out
 
 
-def load(split: str, out: str | Path = DEFAULT_OUT) -> list[tuple[str, str, str]]:
-  """(reference, English, Spanish) rows of a prepared split."""
-  path = Path(out) / f"{split}.tsv"
+def load(split: str, out: str | Path | None = None) -> list[tuple[str, str, str]]:
+  """(reference, English, Spanish) rows of a prepared split, from `out` (default: `default_out()`)."""
+  out = default_out() if out is None else Path(out)
+  path = out / f"{split}.tsv"
   if split not in SPLITS:
     raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
   if not path.exists():
@@ -98,10 +160,10 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description="Prepare the English-Spanish Bible corpus.")
   parser.add_argument("command", choices=["prepare"])
   parser.add_argument("--sword-path", default="/usr/share/sword")
-  parser.add_argument("--out", default=str(DEFAULT_OUT))
+  parser.add_argument("--out", default=None, help="default: $SEQJAX_BIBLE, else data/bible in the repository")
   args = parser.parse_args(argv)
   rows = align(read_module(MODULES["en"], args.sword_path), read_module(MODULES["es"], args.sword_path))
-  out = write(rows, args.out)
+  out = write(rows, default_out() if args.out is None else args.out)
   print(", ".join(f"{split}: {len(r)} pairs" for split, r in rows.items()), "->", out)
 
 
