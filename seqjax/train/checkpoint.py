@@ -10,7 +10,8 @@ it is tried. Moving the bad steps away, rather than only skipping them, lets the
 save those steps again (orbax refuses to save a step at or below one it lists). Unfinished
 writes (orbax's `*.orbax-checkpoint-tmp*` folders) are quarantined the same way when the
 checkpointer opens, so `keep` counts only real checkpoints. Nothing is deleted but what orbax
-itself rotates out under `keep`.
+itself rotates out under `keep`. Checkpoints written before checksums existed do not verify
+either: they are quarantined too (a run resumes only from what it can check).
 """
 
 import datetime
@@ -107,11 +108,14 @@ class Checkpointer:
     return restored.state
 
   def _quarantine(self, path: Path, reason: str) -> None:
+    """Moves a bad step out of orbax's sight. Every host reaches the same verdict; on a shared
+    workdir the first one moves it."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
     target = self.quarantine / f"{path.name}-{stamp}"
     log.warning("checkpoint %s is unusable (%s); moved to %s, using an older one", path, reason, target)
-    self.quarantine.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(path), target)
+    if jax.process_index() == 0:
+      self.quarantine.mkdir(parents=True, exist_ok=True)
+      shutil.move(str(path), target)
 
   def close(self) -> None:
     """Waits for an in-flight save to finish, then closes."""
