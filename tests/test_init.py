@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from seqjax.recurrent import LSTMCell, StackedRNN, initializer, spectrum
+from seqjax.recurrent import GRUCell, LSTMCell, StackedRNN, initializer, spectrum
 
 H = 64
 
@@ -39,6 +39,25 @@ def test_xavier_uniform_bounds_and_variance(gain):
   assert np.abs(w).max() <= limit
   assert np.abs(w).max() > 0.99 * limit
   np.testing.assert_allclose(w.var(), limit**2 / 3.0, rtol=0.03)  # var of U(-a, a) is a^2/3
+
+
+def test_pytorch_uniform_is_torchs_default_rnn_init():
+  torch = pytest.importorskip("torch")
+  H = 64
+  w = np.asarray(initializer("pytorch_uniform")(jax.random.key(0), (H, H), jnp.float32))
+  reference = torch.nn.LSTM(8, H).weight_hh_l0.detach().numpy()  # torch's own draw, U(-1/sqrt(H), 1/sqrt(H))
+  bound = 1 / np.sqrt(H)
+  assert np.abs(w).max() <= bound and np.abs(reference).max() <= bound
+  np.testing.assert_allclose(w.var(), reference.var(), rtol=0.1)  # both bound^2 / 3
+
+
+@pytest.mark.parametrize("update_bias", [0.0, 2.0])
+def test_gru_update_bias_sits_in_the_update_gate_only(update_bias):
+  cell = GRUCell(8, 16, update_bias=update_bias, rngs=nnx.Rngs(0))
+  b_r, b_z, b_n = np.split(np.asarray(cell.bias[...]), 3)
+  np.testing.assert_array_equal(b_z, update_bias)
+  for other in (b_r, b_n):
+    np.testing.assert_array_equal(other, 0.0)
 
 
 def test_xavier_normal_std():

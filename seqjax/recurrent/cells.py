@@ -174,16 +174,21 @@ class GRUCell(RecurrentCell):
       n = tanh (x W_xn + b_n + (r * h) W_hn)
 
   carry = h [..., H]; output y_t = h_t. Only the pytorch variant has `recurrent_bias`
-  b_hn [H], which cannot be folded into b_n because r multiplies it.
+  b_hn [H], which cannot be folded into b_n because r multiplies it. `update_bias` initializes
+  b_z (default 0; > 0 starts the cell copying h forward, the GRU's analogue of a forget bias).
   """
 
   num_gates = 3
   carry_form = "h [..., H]"
   variants = ("pytorch", "cho2014")
 
-  def __init__(self, in_features: int, hidden_features: int, *, variant: str = "pytorch", **kwargs):
+  def __init__(
+    self, in_features: int, hidden_features: int, *, variant: str = "pytorch", update_bias: float = 0.0, **kwargs
+  ):
     _validate.choice("variant", variant, self.variants)
     super().__init__(in_features, hidden_features, **kwargs)
+    H = hidden_features
+    self.bias[...] = self.bias[...].at[H : 2 * H].set(update_bias)  # gate order r, z, n
     self.variant = variant
     if variant == "pytorch":
       self.recurrent_bias = nnx.Param(jnp.zeros((hidden_features,), self.bias[...].dtype))

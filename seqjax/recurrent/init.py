@@ -57,11 +57,22 @@ def _identity(gain: float) -> Initializer:
   return init
 
 
+def _pytorch_uniform(gain: float) -> Initializer:
+  """PyTorch's default for nn.RNN/LSTM/GRU weights: U(-1/sqrt(H), 1/sqrt(H)) for a gate block [F, H]."""
+
+  def init(key, shape, dtype=jnp.float32):
+    limit = gain / np.sqrt(shape[1])
+    return jax.random.uniform(key, shape, dtype, -limit, limit)
+
+  return init
+
+
 INITIALIZERS: dict[str, Callable[[float], Initializer]] = {
   "xavier_uniform": _xavier_uniform,
   "xavier_normal": _xavier_normal,
   "orthogonal": _orthogonal,
   "identity": _identity,
+  "pytorch_uniform": _pytorch_uniform,
 }
 
 
