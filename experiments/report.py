@@ -11,6 +11,7 @@ from pathlib import Path
 
 import flax
 import jax
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "results"
@@ -38,6 +39,14 @@ def provenance(script: str, argv) -> dict:
     "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
     "versions": {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__},
   }
+
+
+def spread(values, fmt: str = ".3f", *, geometric: bool = False) -> str:
+  """'mean [lowest-highest]' of the values over seeds; geometric=True takes the geometric mean
+  (for quantities that span orders of magnitude)."""
+  values = np.asarray(values, float)
+  mean = np.exp(np.log(values).mean()) if geometric else values.mean()
+  return f"{mean:{fmt}} [{values.min():{fmt}}-{values.max():{fmt}}]"
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -8,7 +8,7 @@ for k2 < T - 1 the first token lies outside every window and can only be guessed
 updates for each k2; accuracy on fresh sequences.
 
 Commands:
-    python -m experiments.tbptt default     # T=20, LSTM H=64, k1=5, k2 in {5, 10, 20}; ~1 min on 2 cores
+    python -m experiments.tbptt default     # T=20, LSTM H=64, k1=5, k2 in {5, 10, 20}, 3 seeds
     python -m experiments.tbptt smoke
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from experiments import cli, report
+from experiments import cli, figures, report
 from seqjax import _validate
 from seqjax.recurrent import LSTMCell
 from seqjax.train.step import optimizer_init, optimizer_update
@@ -37,14 +37,14 @@ class Config:
   steps: int = 250  # passes over a fresh batch; each makes T / k1 updates
   batch: int = 64
   learning_rate: float = 1e-2
-  seed: int = 0
+  seeds: tuple[int, ...] = (0, 1, 2)  # each run's init and data order
   out: str = str(report.RESULTS)
 
   def check(self) -> "Config":
     cli.at_least("time", self.time, 2)
     for name in ("vocab", "hidden", "k1", "steps", "batch"):
       _validate.positive_int(name, getattr(self, name))
-    _validate.nonnegative_int("seed", self.seed)
+    cli.check_seeds(self.seeds)
     _validate.finite_number("learning_rate", self.learning_rate, low=0.0, inclusive=False)
     if not self.k2s or any(not isinstance(k2, int) or k2 < self.k1 for k2 in self.k2s):
       raise ValueError(f"k2s must name at least one window, each an integer >= k1 = {self.k1}, got {self.k2s}")
@@ -53,7 +53,10 @@ class Config:
 
 CONFIGS = {
   "default": ("T=20, k1=5, k2 in {5, 10, 20} (the README's numbers)", Config()),
-  "smoke": ("T=6, 3 steps", Config(time=6, k1=2, k2s=(2, 6), steps=3, hidden=8, batch=8, out="/tmp/seqjax-smoke")),
+  "smoke": (
+    "T=6, 3 steps, 1 seed",
+    Config(time=6, k1=2, k2s=(2, 6), steps=3, hidden=8, batch=8, seeds=(0,), out="/tmp/seqjax-smoke"),
+  ),
 }
 
 
@@ -77,8 +80,8 @@ def batch(rng: np.random.Generator, config: Config):
   return xs, (targets, weights)
 
 
-def train(config: Config, k2: int) -> dict:
-  model = Recaller(config, nnx.Rngs(config.seed))
+def train(config: Config, k2: int, seed: int) -> dict:
+  model = Recaller(config, nnx.Rngs(seed))
   graphdef, params = nnx.split(model)
   tx = optax.adam(config.learning_rate)
   opt_state = optimizer_init(tx, params)
@@ -97,30 +100,54 @@ def train(config: Config, k2: int) -> dict:
     params, opt_state = update(params, grads, opt_state)
     return params
 
-  rng = np.random.default_rng(config.seed)
+  rng = np.random.default_rng(seed)
   carry0 = model.cell.initialize_carry((config.batch,))
+  seen = set()  # training sequences, to count the test set's overlap with them
   for _ in range(config.steps):
     xs, targets = batch(rng, config)
+    seen.update(map(bytes, np.asarray(jnp.argmax(xs, -1)).T.astype(np.uint8)))
     params, _, _, _ = truncated_bptt(step_fn, loss_fn, params, carry0, xs, targets, k1=config.k1, k2=k2, update=apply)
 
   test = dataclasses.replace(config, batch=1024)
-  xs, (labels, _) = batch(np.random.default_rng(config.seed + 1), test)  # fresh sequences
+  xs, (labels, _) = batch(np.random.default_rng(10_000 + seed), test)  # fresh sequences
+  overlap = sum(bytes(s) in seen for s in np.asarray(jnp.argmax(xs, -1)).T.astype(np.uint8))
   _, logits = jax.lax.scan(lambda c, x: step_fn(params, c, x), model.cell.initialize_carry((test.batch,)), xs)
   accuracy = float(jnp.mean(jnp.argmax(logits[-1], -1) == labels[-1]))
-  return {"k2": k2, "accuracy": accuracy}
+  return {"k2": k2, "seed": seed, "accuracy": accuracy, "train_test_overlap": overlap}
+
+
+def draw(runs: list[dict], config: Config):
+  fig, ax = figures.figure(6.5, 4.2)
+  by_k2 = {k2: [r["accuracy"] for r in runs if r["k2"] == k2] for k2 in config.k2s}
+  for seed in config.seeds:
+    ax.plot(config.k2s, [r["accuracy"] for r in runs if r["seed"] == seed], "o", color="0.6", ms=4)
+  means = [np.mean(v) for v in by_k2.values()]
+  ax.plot(config.k2s, means, "-o", color="C0", label=f"mean of {len(config.seeds)} seeds")
+  ax.plot([], [], "o", color="0.6", ms=4, label="one seed")
+  ax.axhline(1 / config.vocab, color="C3", ls="--", label=f"chance (1/{config.vocab})")
+  ax.axvline(config.time, color="0.3", ls=":", label=f"dependency length T = {config.time}")
+  ax.set_xlabel("backward window k2 (steps)")
+  ax.set_ylabel("recall accuracy on fresh sequences")
+  ax.set_ylim(0, 1.05)
+  ax.set_title(f"TBPTT(k1={config.k1}, k2) learns a {config.time}-step dependency only when k2 >= T", fontsize=10)
+  ax.legend(fontsize=8)
+  return figures.save(fig, config.out, "tbptt")
 
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  runs = [train(config, k2) for k2 in config.k2s]
-  rows = [
-    {
-      "k2 (backward window)": r["k2"],
-      "first token inside the window": "yes" if r["k2"] >= config.time else "no",
-      "recall accuracy": f"{r['accuracy']:.3f}",
-    }
-    for r in runs
-  ]
+  runs = [train(config, k2, seed) for k2 in config.k2s for seed in config.seeds]
+  rows = []
+  for k2 in config.k2s:
+    accuracy = [r["accuracy"] for r in runs if r["k2"] == k2]
+    rows.append(
+      {
+        "k2 (backward window)": k2,
+        "first token inside the window": "yes" if k2 >= config.time else "no",
+        "recall accuracy, mean [lowest-highest seed]": report.spread(accuracy),
+      }
+    )
+  figure_path = draw(runs, config)
   report.write(
     "tbptt",
     "Truncated BPTT and a dependency of length T",
@@ -129,11 +156,12 @@ def main(argv=None):
         f"Recall the first of T={config.time} tokens (vocab {config.vocab}, chance {1 / config.vocab:.2f}), "
         "accuracy on 1024 fresh sequences; "
         f"LSTM H={config.hidden}, k1={config.k1}, {config.steps} batches of {config.batch}, "
-        f"Adam {config.learning_rate}",
-        report.markdown_table(rows),
+        f"Adam {config.learning_rate}, seeds {list(config.seeds)} (init and data order); test sequences seen in "
+        f"training: {sum(r['train_test_overlap'] for r in runs)}",
+        report.markdown_table(rows) + f"\n\n![recall accuracy against k2]({figure_path.name})",
       )
     ],
-    {"runs": runs},
+    {"seeds": len(config.seeds), "runs": runs, "train_test_overlap": max(r["train_test_overlap"] for r in runs)},
     config=config,
     script=__spec__.name,
     argv=argv,
