@@ -5,11 +5,12 @@ The adding problem (Hochreiter & Schmidhuber 1997): a sequence of T (value, mark
 values uniform in [0, 1], exactly two markers set; the target is the sum of the two marked
 values. An Elman tanh RNN whose recurrent matrix starts at spectral radius `recurrent_gain`
 (> 1: the exploding regime) is trained by SGD with the same seed and data, once with global-norm
-clipping and once without; the monitor's gradient norms and any skipped non-finite steps are
-recorded for both.
+clipping and once without, for each of `seeds` (init and data order); the monitor's gradient
+norms and any skipped non-finite steps are recorded for both. The unclipped run is expected to
+overflow: its `skip_limit` lets it skip every step after that, which is what is measured.
 
 Commands:
-    python -m experiments.clipping default     # T=50, H=64, 400 SGD steps, ~1 min on 2 CPU cores
+    python -m experiments.clipping default     # T=50, H=64, 400 SGD steps, 3 seeds
     python -m experiments.clipping smoke
 """
 
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments import cli, report
+from experiments import cli, figures, report
 from seqjax import _validate
 from seqjax.recurrent import StackedRNN
 from seqjax.train import TrainConfig, fit
@@ -31,8 +32,16 @@ class Config:
   hidden: int = 64
   recurrent_gain: float = 1.5
   clip_norm: float = 1.0
+  seeds: tuple[int, ...] = (0, 1, 2)  # each pair of runs' train.seed
   train: TrainConfig = TrainConfig(
-    steps=400, batch_size=32, learning_rate=0.05, optimizer="sgd", clip_norm=None, log_every=1, progress=False
+    steps=400,
+    batch_size=32,
+    learning_rate=0.05,
+    optimizer="sgd",
+    clip_norm=None,
+    log_every=1,
+    skip_limit=400,  # the unclipped run diverges on purpose: keep measuring
+    progress=False,
   )
   out: str = str(report.RESULTS)
 
@@ -42,6 +51,7 @@ class Config:
     _validate.positive_int("hidden", self.hidden)
     _validate.finite_number("recurrent_gain", self.recurrent_gain, low=0.0, inclusive=False)
     _validate.finite_number("clip_norm", self.clip_norm, low=0.0, inclusive=False)
+    cli.check_seeds(self.seeds)
     return self
 
 
@@ -49,7 +59,7 @@ CONFIGS = {
   "default": ("T=50, H=64, 400 steps (the README's numbers)", Config()),
   "smoke": (
     "T=8, H=8, 6 steps",
-    Config(time=8, hidden=8, train=dataclasses.replace(Config().train, steps=6), out="/tmp/seqjax-smoke"),
+    Config(time=8, hidden=8, seeds=(0,), train=dataclasses.replace(Config().train, steps=6), out="/tmp/seqjax-smoke"),
   ),
 }
 
@@ -83,14 +93,15 @@ def mse(model, batch, rng):
   return jnp.mean((model(batch["x"]) - batch["y"]) ** 2), {}
 
 
-def run(config: Config, clip_norm: float | None) -> dict:
-  train = dataclasses.replace(config.train, clip_norm=clip_norm)
-  result = fit(Regressor(config, nnx.Rngs(config.train.seed)), mse, lambda s, r: adding_batch(s, r, config), train)
+def run(config: Config, clip_norm: float | None, seed: int) -> dict:
+  config = dataclasses.replace(config, train=dataclasses.replace(config.train, clip_norm=clip_norm, seed=seed))
+  result = fit(Regressor(config, nnx.Rngs(seed)), mse, lambda s, r: adding_batch(s, r, config), config.train)
   losses = np.array([h["loss"] for h in result.history])
   norms = np.array([h["grad_norm"] for h in result.history])
   tail = max(1, len(losses) // 10)
   return {
     "clip_norm": clip_norm,
+    "seed": seed,
     "losses": losses.tolist(),
     "grad_norms": norms.tolist(),
     "final_loss": float(np.nanmean(losses[-tail:])),
@@ -102,40 +113,62 @@ def run(config: Config, clip_norm: float | None) -> dict:
   }
 
 
+def draw(runs: list[dict], baseline: float, config: Config):
+  fig, ax = figures.figure(7.0, 4.5)
+  for r in runs:
+    clipped = r["clip_norm"] is not None
+    label = f"clip global norm {r['clip_norm']}" if clipped else "no clipping"
+    first = r["seed"] == config.seeds[0]
+    steps = np.arange(1, len(r["losses"]) + 1)
+    ax.semilogy(steps, r["losses"], color="C0" if clipped else "C3", alpha=0.7, label=label if first else None)
+    if r["first_nonfinite_step"]:
+      ax.axvline(r["first_nonfinite_step"], color="C3", ls=":", alpha=0.7)
+  ax.axhline(baseline, color="0.4", ls="--", label="predicting the mean")
+  ax.plot([], [], color="C3", ls=":", label="unclipped run overflows (NaN, updates skipped)")
+  ax.set_xlabel("SGD step")
+  ax.set_ylabel("training MSE (log scale)")
+  ax.set_title(
+    f"Adding problem, Elman tanh RNN, recurrent gain {config.recurrent_gain}: without clipping the\n"
+    f"gradient overflows; with clipping training stays finite ({len(config.seeds)} seeds, one line each)",
+    fontsize=10,
+  )
+  ax.legend(fontsize=8)
+  return figures.save(fig, config.out, "clipping")
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  runs = [run(config, None), run(config, config.clip_norm)]
+  runs = [run(config, clip, seed) for clip in (None, config.clip_norm) for seed in config.seeds]
   baseline = float(np.var([adding_batch(s, slice(None), config)["y"] for s in range(20)]))
-  rows = [
-    {
-      "training": "no clipping" if r["clip_norm"] is None else f"clip global norm {r['clip_norm']}",
-      "final loss (last 10%)": f"{r['final_loss']:.4f}",
-      "best loss": f"{r['best_loss']:.4f}",
-      "max grad norm": f"{r['max_grad_norm']:.3g}",
-      "steps with grad norm > 10": r["steps_grad_norm_over_10"],
-      "skipped (NaN/Inf)": r["skipped_nonfinite"],
-      "first non-finite step": r["first_nonfinite_step"] or "none",
-    }
-    for r in runs
-  ]
-  checkpoints = sorted({0, len(runs[0]["losses"]) // 4, len(runs[0]["losses"]) // 2, len(runs[0]["losses"]) - 1})
-  curve = [
-    {"step": s + 1, **{row["training"]: f"{r['losses'][s]:.4f}" for row, r in zip(rows, runs, strict=True)}}
-    for s in checkpoints
-  ]
+  rows = []
+  for clip in (None, config.clip_norm):
+    mine = [r for r in runs if r["clip_norm"] == clip]
+    rows.append(
+      {
+        "training": "no clipping" if clip is None else f"clip global norm {clip}",
+        "final loss (last 10%)": report.spread([r["final_loss"] for r in mine], ".4f"),
+        "best loss": report.spread([r["best_loss"] for r in mine], ".4f"),
+        "max grad norm": report.spread([r["max_grad_norm"] for r in mine], ".3g"),
+        "steps with grad norm > 10": report.spread([r["steps_grad_norm_over_10"] for r in mine], ".0f"),
+        "skipped (NaN/Inf)": report.spread([r["skipped_nonfinite"] for r in mine], ".0f"),
+        "first non-finite step, per seed": ", ".join(str(r["first_nonfinite_step"] or "none") for r in mine),
+      }
+    )
+  figure_path = draw(runs, baseline, config)
   report.write(
     "clipping",
     "Gradient clipping on the adding problem",
     [
       (
         f"Elman tanh RNN, T={config.time}, H={config.hidden}, recurrent gain {config.recurrent_gain}, "
-        f"SGD lr {config.train.learning_rate}, {config.train.steps} steps, batch {config.train.batch_size}",
+        f"SGD lr {config.train.learning_rate}, {config.train.steps} steps, batch {config.train.batch_size}; "
+        f"mean [lowest-highest] over seeds {list(config.seeds)} (init and data order)",
         report.markdown_table(rows)
-        + f"\n\nPredicting the mean scores MSE {baseline:.4f} (the variance of the target).",
+        + f"\n\nPredicting the mean scores MSE {baseline:.4f} (the variance of the target)."
+        + f"\n\n![training loss with and without clipping]({figure_path.name})",
       ),
-      ("Loss curve (per-step training loss)", report.markdown_table(curve)),
     ],
-    {"runs": runs, "predict_mean_mse": baseline},
+    {"seeds": len(config.seeds), "runs": runs, "predict_mean_mse": baseline},
     config=config,
     script=__spec__.name,
     argv=argv,

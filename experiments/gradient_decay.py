@@ -110,11 +110,6 @@ def input_gradient_norms(kind: str, options: dict, config: Config, seed: int) ->
   return norms, spectrum(w_h).spectral_radius
 
 
-def spread(values: np.ndarray) -> str:
-  """'geometric mean [min-max]' over the seeds."""
-  return f"{np.exp(np.log(values).mean()):.2g} [{values.min():.2g}-{values.max():.2g}]"
-
-
 def draw(curves: dict, per_seed: dict, config: Config):
   fig, ax = figures.figure(8.0, 5.5)
   positions = np.arange(config.time)
@@ -156,10 +151,10 @@ def main(argv=None):
       {
         "model": label,
         "rho(W_h)": f"{np.mean([r[1] for r in runs]):.2f}",
-        "‖dL/dx_0‖": spread(norms[:, 0]),
-        f"‖dL/dx_{T // 2}‖": spread(norms[:, T // 2]),
-        f"‖dL/dx_{T - 1}‖": spread(norms[:, -1]),
-        "first/last": spread(ratios),
+        "‖dL/dx_0‖": report.spread(norms[:, 0], ".2g", geometric=True),
+        f"‖dL/dx_{T // 2}‖": report.spread(norms[:, T // 2], ".2g", geometric=True),
+        f"‖dL/dx_{T - 1}‖": report.spread(norms[:, -1], ".2g", geometric=True),
+        "first/last": report.spread(ratios, ".2g", geometric=True),
       }
     )
   figure_path = draw(curves, per_seed, config)
