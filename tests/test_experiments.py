@@ -33,11 +33,14 @@ def test_every_shipped_config_parses(module):
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
-def test_smoke_run_writes_results(module, tmp_path):
+def test_smoke_run_writes_results(module, tmp_path, capsys):
   module.main(["smoke", "--out", str(tmp_path)])
   (written,) = tmp_path.glob("*.json")
   data = json.loads(written.read_text())
   assert data["provenance"]["command"].startswith(("python -m experiments.", "python -m benchmarks."))
+  printed = capsys.readouterr().out
+  for path in tmp_path.iterdir():  # the script ends by naming every file it wrote
+    assert str(path) in printed
 
 
 @pytest.mark.parametrize(
