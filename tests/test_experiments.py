@@ -11,7 +11,7 @@ import benchmarks
 import experiments
 from experiments import cli, report
 
-HELPERS = {"cli", "report", "timing", "__main__"}
+HELPERS = {"cli", "report", "figures", "timing", "__main__"}
 MODULES = [
   importlib.import_module(f"{package.__name__}.{info.name}")
   for package in (experiments, benchmarks)
