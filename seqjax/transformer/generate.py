@@ -7,7 +7,6 @@ jitted function of the model's state (`nnx.split`); its length is fixed, run by 
 """
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -19,11 +18,9 @@ from seqjax.transformer.embedding import check_token_ids
 
 def check_sampling(temperature, top_k: int | None, vocab_size: int, *, allow_greedy: bool) -> None:
   """temperature must be a finite number > 0 (>= 0 where 0 means greedy); top_k in [1, vocab_size]."""
-  low = ">= 0" if allow_greedy else "> 0"
-  if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature < 0:
-    raise ValueError(f"temperature must be a finite number {low}, got {temperature!r}")
   if not allow_greedy and temperature == 0:
     raise ValueError(f"temperature must be > 0 for sampling (greedy is temperature 0), got {temperature}")
+  _validate.finite_number("temperature", temperature, low=0.0, inclusive=allow_greedy)
   if top_k is not None:
     _validate.positive_int("top_k", top_k)
     if top_k > vocab_size:
