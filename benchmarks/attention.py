@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import timing
-from experiments import cli, report
+from harness import cli, report, timing
 from seqjax.attention import dot_product_attention
 from seqjax.attention.blockwise import blockwise_attention
 
@@ -145,7 +144,7 @@ def main(argv=None):
       row = {
         "T": T,
         "implementation": name,
-        "median ms": f"{1e3 * r['median_s']:.1f}",
+        "ms, median [fastest-slowest]": timing.spread(r),
         "compile s": f"{r['compile_s']:.2f}",
         "vs torch": timing.ratio(r, results.get("torch SDPA")),
         "vs jax.nn": timing.ratio(r, results["jax.nn.dot_product_attention"]),

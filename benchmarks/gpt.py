@@ -20,8 +20,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from benchmarks import timing
-from experiments import cli, report
+from harness import cli, report, timing
 from seqjax.train import optimizer, token_cross_entropy
 from seqjax.train.config import PRECISIONS
 from seqjax.train.step import init_state, make_train_step, split_model
@@ -105,7 +104,7 @@ def main(argv=None):
   row = {
     "model": f"D={m.dim}, L={m.num_layers}, T={m.max_length}, V={m.vocab_size}, B={config.batch}",
     "precision": config.precision,
-    "step ms": f"{1e3 * median:.1f}",
+    "step ms, median [fastest-slowest]": timing.spread(result),
     "tokens/s": f"{tokens_per_step / median:.0f}",
     "model TFLOP/step": f"{flops / 1e12:.3f}",
     "achieved GFLOP/s": f"{flops / median / 1e9:.1f}",

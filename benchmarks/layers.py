@@ -7,9 +7,10 @@
 Cases, forward+backward, B=8, D=256, float32: an LSTM layer (T dependent steps), a bidirectional
 LSTM (two such passes), minGRU run by an associative scan (a recurrence with log2 T dependent
 levels) and a pre-LN Transformer encoder block (self-attention with 4 heads, FFN 4D; attention by
-`implementation="auto"`). Reports time per layer, BiLSTM and Transformer against the LSTM, and
-the growth exponent of time with T (log-log slope between neighbouring T: 1 for linear, 2 for
-quadratic).
+`implementation="auto"`). Reports time per layer (median [fastest-slowest] of the repeats),
+BiLSTM and Transformer against the LSTM, the growth exponent of time with T (log-log slope
+between neighbouring T: 1 for linear, 2 for quadratic), and a log-log figure with the slope
+fitted over all T.
 
 Commands:
     python -m benchmarks.layers default   # about 3 minutes on 2 CPU cores
@@ -24,8 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from benchmarks import timing
-from experiments import cli, report
+from harness import cli, figures, report, timing
 from seqjax.parallel import MinGRU
 from seqjax.recurrent import RNN, Bidirectional, LSTMCell
 from seqjax.transformer import TransformerBlock
@@ -73,6 +73,26 @@ def layers(config: Config) -> dict[str, tuple[Callable[[], nnx.Module], str, dic
   }
 
 
+def draw(data: list[dict], config: Config):
+  """Time against T on log-log axes per layer: median with the fastest-slowest band, fitted slope."""
+  fig, ax = figures.figure(7.0, 4.8)
+  for index, name in enumerate(dict.fromkeys(d["layer"] for d in data)):
+    times = np.array([d["times_s"] for d in data if d["layer"] == name]) * 1e3  # [T, runs]
+    slope = np.polyfit(np.log(config.times), np.log(np.median(times, 1)), 1)[0]
+    ax.loglog(config.times, np.median(times, 1), "-o", color=f"C{index}", label=f"{name}: slope {slope:.2f}")
+    ax.fill_between(config.times, times.min(1), times.max(1), color=f"C{index}", alpha=0.2)
+  ax.set_xlabel("sequence length T (tokens)")
+  ax.set_ylabel("forward+backward time per layer (ms)")
+  ax.set_title(
+    f"Cost against T: recurrences grow linearly, attention quadratically at long T\n"
+    f"(B={config.batch}, D={config.dim}, {timing.device_name()}; slope = log-log fit over all T)",
+    fontsize=10,
+  )
+  ax.legend(fontsize=8)
+  ax.grid(alpha=0.3, which="both")
+  return figures.save(fig, config.out, "layers")
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   medians: dict[str, list[float]] = {}
@@ -89,7 +109,7 @@ def main(argv=None):
         "T": T,
         "layer": name,
         "dependent steps": steps,
-        "median ms": f"{1e3 * r['median_s']:.1f}",
+        "ms, median [fastest-slowest]": timing.spread(r),
         "compile s": f"{r['compile_s']:.2f}",
         "vs LSTM": timing.ratio(r, lstm),
       }
@@ -110,12 +130,12 @@ def main(argv=None):
     f"One layer of each family over T, {timing.device_name()}",
     [
       (
-        f"forward+backward, B={config.batch}, D={config.dim}, float32; median of {config.runs} runs after a warm-up",
+        f"forward+backward, B={config.batch}, D={config.dim}, float32; {config.runs} timed runs after a warm-up",
         report.markdown_table(rows),
       ),
       (
         "Growth exponent of time with T (log-log slope; 1 = linear, 2 = quadratic)",
-        report.markdown_table(growth),
+        report.markdown_table(growth) + f"\n\n![time against T]({draw(data, config).name})",
       ),
     ],
     {"device": timing.device_name(), "rows": data},

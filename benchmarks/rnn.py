@@ -21,8 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from benchmarks import timing
-from experiments import cli, report
+from harness import cli, report, timing
 from seqjax.interop import rnn_to_cudnn
 from seqjax.recurrent import RNN, StackedRNN, make_cell
 
@@ -168,7 +167,7 @@ def main(argv=None):
             "T": T,
             "pass": "fwd+bwd" if backward else "fwd",
             "implementation": name,
-            "median ms": f"{1e3 * r['median_s']:.2f}",
+            "ms, median [fastest-slowest]": timing.spread(r, fmt=".2f"),
             "compile s": f"{r['compile_s']:.2f}",
             "vs torch": timing.ratio(r, results.get("torch")),
             "vs flax": timing.ratio(r, results["flax nnx.RNN"]),

@@ -12,8 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from benchmarks import timing
-from experiments import cli, report
+from harness import cli, report, timing
 from seqjax.parallel import LRU, MinGRU
 
 RESULTS = report.RESULTS / "bench"
@@ -53,8 +52,8 @@ def main(argv=None):
       row = {
         "layer": name,
         "T": T,
-        "sequential ms": f"{1e3 * results['sequential']['median_s']:.2f}",
-        "associative ms": f"{1e3 * results['associative']['median_s']:.2f}",
+        "sequential ms, median [fastest-slowest]": timing.spread(results["sequential"], fmt=".2f"),
+        "associative ms": timing.spread(results["associative"], fmt=".2f"),
         "associative speed-up": f"{ratio:.2f}x",
       }
       rows.append(row)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments import cli, figures, report
+from harness import cli, figures, report
 from seqjax import _validate
 from seqjax.data.batching import seq2seq_batch
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss

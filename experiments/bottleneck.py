@@ -4,25 +4,35 @@ from several seeds (the seed sets the initialization and the batch order; the da
 
 Data: the synthetic translation task of `seqjax.data.synthetic` (SVO -> SOV reordering, relative
 clauses moved before their verb, the final verb agreeing with the subject across every clause);
-a sentence with k relative clauses has 5 + 4k source words. Trained on k = 0..max_clauses,
-tested on fresh sentences of every k; BLEU (sacrebleu) and exact match by source length, as the
-mean over seeds with the range of exact match.
+a sentence with k relative clauses has 5 + 4k source words. Trained on k = 0..max_clauses;
+tested on k = 0..test_clauses, so the longest buckets (41 words at k = 9) lie beyond the training
+range and are reported as such. The test set is disjoint from training by construction: a hash
+of the source sentence puts `held_out_percent` of all possible sentences in the test partition,
+and training draws only from the rest (the overlap is counted and recorded, 0). Short lengths
+have few distinct sentences (300 at 5 words), so their buckets hold fewer test sentences.
 
-The seed's table (BLEU 35-40 at 5-10 words falling under 15 at 40+) comes from real translation;
-this measures the same mechanism on a task where length is the only thing that varies.
+Capacity against slow learning: the fixed-context model is trained at several widths H and, at
+one width, for twice the steps. If more steps leave the long buckets where they are while a wider
+context moves the cliff, the cliff is the fixed context's capacity, not slow learning. The
+attention models run at the smallest width.
+
+BLEU (sacrebleu) and exact match by source length, as the mean over seeds with the lowest and
+highest seed. The seed's table (BLEU 35-40 at 5-10 words falling under 15 at 40+) comes from real
+translation; this measures the same mechanism on a task where length is the only thing that varies.
 
 Commands:
-    python -m experiments.bottleneck default     # 3 models x 3 seeds x 2000 steps, about 18 minutes on 2 CPU cores
+    python -m experiments.bottleneck default     # 6 models x 3 seeds, about 45 minutes on 2 CPU cores
     python -m experiments.bottleneck smoke
+    python -m experiments.bottleneck large       # H up to 1024, 10000 steps: for an accelerator
 """
 
 import dataclasses
-import itertools
+import zlib
 
 import numpy as np
 from flax import nnx
 
-from experiments import cli, report
+from harness import cli, figures, report
 from seqjax import _validate
 from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
@@ -32,19 +42,22 @@ from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, exact_match
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit
 
-MODELS = {
-  "fixed context (no attention)": {"attention": "none"},
-  "Bahdanau (additive, bidirectional encoder)": {"attention": "bahdanau", "bidirectional_encoder": True},
-  "Luong (general, global)": {"attention": "luong", "score": "general"},
-}
+FIXED = {"attention": "none"}
+BAHDANAU = {"attention": "bahdanau", "bidirectional_encoder": True}
+LUONG = {"attention": "luong", "score": "general"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  max_clauses: int = 6
+  max_clauses: int = 6  # training sentences: 5..5 + 4 * max_clauses words
+  test_clauses: int = 9  # test sentences up to 5 + 4 * test_clauses words
   train_sentences: int = 50000
-  test_sentences: int = 140  # per clause count
-  hidden: int = 128
+  test_sentences: int = 140  # per clause count, at most (distinct sentences, none trained on)
+  held_out_percent: int = 10  # of all possible source sentences, kept for testing only
+  fixed_hiddens: tuple[int, ...] = (64, 128, 256)  # the fixed-context model's widths
+  attention_hidden: int = 64  # Bahdanau's and Luong's width
+  control_hidden: int = 128  # the fixed-context width also trained for control_steps
+  control_steps: int = 4000
   embed: int = 64
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's train.seed
   train: TrainConfig = TrainConfig(steps=2000, batch_size=64, learning_rate=3e-3, clip_norm=1.0, progress=False)
@@ -53,8 +66,16 @@ class Config:
   def check(self) -> "Config":
     self.train.check()
     _validate.nonnegative_int("max_clauses", self.max_clauses)
-    for name in ("train_sentences", "test_sentences", "hidden", "embed"):
+    for name in ("train_sentences", "test_sentences", "attention_hidden", "control_hidden", "control_steps", "embed"):
       _validate.positive_int(name, getattr(self, name))
+    if not isinstance(self.test_clauses, int) or self.test_clauses < self.max_clauses:
+      raise ValueError(f"test_clauses must be an integer >= max_clauses = {self.max_clauses}, got {self.test_clauses}")
+    if not isinstance(self.held_out_percent, int) or not 1 <= self.held_out_percent <= 50:
+      raise ValueError(f"held_out_percent must be an integer in [1, 50], got {self.held_out_percent!r}")
+    if not self.fixed_hiddens:
+      raise ValueError("fixed_hiddens must name at least one width")
+    for hidden in self.fixed_hiddens:
+      _validate.positive_int("fixed_hiddens", hidden)
     cli.check_seeds(self.seeds)
     if self.train_sentences < self.train.batch_size:
       raise ValueError(
@@ -64,37 +85,83 @@ class Config:
 
 
 CONFIGS = {
-  "default": ("k = 0..6 clauses, 2000 steps (the README's numbers)", Config()),
+  "default": ("train k = 0..6 clauses, test to k = 9 (41 words), H 64-256 (the README's numbers)", Config()),
   "smoke": (
     "tiny",
     Config(
       max_clauses=1,
+      test_clauses=2,
       train_sentences=64,
       test_sentences=4,
-      hidden=8,
+      fixed_hiddens=(8,),
+      attention_hidden=8,
+      control_hidden=8,
+      control_steps=3,
       embed=8,
       seeds=(0,),
       train=dataclasses.replace(Config().train, steps=2, batch_size=8),
       out="/tmp/seqjax-smoke",
     ),
   ),
+  "large": (
+    "for an accelerator: H up to 1024, 10000 steps, 20000-step control",
+    Config(
+      fixed_hiddens=(128, 256, 512, 1024),
+      attention_hidden=128,
+      control_hidden=256,
+      control_steps=20000,
+      test_sentences=500,
+      train=dataclasses.replace(Config().train, steps=10000),
+    ),
+  ),
 }
 
 
-def sentences(count: int, low: int, high: int, seed: int):
-  return generate("translate", count, min_length=low, max_length=high, seed=seed)
+def variants(config: Config) -> list[tuple[str, dict, int, int]]:
+  """(name, Seq2Seq options, hidden, steps) of every model the experiment trains."""
+  steps = config.train.steps
+  runs = [(f"fixed context, H={h}", FIXED, h, steps) for h in config.fixed_hiddens]
+  runs.append(
+    (f"fixed context, H={config.control_hidden}, {config.control_steps} steps", FIXED, config.control_hidden,
+     config.control_steps)
+  )  # fmt: skip
+  h = config.attention_hidden
+  return [*runs, (f"Bahdanau (bidirectional), H={h}", BAHDANAU, h, steps), (f"Luong (general), H={h}", LUONG, h, steps)]
+
+
+def held_out(source: list[str], percent: int) -> bool:
+  """Whether a source sentence belongs to the test partition (a stable hash, the same on every machine)."""
+  return zlib.crc32(" ".join(source).encode()) % 100 < percent
+
+
+def draw(count: int, clauses: tuple[int, int], seed: int, *, test: bool, config: Config) -> list:
+  """`count` pairs with clauses[0]..clauses[1] clauses from one partition. Test pairs are distinct and
+  may be fewer than `count` when the partition holds fewer sentences of those lengths."""
+  pairs, seen = [], set()
+  for attempt in range(20):  # each attempt draws as many candidates again
+    for source, target in generate("translate", count, min_length=clauses[0], max_length=clauses[1], seed=seed):
+      if held_out(source, config.held_out_percent) != test or (test and tuple(source) in seen):
+        continue
+      seen.add(tuple(source))
+      pairs.append((source, target))
+      if len(pairs) == count:
+        return pairs
+    seed += 7919 * (attempt + 1)
+  if not test:
+    raise RuntimeError(f"could not draw {count} training sentences outside the test partition")
+  return pairs
 
 
 @dataclasses.dataclass(frozen=True)
-class HeldOut:
+class TestSet:
   pairs: list  # encoded (source, target) pairs
   references: list[str]
   source_lengths: list[int]
 
 
-def train(options: dict, vocab: Vocab, train_pairs, config: Config, seed: int):
-  model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden=config.hidden, **options)
-  train_config = dataclasses.replace(config.train, seed=seed)
+def train(options: dict, hidden: int, steps: int, vocab: Vocab, train_pairs, config: Config, seed: int):
+  model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden=hidden, **options)
+  train_config = dataclasses.replace(config.train, seed=seed, steps=steps)
   longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
 
   def batch_fn(step: int, rows: slice) -> dict:
@@ -113,66 +180,101 @@ def translate(model, vocab: Vocab, pairs, max_length: int) -> list[str]:
   return [" ".join(vocab.decode(row)) for row in np.asarray(tokens)]
 
 
-def evaluate(options: dict, vocab: Vocab, train_pairs, test: HeldOut, config: Config, seed: int) -> dict:
-  """Train one model from `seed`; BLEU and exact match over the test set and per length bucket."""
-  model, final_loss = train(options, vocab, train_pairs, config, seed)
-  hypotheses = translate(model, vocab, test.pairs, max_length=3 + 2 * config.max_clauses + 2)
-  references, source_lengths = test.references, test.source_lengths
-  edges = [5 + 4 * k for k in range(config.max_clauses + 2)]  # one bucket per clause count
-  buckets = bleu_by_length(hypotheses, references, source_lengths, edges)
-  exact = []  # per bucket, aligned with bleu_by_length's (every bucket has test sentences)
-  for low, high in itertools.pairwise(edges):
-    picked = [i for i, n in enumerate(source_lengths) if low <= n < high]
-    exact.append(exact_match([hypotheses[i] for i in picked], [references[i] for i in picked]))
+def evaluate(variant, vocab: Vocab, train_pairs, test: TestSet, config: Config, seed: int) -> dict:
+  """Train one model from `seed`; BLEU and exact match over the test set and per clause count."""
+  _, options, hidden, steps = variant
+  model, final_loss = train(options, hidden, steps, vocab, train_pairs, config, seed)
+  hypotheses = translate(model, vocab, test.pairs, max_length=3 + 2 * config.test_clauses + 2)
+  edges = [5 + 4 * k for k in range(config.test_clauses + 2)]  # one bucket per clause count
+  buckets = bleu_by_length(hypotheses, test.references, test.source_lengths, edges)
+  for bucket, low in zip(buckets, edges, strict=False):  # every bucket has test sentences
+    picked = [i for i, n in enumerate(test.source_lengths) if n == low]
+    bucket["exact_match"] = exact_match([hypotheses[i] for i in picked], [test.references[i] for i in picked])
   return {
     "seed": seed,
     "final_train_loss": final_loss,
-    "bleu": corpus_bleu(hypotheses, references),
+    "bleu": corpus_bleu(hypotheses, test.references),
     "buckets": buckets,
-    "exact_match": exact,
-    "examples": list(zip(references[-3:], hypotheses[-3:], strict=True)),
+    "examples": list(zip(test.references[-3:], hypotheses[-3:], strict=True)),
   }
 
 
-def summary_cells(runs: list[dict]) -> dict[str, str]:
+def summary_cells(runs: list[dict], config: Config) -> dict[str, str]:
   """Per bucket "mean BLEU / mean exact match [lowest-highest]" over the seeds' runs, and overall BLEU."""
   cells = {}
   for index, bucket in enumerate(runs[0]["buckets"]):
     bleus = [run["buckets"][index]["bleu"] for run in runs]
-    exact = [100 * run["exact_match"][index] for run in runs]
+    exact = [100 * run["buckets"][index]["exact_match"] for run in runs]
     bleu = "n/a" if None in bleus else f"{np.mean(bleus):.1f}"
-    cells[f"{bucket['lengths']} words"] = f"{bleu} / {np.mean(exact):.0f}% [{min(exact):.0f}-{max(exact):.0f}]"
-  cells["all"] = f"{np.mean([run['bleu'] for run in runs]):.1f}"
+    beyond = "†" if index > config.max_clauses else ""
+    cells[f"{bucket['lengths']} words{beyond}"] = f"{bleu} / {report.spread(exact, '.0f')}%"
+  cells["all (BLEU)"] = report.spread([run["bleu"] for run in runs], ".1f")
+  cells["final train loss"] = report.spread([run["final_train_loss"] for run in runs], ".4f")
   return cells
+
+
+def plot(data: dict, config: Config):
+  """Exact match and BLEU against source length per model: seed mean with the min-max band."""
+  fig, (exact_ax, bleu_ax) = figures.figure(11, 4.5, columns=2)
+  lengths = [5 + 4 * k for k in range(config.test_clauses + 1)]
+  for name, runs in data.items():
+    exact = 100 * np.array([[b["exact_match"] for b in run["buckets"]] for run in runs])  # [seeds, buckets]
+    (line,) = exact_ax.plot(lengths, exact.mean(0), marker="o", markersize=3, label=name)
+    exact_ax.fill_between(lengths, exact.min(0), exact.max(0), color=line.get_color(), alpha=0.2)
+    scored = [i for i, b in enumerate(runs[0]["buckets"]) if b["bleu"] is not None]
+    bleu = np.array([[run["buckets"][i]["bleu"] for i in scored] for run in runs])
+    bleu_ax.plot([lengths[i] for i in scored], bleu.mean(0), marker="o", markersize=3, color=line.get_color())
+    bleu_ax.fill_between([lengths[i] for i in scored], bleu.min(0), bleu.max(0), color=line.get_color(), alpha=0.2)
+  for ax, label in ((exact_ax, "exact match (% of test sentences)"), (bleu_ax, "BLEU (sacrebleu)")):
+    ax.axvline(5 + 4 * config.max_clauses, color="gray", linestyle="--", linewidth=1)
+    ax.text(5 + 4 * config.max_clauses + 0.5, 0.03, "longest\ntrained", color="gray", fontsize=8,
+            transform=ax.get_xaxis_transform())  # fmt: skip
+    ax.set_xlabel("source sentence length (words)")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+  exact_ax.set_ylim(-2, 102)
+  exact_ax.legend(fontsize=8, loc="lower left")
+  fig.suptitle(
+    "Seq2seq quality against sentence length: fixed context at several widths H, and attention\n"
+    f"(mean and min-max over {len(config.seeds)} seeds; test sentences never trained on)",
+    fontsize=10,
+  )
+  return figures.save(fig, config.out, "bottleneck")
 
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  raw_train = sentences(config.train_sentences, 0, config.max_clauses, 0)
-  raw_test = [p for k in range(config.max_clauses + 1) for p in sentences(config.test_sentences, k, k, 1000 + k)]
+  raw_train = draw(config.train_sentences, (0, config.max_clauses), 0, test=False, config=config)
+  raw_test = [
+    p for k in range(config.test_clauses + 1) for p in draw(config.test_sentences, (k, k), 1000 + k, test=True,
+                                                           config=config)
+  ]  # fmt: skip
+  overlap = len({tuple(s) for s, _ in raw_test} & {tuple(s) for s, _ in raw_train})
   vocab = Vocab.words(" ".join(s + t) for s, t in raw_train + raw_test)
   encode = lambda pairs: [(vocab.encode(s), vocab.encode(t)) for s, t in pairs]  # noqa: E731
   train_pairs = encode(raw_train)
-  test = HeldOut(encode(raw_test), [" ".join(t) for _, t in raw_test], [len(s) for s, _ in raw_test])
+  test = TestSet(encode(raw_test), [" ".join(t) for _, t in raw_test], [len(s) for s, _ in raw_test])
   rows, data = [], {}
-  for name, options in MODELS.items():
-    runs = [evaluate(options, vocab, train_pairs, test, config, seed) for seed in config.seeds]
-    data[name] = runs
-    rows.append({"model": name, **summary_cells(runs)})
+  for variant in variants(config):
+    runs = [evaluate(variant, vocab, train_pairs, test, config, seed) for seed in config.seeds]
+    data[variant[0]] = runs
+    rows.append({"model": variant[0], **summary_cells(runs, config)})
+  counts = {b["lengths"]: b["sentences"] for b in data[variants(config)[0][0]][0]["buckets"]}
+  figure_path = plot(data, config)
   report.write(
     "bottleneck",
     "Seq2seq quality against sentence length: the fixed-context bottleneck",
     [
       (
-        f"BLEU / exact match [lowest-highest] by source length, means over seeds {list(config.seeds)} "
-        "(BLEU n/a: references under 4 words); "
-        f"{config.test_sentences} test sentences per length, trained on "
-        f"{config.train_sentences} sentences of 5-{5 + 4 * config.max_clauses} words, "
-        f"{config.train.steps} Adam steps of {config.train.batch_size}, H={config.hidden}, greedy decoding",
-        report.markdown_table(rows),
+        f"BLEU / exact match by source length: mean over seeds {list(config.seeds)} [lowest-highest seed] "
+        f"(BLEU n/a: references under 4 words); trained on {config.train_sentences} sentences of "
+        f"5-{5 + 4 * config.max_clauses} words († = longer than any training sentence), {config.train.steps} "
+        f"Adam steps of {config.train.batch_size} unless named, greedy decoding; test sentences per bucket "
+        f"{counts}, {overlap} of them in the training set",
+        report.markdown_table(rows) + f"\n\n![exact match and BLEU against length]({figure_path.name})",
       )
     ],
-    {"models": data},
+    {"seeds": len(config.seeds), "train_test_overlap": overlap, "test_sentences": counts, "models": data},
     config=config,
     script=__spec__.name,
     argv=argv,

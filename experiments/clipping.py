@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments import cli, figures, report
+from harness import cli, figures, report
 from seqjax import _validate
 from seqjax.recurrent import StackedRNN
 from seqjax.train import TrainConfig, fit

@@ -15,22 +15,29 @@ the vector each representation gives the ambiguous word:
     BiLSTM (ELMo)  forward and backward states at the word
     BERT           the encoder's last layer at the word
 
-Accuracy is reported overall and split by whether a cue comes before the word, with the cosine
-similarity of the word's vectors between sentences of the same and of different senses.
+Accuracy is reported overall, split by whether a cue comes before the word, and by the distance
+from the word to its nearest cue (what separates the recurrent models, which must carry the
+sense across every word between, from attention, which reads it in one step), with the cosine
+similarity of the word's vectors between sentences of the same and of different senses. A second
+BERT trained with `collapse_learning_rate` (no warmup) checks, over the seeds, whether the post-LN
+BERT collapses to one vector for every sentence at that rate. Each seed draws its own training
+data, probe sentences and initialization; the probe sentences found in training are counted.
 
 Commands:
-    python -m experiments.contextual_embeddings default   # a few minutes on 2 CPU cores
+    python -m experiments.contextual_embeddings default   # T=48, 3 seeds: about 15 minutes on 2 CPU cores
     python -m experiments.contextual_embeddings smoke
+    python -m experiments.contextual_embeddings large     # T=128, D=256, 10000 steps: for an accelerator
 """
 
 import dataclasses
+import itertools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments import cli, report
+from harness import cli, figures, report
 from seqjax import _validate
 from seqjax.data.batching import step_indices
 from seqjax.recurrent import RNN, LSTMCell
@@ -43,14 +50,16 @@ SENSES = ("finance", "river")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  length: int = 12
+  length: int = 48
   cues_per_sense: int = 8
   fillers: int = 40
   train_sentences: int = 20000
-  probe_sentences: int = 2000
+  probe_sentences: int = 4000
   dim: int = 64
   ridge: float = 1.0
-  # train.seed also draws the data and initializes both models
+  distance_edges: tuple[int, ...] = (1, 3, 6, 12, 24)  # nearest-cue distance buckets [e_i, e_i+1), the last open
+  collapse_learning_rate: float = 3e-3  # a second BERT, trained at this rate
+  seeds: tuple[int, ...] = (0, 1, 2)  # each draws the data and initializes the models
   train: TrainConfig = TrainConfig(steps=1500, batch_size=64, learning_rate=1e-3, clip_norm=1.0, progress=False)
   out: str = str(report.RESULTS)
 
@@ -58,9 +67,14 @@ class Config:
     self.train.check()
     cli.at_least("length", self.length, 3)
     cli.at_least("probe_sentences", self.probe_sentences, 4)
+    cli.check_seeds(self.seeds)
     for name in ("cues_per_sense", "fillers", "dim", "train_sentences"):
       _validate.positive_int(name, getattr(self, name))
     _validate.finite_number("ridge", self.ridge, low=0.0, inclusive=False)
+    _validate.finite_number("collapse_learning_rate", self.collapse_learning_rate, low=0.0, inclusive=False)
+    edges = self.distance_edges
+    if not edges or edges[0] != 1 or any(b <= a for a, b in itertools.pairwise(edges)):
+      raise ValueError(f"distance_edges must rise strictly from 1, got {edges}")
     if self.train_sentences < self.train.batch_size:
       raise ValueError(
         f"train_sentences ({self.train_sentences}) must be >= train.batch_size ({self.train.batch_size})"
@@ -69,7 +83,7 @@ class Config:
 
 
 CONFIGS = {
-  "default": ("T=12, D=64, 1500 steps per model (the README's numbers)", Config()),
+  "default": ("T=48, D=64, 1500 steps per model, 3 seeds (the README's numbers)", Config()),
   "smoke": (
     "tiny",
     Config(
@@ -78,8 +92,20 @@ CONFIGS = {
       train_sentences=64,
       probe_sentences=40,
       dim=8,
+      distance_edges=(1, 3),
+      seeds=(0,),
       train=dataclasses.replace(Config().train, steps=2, batch_size=8),
       out="/tmp/seqjax-smoke",
+    ),
+  ),
+  "large": (
+    "for an accelerator: T=128, D=256, 10000 steps",
+    Config(
+      length=128,
+      dim=256,
+      train_sentences=200000,
+      distance_edges=(1, 3, 6, 12, 24, 48, 96),
+      train=dataclasses.replace(Config().train, steps=10000),
     ),
   ),
 }
@@ -90,7 +116,8 @@ def vocab_size(config: Config) -> int:
 
 
 def sentences(config: Config, count: int, seed: int) -> dict[str, np.ndarray]:
-  """tokens [N, T], the word's position [N], its sense [N] (0 finance, 1 river), cue before it [N]."""
+  """tokens [N, T], the word's position [N], its sense [N] (0 finance, 1 river), cue before it [N],
+  distance from the word to its nearest cue [N]."""
   rng = np.random.default_rng(seed)
   N, T, C = count, config.length, config.cues_per_sense
   tokens = 2 + 2 * C + rng.integers(0, config.fillers, (N, T))  # fillers everywhere first
@@ -102,7 +129,14 @@ def sentences(config: Config, count: int, seed: int) -> dict[str, np.ndarray]:
   for j in range(2):
     tokens[rows, cues[:, j]] = 2 + sense * C + rng.integers(0, C, N)
   cue_before = (cues < position[:, None]).any(axis=1)
-  return {"tokens": tokens.astype(np.int32), "position": position, "sense": sense, "cue_before": cue_before}
+  distance = np.abs(cues - position[:, None]).min(axis=1)
+  return {
+    "tokens": tokens.astype(np.int32),
+    "position": position,
+    "sense": sense,
+    "cue_before": cue_before,
+    "distance": distance,
+  }
 
 
 class BiLM(nnx.Module):
@@ -143,12 +177,12 @@ def make_mlm_loss(vocab: int):
   return mlm_loss
 
 
-def train(model: nnx.Module, loss_fn, data: np.ndarray, config: Config) -> tuple[nnx.Module, float]:
+def train(model: nnx.Module, loss_fn, data: np.ndarray, train_config: TrainConfig) -> tuple[nnx.Module, float]:
   def batch_fn(step: int, rows: slice) -> dict:
-    index = step_indices(config.train.seed, step, len(data), config.train.batch_size)
+    index = step_indices(train_config.seed, step, len(data), train_config.batch_size)
     return {"tokens": data[index[rows]]}
 
-  result = fit(model, loss_fn, batch_fn, config.train)
+  result = fit(model, loss_fn, batch_fn, train_config)
   return result.model, result.history[-1]["loss"]
 
 
@@ -172,17 +206,10 @@ def mean_cosine(vectors: np.ndarray, sense: np.ndarray) -> tuple[float, float]:
   return float(similarity[same & off_diagonal].mean()), float(similarity[~same].mean())
 
 
-def main(argv=None):
-  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  V = vocab_size(config)
-  train_tokens = sentences(config, config.train_sentences, config.train.seed)["tokens"]
-  probe = sentences(config, config.probe_sentences, config.train.seed + 1)
-  rows_index = np.arange(config.probe_sentences)
-  at_word = lambda states: np.asarray(states)[rows_index, probe["position"]]  # noqa: E731  [N, D]
-
-  bilm, bilm_final = train(BiLM(V, config.dim, rngs=nnx.Rngs(config.train.seed)), bilm_loss, train_tokens, config)
+def bert(config: Config, seed: int, learning_rate: float, train_tokens: np.ndarray):
+  """A 2-layer post-LN BERT trained by masked LM from `seed` at `learning_rate` -> (model, final loss)."""
   bert_config = BertConfig(
-    vocab_size=V,
+    vocab_size=vocab_size(config),
     max_length=config.length,
     type_vocab_size=1,
     dim=config.dim,
@@ -191,54 +218,162 @@ def main(argv=None):
     ff_dim=4 * config.dim,
     dropout_rate=0.0,
   )
-  bert = BertForPreTraining(bert_config, next_sentence=False, rngs=nnx.Rngs(config.train.seed))
-  bert, bert_final = train(bert, make_mlm_loss(V), train_tokens, config)
+  model = BertForPreTraining(bert_config, next_sentence=False, rngs=nnx.Rngs(seed))
+  train_config = dataclasses.replace(config.train, seed=seed, learning_rate=learning_rate)
+  return train(model, make_mlm_loss(vocab_size(config)), train_tokens, train_config)
+
+
+def scores(vectors: np.ndarray, probe: dict, config: Config) -> dict:
+  """The probe's accuracy on the second half (overall, by cue side, by nearest-cue distance) and cosines."""
+  half = config.probe_sentences // 2
+  correct = ridge_probe(vectors, probe["sense"], config.ridge) == probe["sense"][half:]
+  before, distance = probe["cue_before"][half:], probe["distance"][half:]
+  buckets = list(itertools.pairwise([*config.distance_edges, config.length]))
+  if any(not ((distance >= a) & (distance < b)).any() for a, b in buckets):
+    raise ValueError(
+      f"a distance_edges bucket holds no probe sentence; raise probe_sentences ({config.probe_sentences})"
+    )
+  same, other = mean_cosine(vectors, probe["sense"])
+  return {
+    "accuracy": float(correct.mean()),
+    "accuracy_cue_before": float(correct[before].mean()),
+    "accuracy_cues_only_after": float(correct[~before].mean()),
+    "accuracy_by_distance": [float(correct[(distance >= a) & (distance < b)].mean()) for a, b in buckets],
+    "sentences_by_distance": [int(((distance >= a) & (distance < b)).sum()) for a, b in buckets],
+    "cosine_same_sense": same,
+    "cosine_other_sense": other,
+  }
+
+
+def run(config: Config, seed: int) -> dict:
+  """Train the BiLM, the BERT and the BERT at the collapse rate from `seed`; probe each representation."""
+  V = vocab_size(config)
+  train_tokens = sentences(config, config.train_sentences, seed)["tokens"]
+  probe = sentences(config, config.probe_sentences, 10_000 + seed)
+  overlap = len(set(map(bytes, probe["tokens"])) & set(map(bytes, train_tokens)))
+  rows_index = np.arange(config.probe_sentences)
+  at_word = lambda states: np.asarray(states)[rows_index, probe["position"]]  # noqa: E731  [N, D]
+
+  train_config = dataclasses.replace(config.train, seed=seed)
+  bilm, bilm_loss_final = train(BiLM(V, config.dim, rngs=nnx.Rngs(seed)), bilm_loss, train_tokens, train_config)
+  bert_model, bert_loss = bert(config, seed, config.train.learning_rate, train_tokens)
+  collapsed, collapsed_loss = bert(config, seed, config.collapse_learning_rate, train_tokens)
 
   tokens = jnp.asarray(probe["tokens"])
   forward, backward = (at_word(s) for s in bilm.states(tokens))
-  table = np.asarray(bert.bert.embed.tokens.embedding[...])  # [V, D]
+  table = np.asarray(bert_model.bert.embed.tokens.embedding[...])  # [V, D]
   representations = {
     "static (input embedding table)": np.tile(table[WORD], (config.probe_sentences, 1)),  # one vector, always
     "forward LSTM (left context)": forward,
     "BiLSTM, ELMo-style (both sides)": np.concatenate([forward, backward], axis=1),
-    "BERT, last layer (both sides, attention)": at_word(bert.bert(tokens)[0]),
+    "BERT, last layer (both sides, attention)": at_word(bert_model.bert(tokens)[0]),
+    f"BERT trained at lr {config.collapse_learning_rate:g}": at_word(collapsed.bert(tokens)[0]),
   }
-  half = config.probe_sentences // 2
-  sense, before = probe["sense"][half:], probe["cue_before"][half:]
-  rows, data = [], {}
-  for name, vectors in representations.items():
-    correct = ridge_probe(vectors, probe["sense"], config.ridge) == sense
-    same, other = mean_cosine(vectors, probe["sense"])
-    data[name] = {
-      "accuracy": float(correct.mean()),
-      "accuracy_cue_before": float(correct[before].mean()),
-      "accuracy_cues_only_after": float(correct[~before].mean()),
-      "cosine_same_sense": same,
-      "cosine_other_sense": other,
-    }
+  return {
+    "seed": seed,
+    "train_test_overlap": overlap,
+    "cue_before_share": float(probe["cue_before"][config.probe_sentences // 2 :].mean()),
+    "losses": {
+      "BiLM": bilm_loss_final,
+      "BERT": bert_loss,
+      f"BERT at lr {config.collapse_learning_rate:g}": collapsed_loss,
+    },
+    "representations": {name: scores(vectors, probe, config) for name, vectors in representations.items()},
+  }
+
+
+def distance_labels(config: Config) -> list[str]:
+  edges = [*config.distance_edges, config.length]
+  return [f"{a}-{b - 1}" if b - 1 > a else f"{a}" for a, b in itertools.pairwise(edges)]
+
+
+def draw(runs: list[dict], config: Config):
+  """Probe accuracy per representation, accuracy against nearest-cue distance, and the cosines."""
+  names = list(runs[0]["representations"])
+  fig, (bars, by_distance, cosines) = figures.figure(16, 4.8, columns=3)
+  values = lambda name, key: np.array([r["representations"][name][key] for r in runs])  # noqa: E731  [seeds, ...]
+  for index, name in enumerate(names):
+    accuracy = 100 * values(name, "accuracy")
+    bars.bar(index, accuracy.mean(), color=f"C{index}")
+    bars.errorbar(index, accuracy.mean(), [[accuracy.mean() - accuracy.min()], [accuracy.max() - accuracy.mean()]],
+                  color="black", capsize=3)  # fmt: skip
+    by = 100 * values(name, "accuracy_by_distance")  # [seeds, buckets]
+    positions = np.arange(by.shape[1])
+    by_distance.plot(positions, by.mean(0), "-o", color=f"C{index}", label=name, markersize=3)
+    by_distance.fill_between(positions, by.min(0), by.max(0), color=f"C{index}", alpha=0.15)
+    for offset, key in ((-0.2, "cosine_same_sense"), (0.2, "cosine_other_sense")):
+      cosine = values(name, key)
+      cosines.bar(index + offset, cosine.mean(), width=0.4, color=f"C{index}", alpha=1.0 if offset < 0 else 0.45)
+  bars.axhline(50, color="0.4", ls="--", lw=1)
+  bars.set_xticks(range(len(names)), [name.split(" (")[0].split(",")[0] for name in names], rotation=25, ha="right")
+  bars.set_ylabel("sense probe accuracy (% of held-out sentences)")
+  bars.set_title("probe accuracy (bar: seed mean; whisker: min-max; dashes: chance)", fontsize=9)
+  by_distance.set_xticks(range(len(distance_labels(config))), distance_labels(config))
+  by_distance.set_xlabel("distance from the word to its nearest cue (words)")
+  by_distance.set_ylabel("probe accuracy (%)")
+  by_distance.set_title("accuracy against cue distance (band: min-max over seeds)", fontsize=9)
+  by_distance.legend(fontsize=7)
+  cosines.set_xticks(range(len(names)), [name.split(" (")[0].split(",")[0] for name in names], rotation=25, ha="right")
+  cosines.set_ylabel("mean cosine between the word's vectors")
+  cosines.set_title("cosine: same sense (dark) vs other sense (light)", fontsize=9)
+  for ax in (bars, by_distance, cosines):
+    ax.grid(alpha=0.3, axis="y")
+  fig.suptitle(
+    f"Reading the sense of 'bank' from its vector: static, recurrent and attention representations "
+    f"(T={config.length}, {len(runs)} seeds)",
+    fontsize=10,
+  )
+  return figures.save(fig, config.out, "contextual_embeddings")
+
+
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  runs = [run(config, seed) for seed in config.seeds]
+  spread = lambda values: report.spread(100 * np.asarray(values), ".1f")  # noqa: E731
+  rows, distance_rows, names = [], [], list(runs[0]["representations"])
+  for name in names:
+    values = lambda key, name=name: [r["representations"][name][key] for r in runs]  # noqa: E731
     rows.append(
       {
         "representation of the ambiguous word": name,
-        "probe accuracy": f"{100 * correct.mean():.1f}%",
-        "a cue before the word": f"{100 * correct[before].mean():.1f}%",
-        "cues only after": f"{100 * correct[~before].mean():.1f}%",
-        "cosine, same sense": f"{same:.3f}",
-        "cosine, other sense": f"{other:.3f}",
+        "probe accuracy %": spread(values("accuracy")),
+        "a cue before the word %": spread(values("accuracy_cue_before")),
+        "cues only after %": spread(values("accuracy_cues_only_after")),
+        "cosine, same sense": report.spread(values("cosine_same_sense")),
+        "cosine, other sense": report.spread(values("cosine_other_sense")),
       }
     )
+    by = np.array(values("accuracy_by_distance"))  # [seeds, buckets]
+    distance_rows.append(
+      {
+        "representation": name,
+        **{f"cue {label} away %": spread(by[:, i]) for i, label in enumerate(distance_labels(config))},
+      }
+    )
+  losses = {name: report.spread([r["losses"][name] for r in runs]) for name in runs[0]["losses"]}
+  overlap = sum(r["train_test_overlap"] for r in runs)
+  figure_path = draw(runs, config)
+  half = config.probe_sentences - config.probe_sentences // 2
   report.write(
     "contextual_embeddings",
     "Static against contextual embeddings: reading a word's sense from its vector",
     [
       (
-        f"Linear probe on {config.probe_sentences - half} held-out sentences ({100 * before.mean():.0f}% with a sense "
-        f"cue before the word; chance 50%); T={config.length}, D={config.dim}, {config.train.steps} Adam steps of "
-        f"{config.train.batch_size} per model on {config.train_sentences} sentences; final train loss "
-        f"BiLM {bilm_final:.3f}, BERT masked-LM {bert_final:.3f}",
+        f"Linear probe on {half} held-out sentences per seed (chance 50%; "
+        f"{100 * np.mean([r['cue_before_share'] for r in runs]):.0f}% with a sense cue before the word); "
+        f"mean [lowest-highest] over seeds {list(config.seeds)}; T={config.length}, D={config.dim}, "
+        f"{config.train.steps} Adam steps of {config.train.batch_size} per model on {config.train_sentences} "
+        f"sentences, lr {config.train.learning_rate:g}; final train loss {losses}; probe sentences seen in "
+        f"training: {overlap}",
         report.markdown_table(rows),
-      )
+      ),
+      (
+        "Probe accuracy by the distance from the word to its nearest cue; held-out sentences per bucket "
+        f"(seed {runs[0]['seed']}): {runs[0]['representations'][names[0]]['sentences_by_distance']}",
+        report.markdown_table(distance_rows) + f"\n\n![probe accuracy and cosines]({figure_path.name})",
+      ),
     ],
-    {"representations": data, "bilm_loss": bilm_final, "bert_loss": bert_final},
+    {"seeds": len(config.seeds), "train_test_overlap": overlap, "runs": runs},
     config=config,
     script=__spec__.name,
     argv=argv,

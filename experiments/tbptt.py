@@ -7,9 +7,17 @@ for k2 < T - 1 the first token lies outside every window and can only be guessed
 1 / vocab); for k2 >= T the LSTM can learn it. Same model, data, optimizer and number of
 updates for each k2; accuracy on fresh sequences.
 
+The seed's trade-off table (k2 small: low memory, fast; full sequence: very high memory, very
+slow) is measured on one sequence of `cost_time` steps (LSTM H = `cost_hidden`): the temporary
+memory of one update's compiled gradient (XLA's memory analysis), the wall time of one update,
+and of a pass over the whole sequence with k1 = k2 (the common choice) and with k1 fixed at
+`cost_k1` (where a larger k2 re-runs more steps per update). Times are the median [fastest-
+slowest] of `cost_runs` timed repeats after a warm-up, compile time apart.
+
 Commands:
-    python -m experiments.tbptt default     # T=20, LSTM H=64, k1=5, k2 in {5, 10, 20}, 3 seeds
+    python -m experiments.tbptt default     # T=20, LSTM H=64, k1=5, k2 in {5, 10, 20}, 3 seeds; cost at T=400
     python -m experiments.tbptt smoke
+    python -m experiments.tbptt large       # T=100, H=256, k2 up to 100; cost at T=2000, H=1024
 """
 
 import dataclasses
@@ -20,11 +28,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from experiments import cli, figures, report
+from harness import cli, figures, report, timing
 from seqjax import _validate
 from seqjax.recurrent import LSTMCell
 from seqjax.train.step import optimizer_init, optimizer_update
-from seqjax.train.tbptt import truncated_bptt
+from seqjax.train.tbptt import segment_gradient, truncated_bptt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +46,11 @@ class Config:
   batch: int = 64
   learning_rate: float = 1e-2
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's init and data order
+  cost_time: int = 400  # the memory/time trade-off: one sequence of this length
+  cost_hidden: int = 128
+  cost_k1: int = 25
+  cost_k2s: tuple[int, ...] = (25, 50, 100, 200, 400)  # 400 = the full sequence
+  cost_runs: int = 5
   out: str = str(report.RESULTS)
 
   def check(self) -> "Config":
@@ -48,6 +61,15 @@ class Config:
     _validate.finite_number("learning_rate", self.learning_rate, low=0.0, inclusive=False)
     if not self.k2s or any(not isinstance(k2, int) or k2 < self.k1 for k2 in self.k2s):
       raise ValueError(f"k2s must name at least one window, each an integer >= k1 = {self.k1}, got {self.k2s}")
+    for name in ("cost_time", "cost_hidden", "cost_k1", "cost_runs"):
+      _validate.positive_int(name, getattr(self, name))
+    if not self.cost_k2s or any(
+      not isinstance(k2, int) or not self.cost_k1 <= k2 <= self.cost_time for k2 in self.cost_k2s
+    ):
+      raise ValueError(
+        f"cost_k2s must name at least one window, each an integer in [cost_k1, cost_time] = "
+        f"[{self.cost_k1}, {self.cost_time}], got {self.cost_k2s}"
+      )
     return self
 
 
@@ -55,7 +77,35 @@ CONFIGS = {
   "default": ("T=20, k1=5, k2 in {5, 10, 20} (the README's numbers)", Config()),
   "smoke": (
     "T=6, 3 steps, 1 seed",
-    Config(time=6, k1=2, k2s=(2, 6), steps=3, hidden=8, batch=8, seeds=(0,), out="/tmp/seqjax-smoke"),
+    Config(
+      time=6,
+      k1=2,
+      k2s=(2, 6),
+      steps=3,
+      hidden=8,
+      batch=8,
+      seeds=(0,),
+      cost_time=8,
+      cost_hidden=8,
+      cost_k1=2,
+      cost_k2s=(2, 8),
+      cost_runs=1,
+      out="/tmp/seqjax-smoke",
+    ),
+  ),
+  "large": (
+    "for an accelerator: T=100, H=256, k2 up to 100; the cost at T=2000, H=1024",
+    Config(
+      time=100,
+      hidden=256,
+      k1=10,
+      k2s=(10, 25, 50, 100),
+      steps=2000,
+      cost_time=2000,
+      cost_hidden=1024,
+      cost_k1=50,
+      cost_k2s=(50, 100, 200, 500, 1000, 2000),
+    ),
   ),
 }
 
@@ -80,11 +130,8 @@ def batch(rng: np.random.Generator, config: Config):
   return xs, (targets, weights)
 
 
-def train(config: Config, k2: int, seed: int) -> dict:
-  model = Recaller(config, nnx.Rngs(seed))
-  graphdef, params = nnx.split(model)
-  tx = optax.adam(config.learning_rate)
-  opt_state = optimizer_init(tx, params)
+def step_and_loss(graphdef, config: Config):
+  """TBPTT's step_fn(params, carry, x_t) and loss_fn(logits, targets) for the Recaller."""
 
   def step_fn(params, carry, x_t):
     return nnx.merge(graphdef, params)(carry, x_t)
@@ -92,6 +139,16 @@ def train(config: Config, k2: int, seed: int) -> dict:
   def loss_fn(logits, targets):
     labels, weights = targets
     return jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * weights) / config.batch
+
+  return step_fn, loss_fn
+
+
+def train(config: Config, k2: int, seed: int) -> dict:
+  model = Recaller(config, nnx.Rngs(seed))
+  graphdef, params = nnx.split(model)
+  tx = optax.adam(config.learning_rate)
+  opt_state = optimizer_init(tx, params)
+  step_fn, loss_fn = step_and_loss(graphdef, config)
 
   update = jax.jit(lambda params, grads, opt_state: optimizer_update(tx, grads, opt_state, params))
 
@@ -114,6 +171,74 @@ def train(config: Config, k2: int, seed: int) -> dict:
   _, logits = jax.lax.scan(lambda c, x: step_fn(params, c, x), model.cell.initialize_carry((test.batch,)), xs)
   accuracy = float(jnp.mean(jnp.argmax(logits[-1], -1) == labels[-1]))
   return {"k2": k2, "seed": seed, "accuracy": accuracy, "train_test_overlap": overlap}
+
+
+def cost(config: Config, k2: int) -> dict:
+  """Memory and time of TBPTT with backward window k2 on one sequence of cost_time steps."""
+  shape = dataclasses.replace(config, time=config.cost_time, hidden=config.cost_hidden)
+  model = Recaller(shape, nnx.Rngs(0))
+  graphdef, params = nnx.split(model)
+  step_fn, loss_fn = step_and_loss(graphdef, shape)
+  xs, targets = batch(np.random.default_rng(0), shape)
+  carry = model.cell.initialize_carry((shape.batch,))
+  segment = segment_gradient(step_fn, loss_fn)
+  window = timing.time_jax(
+    lambda params, carry, xs, targets: segment(params, carry, xs, targets, 0),
+    *(params, carry, xs[:k2], jax.tree.map(lambda leaf: leaf[:k2], targets)),
+    runs=config.cost_runs,
+  )
+
+  def one_pass(k1: int):  # every update's gradient over the whole sequence, without applying them
+    return lambda: jax.block_until_ready(truncated_bptt(step_fn, loss_fn, params, carry, xs, targets, k1=k1, k2=k2)[2])
+
+  return {
+    "k2": k2,
+    "update": window,
+    "pass_k1_equal_k2": timing.time_calls(one_pass(k2), runs=config.cost_runs),
+    "pass_k1_fixed": timing.time_calls(one_pass(config.cost_k1), runs=config.cost_runs),
+  }
+
+
+def cost_rows(costs: list[dict], config: Config) -> list[dict]:
+  return [
+    {
+      "k2": c["k2"],
+      "temporary memory of one update (MB)": f"{c['update']['temp_bytes'] / 1e6:.1f}",
+      "one update (ms)": timing.spread(c["update"]),
+      "compile (s)": f"{c['update']['compile_s']:.2f}",
+      f"a {config.cost_time}-step pass, k1 = k2 (ms)": timing.spread(c["pass_k1_equal_k2"]),
+      f"a {config.cost_time}-step pass, k1 = {config.cost_k1} (ms)": timing.spread(c["pass_k1_fixed"]),
+    }
+    for c in costs
+  ]
+
+
+def draw_cost(costs: list[dict], config: Config):
+  fig, (memory_ax, time_ax) = figures.figure(10, 4.2, columns=2)
+  k2s = [c["k2"] for c in costs]
+  memory_ax.loglog(k2s, [c["update"]["temp_bytes"] / 1e6 for c in costs], "-o", label="one update's gradient")
+  memory_ax.set_ylabel("temporary memory (MB)")
+  memory_ax.set_title("memory grows with the backward window", fontsize=9)
+  for key, label in (
+    ("update", "one update"),
+    ("pass_k1_equal_k2", f"{config.cost_time}-step pass, k1 = k2"),
+    ("pass_k1_fixed", f"{config.cost_time}-step pass, k1 = {config.cost_k1}"),
+  ):
+    times = np.array([c[key]["times_s"] for c in costs]) * 1e3  # [k2s, runs]
+    (line,) = time_ax.loglog(k2s, np.median(times, 1), "-o", label=label)
+    time_ax.fill_between(k2s, times.min(1), times.max(1), color=line.get_color(), alpha=0.2)
+  time_ax.set_ylabel("wall time (ms; median, band: fastest-slowest repeat)")
+  time_ax.set_title("per update: grows with k2; per pass at k1 = k2: does not", fontsize=9)
+  for ax in (memory_ax, time_ax):
+    ax.set_xlabel("backward window k2 (steps)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+  fig.suptitle(
+    f"The cost of TBPTT's backward window (LSTM H={config.cost_hidden}, batch {config.batch}, "
+    f"{config.cost_time}-step sequence, {jax.devices()[0].platform})",
+    fontsize=10,
+  )
+  return figures.save(fig, config.out, "tbptt_cost")
 
 
 def draw(runs: list[dict], config: Config):
@@ -148,6 +273,8 @@ def main(argv=None):
       }
     )
   figure_path = draw(runs, config)
+  costs = [cost(config, k2) for k2 in config.cost_k2s]
+  cost_path = draw_cost(costs, config)
   report.write(
     "tbptt",
     "Truncated BPTT and a dependency of length T",
@@ -159,9 +286,20 @@ def main(argv=None):
         f"Adam {config.learning_rate}, seeds {list(config.seeds)} (init and data order); test sequences seen in "
         f"training: {sum(r['train_test_overlap'] for r in runs)}",
         report.markdown_table(rows) + f"\n\n![recall accuracy against k2]({figure_path.name})",
-      )
+      ),
+      (
+        f"The seed's memory/speed trade-off, measured: one {config.cost_time}-step sequence, LSTM "
+        f"H={config.cost_hidden}, batch {config.batch}; times median [fastest-slowest] of {config.cost_runs} "
+        "repeats after a warm-up, compile apart",
+        report.markdown_table(cost_rows(costs, config)) + f"\n\n![memory and time against k2]({cost_path.name})",
+      ),
     ],
-    {"seeds": len(config.seeds), "runs": runs, "train_test_overlap": max(r["train_test_overlap"] for r in runs)},
+    {
+      "seeds": len(config.seeds),
+      "runs": runs,
+      "train_test_overlap": max(r["train_test_overlap"] for r in runs),
+      "cost": costs,
+    },
     config=config,
     script=__spec__.name,
     argv=argv,

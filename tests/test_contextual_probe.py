@@ -17,6 +17,9 @@ def test_each_sentence_holds_the_word_once_and_two_cues_of_its_sense():
   assert ((tokens >= cue_low) & (tokens < cue_low + C))[is_cue].all()  # both cues of the sentence's own sense
   first_cue = np.argmax(is_cue, axis=1)
   np.testing.assert_array_equal(data["cue_before"], first_cue < data["position"])
+  cue_positions = [np.flatnonzero(row) for row in is_cue]  # [N] of [2]
+  nearest = [np.abs(cues - p).min() for cues, p in zip(cue_positions, data["position"], strict=True)]
+  np.testing.assert_array_equal(data["distance"], nearest)
   assert 0.2 < data["cue_before"].mean() < 0.9 and 0.4 < data["sense"].mean() < 0.6
 
 

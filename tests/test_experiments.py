@@ -9,9 +9,9 @@ import pytest
 
 import benchmarks
 import experiments
-from experiments import cli, report
+from harness import cli, report
 
-HELPERS = {"cli", "report", "figures", "timing", "__main__"}
+HELPERS = {"__main__"}
 MODULES = [
   importlib.import_module(f"{package.__name__}.{info.name}")
   for package in (experiments, benchmarks)

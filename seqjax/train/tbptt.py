@@ -25,9 +25,10 @@ def segments(length: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
 
 
 @functools.lru_cache(maxsize=16)
-def _segment_gradient(step_fn: Callable, loss_fn: Callable):
-  """Jitted (params, carry_w, xs_window, targets, offset) -> (loss, grads, carries), compiled
-  once per (step_fn, loss_fn) and window shape."""
+def segment_gradient(step_fn: Callable, loss_fn: Callable):
+  """One update's gradient: jitted (params, carry_w, xs_window, targets, offset) -> (loss, grads,
+  carries), compiled once per (step_fn, loss_fn) and window shape. Its cost (memory and time) is
+  what k2 sets: the window xs_window spans k2 steps (experiments.tbptt measures it)."""
 
   @functools.partial(jax.jit, static_argnums=4)
   def segment(params, carry_w, xs_window, targets_segment, offset):
@@ -65,7 +66,7 @@ def truncated_bptt(
   per-segment gradients are returned for inspection). Returns (params, losses, grads, carry).
   """
   length = jax.tree.leaves(xs)[0].shape[0]
-  segment = _segment_gradient(step_fn, loss_fn)
+  segment = segment_gradient(step_fn, loss_fn)
   plan = segments(length, k1, k2)
   stored = {0: jax.lax.stop_gradient(carry)}  # carry at time t, from earlier forward passes
   losses, all_grads = [], []

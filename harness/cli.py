@@ -1,4 +1,4 @@
-"""Every experiment's command line: a named shipped config, then overrides of any field.
+"""Every experiment's and benchmark's command line: a named shipped config, then overrides of any field.
 
 python -m experiments.<name> default                     # the config the README's numbers use
 python -m experiments.<name> smoke                       # tiny: seconds, for CI and checks

@@ -51,6 +51,12 @@ def module_case(module: nnx.Module, *, backward: bool, **call_options) -> tuple[
   return jax.grad(lambda params, x: jnp.sum(forward(params, x))), params
 
 
+def spread(result: dict, scale: float = 1e3, fmt: str = ".1f") -> str:
+  """A timing's repeats as "median [fastest-slowest]", in milliseconds by default (scale 1e3)."""
+  times = [t * scale for t in result["times_s"]]
+  return f"{statistics.median(times):{fmt}} [{min(times):{fmt}}-{max(times):{fmt}}]"
+
+
 def ratio(result: dict, peer: dict | None) -> str:
   """A case's median time over its peer's, as "1.23x"; "n/a" when the peer did not run."""
   return "n/a" if peer is None else f"{result['median_s'] / peer['median_s']:.2f}x"

@@ -1,0 +1,2 @@
+"""What the experiments and the benchmarks share: the command line (cli), results files with their
+provenance (report), figures (figures) and timing (timing). It imports neither of them."""
