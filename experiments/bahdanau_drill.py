@@ -53,6 +53,7 @@ CONFIGS = {
     "3 steps, 1 seed",
     Config(seeds=(0,), train=dataclasses.replace(Config().train, steps=3), out="/tmp/seqjax-smoke"),
   ),
+  "large": ("H=64, 10 seeds", Config(hidden=64, seeds=tuple(range(10)), out=str(report.LARGE))),
 }
 
 

@@ -61,6 +61,16 @@ CONFIGS = {
     "T=8, H=8, 6 steps",
     Config(time=8, hidden=8, seeds=(0,), train=dataclasses.replace(Config().train, steps=6), out="/tmp/seqjax-smoke"),
   ),
+  "large": (
+    "for an accelerator: T=200, H=256, 2000 steps, 5 seeds",
+    Config(
+      time=200,
+      hidden=256,
+      seeds=(0, 1, 2, 3, 4),
+      train=dataclasses.replace(Config().train, steps=2000, skip_limit=2000),
+      out=str(report.LARGE),
+    ),
+  ),
 }
 
 

@@ -14,7 +14,8 @@ import jax
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "results"
+RESULTS = REPO / "results"  # what the default configs write: the README's numbers
+LARGE = RESULTS / "large"  # what the large (accelerator) configs write, apart from them
 
 
 def portable(value):

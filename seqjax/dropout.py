@@ -11,3 +11,8 @@ def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
     return x
   keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
   return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+def split_key(key: jax.Array | None, count: int = 2) -> list:
+  """`count` independent dropout keys from `key`, or `count` Nones without one (evaluation)."""
+  return [None] * count if key is None else list(jax.random.split(key, count))

@@ -26,6 +26,15 @@ def test_every_script_ships_a_smoke_config():
     assert {"default", "smoke"} <= set(module.CONFIGS), module.__name__
 
 
+def test_every_experiment_ships_a_large_config_that_writes_apart_from_the_defaults():
+  from experiments.__main__ import SUITE
+
+  assert {m.__name__ for m in SUITE} == {m.__name__ for m in MODULES if m.__name__.startswith("experiments.")}
+  for module in SUITE:
+    assert module.CONFIGS["large"][1].out == str(report.LARGE), module.__name__
+    assert module.CONFIGS["smoke"][1].out == "/tmp/seqjax-smoke", module.__name__
+
+
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_every_shipped_config_parses(module):
   for name, (_, config) in module.CONFIGS.items():
@@ -81,3 +90,15 @@ def test_results_hold_paths_relative_to_the_repository():
   }
   committed = [path.read_text() for path in (report.REPO / "results").rglob("*.json")]
   assert committed and not any(re.search(r'"/[^"]*"', text) for text in committed)  # no absolute path
+
+
+def test_experiments_all_runs_every_experiment_with_the_same_arguments(monkeypatch):
+  from experiments import __main__ as suite
+
+  calls = []
+  fakes = [type("Fake", (), {"main": staticmethod(lambda argv, i=i: calls.append((i, argv)))}) for i in range(3)]
+  monkeypatch.setattr(suite, "SUITE", fakes)
+  suite.main(["all", "smoke", "--out", "/tmp/x"])
+  assert calls == [(i, ["smoke", "--out", "/tmp/x"]) for i in range(3)]
+  with pytest.raises(SystemExit, match="python -m experiments all smoke"):
+    suite.main(["smoke"])

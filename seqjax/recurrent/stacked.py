@@ -4,7 +4,7 @@ import jax
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.dropout import dropout
+from seqjax.dropout import dropout, split_key
 from seqjax.recurrent.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
 from seqjax.recurrent.rnn import RNN, Bidirectional
 
@@ -79,7 +79,7 @@ class StackedRNN(nnx.Module):
   def __call__(self, x: jax.Array, *, seq_lengths=None, initial_carry=None, dropout_key=None):
     if initial_carry is not None and len(initial_carry) != len(self.layers):
       raise ValueError(f"initial_carry must hold one carry per layer ({len(self.layers)}), got {len(initial_carry)}")
-    keys = [None] * len(self.layers) if dropout_key is None else jax.random.split(dropout_key, len(self.layers))
+    keys = split_key(dropout_key, len(self.layers))
     carries = []
     for index, layer in enumerate(self.layers):
       if index > 0:

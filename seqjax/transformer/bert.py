@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.dropout import split_key
 from seqjax.transformer.blocks import ACTIVATIONS, TransformerStack
 from seqjax.transformer.embedding import TextEmbedding
 
@@ -56,7 +57,7 @@ class BertModel(nnx.Module):
     self.pooler = nnx.Linear(config.dim, config.dim, rngs=rngs)
 
   def __call__(self, tokens, *, token_types=None, attention_mask=None, dropout_key=None):
-    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    keys = split_key(dropout_key)
     x = self.embed(tokens, token_types=token_types, dropout_key=keys[0])
     if attention_mask is not None:
       _validate.bool_mask("attention_mask", attention_mask, tokens.shape)

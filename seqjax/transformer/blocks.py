@@ -16,7 +16,7 @@ from flax import nnx
 
 from seqjax import _validate
 from seqjax.attention.multihead import KVCache, MultiHeadAttention
-from seqjax.dropout import dropout
+from seqjax.dropout import dropout, split_key
 
 ACTIVATIONS = {
   "relu": jax.nn.relu,
@@ -88,10 +88,13 @@ class TransformerBlock(nnx.Module):
     self.norm = norm
     self.dropout_rate = dropout_rate
 
-  def _residual(self, x, norm, sublayer, key):
-    if self.norm == "pre":
-      return x + dropout(sublayer(norm(x)), self.dropout_rate, key)
-    return norm(x + dropout(sublayer(x), self.dropout_rate, key))
+  def _sublayer_input(self, x: jax.Array, norm: nnx.LayerNorm) -> jax.Array:
+    return norm(x) if self.norm == "pre" else x
+
+  def _add(self, x: jax.Array, y: jax.Array, norm: nnx.LayerNorm, key) -> jax.Array:
+    """The residual around a sublayer's output y: pre-LN x + y, post-LN norm(x + y) (dropout on y)."""
+    y = dropout(y, self.dropout_rate, key)
+    return x + y if self.norm == "pre" else norm(x + y)
 
   def __call__(
     self,
@@ -113,22 +116,19 @@ class TransformerBlock(nnx.Module):
     """
     if (memory is None) != (self.cross_attention is None):
       raise ValueError("memory must be given exactly when the block has cross-attention")
-    keys = [None] * 6 if dropout_key is None else list(jax.random.split(dropout_key, 6))
-
-    def self_attend(h):
-      nonlocal cache
-      if cache is not None:
-        out, cache = self.self_attention.cached(h, cache, bias=bias)
-        return out
-      return self.self_attention(h, mask=mask, bias=bias, is_causal=is_causal, dropout_key=keys[0])
-
-    x = self._residual(x, self.self_attention_norm, self_attend, keys[1])
+    keys = split_key(dropout_key, 6)
+    h = self._sublayer_input(x, self.self_attention_norm)
+    if cache is None:
+      y = self.self_attention(h, mask=mask, bias=bias, is_causal=is_causal, dropout_key=keys[0])
+    else:
+      y, cache = self.self_attention.cached(h, cache, bias=bias)
+    x = self._add(x, y, self.self_attention_norm, keys[1])
     if self.cross_attention is not None:
-      cross = self.cross_attention
-      x = self._residual(
-        x, self.cross_attention_norm, lambda h: cross(h, memory, mask=memory_mask, dropout_key=keys[2]), keys[3]
-      )
-    x = self._residual(x, self.feed_forward_norm, lambda h: self.feed_forward(h, keys[4]), keys[5])
+      h = self._sublayer_input(x, self.cross_attention_norm)
+      y = self.cross_attention(h, memory, mask=memory_mask, dropout_key=keys[2])
+      x = self._add(x, y, self.cross_attention_norm, keys[3])
+    h = self._sublayer_input(x, self.feed_forward_norm)
+    x = self._add(x, self.feed_forward(h, keys[4]), self.feed_forward_norm, keys[5])
     return x, cache
 
 
@@ -146,7 +146,7 @@ class TransformerStack(nnx.Module):
 
   def __call__(self, x, *, dropout_key=None, caches=None, **block_kwargs):
     """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block."""
-    keys = [None] * len(self.blocks) if dropout_key is None else jax.random.split(dropout_key, len(self.blocks))
+    keys = split_key(dropout_key, len(self.blocks))
     new_caches = []
     for index, block in enumerate(self.blocks):
       cache = None if caches is None else caches[index]

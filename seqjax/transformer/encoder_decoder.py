@@ -9,6 +9,7 @@ from flax import nnx
 from seqjax import _validate
 from seqjax.attention.multihead import KVCache
 from seqjax.attention.positional import RelativePositionBias
+from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
 from seqjax.transformer.embedding import TextEmbedding, check_token_ids
 
@@ -99,7 +100,7 @@ class EncoderDecoder(nnx.Module):
 
   def encode(self, src: jax.Array, *, src_mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
     """src [B, S] -> memory [B, S, D]; padding (src_mask False) is never attended to."""
-    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    keys = split_key(dropout_key)
     x = self.source_embed(src, dropout_key=keys[0])
     positions = jnp.arange(src.shape[1])
     bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
@@ -111,7 +112,7 @@ class EncoderDecoder(nnx.Module):
     check_token_ids("tgt", tgt, self.config.vocab_size)
     if tgt.shape[0] != memory.shape[0]:
       raise ValueError(f"tgt batch {tgt.shape[0]} must equal the source batch {memory.shape[0]}")
-    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    keys = split_key(dropout_key)
     x = self._target_embed()(tgt, dropout_key=keys[0])
     positions = jnp.arange(tgt.shape[1])
     bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
@@ -126,7 +127,7 @@ class EncoderDecoder(nnx.Module):
     return self._logits(x)
 
   def __call__(self, src, tgt, *, src_mask=None, dropout_key=None) -> jax.Array:
-    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    keys = split_key(dropout_key)
     memory = self.encode(src, src_mask=src_mask, dropout_key=keys[0])
     return self.decode(tgt, memory, src_mask=src_mask, dropout_key=keys[1])
 

@@ -8,6 +8,7 @@ from flax import nnx
 
 from seqjax import _validate
 from seqjax.attention.multihead import KVCache
+from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
 from seqjax.transformer.embedding import TextEmbedding
 
@@ -65,7 +66,7 @@ class GPT(nnx.Module):
     return self.embed.attend(x) if self.head is None else self.head(x)
 
   def __call__(self, tokens: jax.Array, *, dropout_key: jax.Array | None = None) -> jax.Array:
-    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    keys = split_key(dropout_key)
     x = self.embed(tokens, dropout_key=keys[0])  # [B, T, D]
     x, _ = self.stack(x, is_causal=True, dropout_key=keys[1])
     return self._logits(x)  # [B, T, V]

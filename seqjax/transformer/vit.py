@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.dropout import dropout
+from seqjax.dropout import dropout, split_key
 from seqjax.transformer.blocks import TransformerStack
 
 
@@ -67,7 +67,7 @@ class ViT(nnx.Module):
       raise ValueError(
         f"images must have shape [B, {c.image_size}, {c.image_size}, {c.channels}], got {tuple(images.shape)}"
       )
-    keys = [None, None] if dropout_key is None else jax.random.split(dropout_key)
+    keys = split_key(dropout_key)
     x = self.patch_embed(patchify(images, c.patch_size))  # [B, N_patches, D]
     cls = jnp.broadcast_to(self.class_token[...], (x.shape[0], 1, c.dim))
     x = jnp.concatenate([cls, x], axis=1) + self.position[...]  # [B, 1 + N_patches, D]
