@@ -33,11 +33,10 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
-from seqjax import _validate
+from seqjax import _validate, decoding
 from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
 from seqjax.data.vocab import BOS, EOS, PAD, Vocab
-from seqjax.seq2seq import decoding
 from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, exact_match
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit
@@ -112,6 +111,7 @@ CONFIGS = {
       control_steps=20000,
       test_sentences=500,
       train=dataclasses.replace(Config().train, steps=10000),
+      out=str(report.LARGE),
     ),
   ),
 }

@@ -106,6 +106,7 @@ CONFIGS = {
       train_sentences=200000,
       distance_edges=(1, 3, 6, 12, 24, 48, 96),
       train=dataclasses.replace(Config().train, steps=10000),
+      out=str(report.LARGE),
     ),
   ),
 }

@@ -105,6 +105,7 @@ CONFIGS = {
       cost_hidden=1024,
       cost_k1=50,
       cost_k2s=(50, 100, 200, 500, 1000, 2000),
+      out=str(report.LARGE),
     ),
   ),
 }

@@ -106,3 +106,17 @@ def prefix_mask(name: str, mask: Any) -> None:
       f"{name} must mark each row's real tokens as a prefix (True..., then False...) with at least one "
       f"True; rows {rows} are not"
     )
+
+
+def token_ids(name: str, tokens, vocab_size: int) -> None:
+  """tokens must be an integer array [B, T] with ids in [0, vocab_size) (values checked when concrete)."""
+  if not hasattr(tokens, "ndim") or tokens.ndim != 2:
+    raise ValueError(f"{name} must be an integer array [B, T], got {getattr(tokens, 'shape', type(tokens).__name__)}")
+  if not jnp.issubdtype(tokens.dtype, jnp.integer):
+    raise ValueError(f"{name} must be an integer array [B, T], got dtype {tokens.dtype}")
+  if 0 in tokens.shape:
+    raise ValueError(f"{name} must hold at least one sequence of at least one position, got shape {tokens.shape}")
+  if concrete(tokens):
+    values = np.asarray(tokens)
+    if values.min() < 0 or values.max() >= vocab_size:
+      raise ValueError(f"{name} ids must lie in [0, {vocab_size}), got min {values.min()} and max {values.max()}")

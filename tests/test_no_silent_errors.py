@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from seqjax import decoding
 from seqjax.attention import MultiHeadAttention, dot_product_attention
 from seqjax.attention.blockwise import blockwise_attention
 from seqjax.attention.core import padding_mask
@@ -15,7 +16,6 @@ from seqjax.data import synthetic
 from seqjax.data.batching import bucketed_batches, pad, step_indices
 from seqjax.data.vocab import Vocab
 from seqjax.recurrent import RNN, Bidirectional, GRUCell, LSTMCell
-from seqjax.seq2seq import decoding
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig
 from seqjax.transformer import GPT, BertConfig, BertModel, GPTConfig
 from seqjax.transformer.generate import generate

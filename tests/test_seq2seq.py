@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from seqjax import decoding
 from seqjax.data.batching import seq2seq_batch
 from seqjax.data.synthetic import generate
 from seqjax.data.vocab import BOS, EOS, PAD, Vocab
-from seqjax.seq2seq import decoding
 from seqjax.seq2seq.attention import Score, attend
 from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, corpus_chrf, exact_match
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
@@ -123,6 +123,14 @@ def test_beam_of_one_equals_greedy(name):
   beam_tokens, beam_scores = decoding.beam_search(model, SRC, MASK, beam_size=1, **KW)
   np.testing.assert_array_equal(beam_tokens[:, 0], tokens)
   np.testing.assert_allclose(beam_scores[:, 0], scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_tiny_nucleus_samples_the_greedy_path(name):
+  model = MODELS[name]()
+  tokens, _ = decoding.greedy(model, SRC, MASK, **KW)
+  sampled, _ = decoding.sample(model, SRC, MASK, key=jax.random.key(5), temperature=1.0, top_p=1e-6, **KW)
+  np.testing.assert_array_equal(sampled, tokens)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

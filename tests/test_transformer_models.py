@@ -9,6 +9,7 @@ import optax
 import pytest
 from flax import nnx
 
+from seqjax.decoding import sample_logits
 from seqjax.train import init_state, make_train_step, optimizer, split_model
 from seqjax.transformer import (
   GPT,
@@ -23,7 +24,6 @@ from seqjax.transformer import (
   generate,
   mask_tokens,
   patchify,
-  sample_logits,
   t5_like,
 )
 
@@ -191,6 +191,33 @@ def test_sampling_respects_top_k_and_temperature_zero():
   np.testing.assert_array_equal(one, generate(model, prompt, 4))
   a = generate(model, prompt, 4, temperature=1.0, key=jax.random.key(1))
   np.testing.assert_array_equal(a, generate(model, prompt, 4, temperature=1.0, key=jax.random.key(1)))
+
+
+def nucleus(logits: np.ndarray, top_p: float) -> set[int]:
+  """NumPy reference: the fewest most likely tokens whose probabilities sum to at least top_p."""
+  p = np.exp(logits - logits.max())
+  p /= p.sum()
+  order = np.argsort(-p)
+  count = int(np.searchsorted(np.cumsum(p[order]), top_p) + 1)
+  return set(order[:count].tolist())
+
+
+@pytest.mark.parametrize("top_p", [0.05, 0.5, 0.9, 1.0])
+def test_top_p_samples_exactly_the_nucleus(top_p):
+  normal_logits = 2.0 * np.random.default_rng(1).standard_normal((1, 12))
+  logits = jnp.asarray(normal_logits, jnp.float32)
+  draws = {
+    int(sample_logits(logits, jax.random.key(i), temperature=1.0, top_k=None, top_p=top_p)[0]) for i in range(300)
+  }
+  assert draws == nucleus(normal_logits[0], top_p)
+
+
+def test_top_p_reaches_every_decoder():
+  model, prompt = tiny_gpt(), tokens(7, 2, 2)
+  greedy_like = generate(model, prompt, 4, temperature=1.0, top_p=1e-6, key=jax.random.key(0))
+  np.testing.assert_array_equal(greedy_like, generate(model, prompt, 4))  # the nucleus is the argmax alone
+  with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\], got 1.5"):
+    generate(model, prompt, 4, temperature=1.0, top_p=1.5, key=jax.random.key(0))
 
 
 # ---- BERT masking -----------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Sequence to sequence: RNN encoder-decoders with and without attention, and one decoding API."""
+"""Sequence to sequence: RNN encoder-decoders with and without attention (decoded by `seqjax.decoding`), metrics."""

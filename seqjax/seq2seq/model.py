@@ -2,7 +2,7 @@
 2014 (additive attention over a bidirectional encoder), Luong et al. 2015 (dot/general/concat
 scores, global or local windows, input feeding).
 
-Every sequence-to-sequence model here speaks one protocol to `seqjax.seq2seq.decoding`:
+Every sequence-to-sequence model here speaks one protocol to `seqjax.decoding`:
 
     memory, state = model.start(src [B, S], src_mask [B, S], max_length)
     logits [B, V], state = model.step(state, tokens [B], memory)
@@ -19,7 +19,6 @@ from seqjax.recurrent.scan import flip_sequences
 from seqjax.recurrent.stacked import StackedRNN, make_cell
 from seqjax.seq2seq.attention import SCORES, WINDOWS, LuongPosition, Score, attend
 from seqjax.train.losses import token_cross_entropy
-from seqjax.transformer.embedding import check_token_ids
 
 ATTENTIONS = ("none", "bahdanau", "luong")
 
@@ -89,7 +88,7 @@ class Seq2Seq(nnx.Module):
   def check_source(self, src: jax.Array, src_mask: jax.Array | None) -> None:
     """src: ids [B, S] in the source vocabulary; src_mask: [B, S] bool, each row's real tokens a
     prefix (the encoder reads lengths). Values are checked when concrete."""
-    check_token_ids("src", src, self.config.source_vocab)
+    _validate.token_ids("src", src, self.config.source_vocab)
     if src_mask is not None:
       _validate.bool_mask("src_mask", src_mask, src.shape)
       _validate.prefix_mask("src_mask", src_mask)
@@ -167,7 +166,7 @@ class Seq2Seq(nnx.Module):
   # ---- teacher forcing ---------------------------------------------------------------------------
 
   def __call__(self, src, tgt_in, src_mask=None):
-    check_token_ids("tgt_in", tgt_in, self.config.target_vocab)
+    _validate.token_ids("tgt_in", tgt_in, self.config.target_vocab)
     if tgt_in.shape[0] != src.shape[0]:
       raise ValueError(f"tgt_in batch {tgt_in.shape[0]} must equal src batch {src.shape[0]}")
     memory, state = self.start(src, src_mask)

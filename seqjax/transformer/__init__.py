@@ -3,7 +3,7 @@
 from seqjax.transformer.bert import BertConfig, BertForPreTraining, BertModel, mask_tokens
 from seqjax.transformer.blocks import FeedForward, TransformerBlock, TransformerStack
 from seqjax.transformer.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, t5_like
-from seqjax.transformer.generate import generate, sample_logits
+from seqjax.transformer.generate import generate
 from seqjax.transformer.gpt import GPT, GPTConfig
 from seqjax.transformer.vit import ViT, ViTConfig, patchify
 
@@ -23,6 +23,5 @@ __all__ = [
   "generate",
   "mask_tokens",
   "patchify",
-  "sample_logits",
   "t5_like",
 ]

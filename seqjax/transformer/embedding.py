@@ -10,20 +10,6 @@ from seqjax.attention.positional import AbsolutePositions
 from seqjax.dropout import dropout
 
 
-def check_token_ids(name: str, tokens, vocab_size: int) -> None:
-  """tokens must be an integer array [B, T] with ids in [0, vocab_size) (values checked when concrete)."""
-  if not hasattr(tokens, "ndim") or tokens.ndim != 2:
-    raise ValueError(f"{name} must be an integer array [B, T], got {getattr(tokens, 'shape', type(tokens).__name__)}")
-  if not jnp.issubdtype(tokens.dtype, jnp.integer):
-    raise ValueError(f"{name} must be an integer array [B, T], got dtype {tokens.dtype}")
-  if 0 in tokens.shape:
-    raise ValueError(f"{name} must hold at least one sequence of at least one position, got shape {tokens.shape}")
-  if _validate.concrete(tokens):
-    values = np.asarray(tokens)
-    if values.min() < 0 or values.max() >= vocab_size:
-      raise ValueError(f"{name} ids must lie in [0, {vocab_size}), got min {values.min()} and max {values.max()}")
-
-
 class TextEmbedding(nnx.Module):
   """tokens [B, T] -> [B, T, D]: E[token] * (sqrt(D) if scale) + PE(position) [+ type emb] [-> LN] -> dropout.
 
@@ -56,7 +42,7 @@ class TextEmbedding(nnx.Module):
 
   def __call__(self, tokens, *, start: jax.Array | int = 0, token_types=None, dropout_key=None) -> jax.Array:
     """start: absolute position of tokens[:, 0] (the cache length when decoding)."""
-    check_token_ids("tokens", tokens, self.vocab_size)
+    _validate.token_ids("tokens", tokens, self.vocab_size)
     T = tokens.shape[1]
     if T > self.max_length:
       raise ValueError(f"sequence length {T} exceeds max_length {self.max_length}")
@@ -66,7 +52,7 @@ class TextEmbedding(nnx.Module):
     if token_types is not None:
       if self.types is None:
         raise ValueError("token_types were given, but this embedding has no token types (type_vocab_size=0)")
-      check_token_ids("token_types", token_types, self.types.num_embeddings)
+      _validate.token_ids("token_types", token_types, self.types.num_embeddings)
       if token_types.shape != tokens.shape:
         raise ValueError(f"token_types must have the shape of tokens [B, T] = {tokens.shape}, got {token_types.shape}")
     if self.types is not None:

@@ -11,7 +11,7 @@ from seqjax.attention.multihead import KVCache
 from seqjax.attention.positional import RelativePositionBias
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
-from seqjax.transformer.embedding import TextEmbedding, check_token_ids
+from seqjax.transformer.embedding import TextEmbedding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +109,7 @@ class EncoderDecoder(nnx.Module):
 
   def decode(self, tgt, memory, *, src_mask=None, dropout_key=None) -> jax.Array:
     """tgt [B, T] (shifted right) attending causally to itself and to memory -> logits [B, T, V]."""
-    check_token_ids("tgt", tgt, self.config.vocab_size)
+    _validate.token_ids("tgt", tgt, self.config.vocab_size)
     if tgt.shape[0] != memory.shape[0]:
       raise ValueError(f"tgt batch {tgt.shape[0]} must equal the source batch {memory.shape[0]}")
     keys = split_key(dropout_key)
@@ -150,14 +150,14 @@ class EncoderDecoder(nnx.Module):
     )
     return self._logits(x), caches
 
-  # the decoding protocol of seqjax.seq2seq.decoding
+  # the decoding protocol of seqjax.decoding
   @property
   def target_vocab(self) -> int:
     return self.config.vocab_size
 
   def check_source(self, src, src_mask) -> None:
     """src: ids [B, S] in the vocabulary (checked when concrete); src_mask: [B, S] bool or None."""
-    check_token_ids("src", src, self.config.vocab_size)
+    _validate.token_ids("src", src, self.config.vocab_size)
     source_mask(src_mask, src.shape)
 
   def start(self, src, src_mask=None, max_length: int | None = None):

@@ -13,44 +13,23 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.transformer.embedding import check_token_ids
+from seqjax.decoding.sampling import check_sampling, sample_logits
 
 
-def check_sampling(temperature, top_k: int | None, vocab_size: int, *, allow_greedy: bool) -> None:
-  """temperature must be a finite number > 0 (>= 0 where 0 means greedy); top_k in [1, vocab_size]."""
-  if not allow_greedy and temperature == 0:
-    raise ValueError(f"temperature must be > 0 for sampling (greedy is temperature 0), got {temperature}")
-  _validate.finite_number("temperature", temperature, low=0.0, inclusive=allow_greedy)
-  if top_k is not None:
-    _validate.positive_int("top_k", top_k)
-    if top_k > vocab_size:
-      raise ValueError(f"top_k must be at most the vocabulary size {vocab_size}, got {top_k}")
-
-
-def sample_logits(logits: jax.Array, key: jax.Array | None, *, temperature: float, top_k: int | None) -> jax.Array:
-  """[B, V] -> [B] token ids: argmax at temperature 0, else a draw from softmax(logits / temperature)
-  restricted to the top_k most likely tokens."""
-  if temperature == 0.0:
-    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-  logits = logits.astype(jnp.float32) / temperature
-  if top_k is not None:
-    kth = jax.lax.top_k(logits, top_k)[0][:, -1:]  # [B, 1]
-    logits = jnp.where(logits < kth, -jnp.inf, logits)
-  return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
-
-
-@functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "cache_length", "temperature", "top_k"))
-def _generate(graphdef, state, prompt, context, key, *, max_new_tokens, cache_length, temperature, top_k):
+@functools.partial(
+  jax.jit, static_argnames=("graphdef", "max_new_tokens", "cache_length", "temperature", "top_k", "top_p")
+)
+def _generate(graphdef, state, prompt, context, key, *, max_new_tokens, cache_length, temperature, top_k, top_p):
   model = nnx.merge(graphdef, state)
   caches = model.init_cache(prompt.shape[0], cache_length)
   logits, caches = model.decode_step(prompt, caches, **context)  # prefill: [B, P, V]
   keys = jax.random.split(key, max_new_tokens)
-  first = sample_logits(logits[:, -1], keys[0], temperature=temperature, top_k=top_k)
+  first = sample_logits(logits[:, -1], keys[0], temperature=temperature, top_k=top_k, top_p=top_p)
 
   def step(carry, step_key):
     token, caches = carry
     logits, caches = model.decode_step(token[:, None], caches, **context)
-    return (sample_logits(logits[:, -1], step_key, temperature=temperature, top_k=top_k), caches), token
+    return (sample_logits(logits[:, -1], step_key, temperature=temperature, top_k=top_k, top_p=top_p), caches), token
 
   (last, _), tokens = jax.lax.scan(step, (first, caches), keys[1:])
   return jnp.concatenate([tokens.T, last[:, None]], axis=1)  # [B, max_new_tokens]
@@ -63,17 +42,19 @@ def generate(
   *,
   temperature: float = 0.0,
   top_k: int | None = None,
+  top_p: float | None = None,
   key: jax.Array | None = None,
   **context,
 ) -> jax.Array:
   """Continue prompt [B, P] (int) by max_new_tokens tokens -> [B, max_new_tokens].
 
-  temperature 0 is greedy; temperature > 0 samples (needs `key`), from the top_k tokens if given.
+  temperature 0 is greedy; temperature > 0 samples (needs `key`), from the top_k tokens and the
+  top_p nucleus if given.
   """
   _validate.positive_int("max_new_tokens", max_new_tokens)
   vocab_size = model.config.vocab_size
-  check_token_ids("prompt", prompt, vocab_size)  # here, outside jit, where the ids are known
-  check_sampling(temperature, top_k, vocab_size, allow_greedy=True)
+  _validate.token_ids("prompt", prompt, vocab_size)  # here, outside jit, where the ids are known
+  check_sampling(temperature, top_k, vocab_size, allow_greedy=True, top_p=top_p)
   if temperature > 0 and key is None:
     raise ValueError("sampling (temperature > 0) needs a key")
   cache_length = prompt.shape[1] + max_new_tokens
@@ -94,4 +75,5 @@ def generate(
     cache_length=cache_length,
     temperature=float(temperature),
     top_k=top_k,
+    top_p=None if top_p is None else float(top_p),
   )

@@ -1,5 +1,5 @@
 """One decoding API for every sequence-to-sequence model here (`Seq2Seq`, `EncoderDecoder`):
-greedy, sampling (temperature, top-k) and beam search (length penalty, EOS handling), batched
+greedy, sampling (temperature, top-k, top-p) and beam search (length penalty, EOS handling), batched
 and jitted, each a `lax.scan` over a fixed maximum length.
 
 A model provides `target_vocab` (the size of the vocabulary it decodes into), `check_source(src,
@@ -19,7 +19,7 @@ import numpy as np
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.transformer.generate import check_sampling, sample_logits
+from seqjax.decoding.sampling import check_sampling, sample_logits
 
 
 def _log_probs(logits: jax.Array, forbidden: tuple[int, ...]) -> jax.Array:
@@ -40,9 +40,9 @@ def _check(model, src, src_mask, max_length: int, bos_id: int, eos_id: int, pad_
 
 
 @functools.partial(
-  jax.jit, static_argnames=("graphdef", "max_length", "bos_id", "eos_id", "pad_id", "temperature", "top_k")
+  jax.jit, static_argnames=("graphdef", "max_length", "bos_id", "eos_id", "pad_id", "temperature", "top_k", "top_p")
 )
-def _sequential(graphdef, params, src, src_mask, key, *, max_length, bos_id, eos_id, pad_id, temperature, top_k):
+def _sequential(graphdef, params, src, src_mask, key, *, max_length, bos_id, eos_id, pad_id, temperature, top_k, top_p):
   model = nnx.merge(graphdef, params)
   memory, state = model.start(src, src_mask, max_length)
   B = src.shape[0]
@@ -51,7 +51,7 @@ def _sequential(graphdef, params, src, src_mask, key, *, max_length, bos_id, eos
     state, previous, done, score = carry
     logits, state = model.step(state, previous, memory)
     log_p = _log_probs(logits, (pad_id, bos_id))
-    token = sample_logits(log_p, step_key, temperature=temperature, top_k=top_k)
+    token = sample_logits(log_p, step_key, temperature=temperature, top_k=top_k, top_p=top_p)
     token = jnp.where(done, pad_id, token)
     score = score + jnp.where(done, 0.0, jnp.take_along_axis(log_p, token[:, None], axis=-1)[:, 0])
     return (state, token, done | (token == eos_id), score), token
@@ -66,15 +66,15 @@ def _split_and_check(model, src, src_mask, max_length, bos_id, eos_id, pad_id):
   return nnx.split(model)
 
 
-def _decode_sequentially(model, src, src_mask, key, *, temperature, top_k, **ids):
+def _decode_sequentially(model, src, src_mask, key, *, temperature, top_k, top_p, **ids):
   graphdef, params = _split_and_check(model, src, src_mask, **ids)
-  return _sequential(graphdef, params, src, src_mask, key, temperature=temperature, top_k=top_k, **ids)
+  return _sequential(graphdef, params, src, src_mask, key, temperature=temperature, top_k=top_k, top_p=top_p, **ids)
 
 
 def greedy(model, src, src_mask=None, *, max_length: int, bos_id: int, eos_id: int, pad_id: int = 0):
   """Most likely token at each step -> (tokens [B, L], scores [B])."""
   ids = {"max_length": max_length, "bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
-  return _decode_sequentially(model, src, src_mask, jax.random.key(0), temperature=0.0, top_k=None, **ids)
+  return _decode_sequentially(model, src, src_mask, jax.random.key(0), temperature=0.0, top_k=None, top_p=None, **ids)
 
 
 def sample(
@@ -89,12 +89,16 @@ def sample(
   pad_id: int = 0,
   temperature: float = 1.0,
   top_k: int | None = None,
+  top_p: float | None = None,
 ):
-  """Draws from softmax(logits / temperature), from the top_k tokens if given -> (tokens, scores);
-  scores are log-probabilities under the model itself (temperature 1)."""
-  check_sampling(temperature, top_k, model.target_vocab, allow_greedy=False)
+  """Draws from softmax(logits / temperature), from the top_k tokens and the top_p nucleus if given
+  -> (tokens, scores); scores are log-probabilities under the model itself (temperature 1)."""
+  check_sampling(temperature, top_k, model.target_vocab, allow_greedy=False, top_p=top_p)
   ids = {"max_length": max_length, "bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id}
-  return _decode_sequentially(model, src, src_mask, key, temperature=float(temperature), top_k=top_k, **ids)
+  top_p = None if top_p is None else float(top_p)
+  return _decode_sequentially(
+    model, src, src_mask, key, temperature=float(temperature), top_k=top_k, top_p=top_p, **ids
+  )
 
 
 def _repeat_batch(tree, batch: int, times: int):
