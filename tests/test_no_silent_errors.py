@@ -11,7 +11,7 @@ from seqjax import decoding
 from seqjax.attention import MultiHeadAttention, dot_product_attention
 from seqjax.attention.blockwise import blockwise_attention
 from seqjax.attention.core import padding_mask
-from seqjax.attention.dispatch import attention
+from seqjax.attention.dispatch import fused_attention
 from seqjax.data import synthetic
 from seqjax.data.batching import bucketed_batches, pad, step_indices
 from seqjax.data.vocab import Vocab
@@ -77,7 +77,7 @@ def qkv(seed=0, S=7):
 PATHS = {
   "dense": lambda q, k, v, n: dot_product_attention(q, k, v, mask=padding_mask(n, k.shape[1])),
   "blockwise": lambda q, k, v, n: blockwise_attention(q, k, v, key_lengths=n, block_q=4, block_k=4),
-  "dispatch": lambda q, k, v, n: attention(q, k, v, key_lengths=n, implementation="dense"),
+  "dispatch": lambda q, k, v, n: fused_attention(q, k, v, key_lengths=n, implementation="dense"),
 }
 
 
@@ -108,7 +108,7 @@ def test_empty_attention_axes_are_refused():
 def test_cudnn_off_a_gpu_is_refused():
   q, k, v = qkv()
   with pytest.raises(ValueError, match="implementation='cudnn' needs an NVIDIA GPU"):
-    attention(q, k, v, implementation="cudnn")
+    fused_attention(q, k, v, implementation="cudnn")
 
 
 def test_multihead_attention_checks_feature_sizes():

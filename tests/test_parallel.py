@@ -11,7 +11,7 @@ from jax.experimental.pallas import tpu as pltpu
 
 from seqjax.attention import dot_product_attention, padding_mask
 from seqjax.attention.blockwise import blockwise_attention
-from seqjax.attention.dispatch import attention, auto_implementation
+from seqjax.attention.dispatch import auto_implementation, fused_attention
 from seqjax.parallel import LRU, MinGRU, MinLSTM, linear_scan, log_linear_scan
 from seqjax.train import init_state, make_train_step, optimizer, split_model
 from tests import reference
@@ -175,10 +175,10 @@ def test_dispatch_on_cpu():
   lengths = jnp.array([16, 9])
   want = dot_product_attention(q, k, v, mask=padding_mask(lengths, 16), is_causal=True)
   for implementation in ("auto", "dense", "blockwise"):
-    got = attention(q, k, v, key_lengths=lengths, is_causal=True, implementation=implementation)
+    got = fused_attention(q, k, v, key_lengths=lengths, is_causal=True, implementation=implementation)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="implementation must be one of"):
-    attention(q, k, v, implementation="flash")
+    fused_attention(q, k, v, implementation="flash")
 
 
 @pytest.mark.parametrize(
@@ -205,13 +205,13 @@ def test_pallas_tpu_kernel_equals_dense(t, s, is_causal):
 
   def loss(implementation):
     return lambda *a: jnp.sum(
-      jnp.sin(attention(*a, key_lengths=lengths, is_causal=is_causal, implementation=implementation))
+      jnp.sin(fused_attention(*a, key_lengths=lengths, is_causal=is_causal, implementation=implementation))
     )
 
   with pltpu.force_tpu_interpret_mode():
-    got = attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="pallas")
+    got = fused_attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="pallas")
     got_grads = jax.grad(loss("pallas"), argnums=(0, 1, 2))(q, k, v)
-  want = attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="dense")
+  want = fused_attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="dense")
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   want_grads = jax.grad(loss("dense"), argnums=(0, 1, 2))(q, k, v)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), got_grads, want_grads)
@@ -220,8 +220,8 @@ def test_pallas_tpu_kernel_equals_dense(t, s, is_causal):
 def test_key_lengths_are_checked():
   q, k, v = qkv(8, 16)
   with pytest.raises(ValueError, match=r"key_lengths must lie in \[1, S\] = \[1, 16\]"):
-    attention(q, k, v, key_lengths=jnp.array([0, 16]), implementation="dense")
+    fused_attention(q, k, v, key_lengths=jnp.array([0, 16]), implementation="dense")
   with pytest.raises(ValueError, match=r"key_lengths must have shape \[B\] = \(2,\)"):
     blockwise_attention(q, k, v, key_lengths=jnp.array([[16], [9]]))
   with pytest.raises(ValueError, match="key_lengths must be an integer array"):
-    attention(q, k, v, key_lengths=jnp.array([16.0, 9.0]), implementation="pallas")
+    fused_attention(q, k, v, key_lengths=jnp.array([16.0, 9.0]), implementation="pallas")

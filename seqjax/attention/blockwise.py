@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate, defaults
-from seqjax.attention.core import _check, padding_mask
+from seqjax.attention.core import check_inputs, padding_mask
 
 
 def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
@@ -176,7 +176,7 @@ def blockwise_attention(
   block_q, block_k: block sizes (clipped to T and S); None takes the backend's measured choice
   (`seqjax.defaults.attention_block`).
   """
-  B, _, T, S = _check(query, key, value, mask, None)
+  B, _, T, S = check_inputs(query, key, value, mask, None)
   if key_lengths is not None:  # checked here, outside jit, where the values are known
     _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
   block_q = defaults.attention_block() if block_q is None else block_q

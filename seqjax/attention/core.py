@@ -45,7 +45,7 @@ def attend_one_head(q, k, v, mask, bias, keep, dropout_rate: float):
   return attended.astype(v.dtype) @ v, weights
 
 
-def _check(query, key, value, mask, bias) -> tuple[int, ...]:
+def check_inputs(query, key, value, mask, bias) -> tuple[int, ...]:
   for name, x, spell in (
     ("query", query, "[B, T, N, D]"),
     ("key", key, "[B, S, N, D]"),
@@ -94,7 +94,7 @@ def dot_product_attention(
   dropout_key drops attention weights (training); without a key, none (evaluation).
   The returned weights are the softmax before dropout, on the same numerical path.
   """
-  full = _check(query, key, value, mask, bias)
+  full = check_inputs(query, key, value, mask, bias)
   _validate.probability("dropout_rate", dropout_rate)
   T, S = full[2:]
   allowed = jnp.ones(full, jnp.bool_) if mask is None else jnp.broadcast_to(mask, full)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from seqjax import _validate
 from seqjax.attention.blockwise import blockwise_attention, pad_to, real_keys
-from seqjax.attention.core import _check, dot_product_attention, padding_mask
+from seqjax.attention.core import check_inputs, dot_product_attention, padding_mask
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
 PALLAS_BLOCK = 128  # the TPU kernel's default block sizes: T and S are padded to multiples of it
@@ -54,11 +54,11 @@ def pallas_flash_attention(query, key, value, key_lengths, is_causal: bool) -> j
   return jnp.swapaxes(out, 1, 2)[:, :T]  # [B, T, N, Dv]
 
 
-def attention(query, key, value, *, key_lengths=None, is_causal: bool = False, implementation: str = "auto"):
+def fused_attention(query, key, value, *, key_lengths=None, is_causal: bool = False, implementation: str = "auto"):
   """Attention -> [B, T, N, Dv] by `implementation` (see the module docstring); all paths agree
   with the dense core in values and gradients (tested; cudnn only on a GPU)."""
   _validate.choice("implementation", implementation, IMPLEMENTATIONS)
-  B, _, _, S = _check(query, key, value, None, None)  # [B, N, T, S]
+  B, _, _, S = check_inputs(query, key, value, None, None)  # [B, N, T, S]
   if key_lengths is not None:
     _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
   backend = jax.default_backend()

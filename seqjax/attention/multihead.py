@@ -8,7 +8,7 @@ from flax import nnx
 
 from seqjax import _validate
 from seqjax.attention.core import dot_product_attention
-from seqjax.attention.dispatch import IMPLEMENTATIONS, attention
+from seqjax.attention.dispatch import IMPLEMENTATIONS, fused_attention
 from seqjax.attention.positional import apply_rope
 
 
@@ -32,7 +32,7 @@ class MultiHeadAttention(nnx.Module):
   `positions` (default 0..T-1 and 0..S-1).
 
   implementation: "dense" (the vmapped one-head core) or a path of
-  `seqjax.attention.dispatch.attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
+  `seqjax.attention.fused_attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
   calls with no mask, bias, attention dropout or returned weights (causal masking is fine);
   "auto" falls back to dense for the other calls, a named path refuses them.
   """
@@ -116,7 +116,7 @@ class MultiHeadAttention(nnx.Module):
     if self.implementation != "dense":
       plain = mask is None and bias is None and not return_weights and (self.dropout_rate == 0 or dropout_key is None)
       if plain:
-        return self.out(attention(q, k, v, is_causal=is_causal, implementation=self.implementation))
+        return self.out(fused_attention(q, k, v, is_causal=is_causal, implementation=self.implementation))
       if self.implementation != "auto":
         raise ValueError(
           f"implementation={self.implementation!r} serves attention without mask, bias, attention dropout or "
