@@ -21,7 +21,7 @@ highest seed. The seed's table (BLEU 35-40 at 5-10 words falling under 15 at 40+
 translation; this measures the same mechanism on a task where length is the only thing that varies.
 
 Commands:
-    python -m experiments.bottleneck default     # 6 models x 3 seeds, about 45 minutes on 2 CPU cores
+    python -m experiments.bottleneck default     # 6 models x 3 seeds: the longest, about an hour on 2 CPU cores
     python -m experiments.bottleneck smoke
     python -m experiments.bottleneck large       # H up to 1024, 10000 steps: for an accelerator
 """

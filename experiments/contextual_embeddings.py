@@ -24,7 +24,7 @@ BERT collapses to one vector for every sentence at that rate. Each seed draws it
 data, probe sentences and initialization; the probe sentences found in training are counted.
 
 Commands:
-    python -m experiments.contextual_embeddings default   # T=48, 3 seeds: about 15 minutes on 2 CPU cores
+    python -m experiments.contextual_embeddings default   # T=48, 3 models x 3 seeds: well under an hour on 2 CPU cores
     python -m experiments.contextual_embeddings smoke
     python -m experiments.contextual_embeddings large     # T=128, D=256, 10000 steps: for an accelerator
 """

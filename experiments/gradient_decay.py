@@ -17,7 +17,7 @@ first feature from its last step (MSE; predicting 0 scores 1.0), then measured a
 trained readout on the same inputs. Training can learn to keep the gradient (or not): the final
 loss says whether the model learned the T-step dependency.
 
-Commands (the README's main job; a few minutes on 2 CPU cores):
+Commands (the README's main job):
     python -m experiments.gradient_decay default [--time 100] [--hidden 64] [--batch 16] [--seeds 3]
     python -m experiments.gradient_decay smoke
     python -m experiments.gradient_decay large     # T=512 (the seed's 512 tokens), H=256, 2000 training steps
