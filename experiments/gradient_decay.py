@@ -97,7 +97,7 @@ CONFIGS = {
       batch=2,
       seeds=1,
       kinds=("gru", "transformer"),
-      train=dataclasses.replace(Config().train, steps=2, batch_size=4),
+      train=dataclasses.replace(Config().train, steps=2, batch_size=8),
       out="/tmp/seqjax-smoke",
     ),
   ),
@@ -120,7 +120,7 @@ class CausalEncoder(nnx.Module):
     self.stack = TransformerStack(layers, dim=dim, num_heads=4, ff_dim=4 * dim, norm="pre", rngs=rngs)
 
   def __call__(self, x: jax.Array) -> tuple[jax.Array, None]:
-    h = self.project(x) + sinusoidal_encoding(jnp.arange(x.shape[1]), self.dim)  # [B, T, D]
+    h = self.project(x) + sinusoidal_encoding(jnp.arange(x.shape[1]), self.dim)[None]  # [B, T, D]
     return self.stack(h, is_causal=True)[0], None
 
 
