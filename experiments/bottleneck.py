@@ -27,6 +27,7 @@ Commands:
 """
 
 import dataclasses
+import itertools
 import zlib
 
 import numpy as np
@@ -187,8 +188,8 @@ def evaluate(variant, vocab: Vocab, train_pairs, test: TestSet, config: Config, 
   hypotheses = translate(model, vocab, test.pairs, max_length=3 + 2 * config.test_clauses + 2)
   edges = [5 + 4 * k for k in range(config.test_clauses + 2)]  # one bucket per clause count
   buckets = bleu_by_length(hypotheses, test.references, test.source_lengths, edges)
-  for bucket, low in zip(buckets, edges, strict=False):  # every bucket has test sentences
-    picked = [i for i, n in enumerate(test.source_lengths) if n == low]
+  for bucket, (low, high) in zip(buckets, itertools.pairwise(edges), strict=True):  # every bucket has sentences
+    picked = [i for i, n in enumerate(test.source_lengths) if low <= n < high]
     bucket["exact_match"] = exact_match([hypotheses[i] for i in picked], [test.references[i] for i in picked])
   return {
     "seed": seed,
@@ -259,7 +260,7 @@ def main(argv=None):
     runs = [evaluate(variant, vocab, train_pairs, test, config, seed) for seed in config.seeds]
     data[variant[0]] = runs
     rows.append({"model": variant[0], **summary_cells(runs, config)})
-  counts = {b["lengths"]: b["sentences"] for b in data[variants(config)[0][0]][0]["buckets"]}
+  counts = {b["lengths"]: b["sentences"] for b in runs[0]["buckets"]}  # the same test set for every run
   figure_path = plot(data, config)
   report.write(
     "bottleneck",

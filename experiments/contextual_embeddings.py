@@ -229,8 +229,9 @@ def scores(vectors: np.ndarray, probe: dict, config: Config) -> dict:
   half = config.probe_sentences // 2
   correct = ridge_probe(vectors, probe["sense"], config.ridge) == probe["sense"][half:]
   before, distance = probe["cue_before"][half:], probe["distance"][half:]
-  buckets = list(itertools.pairwise([*config.distance_edges, config.length]))
-  if any(not ((distance >= a) & (distance < b)).any() for a, b in buckets):
+  edges = itertools.pairwise([*config.distance_edges, config.length])
+  in_bucket = [(distance >= a) & (distance < b) for a, b in edges]  # one mask [N/2] per bucket
+  if not all(mask.any() for mask in in_bucket):
     raise ValueError(
       f"a distance_edges bucket holds no probe sentence; raise probe_sentences ({config.probe_sentences})"
     )
@@ -239,8 +240,8 @@ def scores(vectors: np.ndarray, probe: dict, config: Config) -> dict:
     "accuracy": float(correct.mean()),
     "accuracy_cue_before": float(correct[before].mean()),
     "accuracy_cues_only_after": float(correct[~before].mean()),
-    "accuracy_by_distance": [float(correct[(distance >= a) & (distance < b)].mean()) for a, b in buckets],
-    "sentences_by_distance": [int(((distance >= a) & (distance < b)).sum()) for a, b in buckets],
+    "accuracy_by_distance": [float(correct[mask].mean()) for mask in in_bucket],
+    "sentences_by_distance": [int(mask.sum()) for mask in in_bucket],
     "cosine_same_sense": same,
     "cosine_other_sense": other,
   }
@@ -291,6 +292,7 @@ def distance_labels(config: Config) -> list[str]:
 def draw(runs: list[dict], config: Config):
   """Probe accuracy per representation, accuracy against nearest-cue distance, and the cosines."""
   names = list(runs[0]["representations"])
+  short = [name.split(" (")[0].split(",")[0] for name in names]  # tick labels
   fig, (bars, by_distance, cosines) = figures.figure(16, 4.8, columns=3)
   values = lambda name, key: np.array([r["representations"][name][key] for r in runs])  # noqa: E731  [seeds, ...]
   for index, name in enumerate(names):
@@ -306,7 +308,7 @@ def draw(runs: list[dict], config: Config):
       cosine = values(name, key)
       cosines.bar(index + offset, cosine.mean(), width=0.4, color=f"C{index}", alpha=1.0 if offset < 0 else 0.45)
   bars.axhline(50, color="0.4", ls="--", lw=1)
-  bars.set_xticks(range(len(names)), [name.split(" (")[0].split(",")[0] for name in names], rotation=25, ha="right")
+  bars.set_xticks(range(len(names)), short, rotation=25, ha="right")
   bars.set_ylabel("sense probe accuracy (% of held-out sentences)")
   bars.set_title("probe accuracy (bar: seed mean; whisker: min-max; dashes: chance)", fontsize=9)
   by_distance.set_xticks(range(len(distance_labels(config))), distance_labels(config))
@@ -314,7 +316,7 @@ def draw(runs: list[dict], config: Config):
   by_distance.set_ylabel("probe accuracy (%)")
   by_distance.set_title("accuracy against cue distance (band: min-max over seeds)", fontsize=9)
   by_distance.legend(fontsize=7)
-  cosines.set_xticks(range(len(names)), [name.split(" (")[0].split(",")[0] for name in names], rotation=25, ha="right")
+  cosines.set_xticks(range(len(names)), short, rotation=25, ha="right")
   cosines.set_ylabel("mean cosine between the word's vectors")
   cosines.set_title("cosine: same sense (dark) vs other sense (light)", fontsize=9)
   for ax in (bars, by_distance, cosines):

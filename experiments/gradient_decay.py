@@ -251,12 +251,12 @@ def measure(kind: str, options: dict, config: Config) -> dict:
   runs = {"norms": [], "norms_trained": [], "rho": [], "final_loss": []}
   for seed in range(config.seeds):
     model = build(kind, options, config, seed)
-    runs["norms"].append(input_gradient_norms(model, config, seed))
+    runs["norms"].append(input_gradient_norms(model, config, seed).tolist())
     runs["rho"].append(spectral_radius(model, config))
     encoder, readout, final_loss = trained(kind, options, config, seed)
-    runs["norms_trained"].append(input_gradient_norms(encoder, config, seed, readout))
-    runs["final_loss"].append(final_loss)
-  return {key: np.asarray(value, float).tolist() if key != "rho" else value for key, value in runs.items()}
+    runs["norms_trained"].append(input_gradient_norms(encoder, config, seed, readout).tolist())
+    runs["final_loss"].append(float(final_loss))
+  return runs
 
 
 def main(argv=None):
