@@ -175,8 +175,16 @@ def train(options: dict, hidden: int, steps: int, vocab: Vocab, train_pairs, con
 
 def translate(model, vocab: Vocab, pairs, max_length: int) -> list[str]:
   batch = seq2seq_batch(pairs)
+  start = np.full((len(pairs), 1), BOS, np.int32)  # the decoder's prompt: BOS alone
   tokens, _ = decoding.greedy(
-    model, batch["src"], batch["src_mask"], max_length=max_length, bos_id=BOS, eos_id=EOS, pad_id=PAD
+    model,
+    start,
+    src=batch["src"],
+    src_mask=batch["src_mask"],
+    max_new_tokens=max_length,
+    eos_id=EOS,
+    pad_id=PAD,
+    suppress=(BOS,),
   )
   return [" ".join(vocab.decode(row)) for row in np.asarray(tokens)]
 

@@ -31,8 +31,10 @@ from flax import nnx
 from harness import cli, figures, report, timing
 from seqjax import _validate
 from seqjax.recurrent import LSTMCell
+from seqjax.train import TrainConfig
 from seqjax.train.step import optimizer_init, optimizer_update
 from seqjax.train.tbptt import segment_gradient, truncated_bptt
+from seqjax.train.trainer import build_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +44,8 @@ class Config:
   hidden: int = 64
   k1: int = 5
   k2s: tuple[int, ...] = (5, 10, 20)
-  steps: int = 250  # passes over a fresh batch; each makes T / k1 updates
-  batch: int = 64
-  learning_rate: float = 1e-2
+  # steps: passes over a fresh batch, each making T / k1 updates; no clipping, as the seed's trade-off is about k2 alone
+  train: TrainConfig = TrainConfig(steps=250, batch_size=64, learning_rate=1e-2, clip_norm=None, progress=False)
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's init and data order
   cost_time: int = 400  # the memory/time trade-off: one sequence of this length
   cost_hidden: int = 128
@@ -55,10 +56,13 @@ class Config:
 
   def check(self) -> "Config":
     cli.at_least("time", self.time, 2)
-    for name in ("vocab", "hidden", "k1", "steps", "batch"):
+    for name in ("vocab", "hidden", "k1"):
       _validate.positive_int(name, getattr(self, name))
     cli.check_seeds(self.seeds)
-    _validate.finite_number("learning_rate", self.learning_rate, low=0.0, inclusive=False)
+    self.train.check()
+    unsupported = [name for name in UNSUPPORTED if getattr(self.train, name) != getattr(TrainConfig(), name)]
+    if unsupported:
+      raise ValueError(f"train.{unsupported[0]}: the TBPTT loop here does not implement {', '.join(unsupported)}")
     if not self.k2s or any(not isinstance(k2, int) or k2 < self.k1 for k2 in self.k2s):
       raise ValueError(f"k2s must name at least one window, each an integer >= k1 = {self.k1}, got {self.k2s}")
     for name in ("cost_time", "cost_hidden", "cost_k1", "cost_runs"):
@@ -73,6 +77,17 @@ class Config:
     return self
 
 
+# TrainConfig options that belong to `fit` (devices, precision, checkpoints, logging), not to this loop
+UNSUPPORTED = (
+  "accumulate_steps",
+  "nonfinite",
+  "precision",
+  "model_parallel",
+  "distributed",
+  "save_every",
+  "tensorboard",
+)
+
 CONFIGS = {
   "default": ("T=20, k1=5, k2 in {5, 10, 20} (the README's numbers)", Config()),
   "smoke": (
@@ -81,9 +96,8 @@ CONFIGS = {
       time=6,
       k1=2,
       k2s=(2, 6),
-      steps=3,
       hidden=8,
-      batch=8,
+      train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-2, clip_norm=None, progress=False),
       seeds=(0,),
       cost_time=8,
       cost_hidden=8,
@@ -100,7 +114,7 @@ CONFIGS = {
       hidden=256,
       k1=10,
       k2s=(10, 25, 50, 100),
-      steps=2000,
+      train=TrainConfig(steps=2000, batch_size=64, learning_rate=1e-2, clip_norm=None, progress=False),
       cost_time=2000,
       cost_hidden=1024,
       cost_k1=50,
@@ -109,6 +123,9 @@ CONFIGS = {
     ),
   ),
 }
+
+
+TEST_SIZE = 1024  # fresh test sequences per run
 
 
 class Recaller(nnx.Module):
@@ -123,11 +140,11 @@ class Recaller(nnx.Module):
     return carry, self.readout(h)
 
 
-def batch(rng: np.random.Generator, config: Config):
-  tokens = rng.integers(0, config.vocab, (config.time, config.batch))  # [T, B], time-major
+def batch(rng: np.random.Generator, config: Config, size: int):
+  tokens = rng.integers(0, config.vocab, (config.time, size))  # [T, B], time-major
   xs = jax.nn.one_hot(tokens, config.vocab)  # [T, B, V]
-  targets = jnp.zeros((config.time, config.batch), jnp.int32).at[-1].set(tokens[0])
-  weights = jnp.zeros((config.time, config.batch)).at[-1].set(1.0)  # only the last step is scored
+  targets = jnp.zeros((config.time, size), jnp.int32).at[-1].set(tokens[0])
+  weights = jnp.zeros((config.time, size)).at[-1].set(1.0)  # only the last step is scored
   return xs, (targets, weights)
 
 
@@ -139,7 +156,7 @@ def step_and_loss(graphdef, config: Config):
 
   def loss_fn(logits, targets):
     labels, weights = targets
-    return jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * weights) / config.batch
+    return jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * weights) / labels.shape[1]
 
   return step_fn, loss_fn
 
@@ -147,7 +164,7 @@ def step_and_loss(graphdef, config: Config):
 def train(config: Config, k2: int, seed: int) -> dict:
   model = Recaller(config, nnx.Rngs(seed))
   graphdef, params = nnx.split(model)
-  tx = optax.adam(config.learning_rate)
+  tx = build_optimizer(dataclasses.replace(config.train, seed=seed))
   opt_state = optimizer_init(tx, params)
   step_fn, loss_fn = step_and_loss(graphdef, config)
 
@@ -159,17 +176,16 @@ def train(config: Config, k2: int, seed: int) -> dict:
     return params
 
   rng = np.random.default_rng(seed)
-  carry0 = model.cell.initialize_carry((config.batch,))
+  carry0 = model.cell.initialize_carry((config.train.batch_size,))
   seen = set()  # training sequences, to count the test set's overlap with them
-  for _ in range(config.steps):
-    xs, targets = batch(rng, config)
+  for _ in range(config.train.steps):
+    xs, targets = batch(rng, config, config.train.batch_size)
     seen.update(map(bytes, np.asarray(jnp.argmax(xs, -1)).T.astype(np.uint8)))
     params, _, _, _ = truncated_bptt(step_fn, loss_fn, params, carry0, xs, targets, k1=config.k1, k2=k2, update=apply)
 
-  test = dataclasses.replace(config, batch=1024)
-  xs, (labels, _) = batch(np.random.default_rng(10_000 + seed), test)  # fresh sequences
+  xs, (labels, _) = batch(np.random.default_rng(10_000 + seed), config, TEST_SIZE)  # fresh sequences
   overlap = sum(bytes(s) in seen for s in np.asarray(jnp.argmax(xs, -1)).T.astype(np.uint8))
-  _, logits = jax.lax.scan(lambda c, x: step_fn(params, c, x), model.cell.initialize_carry((test.batch,)), xs)
+  _, logits = jax.lax.scan(lambda c, x: step_fn(params, c, x), model.cell.initialize_carry((TEST_SIZE,)), xs)
   accuracy = float(jnp.mean(jnp.argmax(logits[-1], -1) == labels[-1]))
   return {"k2": k2, "seed": seed, "accuracy": accuracy, "train_test_overlap": overlap}
 
@@ -180,8 +196,8 @@ def cost(config: Config, k2: int) -> dict:
   model = Recaller(shape, nnx.Rngs(0))
   graphdef, params = nnx.split(model)
   step_fn, loss_fn = step_and_loss(graphdef, shape)
-  xs, targets = batch(np.random.default_rng(0), shape)
-  carry = model.cell.initialize_carry((shape.batch,))
+  xs, targets = batch(np.random.default_rng(0), shape, config.train.batch_size)
+  carry = model.cell.initialize_carry((config.train.batch_size,))
   segment = segment_gradient(step_fn, loss_fn)
   window = timing.time_jax(
     lambda params, carry, xs, targets: segment(params, carry, xs, targets, 0),
@@ -235,7 +251,7 @@ def draw_cost(costs: list[dict], config: Config):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
   fig.suptitle(
-    f"The cost of TBPTT's backward window (LSTM H={config.cost_hidden}, batch {config.batch}, "
+    f"The cost of TBPTT's backward window (LSTM H={config.cost_hidden}, batch {config.train.batch_size}, "
     f"{config.cost_time}-step sequence, {jax.devices()[0].platform})",
     fontsize=10,
   )
@@ -282,16 +298,16 @@ def main(argv=None):
     [
       (
         f"Recall the first of T={config.time} tokens (vocab {config.vocab}, chance {1 / config.vocab:.2f}), "
-        "accuracy on 1024 fresh sequences; "
-        f"LSTM H={config.hidden}, k1={config.k1}, {config.steps} batches of {config.batch}, "
-        f"Adam {config.learning_rate}, seeds {list(config.seeds)} (init and data order); test sequences seen in "
-        f"training: {sum(r['train_test_overlap'] for r in runs)}",
+        f"accuracy on {TEST_SIZE} fresh sequences; "
+        f"LSTM H={config.hidden}, k1={config.k1}, {config.train.steps} batches of {config.train.batch_size}, "
+        f"{config.train.optimizer} {config.train.learning_rate}, seeds {list(config.seeds)} (init and data order); "
+        f"test sequences seen in training: {sum(r['train_test_overlap'] for r in runs)}",
         report.markdown_table(rows) + f"\n\n![recall accuracy against k2]({figure_path.name})",
       ),
       (
         f"The seed's memory/speed trade-off, measured: one {config.cost_time}-step sequence, LSTM "
-        f"H={config.cost_hidden}, batch {config.batch}; times median [fastest-slowest] of {config.cost_runs} "
-        "repeats after a warm-up, compile apart",
+        f"H={config.cost_hidden}, batch {config.train.batch_size}; times median [fastest-slowest] of "
+        f"{config.cost_runs} repeats after a warm-up, compile apart",
         report.markdown_table(cost_rows(costs, config)) + f"\n\n![memory and time against k2]({cost_path.name})",
       ),
     ],

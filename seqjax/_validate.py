@@ -92,20 +92,19 @@ def bool_mask(name: str, mask: Any, shape: tuple[int, ...]) -> None:
     raise ValueError(f"{name} must be a bool array [B, S] = {list(shape)}, got {got}")
 
 
-def prefix_mask(name: str, mask: Any) -> None:
-  """A [B, T] bool mask whose True entries (real tokens) come first in every row, at least one
-  of them: what a recurrent encoder reads as lengths. Checked when the values are concrete."""
+def prefix_mask(name: str, mask: Any, *, suffix: bool = False) -> None:
+  """A [B, T] bool mask whose True entries (real tokens) come first in every row (last, with
+  suffix=True: left padding), at least one of them: what a recurrent encoder reads as lengths.
+  Checked when the values are concrete."""
   if not concrete(mask):
     return
-  values = np.asarray(mask)
+  values = np.asarray(mask)[:, ::-1] if suffix else np.asarray(mask)
   lengths = values.sum(axis=-1)
   prefix = np.arange(values.shape[-1])[None, :] < lengths[:, None]
   if (lengths < 1).any() or (values != prefix).any():
     rows = np.flatnonzero((lengths < 1) | (values != prefix).any(axis=-1)).tolist()
-    raise ValueError(
-      f"{name} must mark each row's real tokens as a prefix (True..., then False...) with at least one "
-      f"True; rows {rows} are not"
-    )
+    shape = "a suffix (False..., then True...)" if suffix else "a prefix (True..., then False...)"
+    raise ValueError(f"{name} must mark each row's real tokens as {shape} with at least one True; rows {rows} are not")
 
 
 def token_ids(name: str, tokens, vocab_size: int) -> None:

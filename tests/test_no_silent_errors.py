@@ -18,7 +18,6 @@ from seqjax.data.vocab import Vocab
 from seqjax.recurrent import RNN, Bidirectional, GRUCell, LSTMCell
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig
 from seqjax.transformer import GPT, BertConfig, BertModel, GPTConfig
-from seqjax.transformer.generate import generate
 from tests.helpers import normal
 
 # ---- recurrent ---------------------------------------------------------------------------------
@@ -129,26 +128,9 @@ def gpt():
 
 
 def test_kv_cache_overflow_is_refused(gpt):
-  caches = gpt.init_cache(1, 4)
-  _, caches = gpt.decode_step(jnp.array([[1, 2, 3]]), caches)
+  state = gpt.prefill(gpt.init_state(1, 4), jnp.array([[1, 2, 3]]), jnp.ones((1, 3), bool))
   with pytest.raises(ValueError, match="x has 2 new positions but the cache holds 4 and 3 are filled"):
-    gpt.decode_step(jnp.array([[4, 5]]), caches)
-
-
-@pytest.mark.parametrize(
-  "prompt,options,match",
-  [
-    ([[1, 25]], {}, r"prompt ids must lie in \[0, 20\)"),
-    ([[1, 2]], {"temperature": float("nan")}, "temperature must be a finite number >= 0"),
-    ([[1, 2]], {"temperature": 1.0, "top_k": 50}, "top_k must be at most the vocabulary size 20"),
-    ([[1, 2]], {"max_new_tokens": 15}, r"prompt length 2 \+ max_new_tokens 15 = 17 exceeds the model's max_length 16"),
-    (np.zeros((0, 3), np.int32), {}, "prompt must hold at least one sequence"),
-  ],
-)
-def test_generate_checks_prompt_and_sampling(gpt, prompt, options, match):
-  options = {"max_new_tokens": 3, "key": jax.random.key(0), **options}
-  with pytest.raises(ValueError, match=match):
-    generate(gpt, jnp.asarray(prompt, jnp.int32), options.pop("max_new_tokens"), **options)
+    gpt.prefill(state, jnp.array([[4, 5]]), jnp.ones((1, 2), bool))
 
 
 def test_bert_checks_token_types():
@@ -168,23 +150,27 @@ def seq2seq():
 
 GAPPED = jnp.array([[True, False, True, True, True, True]])
 SRC = jnp.array([[4, 5, 6, 7, 8, 9]])
-IDS = {"max_length": 3, "bos_id": 1, "eos_id": 2}
+IDS = {"max_new_tokens": 3, "eos_id": 2, "pad_id": 0}
+BOS = jnp.array([[1]])
 
 
 def test_seq2seq_refuses_a_mask_that_is_not_a_prefix(seq2seq):
   with pytest.raises(ValueError, match="src_mask must mark each row's real tokens as a prefix"):
     seq2seq(SRC, SRC[:, :3], GAPPED)
   with pytest.raises(ValueError, match="src_mask must mark each row's real tokens as a prefix"):
-    decoding.greedy(seq2seq, SRC, GAPPED, **IDS)
+    decoding.greedy(seq2seq, BOS, src=SRC, src_mask=GAPPED, **IDS)
 
 
 @pytest.mark.parametrize(
   "call,match",
   [
-    (lambda m: decoding.greedy(m, jnp.array([[4, 15]]), **IDS), r"src ids must lie in \[0, 10\)"),
-    (lambda m: decoding.beam_search(m, SRC, beam_size=2, pad_id=30, **IDS), r"pad_id must be a token id in \[0, 20\)"),
-    (lambda m: decoding.sample(m, SRC, key=jax.random.key(0), top_k=21, **IDS), "top_k must be at most"),
-    (lambda m: decoding.sample(m, SRC, key=jax.random.key(0), temperature=float("inf"), **IDS), "temperature"),
+    (lambda m: decoding.greedy(m, BOS, src=jnp.array([[4, 15]]), **IDS), r"src ids must lie in \[0, 10\)"),
+    (
+      lambda m: decoding.beam_search(m, BOS, src=SRC, beam_size=2, **{**IDS, "pad_id": 30}),
+      r"pad_id must be a token id in \[0, 20\)",
+    ),
+    (lambda m: decoding.sample(m, BOS, src=SRC, key=jax.random.key(0), top_k=21, **IDS), "top_k must be at most"),
+    (lambda m: decoding.sample(m, BOS, src=SRC, key=jax.random.key(0), temperature=float("inf"), **IDS), "temperature"),
   ],
 )
 def test_decoding_checks_ids_before_jit(seq2seq, call, match):

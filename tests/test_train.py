@@ -15,6 +15,8 @@ import optax
 import pytest
 from flax import nnx
 
+from seqjax.attention import MultiHeadAttention
+from seqjax.logical_axes import EMBED, HEAD_DIM, HEADS, axes
 from seqjax.recurrent import ElmanCell
 from seqjax.train import (
   classification_cross_entropy,
@@ -260,7 +262,7 @@ def test_sharded_step_equals_single_device(data, model):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), many.params, one.params)
 
 
-def test_model_axis_splits_only_transformer_sublayers():
+def test_model_axis_splits_what_parameters_declare():
   class Readout(nnx.Module):  # layers named like attention's projections, outside any attention module
     def __init__(self, rngs: nnx.Rngs):
       self.query, self.out = nnx.Linear(4, 8, rngs=rngs), nnx.Linear(8, 6, rngs=rngs)
@@ -275,12 +277,19 @@ def test_model_axis_splits_only_transformer_sublayers():
   assert params["cross_attention"]["out"]["kernel"][...].sharding.spec == P("model", None, None)
   assert params["feed_forward"]["outer"]["kernel"][...].sharding.spec == P("model", None)
 
-  class Imposter(nnx.Module):  # a module under a rule's name whose weights lack the rule's axes
+  class Renamed(nnx.Module):  # attention under a field name no rule knows: its declared axes still hold
     def __init__(self, rngs: nnx.Rngs):
-      self.self_attention = Readout(rngs)
+      self.mixer = MultiHeadAttention(2, 8, rngs=rngs)
 
-  with pytest.raises(ValueError, match=r"self_attention/out/kernel has shape \(8, 6\); .* needs rank 3"):
-    shard_params(nnx.state(Imposter(nnx.Rngs(0)), nnx.Param), mesh)
+  params = shard_params(nnx.state(Renamed(nnx.Rngs(0)), nnx.Param), mesh)
+  assert params["mixer"]["query"]["kernel"][...].sharding.spec == P(None, "model", None)
+
+  class Mislabelled(nnx.Module):  # a parameter whose declaration does not fit its rank
+    def __init__(self, rngs: nnx.Rngs):
+      self.out = nnx.Linear(8, 6, kernel_metadata=axes(HEADS, HEAD_DIM, EMBED), rngs=rngs)
+
+  with pytest.raises(ValueError, match=r"out/kernel has shape \(8, 6\) but declares 3 logical axes"):
+    shard_params(nnx.state(Mislabelled(nnx.Rngs(0)), nnx.Param), mesh)
 
 
 def test_heads_must_divide_by_the_model_axis():

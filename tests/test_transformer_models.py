@@ -9,7 +9,6 @@ import optax
 import pytest
 from flax import nnx
 
-from seqjax.decoding import sample_logits
 from seqjax.train import init_state, make_train_step, optimizer, split_model
 from seqjax.transformer import (
   GPT,
@@ -21,7 +20,6 @@ from seqjax.transformer import (
   GPTConfig,
   ViT,
   ViTConfig,
-  generate,
   mask_tokens,
   patchify,
   t5_like,
@@ -121,15 +119,22 @@ def test_bert_padding_never_changes_real_tokens():
 
 
 def cached_logits(model, sequence, prompt_length, **context):
-  """Prefill the first prompt_length tokens, then feed the rest one at a time; all logits [B, L, V]."""
-  caches = model.init_cache(sequence.shape[0], sequence.shape[1])
-  step = nnx.jit(lambda m, t, c: m.decode_step(t, c, **context))
-  logits, caches = step(model, sequence[:, :prompt_length], caches)
-  pieces = [logits]
-  for t in range(prompt_length, sequence.shape[1]):
-    logits, caches = step(model, sequence[:, t : t + 1], caches)
-    pieces.append(logits)
-  return jnp.concatenate(pieces, axis=1)
+  """Through the decoding protocol: prefill the first prompt_length - 1 tokens, then step one token
+  at a time; the logits after every position from prompt_length - 1 on [B, L - prompt_length + 1, V]."""
+  B, L = sequence.shape
+
+  @nnx.jit
+  def run(model, sequence, context):
+    state = model.init_state(B, L, **context)
+    if prompt_length > 1:
+      state = model.prefill(state, sequence[:, : prompt_length - 1], jnp.ones((B, prompt_length - 1), jnp.bool_))
+    pieces = []
+    for t in range(prompt_length - 1, L):
+      logits, state = model.step(state, sequence[:, t])
+      pieces.append(logits)
+    return jnp.stack(pieces, axis=1)
+
+  return run(model, sequence, context)
 
 
 def test_gpt_blockwise_attention_equals_dense():
@@ -144,7 +149,8 @@ def test_gpt_blockwise_attention_equals_dense():
 def test_gpt_cached_decoding_equals_full_forward(position, prompt_length):
   model = tiny_gpt(position)
   sequence = tokens(2, 2, 9)
-  np.testing.assert_allclose(cached_logits(model, sequence, prompt_length), model(sequence), atol=1e-5)
+  full = model(sequence)[:, prompt_length - 1 :]
+  np.testing.assert_allclose(cached_logits(model, sequence, prompt_length), full, atol=1e-5)
 
 
 @pytest.mark.parametrize("prompt_length", [1, 3])
@@ -153,71 +159,8 @@ def test_encdec_cached_decoding_equals_full_forward(position, norm, prompt_lengt
   model = tiny_encdec(position, norm)
   src, tgt = tokens(3, 2, 7), tokens(4, 2, 8)
   src_mask = jnp.arange(7)[None, :] < jnp.array([[7], [4]])
-  memory = model.encode(src, src_mask=src_mask)
-  got = cached_logits(model, tgt, prompt_length, memory=memory, src_mask=src_mask)
-  np.testing.assert_allclose(got, model(src, tgt, src_mask=src_mask), atol=1e-5)
-
-
-# ---- generation -----------------------------------------------------------------------------
-
-
-def greedy_without_cache(forward, prompt, steps):
-  sequence = prompt
-  for _ in range(steps):
-    sequence = jnp.concatenate([sequence, jnp.argmax(forward(sequence)[:, -1], -1)[:, None].astype(jnp.int32)], 1)
-  return sequence[:, prompt.shape[1] :]
-
-
-def test_gpt_greedy_generation_equals_argmax_of_full_forward():
-  model, prompt = tiny_gpt("rope"), tokens(5, 2, 3)
-  np.testing.assert_array_equal(generate(model, prompt, 6), greedy_without_cache(model, prompt, 6))
-
-
-def test_encdec_greedy_generation_equals_argmax_of_full_forward():
-  model = tiny_encdec("relative", "pre")
-  src, bos = tokens(6, 2, 7), jnp.zeros((2, 1), jnp.int32)
-  got = generate(model, bos, 5, memory=model.encode(src))
-  np.testing.assert_array_equal(got, greedy_without_cache(lambda t: model(src, t), bos, 5))
-
-
-def test_sampling_respects_top_k_and_temperature_zero():
-  logits = jnp.asarray(normal_logits := np.random.default_rng(0).standard_normal((1, 20)), jnp.float32)
-  top3 = set(np.argsort(normal_logits[0])[-3:])
-  draws = [int(sample_logits(logits, jax.random.key(i), temperature=1.0, top_k=3)[0]) for i in range(100)]
-  assert set(draws) <= top3 and len(set(draws)) == 3
-  assert int(sample_logits(logits, None, temperature=0.0, top_k=None)[0]) == int(np.argmax(normal_logits))
-  model, prompt = tiny_gpt(), tokens(7, 2, 2)
-  one = generate(model, prompt, 4, temperature=0.7, top_k=1, key=jax.random.key(0))
-  np.testing.assert_array_equal(one, generate(model, prompt, 4))
-  a = generate(model, prompt, 4, temperature=1.0, key=jax.random.key(1))
-  np.testing.assert_array_equal(a, generate(model, prompt, 4, temperature=1.0, key=jax.random.key(1)))
-
-
-def nucleus(logits: np.ndarray, top_p: float) -> set[int]:
-  """NumPy reference: the fewest most likely tokens whose probabilities sum to at least top_p."""
-  p = np.exp(logits - logits.max())
-  p /= p.sum()
-  order = np.argsort(-p)
-  count = int(np.searchsorted(np.cumsum(p[order]), top_p) + 1)
-  return set(order[:count].tolist())
-
-
-@pytest.mark.parametrize("top_p", [0.05, 0.5, 0.9, 1.0])
-def test_top_p_samples_exactly_the_nucleus(top_p):
-  normal_logits = 2.0 * np.random.default_rng(1).standard_normal((1, 12))
-  logits = jnp.asarray(normal_logits, jnp.float32)
-  draws = {
-    int(sample_logits(logits, jax.random.key(i), temperature=1.0, top_k=None, top_p=top_p)[0]) for i in range(300)
-  }
-  assert draws == nucleus(normal_logits[0], top_p)
-
-
-def test_top_p_reaches_every_decoder():
-  model, prompt = tiny_gpt(), tokens(7, 2, 2)
-  greedy_like = generate(model, prompt, 4, temperature=1.0, top_p=1e-6, key=jax.random.key(0))
-  np.testing.assert_array_equal(greedy_like, generate(model, prompt, 4))  # the nucleus is the argmax alone
-  with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\], got 1.5"):
-    generate(model, prompt, 4, temperature=1.0, top_p=1.5, key=jax.random.key(0))
+  got = cached_logits(model, tgt, prompt_length, src=src, src_mask=src_mask)
+  np.testing.assert_allclose(got, model(src, tgt, src_mask=src_mask)[:, prompt_length - 1 :], atol=1e-5)
 
 
 # ---- BERT masking -----------------------------------------------------------------------------
@@ -317,8 +260,8 @@ def test_model_errors():
     gpt(jnp.array([[1, 37]], jnp.int32))
   with pytest.raises(ValueError, match=r"tokens must be an integer array \[B, T\]"):
     gpt(jnp.zeros((1, 3)))
-  with pytest.raises(ValueError, match="cache max_length 17 exceeds"):
-    gpt.init_cache(1, 17)
+  with pytest.raises(ValueError, match="decoding needs 17 positions"):
+    gpt.init_state(1, 17)
   with pytest.raises(ValueError, match="image_size 30 must be divisible by patch_size 4"):
     ViT(ViTConfig(image_size=30, patch_size=4, num_layers=1, **TINY), rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match=r"images must have shape \[B, 8, 8, 3\]"):
@@ -331,7 +274,3 @@ def test_model_errors():
     tiny_encdec()(tokens(0, 2, 5), tokens(1, 2, 3), src_mask=jnp.ones((2, 4), bool))
   with pytest.raises(ValueError, match="tgt batch 1 must equal the source batch 2"):
     tiny_encdec()(tokens(0, 2, 5), tokens(1, 1, 3))
-  with pytest.raises(ValueError, match="sampling \\(temperature > 0\\) needs a key"):
-    generate(gpt, tokens(0, 1, 2), 3, temperature=1.0)
-  with pytest.raises(ValueError, match="max_new_tokens must be a positive integer"):
-    generate(gpt, tokens(0, 1, 2), 0)

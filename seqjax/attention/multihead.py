@@ -10,14 +10,37 @@ from seqjax import _validate
 from seqjax.attention.core import dot_product_attention
 from seqjax.attention.dispatch import IMPLEMENTATIONS, fused_attention
 from seqjax.attention.positional import apply_rope
+from seqjax.logical_axes import EMBED, HEAD_DIM, HEADS, axes
 
 
 class KVCache(NamedTuple):
-  """Keys and values of the positions decoded so far, for one attention layer."""
+  """Keys and values of the positions decoded so far, for one self-attention layer.
+
+  Slots are shared by the batch; a row whose prompt was left-padded starts at slot `start[b]`:
+  its slots before that are padding no query attends to, and its positions count from there.
+  """
 
   key: jax.Array  # [B, S_max, N, Dh]
   value: jax.Array  # [B, S_max, N, Dh]
-  length: jax.Array  # [] int32: positions [0, length) are filled
+  length: jax.Array  # [] int32: slots [0, length) are filled
+  start: jax.Array  # [B] int32: each row's first real slot
+
+  def positions(self, count: int) -> jax.Array:
+    """[B, count]: each row's positions for the next `count` slots (padding slots at 0)."""
+    slots = self.length + jnp.arange(count, dtype=jnp.int32)  # [count]
+    return jnp.maximum(slots[None, :] - self.start[:, None], 0)
+
+  def left_padded(self, mask: jax.Array) -> "KVCache":
+    """An empty cache about to read a prompt whose mask [B, P] is False on each row's left padding:
+    each row starts at its first real token."""
+    return self._replace(start=mask.shape[1] - jnp.sum(mask, axis=-1).astype(jnp.int32))
+
+
+class ContextKV(NamedTuple):
+  """Keys and values of a cross-attention's context, projected once per sequence for decoding."""
+
+  key: jax.Array  # [B, S, N, Dh]
+  value: jax.Array  # [B, S, N, Dh]
 
 
 class MultiHeadAttention(nnx.Module):
@@ -26,10 +49,11 @@ class MultiHeadAttention(nnx.Module):
   Weights have flax.nnx.MultiHeadAttention's layout: query/key/value kernels
   [D_in, N, Dh], output kernel [N, Dh, D_out].
 
-  mha(x [B, T, D], context [B, S, D_kv] | None, *, mask, bias, is_causal, dropout_key,
+  mha(x [B, T, D], context [B, S, D_kv] | ContextKV | None, *, mask, bias, is_causal, dropout_key,
       return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
-  Self-attention when context is None. With rope=True, queries and keys are rotated at
-  `positions` (default 0..T-1 and 0..S-1).
+  Self-attention when context is None; context may be given already projected
+  (`project_context`). With rope=True, queries and keys are rotated at `positions` (default
+  0..T-1 and 0..S-1).
 
   implementation: "dense" (the vmapped one-head core) or a path of
   `seqjax.attention.fused_attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
@@ -63,10 +87,25 @@ class MultiHeadAttention(nnx.Module):
     out_features = out_features or in_features
 
     def project(features):
-      return nnx.LinearGeneral(features, (num_heads, head_dim), use_bias=use_bias, rngs=rngs)
+      return nnx.LinearGeneral(
+        features,
+        (num_heads, head_dim),
+        use_bias=use_bias,
+        kernel_metadata=axes(EMBED, HEADS, HEAD_DIM),
+        bias_metadata=axes(HEADS, HEAD_DIM),
+        rngs=rngs,
+      )
 
     self.query, self.key, self.value = project(in_features), project(kv_features), project(kv_features)
-    self.out = nnx.LinearGeneral((num_heads, head_dim), out_features, axis=(-2, -1), use_bias=use_bias, rngs=rngs)
+    self.out = nnx.LinearGeneral(
+      (num_heads, head_dim),
+      out_features,
+      axis=(-2, -1),
+      use_bias=use_bias,
+      kernel_metadata=axes(HEADS, HEAD_DIM, EMBED),
+      bias_metadata=axes(EMBED),
+      rngs=rngs,
+    )
     self.in_features, self.kv_features = in_features, kv_features
     self.num_heads = num_heads
     self.head_dim = head_dim
@@ -90,10 +129,17 @@ class MultiHeadAttention(nnx.Module):
     q = self.query(x)  # [B, T, N, Dh]
     return apply_rope(q, positions) if self.rope else q
 
+  def project_context(self, context: jax.Array) -> ContextKV:
+    """context [B, S, D_kv] -> its keys and values (at positions 0..S-1 under RoPE): what
+    cross-attention computes once per source sequence when decoding."""
+    _validate.float_array("context", context, "[B, S, D_kv]", 3)
+    _validate.axis_size("context", context, 2, self.kv_features, f"[B, S, D_kv={self.kv_features}]")
+    return ContextKV(*self._keys_values(context, jnp.arange(context.shape[1])))
+
   def __call__(
     self,
     x: jax.Array,
-    context: jax.Array | None = None,
+    context: jax.Array | ContextKV | None = None,
     *,
     mask: jax.Array | None = None,
     bias: jax.Array | None = None,
@@ -104,14 +150,13 @@ class MultiHeadAttention(nnx.Module):
   ):
     _validate.float_array("x", x, "[B, T, D]", 3)
     _validate.axis_size("x", x, 2, self.in_features, f"[B, T, D={self.in_features}]")
-    context = x if context is None else context
-    _validate.float_array("context", context, "[B, S, D_kv]", 3)
-    _validate.axis_size("context", context, 2, self.kv_features, f"[B, S, D_kv={self.kv_features}]")
-    if context.shape[0] != x.shape[0]:
-      raise ValueError(f"context batch {context.shape[0]} must equal x batch {x.shape[0]}")
     q_pos = jnp.arange(x.shape[1]) if positions is None else positions
-    k_pos = jnp.arange(context.shape[1]) if positions is None or context is not x else positions
-    k, v = self._keys_values(context, k_pos)
+    if context is None:  # self-attention
+      k, v = self._keys_values(x, q_pos)
+    else:
+      k, v = context if isinstance(context, ContextKV) else self.project_context(context)
+      if k.shape[0] != x.shape[0]:
+        raise ValueError(f"context batch {k.shape[0]} must equal x batch {x.shape[0]}")
     q = self._queries(x, q_pos)
     if self.implementation != "dense":
       plain = mask is None and bias is None and not return_weights and (self.dropout_rate == 0 or dropout_key is None)
@@ -140,17 +185,19 @@ class MultiHeadAttention(nnx.Module):
 
   def init_cache(self, batch: int, max_length: int, dtype=jnp.float32) -> KVCache:
     shape = (batch, max_length, self.num_heads, self.head_dim)
-    return KVCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype), jnp.zeros((), jnp.int32))
+    zeros = jnp.zeros(shape, dtype)
+    return KVCache(zeros, zeros, jnp.zeros((), jnp.int32), jnp.zeros((batch,), jnp.int32))
 
   def cached(self, x: jax.Array, cache: KVCache, *, bias: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
-    """Causal self-attention of new positions x [B, T, D] (T >= 1: a prompt, or one token)
-    at absolute positions cache.length + 0..T-1 over everything cached so far.
+    """Causal self-attention of new positions x [B, T, D] (T >= 1: a prompt, or one token) in
+    slots cache.length + 0..T-1 over everything cached so far, each row at its own positions
+    (`KVCache.positions`).
 
     bias, if given, is [1 or B, N, T, S_max] for those query positions against all cache slots.
     Returns ([B, T, D_out], cache with the T new keys and values written in).
     The cache must have room: cache.length + T <= S_max, checked when cache.length is concrete.
     Under jit it is not known, and an overflowing write would land on the last slots: the
-    decoding loops (`generate`) size the cache for the prompt and every new token beforehand.
+    decoding loops (`seqjax.decoding`) size the cache for the prompt and every new token beforehand.
     """
     _validate.float_array("x", x, "[B, T, D]", 3)
     _validate.axis_size("x", x, 2, self.in_features, f"[B, T, D={self.in_features}]")
@@ -162,17 +209,21 @@ class MultiHeadAttention(nnx.Module):
     if filled + T > S_max:
       raise ValueError(
         f"x has {T} new positions but the cache holds {S_max} and {filled} are filled: "
-        f"init_cache with max_length >= {filled + T}"
+        f"size the cache for max_length >= {filled + T}"
       )
-    positions = cache.length + jnp.arange(T, dtype=jnp.int32)  # [T] absolute
+    slots = cache.length + jnp.arange(T, dtype=jnp.int32)  # [T]
+    positions = cache.positions(T)  # [B, T]
     k_new, v_new = self._keys_values(x, positions)
-    start = (0, cache.length, 0, 0)
-    cache = KVCache(
-      jax.lax.dynamic_update_slice(cache.key, k_new.astype(cache.key.dtype), start),
-      jax.lax.dynamic_update_slice(cache.value, v_new.astype(cache.value.dtype), start),
-      cache.length + T,
+    corner = (0, cache.length, 0, 0)
+    cache = cache._replace(
+      key=jax.lax.dynamic_update_slice(cache.key, k_new.astype(cache.key.dtype), corner),
+      value=jax.lax.dynamic_update_slice(cache.value, v_new.astype(cache.value.dtype), corner),
+      length=cache.length + T,
     )
-    # query at absolute position p sees slots s <= p; unfilled slots lie beyond every p
-    visible = (jnp.arange(S_max, dtype=jnp.int32)[None, :] <= positions[:, None])[None, None]  # [1, 1, T, S_max]
-    out = dot_product_attention(self._queries(x, positions), cache.key, cache.value, mask=visible, bias=bias)
+    # the query in slot q sees its row's real slots s <= q (unfilled slots lie beyond every q);
+    # a padding query sees itself alone, so its (unused) output stays finite
+    s = jnp.arange(S_max, dtype=jnp.int32)[None, None, :]  # [1, 1, S_max]
+    q = slots[None, :, None]  # [1, T, 1]
+    visible = (s <= q) & ((s >= cache.start[:, None, None]) | (s == q))  # [B, T, S_max]
+    out = dot_product_attention(self._queries(x, positions), cache.key, cache.value, mask=visible[:, None], bias=bias)
     return self.out(out), cache

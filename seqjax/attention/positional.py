@@ -13,12 +13,14 @@ from seqjax import _validate
 
 
 def sinusoidal_encoding(positions: jax.Array, dim: int) -> jax.Array:
-  """positions [T] -> [T, D]: even columns sin, odd columns cos, frequency 1/10000^(2i/D)."""
+  """positions [T] or [B, T] -> [T, D] or [B, T, D]: even columns sin, odd columns cos, frequency
+  1/10000^(2i/D)."""
   if dim % 2:
     raise ValueError(f"dim must be even for sinusoidal encodings, got {dim}")
   two_i = jnp.arange(0, dim, 2, dtype=jnp.float32)  # [D/2]
-  angles = positions.astype(jnp.float32)[:, None] / jnp.power(10000.0, two_i / dim)[None, :]  # [T, D/2]
-  return jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(positions.shape[0], dim)  # interleave
+  inverse = jnp.power(10000.0, two_i / dim).reshape((1,) * positions.ndim + (-1,))  # [1, (1,) D/2]
+  angles = positions.astype(jnp.float32)[..., None] / inverse  # [(B,) T, D/2]
+  return jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(*positions.shape, dim)  # interleave
 
 
 def check_positions_fit(length: int, max_length: int, what: str = "sequence") -> None:
@@ -40,14 +42,15 @@ class AbsolutePositions(nnx.Module):
       self.table = nnx.Param(0.02 * jax.random.normal(rngs.params(), (max_length, dim)))
 
   def __call__(self, positions: jax.Array) -> jax.Array:
-    """positions [T] (absolute, may start past 0 when decoding) -> [T, D]."""
+    """positions [T] or [B, T] (absolute, may start past 0 when decoding) -> [T, D] or [B, T, D]."""
     if self.kind == "sinusoidal":
       return sinusoidal_encoding(positions, self.dim)
     return jnp.take(self.table[...], positions, axis=0)
 
 
 def apply_rope(x: jax.Array, positions: jax.Array, base: float = 10000.0) -> jax.Array:
-  """Rotary position embedding (Su et al. 2021), half-split pairing: x [B, T, N, D], positions [T].
+  """Rotary position embedding (Su et al. 2021), half-split pairing: x [B, T, N, D], positions [T]
+  (shared by the batch) or [B, T] (per row, e.g. left-padded prompts).
 
   Channel i is rotated with channel i + D/2 by angle pos / base^(2i/D), so the dot
   product of a rotated query at m and a rotated key at n depends on m - n only.
@@ -56,9 +59,10 @@ def apply_rope(x: jax.Array, positions: jax.Array, base: float = 10000.0) -> jax
   if dim % 2:
     raise ValueError(f"head dim must be even for rotary embeddings, got {dim}")
   freqs = 1.0 / jnp.power(base, jnp.arange(0, dim, 2, dtype=jnp.float32) / dim)  # [D/2]
-  angles = positions.astype(jnp.float32)[:, None] * freqs[None, :]  # [T, D/2]
-  cos = jnp.cos(angles)[None, :, None, :]  # [1, T, 1, D/2]
-  sin = jnp.sin(angles)[None, :, None, :]
+  positions = positions if positions.ndim == 2 else positions[None]  # [1 or B, T]
+  angles = positions.astype(jnp.float32)[..., None] * freqs[None, None]  # [1 or B, T, D/2]
+  cos = jnp.cos(angles)[:, :, None, :]  # [1 or B, T, 1, D/2]
+  sin = jnp.sin(angles)[:, :, None, :]
   x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 

@@ -2,6 +2,7 @@
 
 from seqjax.recurrent.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
 from seqjax.recurrent.init import INITIALIZERS, Spectrum, initializer, spectrum
+from seqjax.recurrent.language_model import RNNLanguageModel, RNNLanguageModelState
 from seqjax.recurrent.rnn import RNN, Bidirectional
 from seqjax.recurrent.stacked import KINDS, StackedRNN, make_cell
 
@@ -13,6 +14,8 @@ __all__ = [
   "ElmanCell",
   "GRUCell",
   "LSTMCell",
+  "RNNLanguageModel",
+  "RNNLanguageModelState",
   "RecurrentCell",
   "Spectrum",
   "StackedRNN",

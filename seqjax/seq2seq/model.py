@@ -2,19 +2,18 @@
 2014 (additive attention over a bidirectional encoder), Luong et al. 2015 (dot/general/concat
 scores, global or local windows, input feeding).
 
-Every sequence-to-sequence model here speaks one protocol to `seqjax.decoding`:
-
-    memory, state = model.start(src [B, S], src_mask [B, S], max_length)
-    logits [B, V], state = model.step(state, tokens [B], memory)
+Each speaks the decoding protocol of `seqjax.decoding.protocol` (context: src [B, S], src_mask [B, S]).
 """
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.decoding.protocol import prefill_by_steps
 from seqjax.recurrent.scan import flip_sequences
 from seqjax.recurrent.stacked import StackedRNN, make_cell
 from seqjax.seq2seq.attention import SCORES, WINDOWS, LuongPosition, Score, attend
@@ -50,6 +49,18 @@ class Seq2SeqConfig:
     return self
 
 
+class Seq2SeqState(NamedTuple):
+  """The decoder's state and the encoded source it attends to (every leaf per row)."""
+
+  carries: tuple  # per decoder layer: the cell's carry [B, H] (LSTM: (c, h))
+  feed: jax.Array  # [B, H]: Luong's last attentional vector (input feeding)
+  step: jax.Array  # [B] int32: decoder steps taken (local-m's window center)
+  memory: jax.Array  # [B, S, D_mem]: encoder states
+  memory_keys: jax.Array | None  # [B, S, ...]: the score's projection of memory, computed once
+  memory_mask: jax.Array  # [B, S] bool: the source's real tokens
+  memory_lengths: jax.Array  # [B] int32
+
+
 class Seq2Seq(nnx.Module):
   """model(src [B, S], tgt_in [B, T], src_mask [B, S]) -> (logits [B, T, V], attention [B, T, S]).
 
@@ -79,24 +90,22 @@ class Seq2Seq(nnx.Module):
     out_features = H + memory_dim if c.attention == "bahdanau" else H
     self.output = nnx.Linear(out_features, c.target_vocab, rngs=rngs)
 
-  # ---- encoder -------------------------------------------------------------------------------
+  # ---- encoder ------------------------------------------------------------------------------
 
-  @property
-  def target_vocab(self) -> int:
-    return self.config.target_vocab
-
-  def check_source(self, src: jax.Array, src_mask: jax.Array | None) -> None:
+  def check_decode_inputs(self, batch: int, *, src: jax.Array, src_mask: jax.Array | None = None) -> None:
     """src: ids [B, S] in the source vocabulary; src_mask: [B, S] bool, each row's real tokens a
     prefix (the encoder reads lengths). Values are checked when concrete."""
     _validate.token_ids("src", src, self.config.source_vocab)
+    if src.shape[0] != batch:
+      raise ValueError(f"src batch {src.shape[0]} must equal the target batch {batch}")
     if src_mask is not None:
       _validate.bool_mask("src_mask", src_mask, src.shape)
       _validate.prefix_mask("src_mask", src_mask)
 
-  def start(self, src: jax.Array, src_mask: jax.Array | None = None, max_length: int | None = None):
-    """-> (memory, initial decoder state). max_length is unused (no cache to size)."""
+  def init_state(self, batch: int, max_length: int | None = None, *, src, src_mask=None) -> Seq2SeqState:
+    """Encodes src [B, S] -> the decoder's initial state. max_length is unused (no cache to size)."""
     del max_length
-    self.check_source(src, src_mask)
+    self.check_decode_inputs(batch, src=src, src_mask=src_mask)
     src_mask = jnp.ones(src.shape, jnp.bool_) if src_mask is None else src_mask
     lengths = jnp.sum(src_mask, axis=-1).astype(jnp.int32)  # [B]; the mask is a prefix of real tokens
     x = self.source_embed(src)  # [B, S, E]
@@ -107,72 +116,79 @@ class Seq2Seq(nnx.Module):
       carries = tuple(
         jax.tree.map(lambda f, b: jnp.tanh(self.bridge(jnp.concatenate([f, b], -1))), *layer) for layer in carries
       )
-    memory = {"states": states, "mask": src_mask, "lengths": lengths}
-    if self.score is not None:
-      memory["keys"] = self.score.precompute(states)
-    B, H = src.shape[0], self.config.hidden
-    state = {"carries": carries, "feed": jnp.zeros((B, H)), "step": jnp.zeros((), jnp.int32)}
-    return memory, state
+    H = self.config.hidden
+    return Seq2SeqState(
+      carries=carries,
+      feed=jnp.zeros((batch, H)),
+      step=jnp.zeros((batch,), jnp.int32),
+      memory=states,
+      memory_keys=None if self.score is None else self.score.precompute(states),
+      memory_mask=src_mask,
+      memory_lengths=lengths,
+    )
 
   # ---- one decoder step ------------------------------------------------------------------------
 
-  def _attend(self, query, memory, step):
+  @property
+  def decode_vocab(self) -> int:
+    return self.config.target_vocab
+
+  def _attend(self, query, state: Seq2SeqState):
     c = self.config
-    scores = self.score(query, memory["states"], memory["keys"])  # [B, S]
-    center = None if self.position is None else self.position(query, memory["lengths"])
+    scores = self.score(query, state.memory, state.memory_keys)  # [B, S]
+    center = None if self.position is None else self.position(query, state.memory_lengths)
     return attend(
       scores,
-      memory["states"],
-      memory["mask"],
+      state.memory,
+      state.memory_mask,
       window=c.window if c.attention == "luong" else "global",
-      step=step,
+      step=state.step,
       center=center,
       half_width=c.window_half_width,
     )
 
-  def step_with_attention(self, state, tokens: jax.Array, memory):
+  def step_with_attention(self, state: Seq2SeqState, tokens: jax.Array):
     """tokens [B] (the previous output) -> (logits [B, V], state, attention weights [B, S])."""
     c = self.config
     x = self.target_embed(tokens)  # [B, E]
-    carries = state["carries"]
-    top = carries[-1][1] if c.cell == "lstm" else carries[-1]  # s_{i-1}: last layer's hidden state
-    S = memory["states"].shape[1]
-    weights = jnp.zeros((tokens.shape[0], S))
+    top = state.carries[-1][1] if c.cell == "lstm" else state.carries[-1]  # s_{i-1}: last layer's hidden state
+    weights = jnp.zeros(state.memory_mask.shape)
     if c.attention == "bahdanau":
-      weights, context = self._attend(top, memory, state["step"])  # attention from s_{i-1}
+      weights, context = self._attend(top, state)  # attention from s_{i-1}
       x = jnp.concatenate([x, context], -1)
     elif c.attention == "luong" and c.input_feeding:
-      x = jnp.concatenate([x, state["feed"]], -1)
+      x = jnp.concatenate([x, state.feed], -1)
     new_carries = []
-    for cell, carry in zip(self.decoder, carries, strict=True):
+    for cell, carry in zip(self.decoder, state.carries, strict=True):
       carry, x = cell(carry, x)
       new_carries.append(carry)
-    feed = state["feed"]
+    feed = state.feed
     if c.attention == "bahdanau":
       logits = self.output(jnp.concatenate([x, context], -1))
     elif c.attention == "luong":
-      weights, context = self._attend(x, memory, state["step"])  # attention from h_t
+      weights, context = self._attend(x, state)  # attention from h_t
       feed = jnp.tanh(self.combine(jnp.concatenate([context, x], -1)))  # h~_t = tanh(W_c [c_t; h_t])
       logits = self.output(feed)
     else:
       logits = self.output(x)  # everything the decoder knows came through the initial carry
-    state = {"carries": tuple(new_carries), "feed": feed, "step": state["step"] + 1}
+    state = state._replace(carries=tuple(new_carries), feed=feed, step=state.step + 1)
     return logits, state, weights
 
-  def step(self, state, tokens, memory):
-    logits, state, _ = self.step_with_attention(state, tokens, memory)
+  def step(self, state: Seq2SeqState, tokens: jax.Array) -> tuple[jax.Array, Seq2SeqState]:
+    logits, state, _ = self.step_with_attention(state, tokens)
     return logits, state
+
+  def prefill(self, state: Seq2SeqState, tokens: jax.Array, mask: jax.Array) -> Seq2SeqState:
+    return prefill_by_steps(self, state, tokens, mask)
 
   # ---- teacher forcing ---------------------------------------------------------------------------
 
   def __call__(self, src, tgt_in, src_mask=None):
     _validate.token_ids("tgt_in", tgt_in, self.config.target_vocab)
-    if tgt_in.shape[0] != src.shape[0]:
-      raise ValueError(f"tgt_in batch {tgt_in.shape[0]} must equal src batch {src.shape[0]}")
-    memory, state = self.start(src, src_mask)
+    state = self.init_state(tgt_in.shape[0], src=src, src_mask=src_mask)
 
     def body(state, tokens):
-      logits, state, weights = self.step_with_attention(state, tokens, memory)
+      logits, state, weights = self.step_with_attention(state, tokens)
       return state, (logits, weights)
 
     _, (logits, weights) = jax.lax.scan(body, state, jnp.swapaxes(tgt_in, 0, 1))  # over T

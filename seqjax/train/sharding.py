@@ -1,32 +1,28 @@
 """Data and tensor (model) parallelism with jax.sharding: a ("data", "model") mesh, batches split
-over "data", Transformer weights split over "model" by the Megatron rules below; all else replicated.
-The rules find a TransformerBlock's sublayers by their attribute names (self_attention,
-cross_attention, feed_forward), so another module's `out` or `query` layer stays replicated.
+over "data", parameters split over "model" by the logical axes each declared where it was created
+(`seqjax.logical_axes`), mapped by the one rules table below; all else replicated.
 
-    attention query/key/value kernels [D, N, Dh]   heads N on "model"   (biases [N, Dh] likewise)
-    attention output kernel           [N, Dh, D]   heads N on "model"
-    feed-forward inner kernel         [D, D_ff]    D_ff on "model"      (bias [D_ff] likewise)
-    feed-forward outer kernel         [D_ff, D]    D_ff on "model"
+    attention query/key/value kernels [D, N, Dh]   (embed, heads, head_dim)   heads N on "model"
+    attention output kernel           [N, Dh, D]   (heads, head_dim, embed)   heads N on "model"
+    feed-forward inner kernel         [D, D_ff]    (embed, mlp)               D_ff on "model"
+    feed-forward outer kernel         [D_ff, D]    (mlp, embed)               D_ff on "model"
 
+That is Megatron's split. The declaration travels with the parameter (and with the optimizer
+moments built from it), so renaming a module's field cannot silently replicate its weights.
 jit then inserts the collectives (GSPMD); the step code is the same for 1 or many devices.
 """
 
 import jax
 import numpy as np
+from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from seqjax import _validate
 from seqjax._paths import path_names
+from seqjax.logical_axes import HEADS, MLP
 
-_ATTENTION = ("self_attention", "cross_attention")  # TransformerBlock's MultiHeadAttention modules
-_QKV = {"kernel": P(None, "model", None), "bias": P("model", None)}
-RULES = {
-  **{(attention, name): _QKV for attention in _ATTENTION for name in ("query", "key", "value")},
-  **{(attention, "out"): {"kernel": P("model", None, None), "bias": P()} for attention in _ATTENTION},
-  ("feed_forward", "inner"): {"kernel": P(None, "model"), "bias": P("model")},
-  ("feed_forward", "outer"): {"kernel": P("model", None), "bias": P()},
-}
+RULES = {HEADS: "model", MLP: "model"}  # logical axis -> mesh axis; every other logical axis is replicated
 
 
 def make_mesh(data: int = -1, model: int = 1, devices=None) -> Mesh:
@@ -45,34 +41,31 @@ def make_mesh(data: int = -1, model: int = 1, devices=None) -> Mesh:
   return Mesh(np.asarray(devices).reshape(data, model), ("data", "model"))
 
 
-def partition_spec(path, leaf) -> P:
-  names = path_names(path)
-  for suffix, specs in RULES.items():
-    if names[-1 - len(suffix) : -1] == suffix and names[-1] in specs:
-      return specs[names[-1]]
-  return P()
+def partition_spec(leaf) -> P:
+  """The mesh axes of a parameter (or of an optimizer moment built from one) by RULES; P() for
+  anything that declared no logical axes."""
+  names = leaf.get_metadata().get("out_sharding") if isinstance(leaf, nnx.Variable) else None
+  return P() if not names else P(*(RULES.get(name) for name in names))
 
 
 def shardings(tree, mesh: Mesh):
-  """A NamedSharding for every leaf of params, or of a whole train state: leaves whose path ends
-  like a rule's (optimizer moments mirror their parameters' paths) follow it, all else is
-  replicated. Checks that sharded axes divide by the mesh."""
+  """A NamedSharding for every parameter of params, or of a whole train state, by its declared
+  logical axes; all else is replicated. Checks that sharded axes divide by the mesh."""
 
   def sharding(path, leaf):
-    spec = partition_spec(path, leaf)
-    if len(spec) > leaf.ndim:
-      raise ValueError(
-        f"{'/'.join(path_names(path))} has shape {leaf.shape}; its sharding rule {spec} needs rank {len(spec)}"
-      )
+    spec = partition_spec(leaf)
+    shape = np.shape(leaf[...] if isinstance(leaf, nnx.Variable) else leaf)
+    if len(spec) != len(shape) and len(spec):
+      raise ValueError(f"{'/'.join(path_names(path))} has shape {shape} but declares {len(spec)} logical axes")
     for axis, name in enumerate(spec):
-      if name is not None and leaf.shape[axis] % mesh.shape[name]:
+      if name is not None and shape[axis] % mesh.shape[name]:
         raise ValueError(
-          f"{'/'.join(path_names(path))} axis {axis} (size {leaf.shape[axis]}) must be divisible by the "
+          f"{'/'.join(path_names(path))} axis {axis} (size {shape[axis]}) must be divisible by the "
           f"'{name}' mesh axis ({mesh.shape[name]}): pick num_heads and ff_dim divisible by it"
         )
     return NamedSharding(mesh, spec)
 
-  return jax.tree.map_with_path(sharding, tree)
+  return jax.tree.map_with_path(sharding, tree, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
 def shard_params(tree, mesh: Mesh):

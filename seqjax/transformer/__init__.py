@@ -3,7 +3,6 @@
 from seqjax.transformer.bert import BertConfig, BertForPreTraining, BertModel, mask_tokens
 from seqjax.transformer.blocks import FeedForward, TransformerBlock, TransformerStack
 from seqjax.transformer.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, t5_like
-from seqjax.transformer.generate import generate
 from seqjax.transformer.gpt import GPT, GPTConfig
 from seqjax.transformer.vit import ViT, ViTConfig, patchify
 
@@ -20,7 +19,6 @@ __all__ = [
   "TransformerStack",
   "ViT",
   "ViTConfig",
-  "generate",
   "mask_tokens",
   "patchify",
   "t5_like",

@@ -15,8 +15,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.multihead import KVCache, MultiHeadAttention
+from seqjax.attention.multihead import ContextKV, KVCache, MultiHeadAttention
 from seqjax.dropout import dropout, split_key
+from seqjax.logical_axes import EMBED, MLP, axes
 
 ACTIVATIONS = {
   "relu": jax.nn.relu,
@@ -31,8 +32,12 @@ class FeedForward(nnx.Module):
 
   def __init__(self, dim: int, ff_dim: int, *, activation: str, dropout_rate: float, use_bias: bool, rngs: nnx.Rngs):
     _validate.choice("activation", activation, ACTIVATIONS)
-    self.inner = nnx.Linear(dim, ff_dim, use_bias=use_bias, rngs=rngs)
-    self.outer = nnx.Linear(ff_dim, dim, use_bias=use_bias, rngs=rngs)
+    self.inner = nnx.Linear(
+      dim, ff_dim, use_bias=use_bias, kernel_metadata=axes(EMBED, MLP), bias_metadata=axes(MLP), rngs=rngs
+    )
+    self.outer = nnx.Linear(
+      ff_dim, dim, use_bias=use_bias, kernel_metadata=axes(MLP, EMBED), bias_metadata=axes(EMBED), rngs=rngs
+    )
     self.activation = activation
     self.dropout_rate = dropout_rate
 
@@ -103,16 +108,17 @@ class TransformerBlock(nnx.Module):
     mask: jax.Array | None = None,
     bias: jax.Array | None = None,
     is_causal: bool = False,
-    memory: jax.Array | None = None,
+    memory: jax.Array | ContextKV | None = None,
     memory_mask: jax.Array | None = None,
     dropout_key: jax.Array | None = None,
     cache: KVCache | None = None,
   ) -> tuple[jax.Array, KVCache | None]:
     """x [B, T, D] -> ([B, T, D], updated cache or None).
 
-    mask/bias: for self-attention ([.., T, T]); memory [B, S, D] and memory_mask
-    [B or 1, 1, 1 or T, S] for cross-attention. With a cache, self-attention is causal
-    over the cached positions (`MultiHeadAttention.cached`) and mask is not used.
+    mask/bias: for self-attention ([.., T, T]); memory [B, S, D] (or its keys and values,
+    `cross_attention.project_context`) and memory_mask [B or 1, 1, 1 or T, S] for cross-attention.
+    With a cache, self-attention is causal over the cached positions (`MultiHeadAttention.cached`)
+    and mask is not used.
     """
     if (memory is None) != (self.cross_attention is None):
       raise ValueError("memory must be given exactly when the block has cross-attention")
@@ -144,16 +150,24 @@ class TransformerStack(nnx.Module):
     use_bias = block_options.get("use_bias", True)
     self.final_norm = nnx.LayerNorm(dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
 
-  def __call__(self, x, *, dropout_key=None, caches=None, **block_kwargs):
-    """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block."""
+  def __call__(self, x, *, dropout_key=None, caches=None, memory=None, **block_kwargs):
+    """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block.
+    memory: [B, S, D] for every block's cross-attention, or per block its keys and values
+    (`project_memory`)."""
     keys = split_key(dropout_key, len(self.blocks))
     new_caches = []
     for index, block in enumerate(self.blocks):
       cache = None if caches is None else caches[index]
-      x, cache = block(x, dropout_key=keys[index], cache=cache, **block_kwargs)
+      per_block = isinstance(memory, tuple) and not isinstance(memory, ContextKV)
+      block_memory = memory[index] if per_block else memory
+      x, cache = block(x, dropout_key=keys[index], cache=cache, memory=block_memory, **block_kwargs)
       new_caches.append(cache)
     x = x if self.final_norm is None else self.final_norm(x)
     return x, (None if caches is None else tuple(new_caches))
 
   def init_caches(self, batch: int, max_length: int, dtype=jnp.float32) -> tuple[KVCache, ...]:
     return tuple(block.self_attention.init_cache(batch, max_length, dtype) for block in self.blocks)
+
+  def project_memory(self, memory: jax.Array) -> tuple[ContextKV, ...]:
+    """memory [B, S, D] -> each block's cross-attention keys and values, computed once for decoding."""
+    return tuple(block.cross_attention.project_context(memory) for block in self.blocks)

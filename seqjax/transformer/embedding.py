@@ -8,6 +8,7 @@ from flax import nnx
 from seqjax import _validate
 from seqjax.attention.positional import AbsolutePositions
 from seqjax.dropout import dropout
+from seqjax.logical_axes import EMBED, VOCAB, axes
 
 
 class TextEmbedding(nnx.Module):
@@ -31,7 +32,9 @@ class TextEmbedding(nnx.Module):
   ):
     _validate.positive_int("vocab_size", vocab_size)
     _validate.positive_int("max_length", max_length)
-    self.tokens = nnx.Embed(vocab_size, dim, embedding_init=nnx.initializers.normal(0.02), rngs=rngs)
+    self.tokens = nnx.Embed(
+      vocab_size, dim, embedding_init=nnx.initializers.normal(0.02), embedding_metadata=axes(VOCAB, EMBED), rngs=rngs
+    )
     self.positions = None if position is None else AbsolutePositions(position, max_length, dim, rngs=rngs)
     self.types = nnx.Embed(type_vocab_size, dim, rngs=rngs) if type_vocab_size else None
     self.norm = None if layer_norm_epsilon is None else nnx.LayerNorm(dim, epsilon=layer_norm_epsilon, rngs=rngs)
@@ -40,15 +43,17 @@ class TextEmbedding(nnx.Module):
     self.scale = float(np.sqrt(dim)) if scale else 1.0
     self.dropout_rate = dropout_rate
 
-  def __call__(self, tokens, *, start: jax.Array | int = 0, token_types=None, dropout_key=None) -> jax.Array:
-    """start: absolute position of tokens[:, 0] (the cache length when decoding)."""
+  def __call__(self, tokens, *, positions=None, token_types=None, dropout_key=None) -> jax.Array:
+    """positions: [T] or [B, T] int (default 0..T-1); past 0 when decoding, per row for left-padded prompts."""
     _validate.token_ids("tokens", tokens, self.vocab_size)
     T = tokens.shape[1]
     if T > self.max_length:
       raise ValueError(f"sequence length {T} exceeds max_length {self.max_length}")
     x = self.tokens(tokens) * self.scale  # [B, T, D]
     if self.positions is not None:
-      x = x + self.positions(start + jnp.arange(T, dtype=jnp.int32))[None].astype(x.dtype)  # [1, T, D]
+      positions = jnp.arange(T, dtype=jnp.int32) if positions is None else positions
+      encoding = self.positions(positions).astype(x.dtype)  # [T, D] or [B, T, D]
+      x = x + (encoding if encoding.ndim == 3 else encoding[None])
     if token_types is not None:
       if self.types is None:
         raise ValueError("token_types were given, but this embedding has no token types (type_vocab_size=0)")

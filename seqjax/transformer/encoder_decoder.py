@@ -1,13 +1,14 @@
 """Encoder-decoder Transformer (Vaswani et al. 2017), configurable down to a T5-like text-to-text model."""
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.multihead import KVCache
+from seqjax.attention.multihead import ContextKV, KVCache
 from seqjax.attention.positional import RelativePositionBias
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
@@ -47,10 +48,20 @@ def source_mask(src_mask: jax.Array | None, shape: tuple[int, int]) -> jax.Array
   return src_mask[:, None, None, :]
 
 
+class EncoderDecoderState(NamedTuple):
+  """Decoding state: the decoder's self-attention caches, and the encoded source as each decoder
+  block's cross-attention keys and values (computed once per sequence)."""
+
+  caches: tuple[KVCache, ...]
+  memory: tuple[ContextKV, ...]
+  memory_mask: jax.Array  # [B, 1, 1, S] bool: the source's real tokens
+
+
 class EncoderDecoder(nnx.Module):
   """model(src [B, S], tgt [B, T], *, src_mask [B, S] bool) -> logits [B, T, V] (teacher forcing).
 
-  `encode` and `decode_step` split it for generation with a key/value cache.
+  `encode` and the decoding protocol (`init_state`, `prefill`, `step`) split it for generation
+  with key/value caches.
   """
 
   def __init__(self, config: EncoderDecoderConfig, *, rngs: nnx.Rngs):
@@ -131,39 +142,51 @@ class EncoderDecoder(nnx.Module):
     memory = self.encode(src, src_mask=src_mask, dropout_key=keys[0])
     return self.decode(tgt, memory, src_mask=src_mask, dropout_key=keys[1])
 
-  def init_cache(self, batch: int, max_length: int | None = None, dtype=jnp.float32) -> tuple[KVCache, ...]:
-    max_length = max_length or self.config.max_length
-    if max_length > self.config.max_length:
-      raise ValueError(f"cache max_length {max_length} exceeds the model's max_length {self.config.max_length}")
-    return self.decoder.init_caches(batch, max_length, dtype)
+  # ---- the decoding protocol (seqjax.decoding.protocol) ----------------------------------------
 
-  def decode_step(self, tokens, caches, *, memory, src_mask=None):
-    """Logits for target tokens [B, T] following what `caches` hold, attending to memory [B, S, D]."""
-    start = caches[0].length
-    x = self._target_embed()(tokens, start=start)
-    bias = None
-    if self.decoder_bias is not None:
-      queries = start + jnp.arange(tokens.shape[1], dtype=jnp.int32)
-      bias = self.decoder_bias(queries, jnp.arange(caches[0].key.shape[1], dtype=jnp.int32))
-    x, caches = self.decoder(
-      x, bias=bias, memory=memory, memory_mask=source_mask(src_mask, memory.shape[:2]), caches=caches
-    )
-    return self._logits(x), caches
-
-  # the decoding protocol of seqjax.decoding
   @property
-  def target_vocab(self) -> int:
+  def decode_vocab(self) -> int:
     return self.config.vocab_size
 
-  def check_source(self, src, src_mask) -> None:
+  def check_decode_inputs(self, batch: int, *, src, src_mask=None) -> None:
     """src: ids [B, S] in the vocabulary (checked when concrete); src_mask: [B, S] bool or None."""
     _validate.token_ids("src", src, self.config.vocab_size)
+    if src.shape[0] != batch:
+      raise ValueError(f"src batch {src.shape[0]} must equal the prompt's batch {batch}")
     source_mask(src_mask, src.shape)
 
-  def start(self, src, src_mask=None, max_length: int | None = None):
-    memory = {"states": self.encode(src, src_mask=src_mask), "mask": src_mask}
-    return memory, self.init_cache(src.shape[0], max_length)
+  def init_state(self, batch: int, max_length: int, *, src, src_mask=None) -> EncoderDecoderState:
+    """Encodes src once and projects each decoder block's cross-attention keys and values of it;
+    empty self-attention caches for max_length target positions."""
+    if max_length > self.config.max_length:
+      raise ValueError(
+        f"decoding needs {max_length} target positions (prompt length - 1 + max_new_tokens) but the model's "
+        f"max_length is {self.config.max_length}"
+      )
+    memory = self.encode(src, src_mask=src_mask)  # [B, S, D]
+    mask = jnp.ones(src.shape, jnp.bool_) if src_mask is None else src_mask
+    return EncoderDecoderState(
+      self.decoder.init_caches(batch, max_length), self.decoder.project_memory(memory), source_mask(mask, src.shape)
+    )
 
-  def step(self, caches, tokens, memory):
-    logits, caches = self.decode_step(tokens[:, None], caches, memory=memory["states"], src_mask=memory["mask"])
-    return logits[:, 0], caches
+  def prefill(self, state: EncoderDecoderState, tokens: jax.Array, mask: jax.Array) -> EncoderDecoderState:
+    """Reads target tokens [B, P] (left-padded where mask is False) into empty caches in one pass."""
+    _, state = self._extend(state._replace(caches=tuple(cache.left_padded(mask) for cache in state.caches)), tokens)
+    return state
+
+  def step(self, state: EncoderDecoderState, tokens: jax.Array) -> tuple[jax.Array, EncoderDecoderState]:
+    """tokens [B] -> (next-token logits [B, V], state)."""
+    logits, state = self._extend(state, tokens[:, None])
+    return logits[:, 0], state
+
+  def _extend(self, state: EncoderDecoderState, tokens: jax.Array) -> tuple[jax.Array, EncoderDecoderState]:
+    """Target tokens [B, T] following what the caches hold -> (logits [B, T, V], state)."""
+    caches = state.caches
+    T = tokens.shape[1]
+    x = self._target_embed()(tokens, positions=caches[0].positions(T))
+    bias = None
+    if self.decoder_bias is not None:  # relative positions: slots serve, a row's padding offset cancels
+      queries = caches[0].length + jnp.arange(T, dtype=jnp.int32)  # [T] slots
+      bias = self.decoder_bias(queries, jnp.arange(caches[0].key.shape[1], dtype=jnp.int32))
+    x, caches = self.decoder(x, bias=bias, memory=state.memory, memory_mask=state.memory_mask, caches=caches)
+    return self._logits(x), state._replace(caches=caches)

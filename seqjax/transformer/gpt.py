@@ -1,9 +1,9 @@
 """Decoder-only Transformer language model (GPT; Radford et al. 2018, 2019): causal self-attention blocks."""
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
@@ -29,6 +29,12 @@ class GPTConfig:
   activation: str = "gelu_tanh"
   layer_norm_epsilon: float = 1e-5
   attention_implementation: str = "dense"  # or "auto": cuDNN flash on GPUs in bf16 (seqjax.attention.dispatch)
+
+
+class GPTState(NamedTuple):
+  """Decoding state: one key/value cache per block."""
+
+  caches: tuple[KVCache, ...]
 
 
 class GPT(nnx.Module):
@@ -71,14 +77,37 @@ class GPT(nnx.Module):
     x, _ = self.stack(x, is_causal=True, dropout_key=keys[1])
     return self._logits(x)  # [B, T, V]
 
-  def init_cache(self, batch: int, max_length: int | None = None, dtype=jnp.float32) -> tuple[KVCache, ...]:
-    max_length = max_length or self.config.max_length
-    if max_length > self.config.max_length:
-      raise ValueError(f"cache max_length {max_length} exceeds the model's max_length {self.config.max_length}")
-    return self.stack.init_caches(batch, max_length, dtype)
+  # ---- the decoding protocol (seqjax.decoding.protocol) ----------------------------------------
 
-  def decode_step(self, tokens: jax.Array, caches: tuple[KVCache, ...]) -> tuple[jax.Array, tuple[KVCache, ...]]:
-    """Next-token logits for tokens [B, T] following what `caches` hold (T = prompt length, then 1)."""
-    x = self.embed(tokens, start=caches[0].length)
-    x, caches = self.stack(x, caches=caches)
-    return self._logits(x), caches
+  @property
+  def decode_vocab(self) -> int:
+    return self.config.vocab_size
+
+  def check_decode_inputs(self, batch: int) -> None:
+    """A language model takes no context: only the prompt, checked by the decoder."""
+
+  def init_state(self, batch: int, max_length: int) -> GPTState:
+    """Empty key/value caches for max_length positions (the prompt's and the new tokens')."""
+    if max_length > self.config.max_length:
+      raise ValueError(
+        f"decoding needs {max_length} positions (prompt length - 1 + max_new_tokens) but the model's "
+        f"max_length is {self.config.max_length}"
+      )
+    return GPTState(self.stack.init_caches(batch, max_length))
+
+  def prefill(self, state: GPTState, tokens: jax.Array, mask: jax.Array) -> GPTState:
+    """Reads a prompt [B, P] into empty caches in one parallel pass; rows left-padded (mask False)
+    start at their first real token, at position 0."""
+    _, state = self._extend(GPTState(tuple(cache.left_padded(mask) for cache in state.caches)), tokens)
+    return state
+
+  def step(self, state: GPTState, tokens: jax.Array) -> tuple[jax.Array, GPTState]:
+    """tokens [B] -> (next-token logits [B, V], state)."""
+    logits, state = self._extend(state, tokens[:, None])
+    return logits[:, 0], state
+
+  def _extend(self, state: GPTState, tokens: jax.Array) -> tuple[jax.Array, GPTState]:
+    """tokens [B, T] following what the caches hold -> (logits [B, T, V], state)."""
+    x = self.embed(tokens, positions=state.caches[0].positions(tokens.shape[1]))
+    x, caches = self.stack(x, caches=state.caches)
+    return self._logits(x), GPTState(caches)
