@@ -131,11 +131,13 @@ def test_multihead_fast_paths_equal_the_dense_core(implementation):
   nnx.update(fast, nnx.state(dense))
   x = jnp.asarray(normal(1, B, T, dim))
   np.testing.assert_allclose(fast(x, is_causal=True), dense(x, is_causal=True), rtol=1e-5, atol=1e-6)
-  mask = padding_mask(jnp.array([T, 3]), T)
+  key_mask = padding_mask(jnp.array([T, 3]), T)[:, 0, 0]  # [B, T]: padding keeps the fast path
+  np.testing.assert_allclose(fast(x, key_mask=key_mask), dense(x, key_mask=key_mask), rtol=1e-5, atol=1e-6)
+  mask = key_mask[:, None, None, :]
   if implementation == "auto":  # falls back to the dense core for what the fast paths do not serve
     np.testing.assert_allclose(fast(x, mask=mask), dense(x, mask=mask), rtol=1e-6)
   else:
-    with pytest.raises(ValueError, match="implementation='blockwise' serves attention without mask"):
+    with pytest.raises(ValueError, match="implementation='blockwise' serves attention with key_mask and is_causal"):
       fast(x, mask=mask)
 
 

@@ -73,10 +73,14 @@ def qkv(seed=0, S=7):
   return q, k, v
 
 
+def key_mask(lengths, k):
+  return padding_mask(lengths, k.shape[1])[:, 0, 0]  # [B, S]
+
+
 PATHS = {
   "dense": lambda q, k, v, n: dot_product_attention(q, k, v, mask=padding_mask(n, k.shape[1])),
-  "blockwise": lambda q, k, v, n: blockwise_attention(q, k, v, key_lengths=n, block_q=4, block_k=4),
-  "dispatch": lambda q, k, v, n: fused_attention(q, k, v, key_lengths=n, implementation="dense"),
+  "blockwise": lambda q, k, v, n: blockwise_attention(q, k, v, key_mask=key_mask(n, k), block_q=4, block_k=4),
+  "dispatch": lambda q, k, v, n: fused_attention(q, k, v, key_mask=key_mask(n, k), implementation="dense"),
 }
 
 
@@ -92,10 +96,10 @@ def test_nan_in_masked_keys_and_values_changes_nothing(path):
   assert all(not jnp.isnan(g).any() for g in grads)
 
 
-def test_blockwise_key_lengths_past_S_are_refused():
+def test_blockwise_key_mask_of_another_length_is_refused():
   q, k, v = qkv()
-  with pytest.raises(ValueError, match=r"key_lengths must lie in \[1, S\] = \[1, 7\]"):
-    blockwise_attention(q, k, v, key_lengths=jnp.array([8, 3]))
+  with pytest.raises(ValueError, match=r"key_mask must be a bool array"):
+    blockwise_attention(q, k, v, key_mask=jnp.ones((2, 8), bool))
 
 
 def test_empty_attention_axes_are_refused():

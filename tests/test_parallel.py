@@ -112,11 +112,11 @@ def qkv(t, s, seed=0, dtype=np.float32):
 def test_blockwise_equals_dense_values_and_gradients(t, s, is_causal):
   with jax.enable_x64(True):
     q, k, v = qkv(t, s, dtype=np.float64)
-    lengths = jnp.array([s, s // 2])
-    dense_mask = padding_mask(lengths, s)
+    key_mask = jnp.asarray(np.random.default_rng(s).random((2, s)) < 0.7).at[:, 0].set(True)  # holes anywhere
+    dense_mask = key_mask[:, None, None, :]
 
     def blockwise(q, k, v):
-      return blockwise_attention(q, k, v, key_lengths=lengths, is_causal=is_causal, block_q=16, block_k=16)
+      return blockwise_attention(q, k, v, key_mask=key_mask, is_causal=is_causal, block_q=16, block_k=16)
 
     def dense(q, k, v):
       return dot_product_attention(q, k, v, mask=dense_mask, is_causal=is_causal)
@@ -172,10 +172,10 @@ def test_blockwise_memory_grows_linearly():
 
 def test_dispatch_on_cpu():
   q, k, v = qkv(16, 16)
-  lengths = jnp.array([16, 9])
-  want = dot_product_attention(q, k, v, mask=padding_mask(lengths, 16), is_causal=True)
+  key_mask = padding_mask(jnp.array([16, 9]), 16)[:, 0, 0]  # [B, S]
+  want = dot_product_attention(q, k, v, mask=key_mask[:, None, None, :], is_causal=True)
   for implementation in ("auto", "dense", "blockwise"):
-    got = fused_attention(q, k, v, key_lengths=lengths, is_causal=True, implementation=implementation)
+    got = fused_attention(q, k, v, key_mask=key_mask, is_causal=True, implementation=implementation)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="implementation must be one of"):
     fused_attention(q, k, v, implementation="flash")
@@ -201,27 +201,28 @@ def test_pallas_tpu_kernel_equals_dense(t, s, is_causal):
   """The Pallas TPU path run by the TPU interpreter on CPU: T and S padded to the kernel's blocks,
   key padding as segment ids; values and gradients (the kernel's own backward) against dense."""
   q, k, v = qkv(t, s)
-  lengths = jnp.array([s, s // 2])
+  key_mask = jnp.asarray(np.random.default_rng(t).random((2, s)) < 0.7).at[:, 0].set(True)  # holes anywhere
 
   def loss(implementation):
     return lambda *a: jnp.sum(
-      jnp.sin(fused_attention(*a, key_lengths=lengths, is_causal=is_causal, implementation=implementation))
+      jnp.sin(fused_attention(*a, key_mask=key_mask, is_causal=is_causal, implementation=implementation))
     )
 
   with pltpu.force_tpu_interpret_mode():
-    got = fused_attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="pallas")
+    got = fused_attention(q, k, v, key_mask=key_mask, is_causal=is_causal, implementation="pallas")
     got_grads = jax.grad(loss("pallas"), argnums=(0, 1, 2))(q, k, v)
-  want = fused_attention(q, k, v, key_lengths=lengths, is_causal=is_causal, implementation="dense")
+  want = fused_attention(q, k, v, key_mask=key_mask, is_causal=is_causal, implementation="dense")
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   want_grads = jax.grad(loss("dense"), argnums=(0, 1, 2))(q, k, v)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), got_grads, want_grads)
 
 
-def test_key_lengths_are_checked():
+def test_key_masks_are_checked():
   q, k, v = qkv(8, 16)
-  with pytest.raises(ValueError, match=r"key_lengths must lie in \[1, S\] = \[1, 16\]"):
-    fused_attention(q, k, v, key_lengths=jnp.array([0, 16]), implementation="dense")
-  with pytest.raises(ValueError, match=r"key_lengths must have shape \[B\] = \(2,\)"):
-    blockwise_attention(q, k, v, key_lengths=jnp.array([[16], [9]]))
-  with pytest.raises(ValueError, match="key_lengths must be an integer array"):
-    fused_attention(q, k, v, key_lengths=jnp.array([16.0, 9.0]), implementation="pallas")
+  empty_row = jnp.ones((2, 16), bool).at[0].set(False)
+  with pytest.raises(ValueError, match=r"key_mask must mark at least one real key in every row; rows \[0\]"):
+    fused_attention(q, k, v, key_mask=empty_row, implementation="dense")
+  with pytest.raises(ValueError, match=r"key_mask must be a bool array \[B, S\] = \[2, 16\], got bool\[2, 15\]"):
+    blockwise_attention(q, k, v, key_mask=jnp.ones((2, 15), bool))
+  with pytest.raises(ValueError, match="key_mask must be a bool array"):
+    fused_attention(q, k, v, key_mask=jnp.ones((2, 16)), implementation="pallas")

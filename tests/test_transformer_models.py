@@ -9,6 +9,7 @@ import optax
 import pytest
 from flax import nnx
 
+from seqjax.attention import dispatch
 from seqjax.train import init_state, make_train_step, optimizer, split_model
 from seqjax.transformer import (
   GPT,
@@ -104,6 +105,27 @@ def test_encdec_decoder_is_causal_and_source_padding_is_ignored(position):
   padded = model(garbage, tgt, src_mask=src_mask)
   alone = model(src[1:, :5], tgt[1:])
   np.testing.assert_allclose(padded[1], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["bert", "encoder_decoder"])
+def test_padded_batches_keep_the_fast_attention_path(model, monkeypatch):
+  calls = []
+  blockwise = dispatch.blockwise_attention
+  monkeypatch.setattr(
+    dispatch, "blockwise_attention", lambda *a, **k: calls.append(k["key_mask"]) or blockwise(*a, **k)
+  )
+  lengths = jnp.array([[9], [6]])
+  if model == "bert":
+    dense = tiny_bert()
+    fast = BertForPreTraining(dataclasses.replace(dense.bert.config, attention_implementation="auto"), rngs=nnx.Rngs(0))
+    run = lambda m: m(tokens(0, 2, 9), attention_mask=jnp.arange(9)[None, :] < lengths)[0]  # noqa: E731
+  else:
+    dense = tiny_encdec()
+    fast = EncoderDecoder(dataclasses.replace(dense.config, attention_implementation="auto"), rngs=nnx.Rngs(0))
+    run = lambda m: m(tokens(0, 2, 9), tokens(1, 2, 4), src_mask=jnp.arange(9)[None, :] < lengths)  # noqa: E731
+  np.testing.assert_allclose(run(fast), run(dense), rtol=1e-5, atol=1e-5)
+  padded = [mask for mask in calls if mask is not None]  # the decoder's causal self-attention has no padding
+  assert len(padded) == 2  # both encoder layers took CPU's fast path with the padding (same seed: same weights)
 
 
 def test_bert_padding_never_changes_real_tokens():

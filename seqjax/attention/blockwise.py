@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate, defaults
-from seqjax.attention.core import check_inputs, padding_mask
+from seqjax.attention.core import check_inputs, check_key_mask
 
 
 def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
@@ -26,11 +26,11 @@ def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
   return jnp.pad(x, widths)
 
 
-def real_keys(key_lengths: jax.Array | None, batch: int, key_length: int, padded_length: int) -> jax.Array:
-  """[B, Sp] bool: True on keys that are neither key padding (at or past key_lengths [B], all S
-  keys when None) nor the block padding from S up to padded_length Sp."""
-  lengths = jnp.full((batch,), key_length) if key_lengths is None else key_lengths
-  return padding_mask(lengths, padded_length)[:, 0, 0]  # [B, 1, 1, Sp] -> [B, Sp]
+def real_keys(key_mask: jax.Array | None, batch: int, key_length: int, padded_length: int) -> jax.Array:
+  """[B, Sp] bool: True on keys that are neither key padding (key_mask [B, S] False; none when
+  None) nor the block padding from S up to padded_length Sp."""
+  key_mask = jnp.ones((batch, key_length), jnp.bool_) if key_mask is None else key_mask
+  return jnp.pad(key_mask, ((0, 0), (0, padded_length - key_length)))  # padding: False
 
 
 class _Blocks:
@@ -162,7 +162,7 @@ def blockwise_attention(
   key: jax.Array,
   value: jax.Array,
   *,
-  key_lengths: jax.Array | None = None,
+  key_mask: jax.Array | None = None,
   mask: jax.Array | None = None,
   is_causal: bool = False,
   block_q: int | None = None,
@@ -170,31 +170,30 @@ def blockwise_attention(
 ) -> jax.Array:
   """Attention in blocks -> [B, T, N, Dv]. Shapes as `dot_product_attention`.
 
-  key_lengths [B]: keys at positions >= length are padding (linear memory); whatever padding
-  holds (NaN included) reaches neither outputs nor gradients. mask: a full
+  key_mask [B, S] bool: False marks key padding, anywhere in a row (linear memory); whatever
+  padding holds (NaN included) reaches neither outputs nor gradients. mask: a full
   boolean mask broadcastable to [B, N, T, S] also works, but is itself T x S.
   block_q, block_k: block sizes (clipped to T and S); None takes the backend's measured choice
   (`seqjax.defaults.attention_block`).
   """
   B, _, T, S = check_inputs(query, key, value, mask, None)
-  if key_lengths is not None:  # checked here, outside jit, where the values are known
-    _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
+  check_key_mask(key_mask, B, S)
   block_q = defaults.attention_block() if block_q is None else block_q
   block_k = defaults.attention_block() if block_k is None else block_k
   _validate.positive_int("block_q", block_q)
   _validate.positive_int("block_k", block_k)
   return _blockwise(
-    query, key, value, key_lengths, mask, is_causal=is_causal, block_q=min(block_q, T), block_k=min(block_k, S)
+    query, key, value, key_mask, mask, is_causal=is_causal, block_q=min(block_q, T), block_k=min(block_k, S)
   )
 
 
 @functools.partial(jax.jit, static_argnames=("is_causal", "block_q", "block_k"))
-def _blockwise(query, key, value, key_lengths, mask, *, is_causal: bool, block_q: int, block_k: int):
+def _blockwise(query, key, value, key_mask, mask, *, is_causal: bool, block_q: int, block_k: int):
   B, T, N, _ = query.shape
   S = key.shape[1]
   q = pad_to(query, 1, block_q)
   k, v = pad_to(key, 1, block_k), pad_to(value, 1, block_k)
-  key_valid = real_keys(key_lengths, B, S, k.shape[1])  # [B, Sp]
+  key_valid = real_keys(key_mask, B, S, k.shape[1])  # [B, Sp]
 
   def one_head(q, k, v, valid, mask):
     usable = valid if mask is None else valid & jnp.any(mask, axis=0)  # [Sp]: keys some query may attend to

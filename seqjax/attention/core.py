@@ -11,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from seqjax import _validate
 
@@ -43,6 +44,17 @@ def attend_one_head(q, k, v, mask, bias, keep, dropout_rate: float):
   weights = jnp.where(mask, jax.nn.softmax(logits, axis=-1), 0.0)  # fully masked rows -> 0
   attended = weights if keep is None else jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
   return attended.astype(v.dtype) @ v, weights
+
+
+def check_key_mask(key_mask, batch: int, key_length: int) -> None:
+  """key_mask: None or [B, S] bool, False on key padding, with at least one real key in every row
+  (checked when the values are concrete, outside jit)."""
+  if key_mask is None:
+    return
+  _validate.bool_mask("key_mask", key_mask, (batch, key_length))
+  if _validate.concrete(key_mask) and not np.asarray(key_mask).any(axis=-1).all():
+    rows = np.flatnonzero(~np.asarray(key_mask).any(axis=-1)).tolist()
+    raise ValueError(f"key_mask must mark at least one real key in every row; rows {rows} have none")
 
 
 def check_inputs(query, key, value, mask, bias) -> tuple[int, ...]:

@@ -7,7 +7,8 @@
     auto       `auto_implementation`'s pick for the backend, dtype and key length
 
 Shapes as `core.dot_product_attention`: query [B, T, N, D], key [B, S, N, D], value [B, S, N, Dv];
-key_lengths [B]: keys at positions >= length are padding.
+key_mask [B, S] bool: False marks key padding (anywhere in a row; every path takes it, so padded
+batches keep the fast path).
 """
 
 import jax
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 
 from seqjax import _validate
 from seqjax.attention.blockwise import blockwise_attention, pad_to, real_keys
-from seqjax.attention.core import check_inputs, dot_product_attention, padding_mask
+from seqjax.attention.core import check_inputs, check_key_mask, dot_product_attention
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
 PALLAS_BLOCK = 128  # the TPU kernel's default block sizes: T and S are padded to multiples of it
@@ -35,10 +36,10 @@ def auto_implementation(backend: str, dtype, key_length: int) -> str:
   return "blockwise"
 
 
-def pallas_flash_attention(query, key, value, key_lengths, is_causal: bool) -> jax.Array:
+def pallas_flash_attention(query, key, value, key_mask, is_causal: bool) -> jax.Array:
   """The Pallas TPU flash-attention kernel in seqjax's [B, T, N, D] layout. T and S are padded to
   its blocks; padded and key-padding positions are masked by segment ids (queries and real keys in
-  segment 0, the rest in segment 1), so any T, S and key_lengths work."""
+  segment 0, the rest in segment 1), so any T, S and key_mask work."""
   from jax.experimental.pallas.ops.tpu import flash_attention as tpu_flash
 
   B, T, _, D = query.shape
@@ -46,37 +47,33 @@ def pallas_flash_attention(query, key, value, key_lengths, is_causal: bool) -> j
   q = pad_to(query, 1, PALLAS_BLOCK)  # [B, Tp, N, D]
   k, v = pad_to(key, 1, PALLAS_BLOCK), pad_to(value, 1, PALLAS_BLOCK)  # [B, Sp, N, D], [B, Sp, N, Dv]
   segment_ids = None
-  if key_lengths is not None or k.shape[1] != S:
-    padded = (~real_keys(key_lengths, B, S, k.shape[1])).astype(jnp.int32)  # [B, Sp]: segment 1
+  if key_mask is not None or k.shape[1] != S:
+    padded = (~real_keys(key_mask, B, S, k.shape[1])).astype(jnp.int32)  # [B, Sp]: segment 1
     segment_ids = tpu_flash.SegmentIds(q=jnp.zeros((B, q.shape[1]), jnp.int32), kv=padded)
   q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))  # the kernel's layout [B, N, T, D]
   out = tpu_flash.flash_attention(q, k, v, segment_ids=segment_ids, causal=is_causal, sm_scale=D**-0.5)
   return jnp.swapaxes(out, 1, 2)[:, :T]  # [B, T, N, Dv]
 
 
-def fused_attention(query, key, value, *, key_lengths=None, is_causal: bool = False, implementation: str = "auto"):
+def fused_attention(query, key, value, *, key_mask=None, is_causal: bool = False, implementation: str = "auto"):
   """Attention -> [B, T, N, Dv] by `implementation` (see the module docstring); all paths agree
   with the dense core in values and gradients (tested; cudnn only on a GPU)."""
   _validate.choice("implementation", implementation, IMPLEMENTATIONS)
   B, _, _, S = check_inputs(query, key, value, None, None)  # [B, N, T, S]
-  if key_lengths is not None:
-    _validate.sequence_lengths(key_lengths, B, S, name="key_lengths", axis="S")
+  check_key_mask(key_mask, B, S)
   backend = jax.default_backend()
   if implementation == "auto":
     implementation = auto_implementation(backend, query.dtype, S)
   if implementation == "cudnn" and backend != "gpu":
     raise ValueError(f"implementation='cudnn' needs an NVIDIA GPU, but JAX runs on {backend!r}: use 'auto' or 'dense'")
-  if implementation in ("cudnn", "pallas") and key_lengths is not None:  # padding is read as zeros, as on the others
-    real = padding_mask(key_lengths, S)[:, 0, 0, :, None, None]  # [B, 1, 1, S] -> [B, S, 1, 1]
+  if implementation in ("cudnn", "pallas") and key_mask is not None:  # padding is read as zeros, as on the others
+    real = key_mask[:, :, None, None]  # [B, S, 1, 1]
     key, value = jnp.where(real, key, jnp.zeros((), key.dtype)), jnp.where(real, value, jnp.zeros((), value.dtype))
   if implementation == "blockwise":
-    return blockwise_attention(query, key, value, key_lengths=key_lengths, is_causal=is_causal)
+    return blockwise_attention(query, key, value, key_mask=key_mask, is_causal=is_causal)
   if implementation == "pallas":
-    return pallas_flash_attention(query, key, value, key_lengths, is_causal)
-  if implementation == "cudnn":
-    lengths = None if key_lengths is None else key_lengths.astype(jnp.int32)
-    return jax.nn.dot_product_attention(
-      query, key, value, is_causal=is_causal, key_value_seq_lengths=lengths, implementation="cudnn"
-    )
-  mask = None if key_lengths is None else padding_mask(key_lengths, S)  # [B, 1, 1, S]
+    return pallas_flash_attention(query, key, value, key_mask, is_causal)
+  mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, S]
+  if implementation == "cudnn":  # the mask enters cuDNN's kernel as a bias of 0 / a large negative number
+    return jax.nn.dot_product_attention(query, key, value, mask=mask, is_causal=is_causal, implementation="cudnn")
   return dot_product_attention(query, key, value, mask=mask, is_causal=is_causal)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.core import dot_product_attention
+from seqjax.attention.core import check_key_mask, dot_product_attention
 from seqjax.attention.dispatch import IMPLEMENTATIONS, fused_attention
 from seqjax.attention.positional import apply_rope
 from seqjax.logical_axes import EMBED, HEAD_DIM, HEADS, axes
@@ -49,16 +49,17 @@ class MultiHeadAttention(nnx.Module):
   Weights have flax.nnx.MultiHeadAttention's layout: query/key/value kernels
   [D_in, N, Dh], output kernel [N, Dh, D_out].
 
-  mha(x [B, T, D], context [B, S, D_kv] | ContextKV | None, *, mask, bias, is_causal, dropout_key,
-      return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
+  mha(x [B, T, D], context [B, S, D_kv] | ContextKV | None, *, mask, key_mask, bias, is_causal,
+      dropout_key, return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
   Self-attention when context is None; context may be given already projected
-  (`project_context`). With rope=True, queries and keys are rotated at `positions` (default
-  0..T-1 and 0..S-1).
+  (`project_context`). key_mask [B, S] bool is the keys' padding (False: never attended to);
+  mask is any other boolean mask, rank 4. With rope=True, queries and keys are rotated at
+  `positions` (default 0..T-1 and 0..S-1).
 
   implementation: "dense" (the vmapped one-head core) or a path of
   `seqjax.attention.fused_attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
-  calls with no mask, bias, attention dropout or returned weights (causal masking is fine);
-  "auto" falls back to dense for the other calls, a named path refuses them.
+  calls with key padding and causal masking but no mask, bias, attention dropout or returned
+  weights; "auto" falls back to dense for the other calls, a named path refuses them.
   """
 
   def __init__(
@@ -142,6 +143,7 @@ class MultiHeadAttention(nnx.Module):
     context: jax.Array | ContextKV | None = None,
     *,
     mask: jax.Array | None = None,
+    key_mask: jax.Array | None = None,
     bias: jax.Array | None = None,
     is_causal: bool = False,
     positions: jax.Array | None = None,
@@ -158,15 +160,20 @@ class MultiHeadAttention(nnx.Module):
       if k.shape[0] != x.shape[0]:
         raise ValueError(f"context batch {k.shape[0]} must equal x batch {x.shape[0]}")
     q = self._queries(x, q_pos)
+    check_key_mask(key_mask, k.shape[0], k.shape[1])
     if self.implementation != "dense":
       plain = mask is None and bias is None and not return_weights and (self.dropout_rate == 0 or dropout_key is None)
       if plain:
-        return self.out(fused_attention(q, k, v, is_causal=is_causal, implementation=self.implementation))
+        out = fused_attention(q, k, v, key_mask=key_mask, is_causal=is_causal, implementation=self.implementation)
+        return self.out(out)
       if self.implementation != "auto":
         raise ValueError(
-          f"implementation={self.implementation!r} serves attention without mask, bias, attention dropout or "
-          "returned weights; use 'dense' or 'auto' for this call"
+          f"implementation={self.implementation!r} serves attention with key_mask and is_causal alone (no mask, "
+          "bias, attention dropout or returned weights); use 'dense' or 'auto' for this call"
         )
+    if key_mask is not None:
+      padding = key_mask[:, None, None, :]  # [B, 1, 1, S]
+      mask = padding if mask is None else mask & padding
     result = dot_product_attention(
       q,
       k,

@@ -25,6 +25,9 @@ class BertConfig:
   ff_dim: int = 3072
   dropout_rate: float = 0.1
   layer_norm_epsilon: float = 1e-12
+  # or "auto": the fastest path of seqjax.attention.fused_attention, padded batches included
+  # (calls with attention dropout, i.e. training with a dropout key, stay dense)
+  attention_implementation: str = "dense"
 
 
 class BertModel(nnx.Module):
@@ -52,6 +55,7 @@ class BertModel(nnx.Module):
       dropout_rate=config.dropout_rate,
       attention_dropout_rate=config.dropout_rate,
       layer_norm_epsilon=config.layer_norm_epsilon,
+      attention_implementation=config.attention_implementation,
       rngs=rngs,
     )
     self.pooler = nnx.Linear(config.dim, config.dim, rngs=rngs)
@@ -61,8 +65,7 @@ class BertModel(nnx.Module):
     x = self.embed(tokens, token_types=token_types, dropout_key=keys[0])
     if attention_mask is not None:
       _validate.bool_mask("attention_mask", attention_mask, tokens.shape)
-    mask = None if attention_mask is None else attention_mask[:, None, None, :]  # [B, 1, 1, T]
-    x, _ = self.encoder(x, mask=mask, dropout_key=keys[1])
+    x, _ = self.encoder(x, mask=attention_mask, dropout_key=keys[1])
     return x, jnp.tanh(self.pooler(x[:, 0]))  # pooled: the [CLS] position
 
 

@@ -115,23 +115,25 @@ class TransformerBlock(nnx.Module):
   ) -> tuple[jax.Array, KVCache | None]:
     """x [B, T, D] -> ([B, T, D], updated cache or None).
 
-    mask/bias: for self-attention ([.., T, T]); memory [B, S, D] (or its keys and values,
-    `cross_attention.project_context`) and memory_mask [B or 1, 1, 1 or T, S] for cross-attention.
-    With a cache, self-attention is causal over the cached positions (`MultiHeadAttention.cached`)
-    and mask is not used.
+    mask [B, T] bool: x's padding (False), never attended to; bias [1 or B, N, T, T] is added to
+    the self-attention logits. memory [B, S, D] (or its keys and values,
+    `cross_attention.project_context`) and memory_mask [B, S] bool, its padding, for
+    cross-attention. Padding masks keep the fast attention paths (`fused_attention`). With a
+    cache, self-attention is causal over the cached positions (`MultiHeadAttention.cached`) and
+    mask is not used.
     """
     if (memory is None) != (self.cross_attention is None):
       raise ValueError("memory must be given exactly when the block has cross-attention")
     keys = split_key(dropout_key, 6)
     h = self._sublayer_input(x, self.self_attention_norm)
     if cache is None:
-      y = self.self_attention(h, mask=mask, bias=bias, is_causal=is_causal, dropout_key=keys[0])
+      y = self.self_attention(h, key_mask=mask, bias=bias, is_causal=is_causal, dropout_key=keys[0])
     else:
       y, cache = self.self_attention.cached(h, cache, bias=bias)
     x = self._add(x, y, self.self_attention_norm, keys[1])
     if self.cross_attention is not None:
       h = self._sublayer_input(x, self.cross_attention_norm)
-      y = self.cross_attention(h, memory, mask=memory_mask, dropout_key=keys[2])
+      y = self.cross_attention(h, memory, key_mask=memory_mask, dropout_key=keys[2])
       x = self._add(x, y, self.cross_attention_norm, keys[3])
     h = self._sublayer_input(x, self.feed_forward_norm)
     x = self._add(x, self.feed_forward(h, keys[4]), self.feed_forward_norm, keys[5])

@@ -33,6 +33,7 @@ class EncoderDecoderConfig:
   use_bias: bool = True
   tie_embeddings: bool = True  # one matrix for source, target and pre-softmax projection
   layer_norm_epsilon: float = 1e-6
+  attention_implementation: str = "dense"  # self-attention: or "auto" (seqjax.attention.fused_attention), padding kept
 
 
 def t5_like(**overrides) -> EncoderDecoderConfig:
@@ -40,12 +41,10 @@ def t5_like(**overrides) -> EncoderDecoderConfig:
   return EncoderDecoderConfig(**{"position": "relative", "norm": "pre", "use_bias": False, **overrides})
 
 
-def source_mask(src_mask: jax.Array | None, shape: tuple[int, int]) -> jax.Array | None:
-  """[B, S] bool (True = real token) -> [B, 1, 1, S] for attention over the source."""
-  if src_mask is None:
-    return None
-  _validate.bool_mask("src_mask", src_mask, shape)
-  return src_mask[:, None, None, :]
+def check_source_mask(src_mask: jax.Array | None, shape: tuple[int, int]) -> None:
+  """src_mask: None or [B, S] bool, True on real tokens."""
+  if src_mask is not None:
+    _validate.bool_mask("src_mask", src_mask, shape)
 
 
 class EncoderDecoderState(NamedTuple):
@@ -54,7 +53,7 @@ class EncoderDecoderState(NamedTuple):
 
   caches: tuple[KVCache, ...]
   memory: tuple[ContextKV, ...]
-  memory_mask: jax.Array  # [B, 1, 1, S] bool: the source's real tokens
+  memory_mask: jax.Array  # [B, S] bool: the source's real tokens
 
 
 class EncoderDecoder(nnx.Module):
@@ -92,6 +91,7 @@ class EncoderDecoder(nnx.Module):
         dropout_rate=config.dropout_rate,
         use_bias=config.use_bias,
         layer_norm_epsilon=config.layer_norm_epsilon,
+        attention_implementation=config.attention_implementation,
         rngs=rngs,
       )
 
@@ -115,7 +115,8 @@ class EncoderDecoder(nnx.Module):
     x = self.source_embed(src, dropout_key=keys[0])
     positions = jnp.arange(src.shape[1])
     bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
-    memory, _ = self.encoder(x, mask=source_mask(src_mask, src.shape), bias=bias, dropout_key=keys[1])
+    check_source_mask(src_mask, src.shape)
+    memory, _ = self.encoder(x, mask=src_mask, bias=bias, dropout_key=keys[1])
     return memory
 
   def decode(self, tgt, memory, *, src_mask=None, dropout_key=None) -> jax.Array:
@@ -123,6 +124,7 @@ class EncoderDecoder(nnx.Module):
     _validate.token_ids("tgt", tgt, self.config.vocab_size)
     if tgt.shape[0] != memory.shape[0]:
       raise ValueError(f"tgt batch {tgt.shape[0]} must equal the source batch {memory.shape[0]}")
+    check_source_mask(src_mask, memory.shape[:2])
     keys = split_key(dropout_key)
     x = self._target_embed()(tgt, dropout_key=keys[0])
     positions = jnp.arange(tgt.shape[1])
@@ -132,7 +134,7 @@ class EncoderDecoder(nnx.Module):
       is_causal=True,
       bias=bias,
       memory=memory,
-      memory_mask=source_mask(src_mask, memory.shape[:2]),
+      memory_mask=src_mask,
       dropout_key=keys[1],
     )
     return self._logits(x)
@@ -153,7 +155,7 @@ class EncoderDecoder(nnx.Module):
     _validate.token_ids("src", src, self.config.vocab_size)
     if src.shape[0] != batch:
       raise ValueError(f"src batch {src.shape[0]} must equal the prompt's batch {batch}")
-    source_mask(src_mask, src.shape)
+    check_source_mask(src_mask, src.shape)
 
   def init_state(self, batch: int, max_length: int, *, src, src_mask=None) -> EncoderDecoderState:
     """Encodes src once and projects each decoder block's cross-attention keys and values of it;
@@ -165,9 +167,7 @@ class EncoderDecoder(nnx.Module):
       )
     memory = self.encode(src, src_mask=src_mask)  # [B, S, D]
     mask = jnp.ones(src.shape, jnp.bool_) if src_mask is None else src_mask
-    return EncoderDecoderState(
-      self.decoder.init_caches(batch, max_length), self.decoder.project_memory(memory), source_mask(mask, src.shape)
-    )
+    return EncoderDecoderState(self.decoder.init_caches(batch, max_length), self.decoder.project_memory(memory), mask)
 
   def prefill(self, state: EncoderDecoderState, tokens: jax.Array, mask: jax.Array) -> EncoderDecoderState:
     """Reads target tokens [B, P] (left-padded where mask is False) into empty caches in one pass."""
