@@ -1,7 +1,7 @@
 """Argument checks shared by the package: each raises ValueError naming the argument.
 
 They run on shapes and dtypes, which are static under `jax.jit`; value checks
-(`sequence_lengths`) run only when the values are concrete, i.e. outside a trace.
+(`prefix_mask`, `token_ids`) run only when the values are concrete, i.e. outside a trace.
 """
 
 import math
@@ -62,21 +62,6 @@ def concrete(x: Any) -> bool:
   return not isinstance(x, jax.core.Tracer)
 
 
-def sequence_lengths(lengths: Any, batch: int, time: int, name: str = "seq_lengths", axis: str = "T") -> None:
-  """`lengths` (the argument called `name`) must be an integer array [B] with every value in [1, T]
-  (`axis`: the letter of the length axis, for the message)."""
-  if not hasattr(lengths, "shape") or lengths.shape != (batch,):
-    got = tuple(lengths.shape) if hasattr(lengths, "shape") else type(lengths).__name__
-    raise ValueError(f"{name} must have shape [B] = ({batch},), got {got}")
-  if not jnp.issubdtype(lengths.dtype, jnp.integer):
-    raise ValueError(f"{name} must be an integer array, got dtype {lengths.dtype}")
-  if not concrete(lengths):
-    return
-  values = np.asarray(lengths)
-  if values.min() < 1 or values.max() > time:
-    raise ValueError(f"{name} must lie in [1, {axis}] = [1, {time}], got min {values.min()} and max {values.max()}")
-
-
 def same_tree_shapes(name: str, tree: Any, reference: Any) -> None:
   """`tree` must have the structure and leaf shapes of `reference`."""
   got = jax.tree.map(jnp.shape, tree)
@@ -85,11 +70,11 @@ def same_tree_shapes(name: str, tree: Any, reference: Any) -> None:
     raise ValueError(f"{name} must have leaf shapes {want}, got {got}")
 
 
-def bool_mask(name: str, mask: Any, shape: tuple[int, ...]) -> None:
-  """`mask` must be a bool array of exactly `shape` (True = real token)."""
+def bool_mask(name: str, mask: Any, shape: tuple[int, ...], axes: str = "[B, S]") -> None:
+  """`mask` must be a bool array of exactly `shape` (True = real token); `axes` spells it."""
   if not hasattr(mask, "shape") or tuple(mask.shape) != tuple(shape) or mask.dtype != jnp.bool_:
     got = f"{mask.dtype}{list(mask.shape)}" if hasattr(mask, "shape") else type(mask).__name__
-    raise ValueError(f"{name} must be a bool array [B, S] = {list(shape)}, got {got}")
+    raise ValueError(f"{name} must be a bool array {axes} = {list(shape)}, got {got}")
 
 
 def prefix_mask(name: str, mask: Any, *, suffix: bool = False) -> None:

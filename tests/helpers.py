@@ -17,3 +17,8 @@ def randomize(module, seed: int = 0, scale: float = 0.5):
 
 def normal(seed: int, *shape, dtype=np.float32):
   return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def prefix_mask(lengths, time: int) -> jax.Array:
+  """[B] lengths -> [B, T] bool, True on each row's first `length` steps (the real tokens)."""
+  return jax.numpy.arange(time)[None, :] < jax.numpy.asarray(lengths)[:, None]

@@ -18,7 +18,7 @@ from seqjax.data.vocab import Vocab
 from seqjax.recurrent import RNN, Bidirectional, GRUCell, LSTMCell
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig
 from seqjax.transformer import GPT, BertConfig, BertModel, GPTConfig
-from tests.helpers import normal
+from tests.helpers import normal, prefix_mask
 
 # ---- recurrent ---------------------------------------------------------------------------------
 
@@ -27,22 +27,20 @@ def bidirectional_lstm():
   return Bidirectional(RNN(LSTMCell(4, 8, rngs=nnx.Rngs(0))), RNN(LSTMCell(4, 8, rngs=nnx.Rngs(1))))
 
 
-def test_lengths_past_T_under_jit_count_as_T_in_both_directions():
+def test_a_padding_mask_with_holes_is_refused():
   model, x = bidirectional_lstm(), jnp.asarray(normal(0, 2, 5, 4))
-  jitted = nnx.jit(lambda m, x, n: m(x, seq_lengths=n)[0])(model, x, jnp.array([9, 3]))  # 9 > T: unknowable in jit
-  expected = model(x, seq_lengths=jnp.array([5, 3]))[0]
-  assert not jnp.isnan(jitted).any()
-  np.testing.assert_allclose(jitted, expected, atol=1e-6)
+  with pytest.raises(ValueError, match=r"mask must mark each row's real tokens as a prefix .* rows \[1\]"):
+    model(x, mask=jnp.array([[True] * 5, [True, False, True, False, False]]))
 
 
 @pytest.mark.parametrize("hoist", [True, False])
 def test_nan_in_padded_steps_reaches_no_gradient(hoist):
   rnn = RNN(GRUCell(4, 8, rngs=nnx.Rngs(0)), hoist_input_projection=hoist)
   x = jnp.asarray(normal(1, 2, 5, 4))
-  lengths = jnp.array([5, 3])
+  mask = prefix_mask([5, 3], 5)
 
   def loss(model, x):
-    return model(x, seq_lengths=lengths)[0].sum()
+    return model(x, mask=mask)[0].sum()
 
   clean = nnx.grad(loss)(rnn, x)
   poisoned = nnx.grad(loss)(rnn, x.at[1, 3:].set(jnp.nan))

@@ -9,10 +9,11 @@ from flax import nnx
 from jax.test_util import check_grads
 
 from seqjax.recurrent import RNN, Bidirectional, StackedRNN, make_cell
-from tests.helpers import normal, randomize
+from tests.helpers import normal, prefix_mask, randomize
 
 B, T, F, H = 3, 6, 4, 5
 LENGTHS = np.array([6, 2, 4], np.int32)
+MASK = prefix_mask(LENGTHS, T)  # [B, T]
 KINDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 
 
@@ -53,7 +54,7 @@ def test_padding_never_changes_real_positions(kind, reverse):
   rnn = RNN(cell_of(kind))
   x = jnp.asarray(normal(1, B, T, F))
   padded = x.at[1, 2:].set(1e3)  # garbage after the end must not leak in
-  outputs, carry = rnn(padded, seq_lengths=jnp.asarray(LENGTHS), reverse=reverse)
+  outputs, carry = rnn(padded, mask=MASK, reverse=reverse)
   for b, n in enumerate(LENGTHS):
     alone, alone_carry = rnn(x[b : b + 1, :n], reverse=reverse)
     np.testing.assert_allclose(outputs[b, :n], alone[0], rtol=1e-5, atol=1e-6)
@@ -76,7 +77,7 @@ def test_bidirectional_equals_reversal_by_hand(merge):
   forward, backward = RNN(cell_of("lstm", 0)), RNN(cell_of("lstm", 1))
   bi = Bidirectional(forward, backward, merge=merge)
   x = jnp.asarray(normal(2, B, T, F))
-  outputs, (fwd_carry, bwd_carry) = bi(x, seq_lengths=jnp.asarray(LENGTHS))
+  outputs, (fwd_carry, bwd_carry) = bi(x, mask=MASK)
   for b, n in enumerate(LENGTHS):
     seq = x[b : b + 1, :n]
     fwd, fwd_c = python_loop(forward.cell, seq)
@@ -98,9 +99,8 @@ def test_time_major_equals_batch_major():
   batch_major = StackedRNN("gru", F, H, rngs=nnx.Rngs(0), **kwargs)
   time_major = StackedRNN("gru", F, H, time_major=True, rngs=nnx.Rngs(0), **kwargs)
   x = jnp.asarray(normal(1, B, T, F))
-  lengths = jnp.asarray(LENGTHS)
-  y_bm, c_bm = batch_major(x, seq_lengths=lengths)
-  y_tm, c_tm = time_major(jnp.swapaxes(x, 0, 1), seq_lengths=lengths)
+  y_bm, c_bm = batch_major(x, mask=MASK)
+  y_tm, c_tm = time_major(jnp.swapaxes(x, 0, 1), mask=MASK)  # the mask stays [B, T]
   np.testing.assert_allclose(y_bm, jnp.swapaxes(y_tm, 0, 1), rtol=1e-6)
   chex.assert_trees_all_close(c_bm, c_tm, rtol=1e-5, atol=1e-6)
 
@@ -122,10 +122,9 @@ def test_initial_carry_is_used():
 def test_stacked_equals_layers_chained_by_hand():
   stack = randomize(StackedRNN("lstm", F, H, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0)))
   x = jnp.asarray(normal(1, B, T, F))
-  lengths = jnp.asarray(LENGTHS)
-  outputs, carries = stack(x, seq_lengths=lengths)
-  first, c0 = stack.layers[0](x, seq_lengths=lengths)
-  second, c1 = stack.layers[1](first, seq_lengths=lengths)
+  outputs, carries = stack(x, mask=MASK)
+  first, c0 = stack.layers[0](x, mask=MASK)
+  second, c1 = stack.layers[1](first, mask=MASK)
   chex.assert_shape(outputs, (B, T, 2 * H))
   chex.assert_trees_all_close((outputs, carries), (second, (c0, c1)), rtol=1e-5, atol=1e-6)
 
@@ -159,10 +158,9 @@ def test_dropout_only_with_key_and_deterministic_per_key():
 def test_jit_and_vmap_over_rnn():
   rnn = RNN(cell_of("gru"))
   x = jnp.asarray(normal(1, 2, B, T, F))  # [E, B, T, F]: vmapped over E
-  lengths = jnp.asarray(LENGTHS)
-  eager = jnp.stack([rnn(x[e], seq_lengths=lengths)[0] for e in range(2)])
-  vmapped = jax.vmap(lambda xe: rnn(xe, seq_lengths=lengths)[0])(x)
-  jitted = nnx.jit(lambda m, xe: m(xe, seq_lengths=lengths)[0])(rnn, x[0])
+  eager = jnp.stack([rnn(x[e], mask=MASK)[0] for e in range(2)])
+  vmapped = jax.vmap(lambda xe: rnn(xe, mask=MASK)[0])(x)
+  jitted = nnx.jit(lambda m, xe: m(xe, mask=MASK)[0])(rnn, x[0])
   np.testing.assert_allclose(vmapped, eager, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(jitted, eager[0], rtol=1e-5, atol=1e-6)
 
@@ -173,10 +171,10 @@ def test_rnn_gradients_match_finite_differences(kind):
     stack = randomize(StackedRNN(kind, F, H, bidirectional=True, param_dtype=jnp.float64, rngs=nnx.Rngs(0)))
     graphdef, params = nnx.split(stack)
     x = jnp.asarray(normal(1, B, 4, F, dtype=np.float64))
-    lengths = jnp.asarray([4, 1, 3], jnp.int32)
+    mask = prefix_mask([4, 1, 3], 4)
 
     def loss(params, x):
-      outputs, _ = nnx.merge(graphdef, params)(x, seq_lengths=lengths)
+      outputs, _ = nnx.merge(graphdef, params)(x, mask=mask)
       return jnp.sum(jnp.sin(outputs))
 
     check_grads(loss, (params, x), order=1, modes=("rev",))

@@ -33,23 +33,22 @@ def test_bad_inputs(rnn, x, match):
 
 
 @pytest.mark.parametrize(
-  "lengths,match",
+  "mask,match",
   [
-    (np.array([5], np.int32), r"seq_lengths must have shape \[B\] = \(2,\)"),
-    (np.array([[5, 5]], np.int32), r"seq_lengths must have shape \[B\]"),
-    (np.array([5.0, 5.0], np.float32), r"seq_lengths must be an integer array"),
-    (np.array([0, 5], np.int32), r"seq_lengths must lie in \[1, T\] = \[1, 5\]"),
-    (np.array([3, 6], np.int32), r"seq_lengths must lie in \[1, T\] = \[1, 5\]"),
+    (np.ones((B, T + 1), bool), r"mask must be a bool array \[B, T\] = \[2, 5\], got bool\[2, 6\]"),
+    (np.ones((B, T), np.int32), r"mask must be a bool array \[B, T\]"),
+    (np.arange(T)[None, :] < np.array([[0], [5]]), r"rows \[0\] are not"),  # an empty row
+    (np.arange(T)[None, :] >= np.array([[2], [0]]), r"as a prefix \(True..., then False...\)"),  # left padding
   ],
 )
-def test_bad_seq_lengths(rnn, lengths, match):
+def test_bad_padding_masks(rnn, mask, match):
   with pytest.raises(ValueError, match=match):
-    rnn(np.zeros((B, T, F), np.float32), seq_lengths=lengths)
+    rnn(np.zeros((B, T, F), np.float32), mask=jnp.asarray(mask))
 
 
-def test_seq_length_shape_checked_under_jit(rnn):
-  with pytest.raises(ValueError, match="seq_lengths must have shape"):
-    nnx.jit(lambda m, x, n: m(x, seq_lengths=n))(rnn, jnp.zeros((B, T, F)), jnp.ones((3,), jnp.int32))
+def test_mask_shape_checked_under_jit(rnn):
+  with pytest.raises(ValueError, match="mask must be a bool array"):
+    nnx.jit(lambda m, x, n: m(x, mask=n))(rnn, jnp.zeros((B, T, F)), jnp.ones((3, T), bool))
 
 
 def test_bad_initial_carry(rnn):

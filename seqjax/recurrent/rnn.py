@@ -5,19 +5,20 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate, defaults
-from seqjax.recurrent.scan import clamp_lengths, flip_sequences, length_mask, scan_cell
+from seqjax.recurrent.scan import flip_sequences, length_mask, scan_cell
 
 
 class RNN(nnx.Module):
   """Runs `cell` over a sequence with `jax.lax.scan`.
 
-  rnn(x, *, seq_lengths=None, initial_carry=None, reverse=False) -> (outputs, final_carry)
+  rnn(x, *, mask=None, initial_carry=None, reverse=False) -> (outputs, final_carry)
 
     x            [B, T, F] floats ([T, B, F] if time_major)
-    seq_lengths  [B] ints in [1, T]; positions t >= length are padding: they are not read
-                 (nor reached by gradients), their outputs are zero and the final carry is
-                 the carry at each sequence's last step. Values are checked when concrete;
-                 under jit they cannot be, and a length above T counts as T.
+    mask         [B, T] bool (also when time_major), each row's real steps a prefix (at least
+                 one): padding is not read (nor reached by gradients), its outputs are zero
+                 and the final carry is the carry at each sequence's last real step. The scan
+                 reads the lengths sum(mask); the prefix shape is checked when the values are
+                 concrete (under jit they cannot be).
     reverse      read each sequence from its last real step to its first; outputs stay
                  aligned with the input positions
     outputs      [B, T, H] ([T, B, H] if time_major)
@@ -49,40 +50,41 @@ class RNN(nnx.Module):
   def _hoist(self) -> bool:
     return defaults.hoist_input_projection() if self.hoist_input_projection is None else self.hoist_input_projection
 
-  def check_input(self, x, seq_lengths) -> tuple[int, int]:
-    """Validates x and seq_lengths; returns (B, T)."""
+  def check_input(self, x, mask) -> tuple[int, int]:
+    """Validates x and mask; returns (B, T)."""
     spell = "[T, B, F]" if self.time_major else "[B, T, F]"
     _validate.float_array("x", x, spell, 3)
     _validate.axis_size("x", x, 2, self.cell.in_features, spell.replace("F", f"F={self.cell.in_features}"))
     T, B = x.shape[:2] if self.time_major else x.shape[1::-1]
     if B == 0 or T == 0:
       raise ValueError(f"x must hold at least one sequence of at least one step, got shape {spell} = {x.shape}")
-    if seq_lengths is not None:
-      _validate.sequence_lengths(seq_lengths, B, T)
+    if mask is not None:
+      _validate.bool_mask("mask", mask, (B, T), axes="[B, T]")
+      _validate.prefix_mask("mask", mask)
     return B, T
 
-  def __call__(self, x: jax.Array, *, seq_lengths=None, initial_carry=None, reverse: bool = False):
-    B, T = self.check_input(x, seq_lengths)
+  def __call__(self, x: jax.Array, *, mask=None, initial_carry=None, reverse: bool = False):
+    B, T = self.check_input(x, mask)
     carry = self.cell.initialize_carry((B,))
     if initial_carry is not None:
       _validate.same_tree_shapes("initial_carry", initial_carry, carry)
       carry = initial_carry
     xs = x if self.time_major else jnp.swapaxes(x, 0, 1)  # [T, B, F]
-    seq_lengths = None if seq_lengths is None else clamp_lengths(seq_lengths, T)
-    mask = None if seq_lengths is None else length_mask(seq_lengths, T)  # [T, B]
+    lengths = None if mask is None else jnp.sum(mask, axis=-1).astype(jnp.int32)  # [B]
+    steps = None if lengths is None else length_mask(lengths, T)  # [T, B]
     if reverse:
-      xs = flip_sequences(xs, seq_lengths)
+      xs = flip_sequences(xs, lengths)
     unroll = defaults.scan_unroll() if self.unroll is None else self.unroll
-    ys, carry = scan_cell(self.cell, carry, xs, mask, hoist_input_projection=self._hoist(), unroll=unroll)
+    ys, carry = scan_cell(self.cell, carry, xs, steps, hoist_input_projection=self._hoist(), unroll=unroll)
     if reverse:
-      ys = flip_sequences(ys, seq_lengths)
+      ys = flip_sequences(ys, lengths)
     return (ys if self.time_major else jnp.swapaxes(ys, 0, 1)), carry
 
 
 class Bidirectional(nnx.Module):
   """A forward and a backward `RNN` over the same input, merged per position.
 
-  bi(x, *, seq_lengths=None, initial_carry=None) -> (outputs, (forward_carry, backward_carry))
+  bi(x, *, mask=None, initial_carry=None) -> (outputs, (forward_carry, backward_carry))
 
   The backward RNN reads each sequence from its own last real step, so padding is
   never read first. merge="concat" gives [..., H_fwd + H_bwd]; "sum" gives [..., H].
@@ -116,9 +118,9 @@ class Bidirectional(nnx.Module):
     fwd, bwd = self.forward_rnn.out_features, self.backward_rnn.out_features
     return fwd + bwd if self.merge == "concat" else fwd
 
-  def __call__(self, x: jax.Array, *, seq_lengths=None, initial_carry=None):
+  def __call__(self, x: jax.Array, *, mask=None, initial_carry=None):
     fwd_init, bwd_init = (None, None) if initial_carry is None else initial_carry
-    fwd, fwd_carry = self.forward_rnn(x, seq_lengths=seq_lengths, initial_carry=fwd_init)
-    bwd, bwd_carry = self.backward_rnn(x, seq_lengths=seq_lengths, initial_carry=bwd_init, reverse=True)
+    fwd, fwd_carry = self.forward_rnn(x, mask=mask, initial_carry=fwd_init)
+    bwd, bwd_carry = self.backward_rnn(x, mask=mask, initial_carry=bwd_init, reverse=True)
     merged = jnp.concatenate([fwd, bwd], axis=-1) if self.merge == "concat" else fwd + bwd
     return merged, (fwd_carry, bwd_carry)

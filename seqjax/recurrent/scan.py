@@ -10,13 +10,6 @@ import jax
 import jax.numpy as jnp
 
 
-def clamp_lengths(lengths: jax.Array, time: int) -> jax.Array:
-  """[B] lengths limited to [0, T]. Lengths are checked to lie in [1, T] when their values are
-  concrete (`_validate.sequence_lengths`); under jit they are not known, and a length past T
-  means "all T steps are real", as it does for every path that reads it (never an index past T)."""
-  return jnp.clip(lengths, 0, time)
-
-
 def length_mask(lengths: jax.Array, time: int) -> jax.Array:
   """[B] lengths -> [T, B] bool, True where t < length."""
   return jnp.arange(time, dtype=lengths.dtype)[:, None] < lengths[None, :]

@@ -23,9 +23,10 @@ def make_cell(kind: str, in_features: int, hidden_features: int, *, rngs: nnx.Rn
 class StackedRNN(nnx.Module):
   """`num_layers` recurrent layers of one `kind`, each reading the previous one's outputs.
 
-  stack(x, *, seq_lengths=None, initial_carry=None, dropout_key=None) -> (outputs, carries)
+  stack(x, *, mask=None, initial_carry=None, dropout_key=None) -> (outputs, carries)
 
     x             [B, T, F] ([T, B, F] if time_major)
+    mask          [B, T] bool, each row's real steps a prefix (`RNN`)
     outputs       [B, T, D] with D = H, or 2H for bidirectional merge="concat"
     carries       tuple over layers of each layer's final carry; a bidirectional
                   layer's is (forward_carry, backward_carry). initial_carry has the same form.
@@ -76,7 +77,7 @@ class StackedRNN(nnx.Module):
   def out_features(self) -> int:
     return self.layers[-1].out_features
 
-  def __call__(self, x: jax.Array, *, seq_lengths=None, initial_carry=None, dropout_key=None):
+  def __call__(self, x: jax.Array, *, mask=None, initial_carry=None, dropout_key=None):
     if initial_carry is not None and len(initial_carry) != len(self.layers):
       raise ValueError(f"initial_carry must hold one carry per layer ({len(self.layers)}), got {len(initial_carry)}")
     keys = split_key(dropout_key, len(self.layers))
@@ -85,7 +86,7 @@ class StackedRNN(nnx.Module):
       if index > 0:
         x = dropout(x, self.dropout_rate, keys[index])  # on the previous layer's outputs
       init = None if initial_carry is None else initial_carry[index]
-      y, carry = layer(x, seq_lengths=seq_lengths, initial_carry=init)
+      y, carry = layer(x, mask=mask, initial_carry=init)
       x = y + x if self.residual and index > 0 else y
       carries.append(carry)
     return x, tuple(carries)
