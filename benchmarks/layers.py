@@ -6,14 +6,15 @@
 
 Cases, forward+backward, B=8, D=256, float32: an LSTM layer (T dependent steps), a bidirectional
 LSTM (two such passes), minGRU run by an associative scan (a recurrence with log2 T dependent
-levels) and a pre-LN Transformer encoder block (self-attention with 4 heads, FFN 4D; attention by
-`implementation="auto"`). Reports time per layer (median [fastest-slowest] of the repeats),
-BiLSTM and Transformer against the LSTM, the growth exponent of time with T (log-log slope
-between neighbouring T: 1 for linear, 2 for quadratic), and a log-log figure with the slope
-fitted over all T.
+levels), a pre-LN Transformer encoder block (self-attention with 4 heads, FFN 4D; attention by
+`implementation="auto"`) and a causal dilated CNN of `conv_layers` layers (kernel 2, dilations 1,
+2, 4, ...: receptive field 2 ** conv_layers; `seqjax.conv.DilatedConvStack`). Reports time per
+layer (median [fastest-slowest] of the repeats), each against the LSTM, the growth exponent of
+time with T (log-log slope between neighbouring T: 1 for linear, 2 for quadratic), and a log-log
+figure with the slope fitted over all T.
 
 Commands:
-    python -m benchmarks.layers default   # about 3 minutes on 2 CPU cores
+    python -m benchmarks.layers default   # about 4 minutes on 2 CPU cores
     python -m benchmarks.layers smoke
 """
 
@@ -26,6 +27,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report, timing
+from seqjax.conv import DilatedConvStack
 from seqjax.parallel import MinGRU
 from seqjax.recurrent import RNN, Bidirectional, LSTMCell
 from seqjax.transformer import TransformerBlock
@@ -39,6 +41,7 @@ class Config:
   batch: int = 8
   dim: int = 256
   heads: int = 4
+  conv_layers: int = 10  # receptive field 2 ** 10 = 1024 tokens
   times: tuple[int, ...] = (64, 256, 1024, 4096)
   runs: int = 5
   out: str = str(RESULTS)
@@ -47,7 +50,7 @@ class Config:
 CONFIGS = {
   "default": ("B=8, D=256, T=64..4096", Config()),
   "gpu": ("as default", Config()),
-  "smoke": ("tiny", Config(batch=2, dim=8, heads=2, times=(8, 16), runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": ("tiny", Config(batch=2, dim=8, heads=2, conv_layers=3, times=(8, 16), runs=1, out="/tmp/seqjax-smoke")),
 }
 
 
@@ -70,6 +73,11 @@ def layers(config: Config) -> dict[str, tuple[Callable[[], nnx.Module], str, dic
     # always the associative scan (the CPU default would be sequential)
     "minGRU, associative scan": (lambda: MinGRU(D, D, rngs=nnx.Rngs(0)), "log2 T levels", {"mode": "associative"}),
     "Transformer encoder block": (lambda: encoder_block(config), "1", {}),
+    f"dilated CNN, {config.conv_layers} layers": (
+      lambda: DilatedConvStack(D, D, config.conv_layers, rngs=nnx.Rngs(0)),
+      f"{config.conv_layers} layers",
+      {},
+    ),
   }
 
 
