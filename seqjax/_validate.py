@@ -37,6 +37,17 @@ def finite_number(name: str, value: Any, *, low: float, inclusive: bool = True) 
     raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
+def fields(config: Any, *, positive: Collection[str] = (), probabilities: Collection[str] = (), **choices) -> None:
+  """A config's `check()`: the named fields must be positive integers, probabilities in [0, 1), or
+  (keyword name=allowed values) one of a set; the first bad field raises, by its name."""
+  for name in positive:
+    positive_int(name, getattr(config, name))
+  for name in probabilities:
+    probability(name, getattr(config, name))
+  for name, allowed in choices.items():
+    choice(name, getattr(config, name), allowed)
+
+
 def probability(name: str, value: float) -> None:
   if not 0.0 <= value < 1.0:
     raise ValueError(f"{name} must be in [0, 1), got {value!r}")

@@ -274,6 +274,23 @@ def test_each_model_trains(name):
 # ---- bad input --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+  "config,match",
+  [
+    (GPTConfig(dropout_rate=1.0), r"dropout_rate must be in \[0, 1\)"),
+    (GPTConfig(attention_implementation="flash"), "attention_implementation must be one of"),
+    (BertConfig(layer_norm_epsilon=0.0), "layer_norm_epsilon must be a finite number > 0"),
+    (BertConfig(type_vocab_size=-1), "type_vocab_size must be"),
+    (EncoderDecoderConfig(norm="sandwich"), "norm must be one of"),
+    (EncoderDecoderConfig(num_decoder_layers=0), "num_decoder_layers must be a positive integer"),
+    (ViTConfig(num_classes=0), "num_classes must be"),
+  ],
+)
+def test_every_config_checks_its_fields_by_name(config, match):
+  with pytest.raises(ValueError, match=match):
+    config.check()
+
+
 def test_model_errors():
   gpt = tiny_gpt()
   with pytest.raises(ValueError, match="sequence length 17 exceeds max_length 16"):
@@ -288,7 +305,7 @@ def test_model_errors():
     ViT(ViTConfig(image_size=30, patch_size=4, num_layers=1, **TINY), rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match=r"images must have shape \[B, 8, 8, 3\]"):
     tiny_vit()(jnp.zeros((1, 8, 8, 1)))
-  with pytest.raises(ValueError, match="model dim in_features=16 must be divisible by num_heads=3"):
+  with pytest.raises(ValueError, match="dim 16 must be divisible by num_heads 3"):
     GPT(GPTConfig(vocab_size=V, max_length=8, num_layers=1, dim=16, num_heads=3, ff_dim=8), rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match="position must be one of"):
     tiny_encdec("rope")

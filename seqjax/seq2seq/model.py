@@ -24,8 +24,8 @@ ATTENTIONS = ("none", "bahdanau", "luong")
 
 @dataclasses.dataclass(frozen=True)
 class Seq2SeqConfig:
-  source_vocab: int
-  target_vocab: int
+  source_vocab_size: int
+  target_vocab_size: int
   embed_dim: int = 64
   hidden: int = 128
   num_layers: int = 1
@@ -40,12 +40,15 @@ class Seq2SeqConfig:
   pad_id: int = 0
 
   def check(self) -> "Seq2SeqConfig":
-    _validate.choice("cell", self.cell, ("lstm", "gru"))
-    _validate.choice("attention", self.attention, ATTENTIONS)
-    _validate.choice("score", self.score, SCORES[1:])
-    _validate.choice("window", self.window, WINDOWS)
-    for name in ("source_vocab", "target_vocab", "embed_dim", "hidden", "num_layers"):
-      _validate.positive_int(name, getattr(self, name))
+    _validate.fields(
+      self,
+      positive=("source_vocab_size", "target_vocab_size", "embed_dim", "hidden", "num_layers"),
+      cell=("lstm", "gru"),
+      attention=ATTENTIONS,
+      score=SCORES[1:],
+      window=WINDOWS,
+    )
+    _validate.nonnegative_int("window_half_width", self.window_half_width)
     return self
 
 
@@ -73,8 +76,8 @@ class Seq2Seq(nnx.Module):
     H, E = c.hidden, c.embed_dim
     memory_dim = 2 * H if c.bidirectional_encoder else H
     self.config = c
-    self.source_embed = nnx.Embed(c.source_vocab, E, rngs=rngs)
-    self.target_embed = nnx.Embed(c.target_vocab, E, rngs=rngs)
+    self.source_embed = nnx.Embed(c.source_vocab_size, E, rngs=rngs)
+    self.target_embed = nnx.Embed(c.target_vocab_size, E, rngs=rngs)
     self.encoder = StackedRNN(c.cell, E, H, num_layers=c.num_layers, bidirectional=c.bidirectional_encoder, rngs=rngs)
     # bidirectional: decoder layer l starts from tanh(W [h_fwd; h_bwd]) (Bahdanau's s_0)
     self.bridge = nnx.Linear(2 * H, H, rngs=rngs) if c.bidirectional_encoder else None
@@ -88,14 +91,14 @@ class Seq2Seq(nnx.Module):
     self.combine = nnx.Linear(memory_dim + H, H, use_bias=False, rngs=rngs) if luong else None  # W_c [c; h]
     self.position = LuongPosition(H, rngs=rngs) if luong and c.window == "local_p" else None
     out_features = H + memory_dim if c.attention == "bahdanau" else H
-    self.output = nnx.Linear(out_features, c.target_vocab, rngs=rngs)
+    self.output = nnx.Linear(out_features, c.target_vocab_size, rngs=rngs)
 
   # ---- encoder ------------------------------------------------------------------------------
 
   def check_decode_inputs(self, batch: int, *, src: jax.Array, src_mask: jax.Array | None = None) -> None:
     """src: ids [B, S] in the source vocabulary; src_mask: [B, S] bool, each row's real tokens a
     prefix (the encoder reads lengths). Values are checked when concrete."""
-    _validate.token_ids("src", src, self.config.source_vocab)
+    _validate.token_ids("src", src, self.config.source_vocab_size)
     if src.shape[0] != batch:
       raise ValueError(f"src batch {src.shape[0]} must equal the target batch {batch}")
     if src_mask is not None:
@@ -131,7 +134,7 @@ class Seq2Seq(nnx.Module):
 
   @property
   def decode_vocab(self) -> int:
-    return self.config.target_vocab
+    return self.config.target_vocab_size
 
   def _attend(self, query, state: Seq2SeqState):
     c = self.config
@@ -184,7 +187,7 @@ class Seq2Seq(nnx.Module):
   # ---- teacher forcing ---------------------------------------------------------------------------
 
   def __call__(self, src, tgt_in, src_mask=None):
-    _validate.token_ids("tgt_in", tgt_in, self.config.target_vocab)
+    _validate.token_ids("tgt_in", tgt_in, self.config.target_vocab_size)
     state = self.init_state(tgt_in.shape[0], src=src, src_mask=src_mask)
 
     def body(state, tokens):

@@ -9,6 +9,7 @@ from flax import nnx
 from seqjax import _validate
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import ACTIVATIONS, TransformerStack
+from seqjax.transformer.config_checks import check_transformer
 from seqjax.transformer.embedding import TextEmbedding
 
 
@@ -29,12 +30,17 @@ class BertConfig:
   # (calls with attention dropout, i.e. training with a dropout key, stay dense)
   attention_implementation: str = "dense"
 
+  def check(self) -> "BertConfig":
+    check_transformer(self, positive=("vocab_size", "max_length", "num_layers"))
+    _validate.nonnegative_int("type_vocab_size", self.type_vocab_size)
+    return self
+
 
 class BertModel(nnx.Module):
   """bert(tokens [B, T], *, token_types, attention_mask [B, T] bool) -> (sequence [B, T, D], pooled [B, D])."""
 
   def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
-    self.config = config
+    self.config = config.check()
     self.embed = TextEmbedding(
       config.vocab_size,
       config.dim,

@@ -12,6 +12,7 @@ from seqjax.attention.multihead import ContextKV, KVCache
 from seqjax.attention.positional import RelativePositionBias
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
+from seqjax.transformer.config_checks import check_transformer
 from seqjax.transformer.embedding import TextEmbedding
 
 
@@ -34,6 +35,15 @@ class EncoderDecoderConfig:
   tie_embeddings: bool = True  # one matrix for source, target and pre-softmax projection
   layer_norm_epsilon: float = 1e-6
   attention_implementation: str = "dense"  # self-attention: or "auto" (seqjax.attention.fused_attention), padding kept
+
+  def check(self) -> "EncoderDecoderConfig":
+    check_transformer(
+      self,
+      positive=("vocab_size", "max_length", "num_encoder_layers", "num_decoder_layers"),
+      position=("sinusoidal", "learned", "relative"),
+      norm=("post", "pre"),
+    )
+    return self
 
 
 def t5_like(**overrides) -> EncoderDecoderConfig:
@@ -64,7 +74,7 @@ class EncoderDecoder(nnx.Module):
   """
 
   def __init__(self, config: EncoderDecoderConfig, *, rngs: nnx.Rngs):
-    _validate.choice("position", config.position, ("sinusoidal", "learned", "relative"))
+    config.check()
     relative = config.position == "relative"
     self.config = config
 

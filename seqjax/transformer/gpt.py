@@ -6,10 +6,10 @@ from typing import NamedTuple
 import jax
 from flax import nnx
 
-from seqjax import _validate
 from seqjax.attention.multihead import KVCache
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
+from seqjax.transformer.config_checks import check_transformer
 from seqjax.transformer.embedding import TextEmbedding
 
 
@@ -30,6 +30,12 @@ class GPTConfig:
   layer_norm_epsilon: float = 1e-5
   attention_implementation: str = "dense"  # or "auto": cuDNN flash on GPUs in bf16 (seqjax.attention.dispatch)
 
+  def check(self) -> "GPTConfig":
+    check_transformer(
+      self, positive=("vocab_size", "max_length", "num_layers"), position=("learned", "sinusoidal", "rope")
+    )
+    return self
+
 
 class GPTState(NamedTuple):
   """Decoding state: one key/value cache per block."""
@@ -41,7 +47,7 @@ class GPT(nnx.Module):
   """gpt(tokens [B, T]) -> next-token logits [B, T, V]; pre-LN blocks, causal self-attention."""
 
   def __init__(self, config: GPTConfig, *, rngs: nnx.Rngs):
-    _validate.choice("position", config.position, ("learned", "sinusoidal", "rope"))
+    config.check()
     rope = config.position == "rope"
     self.config = config
     self.embed = TextEmbedding(

@@ -9,6 +9,7 @@ from flax import nnx
 from seqjax import _validate
 from seqjax.dropout import dropout, split_key
 from seqjax.transformer.blocks import TransformerStack
+from seqjax.transformer.config_checks import check_transformer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +27,12 @@ class ViTConfig:
   dropout_rate: float = 0.0
   layer_norm_epsilon: float = 1e-6
 
+  def check(self) -> "ViTConfig":
+    check_transformer(self, positive=("image_size", "patch_size", "channels", "num_layers", "num_classes"))
+    if self.image_size % self.patch_size:
+      raise ValueError(f"image_size {self.image_size} must be divisible by patch_size {self.patch_size}")
+    return self
+
 
 def patchify(images: jax.Array, patch: int) -> jax.Array:
   """[B, H, W, C] -> [B, (H/P)(W/P), P*P*C], patches in row-major order."""
@@ -39,9 +46,7 @@ class ViT(nnx.Module):
   """vit(images [B, H, W, C]) -> class logits [B, num_classes], read from the class token."""
 
   def __init__(self, config: ViTConfig, *, rngs: nnx.Rngs):
-    _validate.positive_int("patch_size", config.patch_size)
-    if config.image_size % config.patch_size:
-      raise ValueError(f"image_size {config.image_size} must be divisible by patch_size {config.patch_size}")
+    config.check()
     num_patches = (config.image_size // config.patch_size) ** 2
     self.config = config
     self.patch_embed = nnx.Linear(config.patch_size**2 * config.channels, config.dim, rngs=rngs)  # a strided conv
