@@ -160,7 +160,6 @@ class MultiHeadAttention(nnx.Module):
       if k.shape[0] != x.shape[0]:
         raise ValueError(f"context batch {k.shape[0]} must equal x batch {x.shape[0]}")
     q = self._queries(x, q_pos)
-    check_key_mask(key_mask, k.shape[0], k.shape[1])
     if self.implementation != "dense":
       plain = mask is None and bias is None and not return_weights and (self.dropout_rate == 0 or dropout_key is None)
       if plain:
@@ -171,7 +170,8 @@ class MultiHeadAttention(nnx.Module):
           f"implementation={self.implementation!r} serves attention with key_mask and is_causal alone (no mask, "
           "bias, attention dropout or returned weights); use 'dense' or 'auto' for this call"
         )
-    if key_mask is not None:
+    if key_mask is not None:  # the dense path checks it here; fused_attention checks its own
+      check_key_mask(key_mask, k.shape[0], k.shape[1])
       padding = key_mask[:, None, None, :]  # [B, 1, 1, S]
       mask = padding if mask is None else mask & padding
     result = dot_product_attention(
