@@ -133,6 +133,8 @@ def test_multihead_fast_paths_equal_the_dense_core(implementation):
   np.testing.assert_allclose(fast(x, is_causal=True), dense(x, is_causal=True), rtol=1e-5, atol=1e-6)
   key_mask = padding_mask(jnp.array([T, 3]), T)[:, 0, 0]  # [B, T]: padding keeps the fast path
   np.testing.assert_allclose(fast(x, key_mask=key_mask), dense(x, key_mask=key_mask), rtol=1e-5, atol=1e-6)
+  ids = (jnp.arange(T)[None, :] >= jnp.array([[2], [4]])).astype(jnp.int32)  # two packed sequences per row
+  np.testing.assert_allclose(fast(x, segment_ids=ids), dense(x, segment_ids=ids), rtol=1e-5, atol=1e-6)
   mask = key_mask[:, None, None, :]
   if implementation == "auto":  # falls back to the dense core for what the fast paths do not serve
     np.testing.assert_allclose(fast(x, mask=mask), dense(x, mask=mask), rtol=1e-6)

@@ -217,6 +217,57 @@ def test_pallas_tpu_kernel_equals_dense(t, s, is_causal):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), got_grads, want_grads)
 
 
+def packed(t: int) -> jax.Array:
+  """[B, T] segment ids: row 0 packs three sequences (ids 0, 1, 3), row 1 two (5, 2)."""
+  return jnp.stack(
+    [
+      jnp.repeat(jnp.array([0, 1, 3]), jnp.array([t // 3, t // 3, t - 2 * (t // 3)])),
+      jnp.repeat(jnp.array([5, 2]), jnp.array([t // 2, t - t // 2])),
+    ]
+  )
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_packed_sequences_on_every_path_equal_dense_and_each_sequence_alone(is_causal):
+  t = 37
+  q, k, v = qkv(t, t)
+  ids = packed(t)
+  key_mask = jnp.ones((B, t), bool).at[1, 20:23].set(False)  # a few padded keys as well
+  want = dot_product_attention(
+    q, k, v, mask=(ids[:, :, None] == ids[:, None, :])[:, None] & key_mask[:, None, None, :], is_causal=is_causal
+  )
+  for implementation in ("dense", "blockwise", "auto"):
+    got = fused_attention(
+      q, k, v, key_mask=key_mask, segment_ids=ids, is_causal=is_causal, implementation=implementation
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  grads = [
+    jax.grad(
+      lambda *a, i=i: jnp.sum(jnp.sin(fused_attention(*a, segment_ids=ids, is_causal=is_causal, implementation=i))),
+      argnums=(0, 1, 2),
+    )(q, k, v)
+    for i in ("blockwise", "dense")
+  ]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), *grads)
+  with pltpu.force_tpu_interpret_mode():
+    pallas = fused_attention(q, k, v, key_mask=key_mask, segment_ids=ids, is_causal=is_causal, implementation="pallas")
+  np.testing.assert_allclose(pallas, want, rtol=1e-5, atol=1e-5)
+  alone = fused_attention(q[:1, 12:24], k[:1, 12:24], v[:1, 12:24], is_causal=is_causal, implementation="dense")
+  no_padding = fused_attention(q, k, v, segment_ids=ids, is_causal=is_causal, implementation="blockwise")
+  np.testing.assert_allclose(no_padding[:1, 12:24], alone, rtol=1e-5, atol=1e-6)  # row 0's second sequence
+
+
+def test_segment_ids_are_checked():
+  q, k, v = qkv(8, 16)
+  with pytest.raises(ValueError, match=r"segment_ids are for self-attention: T = 8 and S = 16"):
+    fused_attention(q, k, v, segment_ids=jnp.zeros((B, 8), jnp.int32))
+  q, k, v = qkv(8, 8)
+  with pytest.raises(ValueError, match="segment_ids must be >= 0, got min -1"):
+    blockwise_attention(q, k, v, segment_ids=jnp.full((B, 8), -1, jnp.int32))
+  with pytest.raises(ValueError, match=r"segment_ids must be an integer array \[B, T\] = \[2, 8\]"):
+    fused_attention(q, k, v, segment_ids=jnp.zeros((B, 7), jnp.int32), implementation="dense")
+
+
 def test_key_masks_are_checked():
   q, k, v = qkv(8, 16)
   empty_row = jnp.ones((2, 16), bool).at[0].set(False)

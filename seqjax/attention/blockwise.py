@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate, defaults
-from seqjax.attention.core import check_inputs, check_key_mask
+from seqjax.attention.core import check_inputs, check_key_mask, check_segment_ids
 
 
 def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
@@ -26,11 +26,19 @@ def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
   return jnp.pad(x, widths)
 
 
-def real_keys(key_mask: jax.Array | None, batch: int, key_length: int, padded_length: int) -> jax.Array:
-  """[B, Sp] bool: True on keys that are neither key padding (key_mask [B, S] False; none when
-  None) nor the block padding from S up to padded_length Sp."""
-  key_mask = jnp.ones((batch, key_length), jnp.bool_) if key_mask is None else key_mask
-  return jnp.pad(key_mask, ((0, 0), (0, padded_length - key_length)))  # padding: False
+def segments(key_mask, segment_ids, batch: int, length: int, padded_q: int, padded_k: int):
+  """-> (query segments [B, Tp], key segments [B, Sp]) int32 for keys of `length` S padded to Sp
+  (and, with segment_ids, queries of the same length padded to Tp): a query attends to the keys of its
+  own segment. Without segment_ids every position is in segment 0; key padding (key_mask False)
+  and the block padding of keys past S are in segment -1, which no query has (padded query rows
+  are discarded)."""
+  if segment_ids is None:
+    queries, keys = jnp.zeros((batch, padded_q), jnp.int32), jnp.zeros((batch, length), jnp.int32)
+  else:  # self-attention: T = S = length
+    keys = segment_ids.astype(jnp.int32)
+    queries = jnp.pad(keys, ((0, 0), (0, padded_q - length)))  # [B, Tp]
+  keys = keys if key_mask is None else jnp.where(key_mask, keys, -1)
+  return queries, jnp.pad(keys, ((0, 0), (0, padded_k - length)), constant_values=-1)  # [B, Sp]
 
 
 class _Blocks:
@@ -38,16 +46,17 @@ class _Blocks:
   the scaled scores of a block pair, which of its pairs may attend, and whether the causal mask
   hides the whole key block from the query block (then its work is skipped)."""
 
-  def __init__(self, q, k, v, key_valid, mask, *, is_causal: bool, block_q: int, block_k: int):
+  def __init__(self, q, k, v, segment_ids, mask, *, is_causal: bool, block_q: int, block_k: int):
     self.dtype = jnp.float32 if jnp.finfo(q.dtype).bits < 32 else q.dtype  # softmax math in >= f32
     self.mask, self.is_causal, self.block_q, self.block_k = mask, is_causal, block_q, block_k
     self.scale = 1.0 / jnp.sqrt(jnp.asarray(q.shape[-1], self.dtype))
     nk = k.shape[0] // block_k
+    self.query_segments, key_segments = segment_ids  # [Tp], [Sp]
     self.key_blocks = (
       jnp.arange(nk),  # key block index
       k.reshape(nk, block_k, -1).astype(self.dtype),  # [nk, bk, D]
       v.reshape(nk, block_k, -1).astype(self.dtype),  # [nk, bk, Dv]
-      key_valid.reshape(nk, block_k),  # [nk, bk]
+      key_segments.reshape(nk, block_k),  # [nk, bk]
     )
     self.query_starts = jnp.arange(0, q.shape[0], block_q)  # [nq]
 
@@ -55,10 +64,12 @@ class _Blocks:
     """The block_q rows of x [Tp, ...] from `start`, in the softmax dtype."""
     return jax.lax.dynamic_slice_in_dim(x, start, self.block_q).astype(self.dtype)
 
-  def scores(self, q_block, start, index, k_block, valid):
-    """-> scaled scores [bq, bk] and the boolean [bq, bk] of pairs allowed to attend."""
+  def scores(self, q_block, start, index, k_block, k_segments):
+    """-> scaled scores [bq, bk] and the boolean [bq, bk] of pairs allowed to attend: same
+    segment (`segments`), and the causal and full masks where given."""
     bq, bk = self.block_q, self.block_k
-    allowed = jnp.broadcast_to(valid[None, :], (bq, bk))
+    q_segments = jax.lax.dynamic_slice_in_dim(self.query_segments, start, bq)  # [bq]
+    allowed = q_segments[:, None] == k_segments[None, :]
     if self.is_causal:
       rows, cols = start + jnp.arange(bq), index * bk + jnp.arange(bk)
       allowed = allowed & (cols[None, :] <= rows[:, None])
@@ -82,22 +93,22 @@ class _Blocks:
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7))
-def _one_head(q, k, v, key_valid, mask, is_causal: bool, block_q: int, block_k: int):
-  """q [Tp, D], k/v [Sp, D], key_valid [Sp] bool, mask [Tp, Sp] bool or None -> [Tp, Dv]."""
-  return _forward(q, k, v, key_valid, mask, is_causal, block_q, block_k)[0]
+def _one_head(q, k, v, segment_ids, mask, is_causal: bool, block_q: int, block_k: int):
+  """q [Tp, D], k/v [Sp, D], segment_ids ([Tp], [Sp]) int32, mask [Tp, Sp] bool or None -> [Tp, Dv]."""
+  return _forward(q, k, v, segment_ids, mask, is_causal, block_q, block_k)[0]
 
 
-def _forward(q, k, v, key_valid, mask, is_causal, block_q, block_k):
+def _forward(q, k, v, segment_ids, mask, is_causal, block_q, block_k):
   """-> out [Tp, Dv] and lse [Tp], each row's log-sum-exp of its allowed scores (0 if none)."""
-  blocks = _Blocks(q, k, v, key_valid, mask, is_causal=is_causal, block_q=block_q, block_k=block_k)
+  blocks = _Blocks(q, k, v, segment_ids, mask, is_causal=is_causal, block_q=block_q, block_k=block_k)
 
   def query_block(start):
     q_block = blocks.rows(q, start)  # [bq, D]
 
     def update(carry, key_block):
       m, l, o = carry  # running max [bq], normalizer [bq], weighted sum [bq, Dv]
-      index, k_block, v_block, valid = key_block
-      s, allowed = blocks.scores(q_block, start, index, k_block, valid)  # [bq, bk]
+      index, k_block, v_block, k_segments = key_block
+      s, allowed = blocks.scores(q_block, start, index, k_block, k_segments)  # [bq, bk]
       m_new = jnp.maximum(m, jnp.max(jnp.where(allowed, s, -jnp.inf), axis=-1))
       m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)  # rows with nothing allowed yet
       p = jnp.where(allowed, jnp.exp(s - m_safe[:, None]), 0.0)
@@ -118,17 +129,17 @@ def _forward(q, k, v, key_valid, mask, is_causal, block_q, block_k):
   return out.reshape(q.shape[0], -1).astype(v.dtype), lse.reshape(-1)
 
 
-def _forward_with_residuals(q, k, v, key_valid, mask, is_causal, block_q, block_k):
-  out, lse = _forward(q, k, v, key_valid, mask, is_causal, block_q, block_k)
-  return out, (q, k, v, key_valid, mask, out, lse)
+def _forward_with_residuals(q, k, v, segment_ids, mask, is_causal, block_q, block_k):
+  out, lse = _forward(q, k, v, segment_ids, mask, is_causal, block_q, block_k)
+  return out, (q, k, v, segment_ids, mask, out, lse)
 
 
 def _backward(is_causal, block_q, block_k, residuals, d_out):
   """FlashAttention-2's backward: each block's weights are recomputed from the saved row
   log-sum-exp, P = exp(S - lse); then dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)),
   dQ = dS K, dK = dS^T Q (scale folded into dS). Nothing T x S is stored."""
-  q, k, v, key_valid, mask, out, lse = residuals
-  blocks = _Blocks(q, k, v, key_valid, mask, is_causal=is_causal, block_q=block_q, block_k=block_k)
+  q, k, v, segment_ids, mask, out, lse = residuals
+  blocks = _Blocks(q, k, v, segment_ids, mask, is_causal=is_causal, block_q=block_q, block_k=block_k)
   delta = jnp.sum(d_out.astype(blocks.dtype) * out.astype(blocks.dtype), axis=-1)  # [Tp]
 
   def query_block(carry, start):
@@ -137,8 +148,8 @@ def _backward(is_causal, block_q, block_k, residuals, d_out):
     lse_block, delta_block = blocks.rows(lse, start), blocks.rows(delta, start)  # [bq]
 
     def update(dq, key_block):
-      index, k_block, v_block, valid = key_block
-      s, allowed = blocks.scores(q_block, start, index, k_block, valid)
+      index, k_block, v_block, k_segments = key_block
+      s, allowed = blocks.scores(q_block, start, index, k_block, k_segments)
       p = jnp.where(allowed, jnp.exp(s - lse_block[:, None]), 0.0)  # [bq, bk], the forward's weights
       ds = p * (do_block @ v_block.T - delta_block[:, None]) * blocks.scale
       return dq + ds @ k_block, (ds.T @ q_block, p.T @ do_block)  # dk, dv of this key block
@@ -163,6 +174,7 @@ def blockwise_attention(
   value: jax.Array,
   *,
   key_mask: jax.Array | None = None,
+  segment_ids: jax.Array | None = None,
   mask: jax.Array | None = None,
   is_causal: bool = False,
   block_q: int | None = None,
@@ -171,42 +183,53 @@ def blockwise_attention(
   """Attention in blocks -> [B, T, N, Dv]. Shapes as `dot_product_attention`.
 
   key_mask [B, S] bool: False marks key padding, anywhere in a row (linear memory); whatever
-  padding holds (NaN included) reaches neither outputs nor gradients. mask: a full
+  padding holds (NaN included) reaches neither outputs nor gradients. segment_ids [B, T] int >= 0
+  (self-attention, T = S): packed sequences, each query attends to its own segment only. mask: a full
   boolean mask broadcastable to [B, N, T, S] also works, but is itself T x S.
   block_q, block_k: block sizes (clipped to T and S); None takes the backend's measured choice
   (`seqjax.defaults.attention_block`).
   """
   B, _, T, S = check_inputs(query, key, value, mask, None)
   check_key_mask(key_mask, B, S)
+  check_segment_ids(segment_ids, B, T, S)
   block_q = defaults.attention_block() if block_q is None else block_q
   block_k = defaults.attention_block() if block_k is None else block_k
   _validate.positive_int("block_q", block_q)
   _validate.positive_int("block_k", block_k)
   return _blockwise(
-    query, key, value, key_mask, mask, is_causal=is_causal, block_q=min(block_q, T), block_k=min(block_k, S)
+    query,
+    key,
+    value,
+    key_mask,
+    segment_ids,
+    mask,
+    is_causal=is_causal,
+    block_q=min(block_q, T),
+    block_k=min(block_k, S),
   )
 
 
 @functools.partial(jax.jit, static_argnames=("is_causal", "block_q", "block_k"))
-def _blockwise(query, key, value, key_mask, mask, *, is_causal: bool, block_q: int, block_k: int):
+def _blockwise(query, key, value, key_mask, segment_ids, mask, *, is_causal: bool, block_q: int, block_k: int):
   B, T, N, _ = query.shape
   S = key.shape[1]
   q = pad_to(query, 1, block_q)
   k, v = pad_to(key, 1, block_k), pad_to(value, 1, block_k)
-  key_valid = real_keys(key_mask, B, S, k.shape[1])  # [B, Sp]
+  q_segments, k_segments = segments(key_mask, segment_ids, B, S, q.shape[1], k.shape[1])  # [B, Tp], [B, Sp]
 
-  def one_head(q, k, v, valid, mask):
-    usable = valid if mask is None else valid & jnp.any(mask, axis=0)  # [Sp]: keys some query may attend to
+  def one_head(q, k, v, q_segments, k_segments, mask):
+    usable = k_segments >= 0  # [Sp]: real keys
+    usable = usable if mask is None else usable & jnp.any(mask, axis=0)  # that some query may attend to
     k = jnp.where(usable[:, None], k, jnp.zeros((), k.dtype))  # padding is read as zeros: NaN there stays out
     v = jnp.where(usable[:, None], v, jnp.zeros((), v.dtype))
-    return _one_head(q, k, v, valid, mask, is_causal, block_q, block_k)
+    return _one_head(q, k, v, (q_segments, k_segments), mask, is_causal, block_q, block_k)
 
   if mask is None:
-    per_head = jax.vmap(lambda q, k, v, valid: one_head(q, k, v, valid, None), in_axes=(1, 1, 1, None), out_axes=1)
-    out = jax.vmap(per_head)(q, k, v, key_valid)
+    per_head = jax.vmap(lambda *a: one_head(*a, None), in_axes=(1, 1, 1, None, None), out_axes=1)
+    out = jax.vmap(per_head)(q, k, v, q_segments, k_segments)
   else:
     full = jnp.broadcast_to(mask, (B, N, T, S))
     full = pad_to(pad_to(full, 2, block_q), 3, block_k)
-    per_head = jax.vmap(one_head, in_axes=(1, 1, 1, None, 0), out_axes=1)
-    out = jax.vmap(per_head)(q, k, v, key_valid, full)
+    per_head = jax.vmap(one_head, in_axes=(1, 1, 1, None, None, 0), out_axes=1)
+    out = jax.vmap(per_head)(q, k, v, q_segments, k_segments, full)
   return out[:, :T]

@@ -57,6 +57,27 @@ def check_key_mask(key_mask, batch: int, key_length: int) -> None:
     raise ValueError(f"key_mask must mark at least one real key in every row; rows {rows} have none")
 
 
+def check_segment_ids(segment_ids, batch: int, query_length: int, key_length: int) -> None:
+  """segment_ids: None or [B, T] int >= 0 for self-attention (T = S), one id per packed sequence
+  (values checked when concrete)."""
+  if segment_ids is None:
+    return
+  if query_length != key_length:
+    raise ValueError(f"segment_ids are for self-attention: T = {query_length} and S = {key_length} must be equal")
+  if not hasattr(segment_ids, "shape") or tuple(segment_ids.shape) != (batch, query_length):
+    got = tuple(segment_ids.shape) if hasattr(segment_ids, "shape") else type(segment_ids).__name__
+    raise ValueError(f"segment_ids must be an integer array [B, T] = {[batch, query_length]}, got {got}")
+  if not jnp.issubdtype(segment_ids.dtype, jnp.integer):
+    raise ValueError(f"segment_ids must be an integer array [B, T], got dtype {segment_ids.dtype}")
+  if _validate.concrete(segment_ids) and int(np.asarray(segment_ids).min()) < 0:
+    raise ValueError(f"segment_ids must be >= 0, got min {int(np.asarray(segment_ids).min())}")
+
+
+def segment_mask(segment_ids: jax.Array) -> jax.Array:
+  """[B, T] segment ids -> [B, 1, T, T] bool, True where query and key share a segment."""
+  return (segment_ids[:, :, None] == segment_ids[:, None, :])[:, None]
+
+
 def check_inputs(query, key, value, mask, bias) -> tuple[int, ...]:
   for name, x, spell in (
     ("query", query, "[B, T, N, D]"),

@@ -7,16 +7,17 @@
     auto       `auto_implementation`'s pick for the backend, dtype and key length
 
 Shapes as `core.dot_product_attention`: query [B, T, N, D], key [B, S, N, D], value [B, S, N, Dv];
-key_mask [B, S] bool: False marks key padding (anywhere in a row; every path takes it, so padded
-batches keep the fast path).
+key_mask [B, S] bool: False marks key padding (anywhere in a row); segment_ids [B, T] int >= 0
+(self-attention): packed sequences, a query attends to its own segment only. Every path takes
+both, so padded and packed batches keep the fast path.
 """
 
 import jax
 import jax.numpy as jnp
 
 from seqjax import _validate
-from seqjax.attention.blockwise import blockwise_attention, pad_to, real_keys
-from seqjax.attention.core import check_inputs, check_key_mask, dot_product_attention
+from seqjax.attention.blockwise import blockwise_attention, pad_to, segments
+from seqjax.attention.core import check_inputs, check_key_mask, check_segment_ids, dot_product_attention, segment_mask
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
 PALLAS_BLOCK = 128  # the TPU kernel's default block sizes: T and S are padded to multiples of it
@@ -36,31 +37,33 @@ def auto_implementation(backend: str, dtype, key_length: int) -> str:
   return "blockwise"
 
 
-def pallas_flash_attention(query, key, value, key_mask, is_causal: bool) -> jax.Array:
+def pallas_flash_attention(query, key, value, key_mask, segment_ids, is_causal: bool) -> jax.Array:
   """The Pallas TPU flash-attention kernel in seqjax's [B, T, N, D] layout. T and S are padded to
-  its blocks; padded and key-padding positions are masked by segment ids (queries and real keys in
-  segment 0, the rest in segment 1), so any T, S and key_mask work."""
+  its blocks; padded and key-padding positions are masked by the kernel's segment ids
+  (`blockwise.segments`: padding in segment -1), so any T, S, key_mask and segment_ids work."""
   from jax.experimental.pallas.ops.tpu import flash_attention as tpu_flash
 
   B, T, _, D = query.shape
   S = key.shape[1]
   q = pad_to(query, 1, PALLAS_BLOCK)  # [B, Tp, N, D]
   k, v = pad_to(key, 1, PALLAS_BLOCK), pad_to(value, 1, PALLAS_BLOCK)  # [B, Sp, N, D], [B, Sp, N, Dv]
-  segment_ids = None
-  if key_mask is not None or k.shape[1] != S:
-    padded = (~real_keys(key_mask, B, S, k.shape[1])).astype(jnp.int32)  # [B, Sp]: segment 1
-    segment_ids = tpu_flash.SegmentIds(q=jnp.zeros((B, q.shape[1]), jnp.int32), kv=padded)
+  ids = None
+  if key_mask is not None or segment_ids is not None or k.shape[1] != S:
+    ids = tpu_flash.SegmentIds(*segments(key_mask, segment_ids, B, S, q.shape[1], k.shape[1]))  # [B, Tp], [B, Sp]
   q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))  # the kernel's layout [B, N, T, D]
-  out = tpu_flash.flash_attention(q, k, v, segment_ids=segment_ids, causal=is_causal, sm_scale=D**-0.5)
+  out = tpu_flash.flash_attention(q, k, v, segment_ids=ids, causal=is_causal, sm_scale=D**-0.5)
   return jnp.swapaxes(out, 1, 2)[:, :T]  # [B, T, N, Dv]
 
 
-def fused_attention(query, key, value, *, key_mask=None, is_causal: bool = False, implementation: str = "auto"):
+def fused_attention(
+  query, key, value, *, key_mask=None, segment_ids=None, is_causal: bool = False, implementation: str = "auto"
+):
   """Attention -> [B, T, N, Dv] by `implementation` (see the module docstring); all paths agree
   with the dense core in values and gradients (tested; cudnn only on a GPU)."""
   _validate.choice("implementation", implementation, IMPLEMENTATIONS)
-  B, _, _, S = check_inputs(query, key, value, None, None)  # [B, N, T, S]
+  B, _, T, S = check_inputs(query, key, value, None, None)  # [B, N, T, S]
   check_key_mask(key_mask, B, S)
+  check_segment_ids(segment_ids, B, T, S)
   backend = jax.default_backend()
   if implementation == "auto":
     implementation = auto_implementation(backend, query.dtype, S)
@@ -70,10 +73,12 @@ def fused_attention(query, key, value, *, key_mask=None, is_causal: bool = False
     real = key_mask[:, :, None, None]  # [B, S, 1, 1]
     key, value = jnp.where(real, key, jnp.zeros((), key.dtype)), jnp.where(real, value, jnp.zeros((), value.dtype))
   if implementation == "blockwise":
-    return blockwise_attention(query, key, value, key_mask=key_mask, is_causal=is_causal)
+    return blockwise_attention(query, key, value, key_mask=key_mask, segment_ids=segment_ids, is_causal=is_causal)
   if implementation == "pallas":
-    return pallas_flash_attention(query, key, value, key_mask, is_causal)
+    return pallas_flash_attention(query, key, value, key_mask, segment_ids, is_causal)
   mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, S]
+  if segment_ids is not None:  # [B, 1, T, T]: T x T, the memory the other paths avoid
+    mask = segment_mask(segment_ids) if mask is None else mask & segment_mask(segment_ids)
   if implementation == "cudnn":  # the mask enters cuDNN's kernel as a bias of 0 / a large negative number
     return jax.nn.dot_product_attention(query, key, value, mask=mask, is_causal=is_causal, implementation="cudnn")
   return dot_product_attention(query, key, value, mask=mask, is_causal=is_causal)

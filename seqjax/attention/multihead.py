@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.core import check_key_mask, dot_product_attention
+from seqjax.attention.core import check_key_mask, check_segment_ids, dot_product_attention, segment_mask
 from seqjax.attention.dispatch import IMPLEMENTATIONS, fused_attention
 from seqjax.attention.positional import apply_rope
 from seqjax.logical_axes import EMBED, HEAD_DIM, HEADS, axes
@@ -53,12 +53,13 @@ class MultiHeadAttention(nnx.Module):
       dropout_key, return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
   Self-attention when context is None; context may be given already projected
   (`project_context`). key_mask [B, S] bool is the keys' padding (False: never attended to);
-  mask is any other boolean mask, rank 4. With rope=True, queries and keys are rotated at
+  segment_ids [B, T] int, for self-attention over packed sequences, keeps each query to its own
+  segment; mask is any other boolean mask, rank 4. With rope=True, queries and keys are rotated at
   `positions` (default 0..T-1 and 0..S-1).
 
   implementation: "dense" (the vmapped one-head core) or a path of
   `seqjax.attention.fused_attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
-  calls with key padding and causal masking but no mask, bias, attention dropout or returned
+  calls with key padding, segment ids and causal masking but no mask, bias, attention dropout or returned
   weights; "auto" falls back to dense for the other calls, a named path refuses them.
   """
 
@@ -144,6 +145,7 @@ class MultiHeadAttention(nnx.Module):
     *,
     mask: jax.Array | None = None,
     key_mask: jax.Array | None = None,
+    segment_ids: jax.Array | None = None,
     bias: jax.Array | None = None,
     is_causal: bool = False,
     positions: jax.Array | None = None,
@@ -163,7 +165,9 @@ class MultiHeadAttention(nnx.Module):
     if self.implementation != "dense":
       plain = mask is None and bias is None and not return_weights and (self.dropout_rate == 0 or dropout_key is None)
       if plain:
-        out = fused_attention(q, k, v, key_mask=key_mask, is_causal=is_causal, implementation=self.implementation)
+        out = fused_attention(
+          q, k, v, key_mask=key_mask, segment_ids=segment_ids, is_causal=is_causal, implementation=self.implementation
+        )
         return self.out(out)
       if self.implementation != "auto":
         raise ValueError(
@@ -174,6 +178,9 @@ class MultiHeadAttention(nnx.Module):
       check_key_mask(key_mask, k.shape[0], k.shape[1])
       padding = key_mask[:, None, None, :]  # [B, 1, 1, S]
       mask = padding if mask is None else mask & padding
+    if segment_ids is not None:
+      check_segment_ids(segment_ids, q.shape[0], q.shape[1], k.shape[1])
+      mask = segment_mask(segment_ids) if mask is None else mask & segment_mask(segment_ids)
     result = dot_product_attention(
       q,
       k,
