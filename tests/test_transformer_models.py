@@ -159,6 +159,19 @@ def cached_logits(model, sequence, prompt_length, **context):
   return run(model, sequence, context)
 
 
+@pytest.mark.parametrize("implementation", ["dense", "auto"])
+@pytest.mark.parametrize("position", ["learned", "rope"])
+def test_gpt_packed_sequences_equal_each_sequence_alone(position, implementation):
+  config = dataclasses.replace(tiny_gpt(position).config, attention_implementation=implementation)
+  model = GPT(config, rngs=nnx.Rngs(0))
+  first, second = tokens(3, 1, 6), tokens(4, 1, 9)
+  packed = jnp.concatenate([first, second], 1)  # [1, 15]: two sequences in one row
+  segment_ids = jnp.array([[0] * 6 + [1] * 9])
+  logits = model(packed, segment_ids=segment_ids)
+  np.testing.assert_allclose(logits[:, :6], model(first), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(logits[:, 6:], model(second), rtol=1e-5, atol=1e-5)  # positions restart at 0
+
+
 def test_gpt_blockwise_attention_equals_dense():
   dense = tiny_gpt()
   blockwise = GPT(dataclasses.replace(dense.config, attention_implementation="blockwise"), rngs=nnx.Rngs(0))

@@ -48,6 +48,16 @@ class AbsolutePositions(nnx.Module):
     return jnp.take(self.table[...], positions, axis=0)
 
 
+def segment_positions(segment_ids: jax.Array) -> jax.Array:
+  """[B, T] ids of packed sequences (each a contiguous run) -> [B, T] positions counted from 0 at
+  the start of each run, so a packed sequence is positioned as it would be alone."""
+  T = segment_ids.shape[1]
+  t = jnp.arange(T, dtype=jnp.int32)[None, :]  # [1, T]
+  first = jnp.concatenate([jnp.ones_like(segment_ids[:, :1], jnp.bool_), segment_ids[:, 1:] != segment_ids[:, :-1]], 1)
+  starts = jax.lax.cummax(jnp.where(first, t, 0), axis=1)  # [B, T]: where each position's run began
+  return t - starts
+
+
 def apply_rope(x: jax.Array, positions: jax.Array, base: float = 10000.0) -> jax.Array:
   """Rotary position embedding (Su et al. 2021), half-split pairing: x [B, T, N, D], positions [T]
   (shared by the batch) or [B, T] (per row, e.g. left-padded prompts).

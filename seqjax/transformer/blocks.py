@@ -106,6 +106,8 @@ class TransformerBlock(nnx.Module):
     x: jax.Array,
     *,
     mask: jax.Array | None = None,
+    segment_ids: jax.Array | None = None,
+    positions: jax.Array | None = None,
     bias: jax.Array | None = None,
     is_causal: bool = False,
     memory: jax.Array | ContextKV | None = None,
@@ -115,8 +117,9 @@ class TransformerBlock(nnx.Module):
   ) -> tuple[jax.Array, KVCache | None]:
     """x [B, T, D] -> ([B, T, D], updated cache or None).
 
-    mask [B, T] bool: x's padding (False), never attended to; bias [1 or B, N, T, T] is added to
-    the self-attention logits. memory [B, S, D] (or its keys and values,
+    mask [B, T] bool: x's padding (False), never attended to; segment_ids [B, T] int: packed
+    sequences, each attending to itself only, with `positions` [B, T] for RoPE; bias
+    [1 or B, N, T, T] is added to the self-attention logits. memory [B, S, D] (or its keys and values,
     `cross_attention.project_context`) and memory_mask [B, S] bool, its padding, for
     cross-attention. Padding masks keep the fast attention paths (`fused_attention`). With a
     cache, self-attention is causal over the cached positions (`MultiHeadAttention.cached`) and
@@ -127,7 +130,15 @@ class TransformerBlock(nnx.Module):
     keys = split_key(dropout_key, 6)
     h = self._sublayer_input(x, self.self_attention_norm)
     if cache is None:
-      y = self.self_attention(h, key_mask=mask, bias=bias, is_causal=is_causal, dropout_key=keys[0])
+      y = self.self_attention(
+        h,
+        key_mask=mask,
+        segment_ids=segment_ids,
+        positions=positions,
+        bias=bias,
+        is_causal=is_causal,
+        dropout_key=keys[0],
+      )
     else:
       y, cache = self.self_attention.cached(h, cache, bias=bias)
     x = self._add(x, y, self.self_attention_norm, keys[1])

@@ -6,7 +6,9 @@ from typing import NamedTuple
 import jax
 from flax import nnx
 
+from seqjax.attention.core import check_segment_ids
 from seqjax.attention.multihead import KVCache
+from seqjax.attention.positional import segment_positions
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
 from seqjax.transformer.config_checks import check_transformer
@@ -77,10 +79,18 @@ class GPT(nnx.Module):
   def _logits(self, x):
     return self.embed.attend(x) if self.head is None else self.head(x)
 
-  def __call__(self, tokens: jax.Array, *, dropout_key: jax.Array | None = None) -> jax.Array:
+  def __call__(
+    self, tokens: jax.Array, *, segment_ids: jax.Array | None = None, dropout_key: jax.Array | None = None
+  ) -> jax.Array:
+    """segment_ids [B, T] int >= 0: several sequences packed in a row, each a contiguous run that
+    attends to itself alone and is positioned from 0, as if alone."""
     keys = split_key(dropout_key)
-    x = self.embed(tokens, dropout_key=keys[0])  # [B, T, D]
-    x, _ = self.stack(x, is_causal=True, dropout_key=keys[1])
+    positions = None
+    if segment_ids is not None:
+      check_segment_ids(segment_ids, *tokens.shape, tokens.shape[1])
+      positions = segment_positions(segment_ids)  # [B, T]
+    x = self.embed(tokens, positions=positions, dropout_key=keys[0])  # [B, T, D]
+    x, _ = self.stack(x, is_causal=True, segment_ids=segment_ids, positions=positions, dropout_key=keys[1])
     return self._logits(x)  # [B, T, V]
 
   # ---- the decoding protocol (seqjax.decoding.protocol) ----------------------------------------
