@@ -9,9 +9,17 @@ Arguments after the config name go to every experiment (e.g. `--out DIR`).
 
 import sys
 
-from experiments import bahdanau_drill, bottleneck, clipping, contextual_embeddings, gradient_decay, tbptt
+from experiments import (
+  bahdanau_drill,
+  bottleneck,
+  clipping,
+  contextual_embeddings,
+  gradient_decay,
+  hidden_state_drill,
+  tbptt,
+)
 
-SUITE = (bahdanau_drill, clipping, tbptt, gradient_decay, contextual_embeddings, bottleneck)
+SUITE = (hidden_state_drill, bahdanau_drill, clipping, tbptt, gradient_decay, contextual_embeddings, bottleneck)
 
 
 def main(argv=None):
