@@ -183,7 +183,7 @@ def test_a_tiny_nucleus_samples_the_greedy_path(kind):
     ([[1, 2]], None, {"max_new_tokens": 0}, "max_new_tokens must be a positive integer"),
     ([[1, 2]], None, {"max_new_tokens": 16}, r"decoding needs 17 positions \(prompt length - 1 \+ max_new_tokens\)"),
     ([[1, 2]], [[True, False]], {}, r"prompt_mask must mark each row's real tokens as a suffix"),
-    ([[1, 2]], [[1, 1]], {}, r"prompt_mask must be a bool array"),
+    ([[1, 2]], [[1, 1]], {}, r"prompt_mask must be a bool array \[B, P\] = \[1, 2\], got int32\[1, 2\]"),
     (np.zeros((0, 3), np.int32), None, {}, "prompt must hold at least one sequence"),
   ],
 )

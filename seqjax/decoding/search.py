@@ -39,7 +39,7 @@ def _check(model, prompt, prompt_mask, context, max_new_tokens, eos_id, pad_id, 
   vocab = model.decode_vocab
   _validate.token_ids("prompt", prompt, vocab)
   if prompt_mask is not None:
-    _validate.bool_mask("prompt_mask", prompt_mask, prompt.shape)
+    _validate.bool_mask("prompt_mask", prompt_mask, prompt.shape, axes="[B, P]")
     _validate.prefix_mask("prompt_mask", prompt_mask, suffix=True)
   model.check_decode_inputs(prompt.shape[0], **context)
   _validate.positive_int("max_new_tokens", max_new_tokens)

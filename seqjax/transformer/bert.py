@@ -70,7 +70,7 @@ class BertModel(nnx.Module):
     keys = split_key(dropout_key)
     x = self.embed(tokens, token_types=token_types, dropout_key=keys[0])
     if attention_mask is not None:
-      _validate.bool_mask("attention_mask", attention_mask, tokens.shape)
+      _validate.bool_mask("attention_mask", attention_mask, tokens.shape, axes="[B, T]")
     x, _ = self.encoder(x, mask=attention_mask, dropout_key=keys[1])
     return x, jnp.tanh(self.pooler(x[:, 0]))  # pooled: the [CLS] position
 
@@ -112,7 +112,7 @@ def mask_tokens(
 
   maskable [B, T] bool excludes [CLS], [SEP] and padding.
   """
-  _validate.bool_mask("maskable", maskable, tokens.shape)
+  _validate.bool_mask("maskable", maskable, tokens.shape, axes="[B, T]")
   if not 0.0 < rate < 1.0:
     raise ValueError(f"rate must be in (0, 1), got {rate}")
   choose, action, replacement = jax.random.split(key, 3)
