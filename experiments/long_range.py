@@ -1,0 +1,568 @@
+"""How far back can each architecture reach? (seed 000, section 1.5: gated RNNs' "effective
+context window is limited (typically 100-300 tokens)"; section 3: "a 512-token dependency
+requires ~9 layers of dilated convolutions vs. a single attention layer").
+
+Three tasks whose dependency distance D is set exactly; the answer is read at the last step:
+
+    copy     a symbol (of 8), D - 1 random symbols, a "go" marker: emit the first symbol, seen D
+             steps before the answer (T = D + 1).
+    recall   selective recall: random symbols, one of them marked (a second input channel) after
+             8 others, D - 1 more, a "go" marker: emit the marked symbol (T = D + 9).
+    adding   (value in [0, 1], marker) pairs, the first marker in the first tenth, the second in
+             the second half: emit the sum of the two marked values (T = D).
+
+Architectures at matched parameter count (`params`; each width is chosen to come nearest to
+it, the counts are reported): Elman tanh, IRNN (ReLU, identity recurrence; Le et al. 2015),
+LSTM (forget bias 1), GRU, BiLSTM (adding only, answering from both directions' final states;
+on copy and recall its backward direction would read the answer within 8 steps), minGRU and LRU (two
+residual blocks, each with a feed-forward layer), a causal Transformer (two pre-LN layers,
+RoPE), and causal dilated CNNs of receptive field 64 (6 layers) and 1024 (10 layers). All train
+with the same optimizer, learning rate, batch and steps (`train`); each seed draws init and
+data. `caps` bounds the distances of a model too costly on a CPU beyond them (the default
+stops the Transformer at 256: one step at T = 1024 costs it ~1.5 s here, 10x an LSTM's).
+
+Solved: accuracy >= 0.95 (copy, recall; chance 1/8) or MSE below 10% of the mean predictor's
+(adding: variance explained >= 0.9), on `test_size` fresh sequences. Distances run in
+ascending order; after a distance no seed solves, an architecture's longer distances are not
+run. The longest solved distance is per seed: the largest D solved with every shorter D
+solved too (">= D" where D was the longest run).
+
+The seed's "~9 layers for 512 tokens" is measured on copy at D = `depth_distance`: dilated
+stacks of `depth_layers` layers (kernel 2, receptive field 2^L) beside one attention layer.
+The control: the LSTM at its first unsolved copy distance with `control_factor` x the steps
+(slow learning, or a limit more steps do not move?).
+
+Commands:
+    python -m experiments.long_range default    # D = 16 ... 512, ~20k parameters, 3 seeds (the README's numbers)
+    python -m experiments.long_range smoke
+    python -m experiments.long_range large      # for an accelerator: D up to 4096, ~200k parameters, 5 seeds
+"""
+
+import dataclasses
+import hashlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from harness import cli, figures, report
+from seqjax.conv import DilatedConvStack
+from seqjax.parallel import LRU, MinGRU
+from seqjax.recurrent import StackedRNN
+from seqjax.train import TrainConfig, fit
+from seqjax.transformer import FeedForward, TransformerStack
+
+TASKS = ("copy", "recall", "adding")
+SYMBOLS = 8  # the tasks' alphabet
+PREFIX = 8  # recall: random symbols before the marked one
+SOLVED_ACCURACY, SOLVED_EXPLAINED = 0.95, 0.9
+ADDING_VARIANCE = 1 / 6  # Var(u1 + u2) for u ~ U[0, 1]: the MSE of always answering the mean, 1
+FLOOR = -0.3  # the figure's lowest score
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  distances: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+  tasks: tuple[str, ...] = TASKS
+  models: tuple[str, ...] = ()  # () = all of MODELS
+  caps: tuple[tuple[str, int], ...] = (("Transformer (causal, RoPE)", 256),)  # (model, longest distance run): cost
+  params: int = 20_000  # each model's width is chosen to come nearest to this count
+  train: TrainConfig = TrainConfig(steps=500, batch_size=32, learning_rate=3e-3, clip_norm=1.0, progress=False)
+  test_size: int = 512
+  seeds: tuple[int, ...] = (0, 1, 2)
+  depth_distance: int = 512
+  depth_layers: tuple[int, ...] = (7, 8, 9, 10)
+  control_factor: int = 3  # the LSTM control: this many times the steps
+  out: str = str(report.RESULTS)
+
+  def check(self) -> "Config":
+    if not self.distances or any(not isinstance(d, int) or d < 2 for d in self.distances):
+      raise ValueError(f"distances must name at least one distance, each an integer >= 2, got {self.distances}")
+    if list(self.distances) != sorted(set(self.distances)):
+      raise ValueError(f"distances must be strictly increasing, got {self.distances}")
+    if not self.tasks or any(t not in TASKS for t in self.tasks):
+      raise ValueError(f"tasks must name at least one of {TASKS}, got {self.tasks}")
+    unknown = [m for m in (*self.models, *dict(self.caps)) if m not in MODELS]
+    if unknown:
+      raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
+    for name, cap in self.caps:
+      cli.at_least(f"caps[{name!r}]", cap, self.distances[0])
+    cli.at_least("params", self.params, 100)
+    self.train.check()
+    cli.at_least("test_size", self.test_size, 1)
+    cli.check_seeds(self.seeds)
+    cli.at_least("depth_distance", self.depth_distance, 2)
+    if any(not isinstance(n, int) or n < 1 for n in self.depth_layers):
+      raise ValueError(f"depth_layers must be integers >= 1, got {self.depth_layers}")
+    cli.at_least("control_factor", self.control_factor, 1)
+    return self
+
+
+# ----------------------------------------------------------------------------------------- tasks
+
+
+def make_batch(task: str, distance: int, rng: np.random.Generator, size: int) -> dict:
+  """x [B, T, F] float32; y [B]: the answer at the last step (copy, recall: an int32 symbol; adding: float32)."""
+  rows = np.arange(size)
+  if task == "copy":  # tokens: symbols 0..7, go 8
+    tokens = rng.integers(0, SYMBOLS, (size, distance + 1))
+    tokens[:, -1] = SYMBOLS
+    return {"x": np.eye(SYMBOLS + 1, dtype=np.float32)[tokens], "y": tokens[:, 0].astype(np.int32)}
+  if task == "recall":  # copy's tokens, PREFIX more before the marked one, and a marker channel
+    tokens = rng.integers(0, SYMBOLS, (size, PREFIX + distance + 1))
+    tokens[:, -1] = SYMBOLS
+    marker = np.zeros((*tokens.shape, 1), np.float32)
+    marker[:, PREFIX] = 1.0
+    x = np.concatenate([np.eye(SYMBOLS + 1, dtype=np.float32)[tokens], marker], -1)
+    return {"x": x, "y": tokens[:, PREFIX].astype(np.int32)}
+  values = rng.uniform(0, 1, (size, distance)).astype(np.float32)
+  markers = np.zeros((size, distance), np.float32)
+  markers[rows, rng.integers(0, max(1, distance // 10), size)] = 1.0
+  markers[rows, rng.integers(distance // 2, distance, size)] = 1.0
+  return {"x": np.stack([values, markers], -1), "y": (values * markers).sum(1)}
+
+
+def shape(task: str) -> tuple[int, int]:
+  """(input features, outputs)."""
+  return {"copy": (SYMBOLS + 1, SYMBOLS), "recall": (SYMBOLS + 2, SYMBOLS), "adding": (2, 1)}[task]
+
+
+def fingerprints(x: np.ndarray) -> set[bytes]:
+  return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x}
+
+
+# ---------------------------------------------------------------------------------------- models
+
+
+class Recurrent(nnx.Module):
+  """One recurrent layer, answering from its last output."""
+
+  def __init__(self, kind: str, width: int, task: str, *, rngs: nnx.Rngs, **cell_options):
+    features, outputs = shape(task)
+    self.rnn = StackedRNN(kind, features, width, rngs=rngs, **cell_options)
+    self.readout = nnx.Linear(width, outputs, rngs=rngs)
+
+  def __call__(self, x):
+    h, _ = self.rnn(x)  # [B, T, H]
+    return self.readout(h[:, -1])  # [B, O]
+
+
+class BiRecurrent(nnx.Module):
+  """A bidirectional layer answering from both final states: forward at T-1, backward at 0."""
+
+  def __init__(self, kind: str, width: int, task: str, *, rngs: nnx.Rngs):
+    features, outputs = shape(task)
+    self.rnn = StackedRNN(kind, features, width, bidirectional=True, rngs=rngs)
+    self.readout = nnx.Linear(2 * width, outputs, rngs=rngs)
+    self.width = width
+
+  def __call__(self, x):
+    h, _ = self.rnn(x)  # [B, T, 2H]: forward | backward
+    final = jnp.concatenate([h[:, -1, : self.width], h[:, 0, self.width :]], axis=-1)  # [B, 2H]
+    return self.readout(final)  # [B, O]
+
+
+class ScanBlocks(nnx.Module):
+  """`layers` residual blocks h += seq(norm(h)); h += ffn(norm(h)) with seq a minGRU or LRU."""
+
+  def __init__(self, kind: str, width: int, task: str, *, layers: int = 2, rngs: nnx.Rngs):
+    features, outputs = shape(task)
+    self.embed = nnx.Linear(features, width, rngs=rngs)
+    make = {"mingru": lambda: MinGRU(width, width, rngs=rngs), "lru": lambda: LRU(width, width, rngs=rngs)}[kind]
+    self.seqs = nnx.List([make() for _ in range(layers)])
+    self.ffns = nnx.List(
+      [
+        FeedForward(width, 2 * width, activation="gelu", dropout_rate=0.0, use_bias=True, rngs=rngs)
+        for _ in range(layers)
+      ]
+    )
+    self.norms = nnx.List([nnx.LayerNorm(width, rngs=rngs) for _ in range(2 * layers + 1)])
+    self.readout = nnx.Linear(width, outputs, rngs=rngs)
+
+  def __call__(self, x):
+    h = self.embed(x)  # [B, T, D]
+    for index, (seq, ffn) in enumerate(zip(self.seqs, self.ffns, strict=True)):
+      h = h + seq(self.norms[2 * index](h))
+      h = h + ffn(self.norms[2 * index + 1](h))
+    return self.readout(self.norms[-1](h[:, -1]))  # [B, O]
+
+
+class CausalTransformer(nnx.Module):
+  """A causal pre-LN Transformer with rotary positions (two heads)."""
+
+  def __init__(self, width: int, task: str, *, layers: int = 2, rngs: nnx.Rngs):
+    features, outputs = shape(task)
+    self.embed = nnx.Linear(features, width, rngs=rngs)
+    self.stack = TransformerStack(layers, dim=width, num_heads=2, ff_dim=2 * width, norm="pre", rope=True, rngs=rngs)
+    self.readout = nnx.Linear(width, outputs, rngs=rngs)
+
+  def __call__(self, x):
+    h, _ = self.stack(self.embed(x), is_causal=True)  # [B, T, D]
+    return self.readout(h[:, -1])  # [B, O]
+
+
+class DilatedCNN(nnx.Module):
+  """A causal dilated convolution stack (kernel 2, dilations 1, 2, 4, ...; receptive field 2^layers)."""
+
+  def __init__(self, width: int, task: str, *, layers: int, rngs: nnx.Rngs):
+    features, outputs = shape(task)
+    self.stack = DilatedConvStack(features, width, layers, rngs=rngs)
+    self.readout = nnx.Linear(width, outputs, rngs=rngs)
+
+  def __call__(self, x):
+    return self.readout(self.stack(x)[:, -1])  # [B, O]
+
+
+def cnn_name(layers: int) -> str:
+  return f"dilated CNN, {layers} layers (receptive field {2**layers})"
+
+
+# name -> (builder(width, task, rngs), tasks it runs); widths step by 4 (two heads, even RoPE dims)
+MODELS = {
+  "Elman tanh": (lambda w, t, r: Recurrent("rnn_tanh", w, t, rngs=r), TASKS),
+  "IRNN": (lambda w, t, r: Recurrent("rnn_relu", w, t, recurrent_init="identity", rngs=r), TASKS),
+  "LSTM, forget bias 1": (lambda w, t, r: Recurrent("lstm", w, t, forget_bias=1.0, rngs=r), TASKS),
+  "GRU": (lambda w, t, r: Recurrent("gru", w, t, rngs=r), TASKS),
+  "BiLSTM": (lambda w, t, r: BiRecurrent("lstm", w, t, rngs=r), ("adding",)),
+  "minGRU": (lambda w, t, r: ScanBlocks("mingru", w, t, rngs=r), TASKS),
+  "LRU": (lambda w, t, r: ScanBlocks("lru", w, t, rngs=r), TASKS),
+  "Transformer (causal, RoPE)": (lambda w, t, r: CausalTransformer(w, t, rngs=r), TASKS),
+  cnn_name(6): (lambda w, t, r: DilatedCNN(w, t, layers=6, rngs=r), TASKS),
+  cnn_name(10): (lambda w, t, r: DilatedCNN(w, t, layers=10, rngs=r), TASKS),
+}
+CONTROL_MODEL = "LSTM, forget bias 1"
+
+
+def count_params(model: nnx.Module) -> int:
+  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def matched_width(build, task: str, target: int) -> tuple[int, int]:
+  """The width (a multiple of 4) whose parameter count comes nearest `target`, and that count."""
+
+  def size(width: int) -> int:
+    return count_params(nnx.eval_shape(lambda: build(width, task, nnx.Rngs(0))))
+
+  low, high = 4, 4
+  while size(high) < target:
+    low, high = high, 2 * high
+  while high - low > 4:  # size(low) < target <= size(high)
+    mid = (low + high) // 8 * 4
+    low, high = (mid, high) if size(mid) < target else (low, mid)
+  width = min((low, high), key=lambda w: abs(size(w) - target))
+  return width, size(width)
+
+
+# -------------------------------------------------------------------------------------- training
+
+
+def loss_fn(task: str):
+  def classify(model, batch, rng):
+    del rng
+    logits = model(batch["x"])  # [B, O]
+    loss = -jnp.take_along_axis(jax.nn.log_softmax(logits), batch["y"][:, None], axis=-1).mean()
+    return loss, {"accuracy": (logits.argmax(-1) == batch["y"]).mean()}
+
+  def regress(model, batch, rng):
+    del rng
+    return jnp.mean((model(batch["x"])[:, 0] - batch["y"]) ** 2), {}
+
+  return regress if task == "adding" else classify
+
+
+def train_and_test(name: str, build, width: int, task: str, distance: int, seed: int, config: Config, steps: int):
+  """Trains one model; returns its test score (accuracy, or variance explained) and bookkeeping."""
+  train = dataclasses.replace(config.train, seed=seed, steps=steps)
+  seen: set[bytes] = set()
+  stream = 1 + TASKS.index(task)
+
+  def batch_fn(step: int, rows: slice) -> dict:
+    batch = make_batch(task, distance, np.random.default_rng([seed, stream, distance, step]), train.batch_size)
+    seen.update(fingerprints(batch["x"]))
+    return {k: v[rows] for k, v in batch.items()}
+
+  test = make_batch(task, distance, np.random.default_rng([seed, stream, distance, 10**9]), config.test_size)
+  record = {"model": name, "task": task, "distance": distance, "seed": seed, "steps": steps}
+  start = time.perf_counter()
+  try:
+    result = fit(build(width, task, nnx.Rngs(seed)), loss_fn(task), batch_fn, train)
+  except FloatingPointError as error:  # fit stops a run whose updates stay non-finite: a measured outcome
+    return {**record, "score": None, "solved": False, "diverged": str(error), "train_test_overlap": 0}
+  seconds = time.perf_counter() - start
+  out = np.asarray(nnx.jit(lambda model, x: model(x))(result.model, jnp.asarray(test["x"])))  # [B, O]
+  if task == "adding":
+    score = 1.0 - float(np.mean((out[:, 0] - test["y"]) ** 2)) / ADDING_VARIANCE
+  else:
+    score = float((out.argmax(-1) == test["y"]).mean())
+  return {
+    **record,
+    "score": score,
+    "solved": score >= (SOLVED_EXPLAINED if task == "adding" else SOLVED_ACCURACY),
+    "diverged": None,
+    "final_train_loss": float(result.history[-1]["loss"]),
+    "train_test_overlap": len(seen & fingerprints(test["x"])),
+    "train_seconds": seconds,
+    "compile_seconds": result.compile_seconds,
+  }
+
+
+def score_text(runs: list[dict]) -> str:
+  """The scores' mean [range] over seeds, and how many runs diverged (no score)."""
+  finite = [r["score"] for r in runs if r["score"] is not None]
+  text = report.spread(finite, ".2f") if finite else "none"
+  return text + (f" ({len(runs) - len(finite)} of {len(runs)} diverged)" if len(finite) < len(runs) else "")
+
+
+def drawn(run: dict) -> float:
+  """A run's score as the figures draw it: a diverged run, or adding's worse-than-the-mean, at FLOOR."""
+  return FLOOR if run["score"] is None else max(run["score"], FLOOR)
+
+
+def longest_solved(runs: list[dict], distances: tuple[int, ...]) -> int:
+  """One seed's longest distance solved with every shorter one solved too (0: none)."""
+  by_distance = {r["distance"]: r["solved"] for r in runs}
+  longest = 0
+  for d in distances:
+    if not by_distance.get(d, False):
+      break
+    longest = d
+  return longest
+
+
+def distances_text(values: list[int], distances: tuple[int, ...], longest_run: int) -> str:
+  """median [lowest to highest] of the seeds' longest solved distances; ">= D" where D was the longest run."""
+  words = [(f">= {v}" if v == longest_run else str(v)) if v else f"< {distances[0]}" for v in sorted(values)]
+  return f"{words[len(words) // 2]} [{words[0]} to {words[-1]}]"
+
+
+# ---------------------------------------------------------------------------------------- report
+
+
+SEED_CLAIMS = {
+  "LSTM, forget bias 1": "100-300 (gated RNNs' effective context)",
+  "GRU": "100-300 (gated RNNs' effective context)",
+  cnn_name(6): "its receptive field, 64",
+  cnn_name(10): "its receptive field, 1024",
+  "Transformer (causal, RoPE)": "any (one attention layer reaches every position)",
+}
+
+
+def draw(runs: list[dict], config: Config, names: list[str]):
+  fig, axes = figures.figure(5.0 * len(config.tasks), 4.6, columns=len(config.tasks))
+  axes = np.atleast_1d(axes)
+  for ax, task in zip(axes, config.tasks, strict=True):
+    for index, name in enumerate(names):
+      rows = [r for r in runs if r["model"] == name and r["task"] == task and r["steps"] == config.train.steps]
+      ds = sorted({r["distance"] for r in rows})
+      if not ds:
+        continue
+      scores = np.array([[drawn(r) for r in rows if r["distance"] == d] for d in ds])  # [D, seeds]
+      style = "--" if "CNN" in name else "-"
+      ax.plot(ds, np.median(scores, 1), style, marker="o", ms=3, color=f"C{index % 10}", label=name)
+      ax.fill_between(ds, scores.min(1), scores.max(1), color=f"C{index % 10}", alpha=0.12)
+    threshold, chance = (SOLVED_EXPLAINED, 0.0) if task == "adding" else (SOLVED_ACCURACY, 1 / SYMBOLS)
+    ax.axhline(threshold, color="black", lw=0.8, ls=":", label=f"solved ({threshold:g})")
+    ax.axhline(chance, color="gray", lw=0.8, ls="-.", label="chance" if task != "adding" else "mean predictor")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("dependency distance D (steps)")
+    ax.set_ylabel(f"variance explained, 1 - MSE / Var (drawn >= {FLOOR})" if task == "adding" else "test accuracy")
+    ax.set_ylim(FLOOR - 0.05, 1.05)
+    ax.set_title(f"{task}: score against distance", fontsize=10)
+    ax.grid(alpha=0.3)
+  legend = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+  fig.legend(legend.values(), legend.keys(), fontsize=7, loc="outside right center")
+  fig.suptitle(
+    f"How far back each architecture reaches (~{config.params // 1000}k parameters each, "
+    f"{config.train.steps} steps; median, band: {len(config.seeds)} seeds)\n"
+    "a line ends where no seed solved or at a cost cap; diverged runs are drawn at the bottom",
+    fontsize=10,
+  )
+  return figures.save(fig, config.out, "long_range")
+
+
+def draw_depth(depth_runs: list[dict], config: Config):
+  fig, ax = figures.figure(6.0, 4.2)
+  labels, medians, lows, highs = [], [], [], []
+  for name in dict.fromkeys(r["model"] for r in depth_runs):
+    scores = [max(drawn(r), 0.0) for r in depth_runs if r["model"] == name]
+    labels.append(name.replace("dilated CNN, ", "CNN ").replace(" (receptive field", "\n(RF"))
+    medians.append(np.median(scores))
+    lows.append(np.median(scores) - min(scores))
+    highs.append(max(scores) - np.median(scores))
+  ax.bar(range(len(labels)), medians, yerr=[lows, highs], color=[f"C{i}" for i in range(len(labels))], capsize=3)
+  ax.axhline(SOLVED_ACCURACY, color="black", lw=0.8, ls=":", label=f"solved ({SOLVED_ACCURACY:g})")
+  ax.axhline(1 / SYMBOLS, color="gray", lw=0.8, ls="-.", label="chance")
+  ax.set_xticks(range(len(labels)), labels, fontsize=7)
+  ax.set_ylabel("test accuracy on copy")
+  ax.set_ylim(0, 1.05)
+  ax.set_title(
+    f"Copy at distance {config.depth_distance}: dilated depth against one attention layer\n"
+    f"(median, bars: lowest-highest of {len(config.seeds)} seeds; D steps back needs receptive field > D)",
+    fontsize=9,
+  )
+  ax.legend(fontsize=7)
+  return figures.save(fig, config.out, "long_range_depth")
+
+
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  names = list(config.models or MODELS)
+  started = time.perf_counter()
+  runs, widths, rows = [], {}, []
+  for task in config.tasks:
+    for name in names:
+      build, tasks = MODELS[name]
+      if task not in tasks:
+        continue
+      width, count = widths[name, task] = matched_width(build, task, config.params)
+      for distance in config.distances:
+        if distance > dict(config.caps).get(name, distance):
+          break  # capped: the CPU cost of longer distances
+        batch = [
+          train_and_test(name, build, width, task, distance, seed, config, config.train.steps) for seed in config.seeds
+        ]
+        runs += batch
+        print(f"{task} D={distance} {name}: " + ", ".join(f"{r['score']:.3f}" for r in batch), flush=True)
+        if not any(r["solved"] for r in batch):
+          break  # longer distances not run
+      mine = [r for r in runs if r["model"] == name and r["task"] == task]
+      reach = [longest_solved([r for r in mine if r["seed"] == s], config.distances) for s in config.seeds]
+      ran = sorted({r["distance"] for r in mine})
+      rows.append(
+        {
+          "task": task,
+          "model": name,
+          "width": width,
+          "parameters": count,
+          "longest solved D, median [range over seeds]": distances_text(reach, config.distances, ran[-1]),
+          "score at the longest D run, mean [range]": score_text([r for r in mine if r["distance"] == ran[-1]])
+          + f" at D={ran[-1]}",
+          "the seed's claim": SEED_CLAIMS.get(name, ""),
+        }
+      )
+
+  depth_runs = []
+  if "copy" in config.tasks:
+    for layers in config.depth_layers:
+      name = cnn_name(layers)
+      build = MODELS[name][0] if name in MODELS else (lambda w, t, r, n=layers: DilatedCNN(w, t, layers=n, rngs=r))
+      width, _ = matched_width(build, "copy", config.params)
+      depth_runs += [
+        train_and_test(name, build, width, "copy", config.depth_distance, s, config, config.train.steps)
+        for s in config.seeds
+      ]
+    attention = "Transformer, 1 layer (causal, RoPE)"
+    build = lambda w, t, r: CausalTransformer(w, t, layers=1, rngs=r)  # noqa: E731
+    width, _ = matched_width(build, "copy", config.params)
+    depth_runs += [
+      train_and_test(attention, build, width, "copy", config.depth_distance, s, config, config.train.steps)
+      for s in config.seeds
+    ]
+  depth_rows = [
+    {
+      "model": name,
+      f"copy accuracy at D={config.depth_distance}, mean [range]": score_text(
+        [r for r in depth_runs if r["model"] == name]
+      ),
+      "solved seeds": f"{sum(r['solved'] for r in depth_runs if r['model'] == name)} of {len(config.seeds)}",
+    }
+    for name in dict.fromkeys(r["model"] for r in depth_runs)
+  ]
+
+  control_runs = []
+  control_text = "not run (the LSTM or copy is not in this run, or it solved every distance)"
+  if CONTROL_MODEL in names and "copy" in config.tasks:
+    lstm = [r for r in runs if r["model"] == CONTROL_MODEL and r["task"] == "copy"]
+    failed = sorted({r["distance"] for r in lstm if not r["solved"]})
+    if failed:
+      distance, build = failed[0], MODELS[CONTROL_MODEL][0]
+      steps = config.control_factor * config.train.steps
+      control_runs = [
+        train_and_test(CONTROL_MODEL, build, widths[CONTROL_MODEL, "copy"][0], "copy", distance, s, config, steps)
+        for s in config.seeds
+      ]
+      before = [r for r in lstm if r["distance"] == distance]
+      control_text = (
+        f"LSTM on copy at D={distance} (its first distance not solved by every seed): accuracy "
+        f"{score_text(before)} after {config.train.steps} steps, {score_text(control_runs)} after "
+        f"{steps} steps; solved by {sum(r['solved'] for r in control_runs)} of {len(config.seeds)} seeds with the "
+        f"longer budget."
+      )
+
+  figure_path = draw(runs, config, names)
+  depth_path = draw_depth(depth_runs, config) if depth_runs else None
+  total = time.perf_counter() - started
+  overlap = sum(r["train_test_overlap"] for r in runs + depth_runs + control_runs)
+  sections = [
+    (
+      "Longest solved distance per architecture",
+      f"Seeds {list(config.seeds)} (init and data order); {config.train.steps} Adam steps of batch "
+      f"{config.train.batch_size}, learning rate {config.train.learning_rate:g}, clip {config.train.clip_norm}; "
+      f"test: {config.test_size} fresh sequences per run; training and test sequences "
+      f"shared: {overlap}. Distances tried: {list(config.distances)}; capped for CPU cost (longest distance run): "
+      f"{dict(config.caps) or 'none'}.\n\n"
+      + report.markdown_table(rows)
+      + f"\n\n![score against distance]({figure_path.name})",
+    ),
+  ]
+  if depth_rows:
+    sections.append(
+      (
+        f"Dilated depth for a {config.depth_distance}-step dependency (copy)",
+        report.markdown_table(depth_rows) + f"\n\n![depth against distance]({depth_path.name})",
+      )
+    )
+  sections.append(("Control: more steps for the LSTM", control_text))
+  sections.append(("Cost", f"All runs together: {total / 60:.1f} minutes on this machine."))
+  report.write(
+    "long_range",
+    "How far back each architecture reaches: copy, recall and adding at controlled distances",
+    sections,
+    {
+      "seeds": len(config.seeds),
+      "widths": {f"{n} / {t}": {"width": w, "parameters": c} for (n, t), (w, c) in widths.items()},
+      "runs": runs,
+      "depth_runs": depth_runs,
+      "control_runs": control_runs,
+      "total_seconds": total,
+    },
+    config=config,
+    script=__spec__.name,
+    argv=argv,
+  )
+
+
+CONFIGS = {
+  "default": ("D = 16 ... 1024, ~20k parameters, 400 steps, 3 seeds (the README's numbers)", Config()),
+  "smoke": (
+    "two distances, two models, tiny",
+    Config(
+      distances=(4, 8),
+      models=("LSTM, forget bias 1", "Transformer (causal, RoPE)"),
+      params=2000,
+      train=TrainConfig(steps=4, batch_size=8, learning_rate=3e-3, progress=False),
+      test_size=16,
+      seeds=(0,),
+      depth_distance=8,
+      depth_layers=(2,),
+      out="/tmp/seqjax-smoke",
+    ),
+  ),
+  "large": (
+    "for an accelerator: D up to 4096, ~200k parameters, 2000 steps, 5 seeds",
+    Config(
+      distances=(16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
+      params=200_000,
+      train=TrainConfig(steps=2000, batch_size=64, learning_rate=1e-3, clip_norm=1.0, progress=False),
+      test_size=2048,
+      seeds=(0, 1, 2, 3, 4),
+      out=str(report.LARGE),
+    ),
+  ),
+}
+
+
+if __name__ == "__main__":
+  main()
