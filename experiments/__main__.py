@@ -16,10 +16,20 @@ from experiments import (
   contextual_embeddings,
   gradient_decay,
   hidden_state_drill,
+  long_range,
   tbptt,
 )
 
-SUITE = (hidden_state_drill, bahdanau_drill, clipping, tbptt, gradient_decay, contextual_embeddings, bottleneck)
+SUITE = (
+  hidden_state_drill,
+  bahdanau_drill,
+  clipping,
+  tbptt,
+  gradient_decay,
+  contextual_embeddings,
+  bottleneck,
+  long_range,
+)
 
 
 def main(argv=None):

@@ -67,6 +67,9 @@ def test_smoke_run_writes_results(module, tmp_path, capsys):
     ("gradient_decay", ["--seeds", "0"], "seeds must be a positive integer, got 0"),
     ("bottleneck", ["--seeds", "-1"], "seeds must name at least one seed, each an integer >= 0"),
     ("bottleneck", ["--out", "/proc/no/such"], "out must be a writable folder"),
+    ("long_range", ["--distances", "8", "4"], "distances must be strictly increasing"),
+    ("long_range", ["--models", "LSTM"], r"models: unknown \['LSTM'\]"),
+    ("long_range", ["--tasks", "sort"], "tasks must name at least one of"),
   ],
 )
 def test_bad_experiment_settings_are_refused_before_any_work(script, args, message):
