@@ -17,6 +17,7 @@ from experiments import (
   gradient_decay,
   hidden_state_drill,
   long_range,
+  positional_encodings,
   tbptt,
 )
 
@@ -27,6 +28,7 @@ SUITE = (
   tbptt,
   gradient_decay,
   contextual_embeddings,
+  positional_encodings,
   bottleneck,
   long_range,
 )

@@ -268,6 +268,7 @@ def train_and_test(name: str, build, width: int, task: str, distance: int, seed:
     "solved": score >= (SOLVED_EXPLAINED if task == "adding" else SOLVED_ACCURACY),
     "diverged": None,
     "final_train_loss": float(result.history[-1]["loss"]),
+    "train_loss": [(h["step"], h["loss"]) for h in result.history],  # every log_every steps
     "train_test_overlap": len(seen & fingerprints(test["x"])),
     "train_seconds": seconds,
     "compile_seconds": result.compile_seconds,
