@@ -16,6 +16,7 @@ from experiments import (
   contextual_embeddings,
   gradient_decay,
   hidden_state_drill,
+  init_in_training,
   long_range,
   positional_encodings,
   tbptt,
@@ -29,6 +30,7 @@ SUITE = (
   gradient_decay,
   contextual_embeddings,
   positional_encodings,
+  init_in_training,
   bottleneck,
   long_range,
 )

@@ -502,7 +502,7 @@ def main(argv=None):
 
 
 CONFIGS = {
-  "default": ("D = 16 ... 1024, ~20k parameters, 400 steps, 3 seeds (the README's numbers)", Config()),
+  "default": ("D = 16 ... 512, ~20k parameters, 500 steps, 3 seeds (the README's numbers)", Config()),
   "smoke": (
     "two distances, two models, tiny",
     Config(
