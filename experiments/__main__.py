@@ -10,6 +10,7 @@ Arguments after the config name go to every experiment (e.g. `--out DIR`).
 import sys
 
 from experiments import (
+  attention_scores,
   bahdanau_drill,
   bottleneck,
   clipping,
@@ -32,6 +33,7 @@ SUITE = (
   positional_encodings,
   init_in_training,
   bottleneck,
+  attention_scores,
   long_range,
 )
 

@@ -160,6 +160,21 @@ class TestSet:
   source_lengths: list[int]
 
 
+def datasets(config: Config) -> tuple[Vocab, list, TestSet, int]:
+  """The vocabulary, the encoded training pairs, the test set (k = 0..test_clauses clauses, from the
+  held-out partition) and how many test sources also appear in training (0 by construction)."""
+  raw_train = draw(config.train_sentences, (0, config.max_clauses), 0, test=False, config=config)
+  raw_test = [
+    p for k in range(config.test_clauses + 1) for p in draw(config.test_sentences, (k, k), 1000 + k, test=True,
+                                                           config=config)
+  ]  # fmt: skip
+  overlap = len({tuple(s) for s, _ in raw_test} & {tuple(s) for s, _ in raw_train})
+  vocab = Vocab.words(" ".join(s + t) for s, t in raw_train + raw_test)
+  encode = lambda pairs: [(vocab.encode(s), vocab.encode(t)) for s, t in pairs]  # noqa: E731
+  test = TestSet(encode(raw_test), [" ".join(t) for _, t in raw_test], [len(s) for s, _ in raw_test])
+  return vocab, encode(raw_train), test, overlap
+
+
 def train(options: dict, hidden: int, steps: int, vocab: Vocab, train_pairs, config: Config, seed: int):
   model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden=hidden, **options)
   train_config = dataclasses.replace(config.train, seed=seed, steps=steps)
@@ -223,8 +238,18 @@ def summary_cells(runs: list[dict], config: Config) -> dict[str, str]:
 
 
 def plot(data: dict, config: Config):
-  """Exact match and BLEU against source length per model: seed mean with the min-max band."""
   fig, (exact_ax, bleu_ax) = figures.figure(11, 4.5, columns=2)
+  draw_quality(exact_ax, bleu_ax, data, config)
+  fig.suptitle(
+    "Seq2seq quality against sentence length: fixed context at several widths H, and attention\n"
+    f"(mean and min-max over {len(config.seeds)} seeds; test sentences never trained on)",
+    fontsize=10,
+  )
+  return figures.save(fig, config.out, "bottleneck")
+
+
+def draw_quality(exact_ax, bleu_ax, data: dict, config: Config) -> None:
+  """Exact match and BLEU against source length per model: seed mean with the min-max band."""
   lengths = [5 + 4 * k for k in range(config.test_clauses + 1)]
   for name, runs in data.items():
     exact = 100 * np.array([[b["exact_match"] for b in run["buckets"]] for run in runs])  # [seeds, buckets]
@@ -243,26 +268,11 @@ def plot(data: dict, config: Config):
     ax.grid(alpha=0.3)
   exact_ax.set_ylim(-2, 102)
   exact_ax.legend(fontsize=8, loc="lower left")
-  fig.suptitle(
-    "Seq2seq quality against sentence length: fixed context at several widths H, and attention\n"
-    f"(mean and min-max over {len(config.seeds)} seeds; test sentences never trained on)",
-    fontsize=10,
-  )
-  return figures.save(fig, config.out, "bottleneck")
 
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  raw_train = draw(config.train_sentences, (0, config.max_clauses), 0, test=False, config=config)
-  raw_test = [
-    p for k in range(config.test_clauses + 1) for p in draw(config.test_sentences, (k, k), 1000 + k, test=True,
-                                                           config=config)
-  ]  # fmt: skip
-  overlap = len({tuple(s) for s, _ in raw_test} & {tuple(s) for s, _ in raw_train})
-  vocab = Vocab.words(" ".join(s + t) for s, t in raw_train + raw_test)
-  encode = lambda pairs: [(vocab.encode(s), vocab.encode(t)) for s, t in pairs]  # noqa: E731
-  train_pairs = encode(raw_train)
-  test = TestSet(encode(raw_test), [" ".join(t) for _, t in raw_test], [len(s) for s, _ in raw_test])
+  vocab, train_pairs, test, overlap = datasets(config)
   rows, data = [], {}
   for variant in variants(config):
     runs = [evaluate(variant, vocab, train_pairs, test, config, seed) for seed in config.seeds]
