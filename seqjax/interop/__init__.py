@@ -1,6 +1,7 @@
 """Weight interop with other frameworks' published layouts."""
 
 from seqjax.interop.cudnn_rnn import rnn_to_cudnn
+from seqjax.interop.pretrained import from_pretrained, save_pretrained
 from seqjax.interop.torch_rnn import rnn_from_torch, rnn_to_torch
 
-__all__ = ["rnn_from_torch", "rnn_to_cudnn", "rnn_to_torch"]
+__all__ = ["from_pretrained", "rnn_from_torch", "rnn_to_cudnn", "rnn_to_torch", "save_pretrained"]

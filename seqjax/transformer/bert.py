@@ -11,6 +11,7 @@ from seqjax.dropout import split_key
 from seqjax.transformer.blocks import ACTIVATIONS, TransformerStack
 from seqjax.transformer.config_checks import check_transformer
 from seqjax.transformer.embedding import TextEmbedding
+from seqjax.transformer.norms import layer_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +85,7 @@ class BertForPreTraining(nnx.Module):
   def __init__(self, config: BertConfig, *, next_sentence: bool = True, rngs: nnx.Rngs):
     self.bert = BertModel(config, rngs=rngs)
     self.transform = nnx.Linear(config.dim, config.dim, rngs=rngs)
-    self.transform_norm = nnx.LayerNorm(config.dim, epsilon=config.layer_norm_epsilon, rngs=rngs)
+    self.transform_norm = layer_norm(config.dim, epsilon=config.layer_norm_epsilon, rngs=rngs)
     self.mlm_bias = nnx.Param(jnp.zeros((config.vocab_size,)))
     self.next_sentence = nnx.Linear(config.dim, 2, rngs=rngs) if next_sentence else None
 

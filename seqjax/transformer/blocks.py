@@ -18,6 +18,7 @@ from seqjax import _validate
 from seqjax.attention.multihead import ContextKV, KVCache, MultiHeadAttention
 from seqjax.dropout import dropout, split_key
 from seqjax.logical_axes import EMBED, MLP, axes
+from seqjax.transformer.norms import layer_norm
 
 ACTIVATIONS = {
   "relu": jax.nn.relu,
@@ -80,16 +81,16 @@ class TransformerBlock(nnx.Module):
         rngs=rngs,
       )
 
-    def layer_norm():
-      return nnx.LayerNorm(dim, epsilon=layer_norm_epsilon, use_bias=use_bias, rngs=rngs)
+    def make_norm():
+      return layer_norm(dim, epsilon=layer_norm_epsilon, use_bias=use_bias, rngs=rngs)
 
-    self.self_attention, self.self_attention_norm = attention(attention_implementation), layer_norm()
+    self.self_attention, self.self_attention_norm = attention(attention_implementation), make_norm()
     self.cross_attention = attention() if cross_attention else None
-    self.cross_attention_norm = layer_norm() if cross_attention else None
+    self.cross_attention_norm = make_norm() if cross_attention else None
     self.feed_forward = FeedForward(
       dim, ff_dim, activation=activation, dropout_rate=dropout_rate, use_bias=use_bias, rngs=rngs
     )
-    self.feed_forward_norm = layer_norm()
+    self.feed_forward_norm = make_norm()
     self.norm = norm
     self.dropout_rate = dropout_rate
 
@@ -161,7 +162,7 @@ class TransformerStack(nnx.Module):
     dim = block_options["dim"]
     eps = block_options.get("layer_norm_epsilon", 1e-6)
     use_bias = block_options.get("use_bias", True)
-    self.final_norm = nnx.LayerNorm(dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
+    self.final_norm = layer_norm(dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
 
   def __call__(self, x, *, dropout_key=None, caches=None, memory=None, **block_kwargs):
     """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block.

@@ -9,6 +9,7 @@ from seqjax import _validate
 from seqjax.attention.positional import AbsolutePositions
 from seqjax.dropout import dropout
 from seqjax.logical_axes import EMBED, VOCAB, axes
+from seqjax.transformer.norms import layer_norm
 
 
 class TextEmbedding(nnx.Module):
@@ -37,7 +38,7 @@ class TextEmbedding(nnx.Module):
     )
     self.positions = None if position is None else AbsolutePositions(position, max_length, dim, rngs=rngs)
     self.types = nnx.Embed(type_vocab_size, dim, rngs=rngs) if type_vocab_size else None
-    self.norm = None if layer_norm_epsilon is None else nnx.LayerNorm(dim, epsilon=layer_norm_epsilon, rngs=rngs)
+    self.norm = None if layer_norm_epsilon is None else layer_norm(dim, epsilon=layer_norm_epsilon, rngs=rngs)
     self.vocab_size = vocab_size
     self.max_length = max_length
     self.scale = float(np.sqrt(dim)) if scale else 1.0

@@ -1,0 +1,156 @@
+"""Hugging Face checkpoints: a transformers model with every parameter redrawn (norms included, so
+no mis-mapped weight can hide behind an init of ones or zeros) is saved, loaded by
+seqjax.interop.from_pretrained and compared logit by logit; save_pretrained's folder loads back
+into transformers. Offline: the models are built from tiny configs."""
+
+import json
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seqjax import decoding
+from seqjax.interop import from_pretrained, save_pretrained
+from seqjax.transformer.gpt import GPT, GPTConfig
+from seqjax.transformer.norms import layer_norm
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+VOCAB = 61
+
+
+def redraw(model, seed: int = 0):
+  generator = torch.Generator().manual_seed(seed)
+  with torch.no_grad():
+    for parameter in model.parameters():
+      parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+  return model.eval()
+
+
+def hf_gpt2(tmp_path, *, tie: bool = True, shard: str | None = None):
+  config = transformers.GPT2Config(
+    vocab_size=VOCAB, n_positions=16, n_embd=16, n_layer=2, n_head=4, tie_word_embeddings=tie, bos_token_id=0,
+    eos_token_id=0,
+  )  # fmt: skip
+  model = redraw(transformers.GPT2LMHeadModel(config))
+  folder = tmp_path / "hf"
+  model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
+  return model, folder
+
+
+def tokens(batch: int = 2, length: int = 12) -> np.ndarray:
+  return np.random.default_rng(0).integers(0, VOCAB, (batch, length))
+
+
+def hf_logits(model, ids: np.ndarray) -> np.ndarray:
+  with torch.no_grad():
+    return model(torch.tensor(ids)).logits.numpy()
+
+
+@pytest.mark.parametrize("tie", [True, False], ids=["tied", "untied"])
+def test_gpt2_logits_match_transformers(tmp_path, tie):
+  hf, folder = hf_gpt2(tmp_path, tie=tie)
+  ours = from_pretrained(folder)
+  assert isinstance(ours, GPT) and ours.config.tie_embeddings == tie
+  ids = tokens()
+  np.testing.assert_allclose(np.asarray(ours(jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0)
+
+
+def test_gpt2_loads_from_shards(tmp_path):
+  hf, folder = hf_gpt2(tmp_path, shard="20KB")
+  assert (folder / "model.safetensors.index.json").is_file()
+  ours = from_pretrained(folder)
+  ids = tokens()
+  np.testing.assert_allclose(np.asarray(ours(jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0)
+
+
+def test_gpt2_greedy_generation_equals_transformers_generate(tmp_path):
+  hf, folder = hf_gpt2(tmp_path)
+  ours = from_pretrained(folder)
+  prompt = tokens(2, 4)
+  with torch.no_grad():
+    theirs = hf.generate(
+      torch.tensor(prompt), max_new_tokens=8, do_sample=False, eos_token_id=None, pad_token_id=0, min_new_tokens=8
+    ).numpy()[:, 4:]
+  mine, _ = decoding.greedy(ours, jnp.asarray(prompt, jnp.int32), max_new_tokens=8)
+  np.testing.assert_array_equal(np.asarray(mine), theirs)
+
+
+@pytest.mark.parametrize("tie", [True, False], ids=["tied", "untied"])
+def test_save_pretrained_loads_in_transformers_with_the_same_logits(tmp_path, tie):
+  hf, folder = hf_gpt2(tmp_path, tie=tie)
+  save_pretrained(from_pretrained(folder), tmp_path / "back")
+  again = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "back").eval()
+  ids = tokens()
+  np.testing.assert_allclose(hf_logits(again, ids), hf_logits(hf, ids), atol=1e-6, rtol=0)
+
+
+def rewrite_config(folder, **changes):
+  path = folder / "config.json"
+  path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize(
+  "changes,message",
+  [
+    ({"model_type": "bert"}, "model_type 'bert' is not supported; supported: \\['gpt2'\\]"),
+    ({"activation_function": "silu"}, "activation_function 'silu' is not supported"),
+    ({"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True is not supported"),
+    ({"attn_pdrop": 0.0}, "resid_pdrop, embd_pdrop and attn_pdrop must be equal"),
+  ],
+)
+def test_config_options_seqjax_cannot_express_are_refused(tmp_path, changes, message):
+  _, folder = hf_gpt2(tmp_path)
+  rewrite_config(folder, **changes)
+  with pytest.raises(ValueError, match=message):
+    from_pretrained(folder)
+
+
+def test_tensors_unused_missing_or_misshapen_are_refused(tmp_path):
+  from safetensors.numpy import load_file, save_file
+
+  _, folder = hf_gpt2(tmp_path)
+  weights = folder / "model.safetensors"
+  original = load_file(weights)
+  save_file({**original, "transformer.extra.weight": np.zeros(3, np.float32)}, weights)
+  with pytest.raises(ValueError, match=r"tensors \['transformer.extra.weight'\] map to no parameter of GPT"):
+    from_pretrained(folder)
+  save_file({k: v for k, v in original.items() if k != "transformer.ln_f.bias"}, weights)
+  with pytest.raises(ValueError, match=re.escape("the checkpoint lacks tensor 'transformer.ln_f.bias'")):
+    from_pretrained(folder)
+  save_file({**original, "transformer.ln_f.bias": np.zeros(5, np.float32)}, weights)
+  with pytest.raises(ValueError, match=r"stack/final_norm/bias has shape \(5,\), the model expects \(16,\)"):
+    from_pretrained(folder)
+
+
+def test_folders_without_config_or_safetensors_are_refused(tmp_path):
+  with pytest.raises(ValueError, match=re.escape("path must be a Hugging Face model folder holding config.json")):
+    from_pretrained(tmp_path)
+  (tmp_path / "config.json").write_text("{}")
+  (tmp_path / "pytorch_model.bin").write_bytes(b"")
+  with pytest.raises(ValueError, match=re.escape("pytorch_model.bin is not read")):
+    from_pretrained(tmp_path)
+
+
+def test_models_without_a_hugging_face_layout_are_refused(tmp_path):
+  from flax import nnx
+
+  rope = GPT(GPTConfig(vocab_size=8, max_length=8, dim=8, num_heads=2, num_layers=1, ff_dim=8, position="rope"),
+             rngs=nnx.Rngs(0))  # fmt: skip
+  with pytest.raises(ValueError, match="GPT-2 has learned positions; this GPT has position='rope'"):
+    save_pretrained(rope, tmp_path)
+  with pytest.raises(ValueError, match="model: Linear has no Hugging Face layout here"):
+    save_pretrained(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), tmp_path)
+
+
+def test_layer_norm_uses_pytorchs_two_pass_variance_at_large_offsets():
+  from flax import nnx
+
+  x = 100.0 + np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)  # mean 100, spread 1
+  ours = np.asarray(layer_norm(64, epsilon=1e-5, rngs=nnx.Rngs(0))(jnp.asarray(x)))
+  theirs = torch.nn.functional.layer_norm(torch.tensor(x), (64,), eps=1e-5).numpy()
+  np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
+  fast = np.asarray(nnx.LayerNorm(64, epsilon=1e-5, rngs=nnx.Rngs(0))(jnp.asarray(x)))
+  assert np.abs(fast - theirs).max() > 1e-3  # what the two-pass variance avoids
