@@ -3,9 +3,9 @@ bfloat16 attention with cuDNN, a bf16 GPT-2-small step); results/bench/*."""
 
 import sys
 
-from benchmarks import attention, gpt, layers, rnn, scan
+from benchmarks import attention, gpt, layers, rnn, scan, seq2seq_step
 
-SUITE = (rnn, attention, scan, layers, gpt)
+SUITE = (rnn, attention, scan, layers, seq2seq_step, gpt)
 
 
 def main(argv=None):

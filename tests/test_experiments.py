@@ -70,8 +70,7 @@ def test_smoke_run_writes_results(module, tmp_path, capsys):
     ("long_range", ["--distances", "8", "4"], "distances must be strictly increasing"),
     ("long_range", ["--models", "LSTM"], r"models: unknown \['LSTM'\]"),
     ("long_range", ["--tasks", "sort"], "tasks must name at least one of"),
-    ("attention_scores", ["--variants", "Luong general"], "variants must include the timing peer 'Luong dot'"),
-    ("attention_scores", ["--timing-sources"], r"timing_sources must name at least one integer >= 1, got \(\)"),
+    ("attention_scores", ["--variants", "Luong"], r"variants: unknown \['Luong'\]"),
     ("attention_scores", ["--task.held-out-percent", "90"], r"held_out_percent must be an integer in \[1, 50\]"),
   ],
 )

@@ -20,6 +20,14 @@ from seqjax.seq2seq.attention import SCORES, WINDOWS, LuongPosition, Score, atte
 from seqjax.train.losses import token_cross_entropy
 
 ATTENTIONS = ("none", "bahdanau", "luong")
+NAMED_ATTENTIONS = {  # the seed's table of attention variants, as Seq2SeqConfig options
+  "Bahdanau (additive)": {"attention": "bahdanau"},
+  "Luong dot": {"attention": "luong", "score": "dot"},
+  "Luong general": {"attention": "luong", "score": "general"},
+  "Luong concat": {"attention": "luong", "score": "concat"},
+  "Luong general, local-m": {"attention": "luong", "score": "general", "window": "local_m"},
+  "Luong general, local-p": {"attention": "luong", "score": "general", "window": "local_p"},
+}
 
 
 @dataclasses.dataclass(frozen=True)
