@@ -92,22 +92,6 @@ def rewrite_config(folder, **changes):
   path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
-@pytest.mark.parametrize(
-  "changes,message",
-  [
-    ({"model_type": "bert"}, "model_type 'bert' is not supported; supported: \\['gpt2'\\]"),
-    ({"activation_function": "silu"}, "activation_function 'silu' is not supported"),
-    ({"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True is not supported"),
-    ({"attn_pdrop": 0.0}, "resid_pdrop, embd_pdrop and attn_pdrop must be equal"),
-  ],
-)
-def test_config_options_seqjax_cannot_express_are_refused(tmp_path, changes, message):
-  _, folder = hf_gpt2(tmp_path)
-  rewrite_config(folder, **changes)
-  with pytest.raises(ValueError, match=message):
-    from_pretrained(folder)
-
-
 def test_tensors_unused_missing_or_misshapen_are_refused(tmp_path):
   from safetensors.numpy import load_file, save_file
 
@@ -154,3 +138,81 @@ def test_layer_norm_uses_pytorchs_two_pass_variance_at_large_offsets():
   np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
   fast = np.asarray(nnx.LayerNorm(64, epsilon=1e-5, rngs=nnx.Rngs(0))(jnp.asarray(x)))
   assert np.abs(fast - theirs).max() > 1e-3  # what the two-pass variance avoids
+
+
+def hf_bert(tmp_path):
+  config = transformers.BertConfig(
+    vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
+    max_position_embeddings=16,
+  )  # fmt: skip
+  model = redraw(transformers.BertForPreTraining(config), seed=1)
+  folder = tmp_path / "hf"
+  model.save_pretrained(folder)
+  return model, folder
+
+
+def bert_inputs():
+  ids = tokens(3, 10)
+  types = (np.arange(10)[None] >= np.array([[5], [3], [7]])).astype(np.int64)  # [B, T] second segment
+  mask = np.arange(10)[None] < np.array([[10], [6], [8]])  # [B, T] real tokens; rows 2 and 3 padded
+  return ids, types, mask
+
+
+def test_bert_masked_lm_and_next_sentence_logits_match_transformers_with_padding(tmp_path):
+  hf, folder = hf_bert(tmp_path)
+  ours = from_pretrained(folder)
+  ids, types, mask = bert_inputs()
+  with torch.no_grad():
+    out = hf(torch.tensor(ids), token_type_ids=torch.tensor(types), attention_mask=torch.tensor(mask.astype(np.int64)))
+  mlm, nsp = ours(
+    jnp.asarray(ids, jnp.int32), token_types=jnp.asarray(types, jnp.int32), attention_mask=jnp.asarray(mask)
+  )
+  real = mask[..., None]  # padded positions' outputs are not compared: transformers computes them, seqjax too
+  np.testing.assert_allclose(np.where(real, np.asarray(mlm), 0), np.where(real, out.prediction_logits.numpy(), 0),
+                             atol=1e-4, rtol=0)  # fmt: skip
+  np.testing.assert_allclose(np.asarray(nsp), out.seq_relationship_logits.numpy(), atol=1e-4, rtol=0)
+
+
+def test_bert_saves_into_transformers_with_the_same_logits(tmp_path):
+  hf, folder = hf_bert(tmp_path)
+  save_pretrained(from_pretrained(folder), tmp_path / "back")
+  again = transformers.BertForPreTraining.from_pretrained(tmp_path / "back").eval()
+  ids, types, mask = bert_inputs()
+  inputs = {"token_type_ids": torch.tensor(types), "attention_mask": torch.tensor(mask.astype(np.int64))}
+  with torch.no_grad():
+    want, got = hf(torch.tensor(ids), **inputs), again(torch.tensor(ids), **inputs)
+  np.testing.assert_allclose(got.prediction_logits.numpy(), want.prediction_logits.numpy(), atol=1e-6, rtol=0)
+  np.testing.assert_allclose(got.seq_relationship_logits.numpy(), want.seq_relationship_logits.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+  "family,changes,message",
+  [
+    ("gpt2", {"model_type": "vit"}, "model_type 'vit' is not supported; supported: \\['gpt2', 'bert'\\]"),
+    ("gpt2", {"activation_function": "silu"}, "activation_function 'silu' is not supported"),
+    ("gpt2", {"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True is not supported"),
+    ("gpt2", {"attn_pdrop": 0.0}, "resid_pdrop, embd_pdrop and attn_pdrop must be equal"),
+    ("bert", {"hidden_act": "relu"}, "hidden_act='relu' is not supported"),
+    ("bert", {"position_embedding_type": "relative_key"}, "position_embedding_type='relative_key' is not supported"),
+    (
+      "bert",
+      {"attention_probs_dropout_prob": 0.0},
+      "hidden_dropout_prob and attention_probs_dropout_prob must be equal",
+    ),
+  ],
+)
+def test_config_options_seqjax_cannot_express_are_refused(tmp_path, family, changes, message):
+  _, folder = {"gpt2": hf_gpt2, "bert": hf_bert}[family](tmp_path)
+  rewrite_config(folder, **changes)
+  with pytest.raises(ValueError, match=message):
+    from_pretrained(folder)
+
+
+def test_a_tied_tensor_that_differs_from_its_twin_is_refused(tmp_path):
+  from safetensors.numpy import load_file, save_file
+
+  _, folder = hf_bert(tmp_path)
+  weights = folder / "model.safetensors"
+  save_file({**load_file(weights), "cls.predictions.decoder.bias": np.ones(VOCAB, np.float32)}, weights)
+  with pytest.raises(ValueError, match=r"'cls.predictions.decoder.bias' differs from the parameter it is tied to"):
+    from_pretrained(folder)

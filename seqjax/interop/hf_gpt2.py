@@ -16,7 +16,10 @@ split here into seqjax's per-head kernels [D, N, Dh]. Names, with N = block inde
 
 import numpy as np
 
-from seqjax.transformer.gpt import GPTConfig
+from seqjax.interop.hf_layout import Rule, Tied, heads_out, linear, norm, same
+from seqjax.transformer.gpt import GPT, GPTConfig
+
+MODEL = GPT
 
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 ATTENTION_SCALING = {  # options of GPT2Config that change the attention; seqjax computes the first value
@@ -75,68 +78,44 @@ def config_to_hf(config: GPTConfig) -> dict:
   }
 
 
-def _norm(prefix: str) -> list[tuple[str, str]]:
-  return [(f"{prefix}/scale", "weight"), (f"{prefix}/bias", "bias")]
+def model_config(model: GPT) -> GPTConfig:
+  return model.config
 
 
-def params_from_hf(take, config: GPTConfig) -> dict[str, np.ndarray]:
-  """take(name) -> the tensor (each once) -> seqjax parameters by '/'-joined path."""
-  N, Dh = config.num_heads, config.dim // config.num_heads
-  params = {
-    "embed/tokens/embedding": take("transformer.wte.weight"),
-    "embed/positions/table": take("transformer.wpe.weight"),
-  }
+def _fused_qkv(hf: str, ours: str, config: GPTConfig) -> list[Rule]:
+  """c_attn [D, 3D] (q | k | v, Conv1D layout) and its bias [3D] -> three per-head projections."""
+  N, D = config.num_heads, config.dim
+  names = [f"{ours}/{n}" for n in ("query", "key", "value")]
+  return [
+    Rule(
+      f"{hf}.weight",
+      tuple(f"{n}/kernel" for n in names),
+      lambda w: tuple(part.reshape(D, N, -1) for part in np.split(w, 3, axis=1)),
+      lambda *kernels: np.concatenate([k.reshape(D, D) for k in kernels], axis=1),  # [D, N, Dh] x 3 -> [D, 3D]
+    ),
+    Rule(
+      f"{hf}.bias",
+      tuple(f"{n}/bias" for n in names),
+      lambda b: tuple(part.reshape(N, -1) for part in np.split(b, 3)),
+      lambda *biases: np.concatenate([b.reshape(D) for b in biases]),
+    ),
+  ]
+
+
+def rules(config: GPTConfig) -> tuple[list[Rule], list[Tied]]:
+  N = config.num_heads
+  found = [
+    same("transformer.wte.weight", "embed/tokens/embedding"),
+    same("transformer.wpe.weight", "embed/positions/table"),
+  ]
   for i in range(config.num_layers):
-    hf, sj = f"transformer.h.{i}.", f"stack/blocks/{i}/"
-    for ours, theirs in (("self_attention_norm", "ln_1"), ("feed_forward_norm", "ln_2")):
-      for path, field in _norm(sj + ours):
-        params[path] = take(f"{hf}{theirs}.{field}")
-    qkv_w, qkv_b = take(hf + "attn.c_attn.weight"), take(hf + "attn.c_attn.bias")  # [D, 3D], [3D]
-    for j, name in enumerate(("query", "key", "value")):
-      params[f"{sj}self_attention/{name}/kernel"] = np.split(qkv_w, 3, axis=1)[j].reshape(config.dim, N, Dh)
-      params[f"{sj}self_attention/{name}/bias"] = np.split(qkv_b, 3)[j].reshape(N, Dh)
-    params[sj + "self_attention/out/kernel"] = take(hf + "attn.c_proj.weight").reshape(N, Dh, config.dim)
-    params[sj + "self_attention/out/bias"] = take(hf + "attn.c_proj.bias")
-    for ours, theirs in (("inner", "c_fc"), ("outer", "c_proj")):
-      params[f"{sj}feed_forward/{ours}/kernel"] = take(f"{hf}mlp.{theirs}.weight")
-      params[f"{sj}feed_forward/{ours}/bias"] = take(f"{hf}mlp.{theirs}.bias")
-  for path, field in _norm("stack/final_norm"):
-    params[path] = take(f"transformer.ln_f.{field}")
-  head = take("lm_head.weight", optional=config.tie_embeddings)  # [V, D]; tied files may leave it out
+    hf, ours = f"transformer.h.{i}", f"stack/blocks/{i}"
+    found += norm(f"{hf}.ln_1", f"{ours}/self_attention_norm") + norm(f"{hf}.ln_2", f"{ours}/feed_forward_norm")
+    found += _fused_qkv(f"{hf}.attn.c_attn", f"{ours}/self_attention", config)
+    found += heads_out(f"{hf}.attn.c_proj", f"{ours}/self_attention/out", N, torch_layout=False)
+    found += linear(f"{hf}.mlp.c_fc", f"{ours}/feed_forward/inner", torch_layout=False)
+    found += linear(f"{hf}.mlp.c_proj", f"{ours}/feed_forward/outer", torch_layout=False)
+  found += norm("transformer.ln_f", "stack/final_norm")
   if config.tie_embeddings:
-    if head is not None and not np.array_equal(head, params["embed/tokens/embedding"]):
-      raise ValueError("lm_head.weight differs from transformer.wte.weight but config.json ties them")
-  else:
-    params["head/kernel"] = head.T
-  return params
-
-
-def params_to_hf(params: dict[str, np.ndarray], config: GPTConfig) -> dict[str, np.ndarray]:
-  """The inverse of params_from_hf (lm_head.weight written as transformers writes it: tied or not)."""
-  D = config.dim
-  tensors = {
-    "transformer.wte.weight": params["embed/tokens/embedding"],
-    "transformer.wpe.weight": params["embed/positions/table"],
-  }
-  for i in range(config.num_layers):
-    hf, sj = f"transformer.h.{i}.", f"stack/blocks/{i}/"
-    for ours, theirs in (("self_attention_norm", "ln_1"), ("feed_forward_norm", "ln_2")):
-      for path, field in _norm(sj + ours):
-        tensors[f"{hf}{theirs}.{field}"] = params[path]
-    names = ("query", "key", "value")
-    tensors[hf + "attn.c_attn.weight"] = np.concatenate(
-      [params[f"{sj}self_attention/{n}/kernel"].reshape(D, D) for n in names], axis=1
-    )  # [D, N, Dh] x 3 -> [D, 3D]
-    tensors[hf + "attn.c_attn.bias"] = np.concatenate(
-      [params[f"{sj}self_attention/{n}/bias"].reshape(D) for n in names]
-    )
-    tensors[hf + "attn.c_proj.weight"] = params[sj + "self_attention/out/kernel"].reshape(D, D)
-    tensors[hf + "attn.c_proj.bias"] = params[sj + "self_attention/out/bias"]
-    for ours, theirs in (("inner", "c_fc"), ("outer", "c_proj")):
-      tensors[f"{hf}mlp.{theirs}.weight"] = params[f"{sj}feed_forward/{ours}/kernel"]
-      tensors[f"{hf}mlp.{theirs}.bias"] = params[f"{sj}feed_forward/{ours}/bias"]
-  for path, field in _norm("stack/final_norm"):
-    tensors[f"transformer.ln_f.{field}"] = params[path]
-  if not config.tie_embeddings:
-    tensors["lm_head.weight"] = params["head/kernel"].T
-  return tensors
+    return found, [Tied("lm_head.weight", "embed/tokens/embedding")]
+  return [*found, Rule("lm_head.weight", ("head/kernel",), lambda w: (w.T,), lambda k: k.T)], []

@@ -1,0 +1,73 @@
+"""Rules that map one Hugging Face tensor to seqjax parameters and back, shared by the families.
+
+A rule names one tensor of the checkpoint, the seqjax parameter paths it fills ('/'-joined), and
+the two conversions. PyTorch's nn.Linear stores weight [out, in] (flax: kernel [in, out]); GPT-2's
+Conv1D already stores [in, out]. seqjax's attention keeps heads apart: query/key/value kernels
+[D, N, Dh], biases [N, Dh], the output kernel [N, Dh, D].
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Rule(NamedTuple):
+  hf: str  # the checkpoint's tensor name
+  ours: tuple[str, ...]  # the seqjax parameter paths it fills
+  to_ours: Callable[[np.ndarray], tuple[np.ndarray, ...]]
+  to_hf: Callable[..., np.ndarray]
+
+
+class Tied(NamedTuple):
+  """A tensor transformers may write or leave out because it equals another (a tied output layer):
+  read only to check it equals the parameter it is tied to; never written."""
+
+  hf: str
+  ours: str
+
+
+def same(hf: str, ours: str) -> Rule:
+  return Rule(hf, (ours,), lambda t: (t,), lambda a: a)
+
+
+def norm(hf: str, ours: str) -> list[Rule]:
+  """LayerNorm: weight -> scale, bias -> bias."""
+  return [same(f"{hf}.weight", f"{ours}/scale"), same(f"{hf}.bias", f"{ours}/bias")]
+
+
+def linear(hf: str, ours: str, *, torch_layout: bool = True) -> list[Rule]:
+  """A dense layer: nn.Linear weight [out, in] (or Conv1D [in, out]) -> kernel [in, out]; bias."""
+  flip = (lambda w: w.T) if torch_layout else (lambda w: w)
+  return [Rule(f"{hf}.weight", (f"{ours}/kernel",), lambda w: (flip(w),), flip), same(f"{hf}.bias", f"{ours}/bias")]
+
+
+def heads_in(hf: str, ours: str, heads: int, *, torch_layout: bool = True) -> list[Rule]:
+  """A query/key/value projection [D -> N * Dh] -> kernel [D, N, Dh], bias [N, Dh]."""
+
+  def to_ours(w):
+    w = w.T if torch_layout else w  # [D, N * Dh]
+    return (w.reshape(w.shape[0], heads, -1),)
+
+  def to_hf(kernel):
+    w = kernel.reshape(kernel.shape[0], -1)  # [D, N, Dh] -> [D, N * Dh]
+    return w.T if torch_layout else w
+
+  return [
+    Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf),
+    Rule(f"{hf}.bias", (f"{ours}/bias",), lambda b: (b.reshape(heads, -1),), lambda b: b.reshape(-1)),
+  ]
+
+
+def heads_out(hf: str, ours: str, heads: int, *, torch_layout: bool = True) -> list[Rule]:
+  """The attention's output projection [N * Dh -> D] -> kernel [N, Dh, D]; bias [D]."""
+
+  def to_ours(w):
+    w = w.T if torch_layout else w  # [N * Dh, D]
+    return (w.reshape(heads, -1, w.shape[-1]),)
+
+  def to_hf(kernel):
+    w = kernel.reshape(-1, kernel.shape[-1])  # [N, Dh, D] -> [N * Dh, D]
+    return w.T if torch_layout else w
+
+  return [Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf), same(f"{hf}.bias", f"{ours}/bias")]
