@@ -188,7 +188,7 @@ def test_bert_saves_into_transformers_with_the_same_logits(tmp_path):
 @pytest.mark.parametrize(
   "family,changes,message",
   [
-    ("gpt2", {"model_type": "vit"}, "model_type 'vit' is not supported; supported: \\['gpt2', 'bert'\\]"),
+    ("gpt2", {"model_type": "t5"}, "model_type 't5' is not supported; supported: \\['gpt2', 'bert', 'vit'\\]"),
     ("gpt2", {"activation_function": "silu"}, "activation_function 'silu' is not supported"),
     ("gpt2", {"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True is not supported"),
     ("gpt2", {"attn_pdrop": 0.0}, "resid_pdrop, embd_pdrop and attn_pdrop must be equal"),
@@ -202,7 +202,7 @@ def test_bert_saves_into_transformers_with_the_same_logits(tmp_path):
   ],
 )
 def test_config_options_seqjax_cannot_express_are_refused(tmp_path, family, changes, message):
-  _, folder = {"gpt2": hf_gpt2, "bert": hf_bert}[family](tmp_path)
+  _, folder = {"gpt2": hf_gpt2, "bert": hf_bert, "vit": hf_vit}[family](tmp_path)
   rewrite_config(folder, **changes)
   with pytest.raises(ValueError, match=message):
     from_pretrained(folder)
@@ -216,3 +216,60 @@ def test_a_tied_tensor_that_differs_from_its_twin_is_refused(tmp_path):
   save_file({**load_file(weights), "cls.predictions.decoder.bias": np.ones(VOCAB, np.float32)}, weights)
   with pytest.raises(ValueError, match=r"'cls.predictions.decoder.bias' differs from the parameter it is tied to"):
     from_pretrained(folder)
+
+
+V4_NAMES = {  # transformers 4.x names of a ViT block's tensors, by their 5.x names
+  "attention.q_proj": "attention.attention.query",
+  "attention.k_proj": "attention.attention.key",
+  "attention.v_proj": "attention.attention.value",
+  "attention.o_proj": "attention.output.dense",
+  "mlp.fc1": "intermediate.dense",
+  "mlp.fc2": "output.dense",
+  "layernorm_before": "layernorm_before",
+  "layernorm_after": "layernorm_after",
+}
+
+
+def hf_vit(tmp_path):
+  config = transformers.ViTConfig(
+    image_size=8, patch_size=4, num_channels=3, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+    intermediate_size=32, num_labels=5,
+  )  # fmt: skip
+  model = redraw(transformers.ViTForImageClassification(config), seed=2)
+  folder = tmp_path / "hf"
+  model.save_pretrained(folder)
+  return model, folder
+
+
+def vit_logits(hf, ours, images_nhwc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  with torch.no_grad():
+    theirs = hf(torch.tensor(images_nhwc.transpose(0, 3, 1, 2))).logits.numpy()  # NHWC -> NCHW
+  return np.asarray(ours(jnp.asarray(images_nhwc))), theirs
+
+
+def test_vit_logits_match_transformers_from_5x_and_4x_names(tmp_path):
+  from safetensors.numpy import load_file, save_file
+
+  hf, folder = hf_vit(tmp_path)
+  images = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)  # [B, H, W, C]
+  mine, theirs = vit_logits(hf, from_pretrained(folder), images)
+  np.testing.assert_allclose(mine, theirs, atol=1e-4, rtol=0)
+  weights = folder / "model.safetensors"
+  v4 = {}
+  for name, value in load_file(weights).items():
+    for new, old in V4_NAMES.items():
+      name = re.sub(rf"^vit\.layers\.(\d+)\.{re.escape(new)}\.", rf"vit.encoder.layer.\1.{old}.", name)
+    v4[name] = value
+  assert any(name.startswith("vit.encoder.layer.0.attention.attention.query") for name in v4)
+  save_file(v4, weights)
+  mine, theirs = vit_logits(hf, from_pretrained(folder), images)
+  np.testing.assert_allclose(mine, theirs, atol=1e-4, rtol=0)
+
+
+def test_vit_saves_into_transformers_with_the_same_logits(tmp_path):
+  hf, folder = hf_vit(tmp_path)
+  save_pretrained(from_pretrained(folder), tmp_path / "back")
+  again = transformers.ViTForImageClassification.from_pretrained(tmp_path / "back").eval()
+  pixels = torch.tensor(np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32))  # NCHW
+  with torch.no_grad():
+    np.testing.assert_allclose(again(pixels).logits.numpy(), hf(pixels).logits.numpy(), atol=1e-6, rtol=0)

@@ -11,7 +11,18 @@ tensor. PyTorch nn.Linear layout (weight [out, in]); names, with N = block index
     cls.predictions.decoder.weight / .bias                            tied to the word embeddings / mlm_bias
 """
 
-from seqjax.interop.hf_layout import Rule, Tied, heads_in, heads_out, linear, norm, same
+from seqjax.interop.hf_layout import (
+  Rule,
+  Tied,
+  heads_in,
+  heads_out,
+  linear,
+  norm,
+  require,
+  same,
+  sizes_from_hf,
+  sizes_to_hf,
+)
 from seqjax.transformer.bert import BertConfig, BertForPreTraining
 
 MODEL = BertForPreTraining
@@ -25,9 +36,7 @@ REQUIRED = {  # options of transformers' BertConfig that seqjax's BERT computes 
 
 
 def config_from_hf(hf: dict) -> BertConfig:
-  for name, expected in REQUIRED.items():
-    if hf.get(name, expected) != expected:
-      raise ValueError(f"config.json: {name}={hf[name]!r} is not supported (seqjax's BERT computes {expected!r})")
+  require(hf, REQUIRED, "BERT")
   rates = {hf.get("hidden_dropout_prob", 0.1), hf.get("attention_probs_dropout_prob", 0.1)}
   if len(rates) != 1:
     raise ValueError(f"config.json: hidden_dropout_prob and attention_probs_dropout_prob must be equal, got {rates}")
@@ -35,12 +44,8 @@ def config_from_hf(hf: dict) -> BertConfig:
     vocab_size=hf["vocab_size"],
     max_length=hf["max_position_embeddings"],
     type_vocab_size=hf.get("type_vocab_size", 2),
-    dim=hf["hidden_size"],
-    num_heads=hf["num_attention_heads"],
-    num_layers=hf["num_hidden_layers"],
-    ff_dim=hf["intermediate_size"],
     dropout_rate=rates.pop(),
-    layer_norm_epsilon=hf.get("layer_norm_eps", 1e-12),
+    **sizes_from_hf(hf),
   )
 
 
@@ -51,13 +56,9 @@ def config_to_hf(config: BertConfig) -> dict:
     "vocab_size": config.vocab_size,
     "max_position_embeddings": config.max_length,
     "type_vocab_size": config.type_vocab_size,
-    "hidden_size": config.dim,
-    "num_attention_heads": config.num_heads,
-    "num_hidden_layers": config.num_layers,
-    "intermediate_size": config.ff_dim,
     "hidden_dropout_prob": config.dropout_rate,
     "attention_probs_dropout_prob": config.dropout_rate,
-    "layer_norm_eps": config.layer_norm_epsilon,
+    **sizes_to_hf(config),
     **REQUIRED,
   }
 

@@ -16,7 +16,7 @@ split here into seqjax's per-head kernels [D, N, Dh]. Names, with N = block inde
 
 import numpy as np
 
-from seqjax.interop.hf_layout import Rule, Tied, heads_out, linear, norm, same
+from seqjax.interop.hf_layout import Rule, Tied, heads_out, linear, norm, require, same
 from seqjax.transformer.gpt import GPT, GPTConfig
 
 MODEL = GPT
@@ -34,9 +34,7 @@ def config_from_hf(hf: dict) -> GPTConfig:
   activation = hf.get("activation_function", "gelu_new")
   if activation not in ACTIVATIONS:
     raise ValueError(f"config.json: activation_function {activation!r} is not supported; known: {list(ACTIVATIONS)}")
-  for name, expected in ATTENTION_SCALING.items():
-    if hf.get(name, expected) != expected:
-      raise ValueError(f"config.json: {name}={hf[name]!r} is not supported (seqjax computes {name}={expected})")
+  require(hf, ATTENTION_SCALING, "GPT")
   rates = {hf.get(name, 0.1) for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop")}
   if len(rates) != 1:
     raise ValueError(f"config.json: resid_pdrop, embd_pdrop and attn_pdrop must be equal for seqjax, got {rates}")

@@ -71,3 +71,31 @@ def heads_out(hf: str, ours: str, heads: int, *, torch_layout: bool = True) -> l
     return w.T if torch_layout else w
 
   return [Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf), same(f"{hf}.bias", f"{ours}/bias")]
+
+
+# seqjax config field -> the key of transformers' BertConfig and ViTConfig
+ENCODER_SIZES = {
+  "dim": "hidden_size",
+  "num_heads": "num_attention_heads",
+  "num_layers": "num_hidden_layers",
+  "ff_dim": "intermediate_size",
+  "layer_norm_epsilon": "layer_norm_eps",
+}
+
+
+def sizes_from_hf(hf: dict) -> dict:
+  return {
+    ours: hf.get(theirs, 1e-12) if ours == "layer_norm_epsilon" else hf[theirs]
+    for ours, theirs in ENCODER_SIZES.items()
+  }
+
+
+def sizes_to_hf(config) -> dict:
+  return {theirs: getattr(config, ours) for ours, theirs in ENCODER_SIZES.items()}
+
+
+def require(hf: dict, required: dict, model: str) -> None:
+  """Refuses config.json options that seqjax's `model` computes only at the `required` values."""
+  for name, expected in required.items():
+    if hf.get(name, expected) != expected:
+      raise ValueError(f"config.json: {name}={hf[name]!r} is not supported (seqjax's {model} computes {expected!r})")

@@ -4,9 +4,10 @@ writes a folder that transformers loads. Every tensor of the file is used exactl
 parameter of the model is written, or the load fails naming them.
 
 Families (`model_type` -> seqjax model): "gpt2" -> transformer.GPT, "bert" ->
-transformer.BertForPreTraining. ViT and T5 are refused by name (issue #13 lists the options
-seqjax still needs for them). Each family module (hf_gpt2, hf_bert) holds MODEL, the config
-translation both ways, `model_config(model)` and `rules(config)` (seqjax.interop.hf_layout).
+transformer.BertForPreTraining, "vit" -> transformer.ViT (transformers 4.x and 5.x names). T5 is
+refused by name (issue #13 lists the options seqjax still needs for it). Each family module
+(hf_gpt2, hf_bert, hf_vit) holds MODEL, the config translation both ways, `model_config(model)`
+and `rules(config)` (seqjax.interop.hf_layout); hf_vit also `rename` for older tensor names.
 """
 
 from pathlib import Path
@@ -15,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from seqjax.interop import hf_bert, hf_gpt2
+from seqjax.interop import hf_bert, hf_gpt2, hf_vit
 from seqjax.interop.safetensors_folder import read_folder, write_folder
 
-FAMILIES = {"gpt2": hf_gpt2, "bert": hf_bert}
+FAMILIES = {"gpt2": hf_gpt2, "bert": hf_bert, "vit": hf_vit}
 
 
 def _take_all(tensors: dict[str, np.ndarray], family, config) -> dict[str, np.ndarray]:
@@ -46,7 +47,8 @@ def from_pretrained(path: str | Path, *, dtype=jnp.float32) -> nnx.Module:
     raise ValueError(f"config.json: model_type {model_type!r} is not supported; supported: {list(FAMILIES)}")
   family = FAMILIES[model_type]
   config = family.config_from_hf(hf_config)
-  params = _take_all(tensors, family, config)
+  rename = getattr(family, "rename", None)  # families whose tensor names changed between transformers versions
+  params = _take_all(rename(tensors) if rename else tensors, family, config)
   model = nnx.eval_shape(lambda: family.MODEL(config, rngs=nnx.Rngs(0)))
   flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
   by_name = {"/".join(map(str, key)): key for key in flat}
