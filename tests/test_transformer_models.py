@@ -172,6 +172,18 @@ def test_gpt_packed_sequences_equal_each_sequence_alone(position, implementation
   np.testing.assert_allclose(logits[:, 6:], model(second), rtol=1e-5, atol=1e-5)  # positions restart at 0
 
 
+def test_bert_packed_sequences_equal_each_sequence_alone():
+  model = tiny_bert(next_sentence=False)
+  first, second = tokens(3, 1, 6), tokens(4, 1, 9)
+  packed = jnp.concatenate([first, second], 1)  # [1, 15]: two sequences in one row
+  types = jnp.array([[0] * 3 + [1] * 3 + [0] * 4 + [1] * 5])  # each sequence has its own two segments
+  logits, _ = model(packed, token_types=types, segment_ids=jnp.array([[0] * 6 + [1] * 9]))
+  alone_first, _ = model(first, token_types=types[:, :6])
+  alone_second, _ = model(second, token_types=types[:, 6:])
+  np.testing.assert_allclose(logits[:, :6], alone_first, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(logits[:, 6:], alone_second, rtol=1e-5, atol=1e-5)  # positions restart at 0
+
+
 def test_gpt_blockwise_attention_equals_dense():
   dense = tiny_gpt()
   blockwise = GPT(dataclasses.replace(dense.config, attention_implementation="blockwise"), rngs=nnx.Rngs(0))

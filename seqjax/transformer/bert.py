@@ -7,6 +7,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.attention.core import check_segment_ids
+from seqjax.attention.positional import segment_positions
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import ACTIVATIONS, TransformerStack
 from seqjax.transformer.config_checks import check_transformer
@@ -67,12 +69,19 @@ class BertModel(nnx.Module):
     )
     self.pooler = nnx.Linear(config.dim, config.dim, rngs=rngs)
 
-  def __call__(self, tokens, *, token_types=None, attention_mask=None, dropout_key=None):
+  def __call__(self, tokens, *, token_types=None, attention_mask=None, segment_ids=None, dropout_key=None):
+    """segment_ids [B, T] int >= 0: several sequences packed in a row, each a contiguous run that
+    attends to itself alone and is positioned from 0, as if alone (pooled reads position 0 only:
+    the first sequence's [CLS])."""
     keys = split_key(dropout_key)
-    x = self.embed(tokens, token_types=token_types, dropout_key=keys[0])
+    positions = None
+    if segment_ids is not None:
+      check_segment_ids(segment_ids, *tokens.shape, tokens.shape[1])
+      positions = segment_positions(segment_ids)  # [B, T]
+    x = self.embed(tokens, positions=positions, token_types=token_types, dropout_key=keys[0])
     if attention_mask is not None:
       _validate.bool_mask("attention_mask", attention_mask, tokens.shape, axes="[B, T]")
-    x, _ = self.encoder(x, mask=attention_mask, dropout_key=keys[1])
+    x, _ = self.encoder(x, mask=attention_mask, segment_ids=segment_ids, dropout_key=keys[1])
     return x, jnp.tanh(self.pooler(x[:, 0]))  # pooled: the [CLS] position
 
 
@@ -89,9 +98,9 @@ class BertForPreTraining(nnx.Module):
     self.mlm_bias = nnx.Param(jnp.zeros((config.vocab_size,)))
     self.next_sentence = nnx.Linear(config.dim, 2, rngs=rngs) if next_sentence else None
 
-  def __call__(self, tokens, *, token_types=None, attention_mask=None, dropout_key=None):
+  def __call__(self, tokens, *, token_types=None, attention_mask=None, segment_ids=None, dropout_key=None):
     sequence, pooled = self.bert(
-      tokens, token_types=token_types, attention_mask=attention_mask, dropout_key=dropout_key
+      tokens, token_types=token_types, attention_mask=attention_mask, segment_ids=segment_ids, dropout_key=dropout_key
     )
     h = self.transform_norm(ACTIVATIONS["gelu"](self.transform(sequence)))
     logits = self.bert.embed.attend(h) + self.mlm_bias[...][None, None, :]  # [B, T, V]
