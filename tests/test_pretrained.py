@@ -188,7 +188,11 @@ def test_bert_saves_into_transformers_with_the_same_logits(tmp_path):
 @pytest.mark.parametrize(
   "family,changes,message",
   [
-    ("gpt2", {"model_type": "t5"}, "model_type 't5' is not supported; supported: \\['gpt2', 'bert', 'vit'\\]"),
+    (
+      "gpt2",
+      {"model_type": "llama"},
+      "model_type 'llama' is not supported; supported: \\['gpt2', 'bert', 'vit', 't5'\\]",
+    ),
     ("gpt2", {"activation_function": "silu"}, "activation_function 'silu' is not supported"),
     ("gpt2", {"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True is not supported"),
     ("gpt2", {"attn_pdrop": 0.0}, "resid_pdrop, embd_pdrop and attn_pdrop must be equal"),
@@ -273,3 +277,107 @@ def test_vit_saves_into_transformers_with_the_same_logits(tmp_path):
   pixels = torch.tensor(np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32))  # NCHW
   with torch.no_grad():
     np.testing.assert_allclose(again(pixels).logits.numpy(), hf(pixels).logits.numpy(), atol=1e-6, rtol=0)
+
+
+def hf_t5(tmp_path, version: str = "1.0", d_kv: int = 4):
+  config = transformers.T5Config(
+    vocab_size=VOCAB, d_model=16, d_kv=d_kv, d_ff=32, num_layers=2, num_decoder_layers=2, num_heads=4,
+    relative_attention_num_buckets=8, relative_attention_max_distance=20,
+    feed_forward_proj="relu" if version == "1.0" else "gated-gelu", tie_word_embeddings=version == "1.0",
+  )  # fmt: skip
+  model = redraw(transformers.T5ForConditionalGeneration(config), seed=3)
+  folder = tmp_path / "hf"
+  model.save_pretrained(folder)
+  return model, folder
+
+
+def t5_inputs():
+  rng = np.random.default_rng(0)
+  src, tgt = rng.integers(2, VOCAB, (2, 9)), rng.integers(2, VOCAB, (2, 7))
+  return src, tgt, np.arange(9)[None] < np.array([[9], [6]])  # src_mask [B, S]: the second row padded
+
+
+def t5_logits(model, src, tgt, mask) -> np.ndarray:
+  return np.asarray(model(jnp.asarray(src, jnp.int32), jnp.asarray(tgt, jnp.int32), src_mask=jnp.asarray(mask)))
+
+
+@pytest.mark.parametrize("version,d_kv", [("1.0", 4), ("1.1", 4), ("1.1", 16)], ids=["1.0", "1.1", "heads-wider"])
+def test_t5_teacher_forced_logits_match_transformers(tmp_path, version, d_kv):
+  hf, folder = hf_t5(tmp_path, version, d_kv)  # d_kv 16: 4 heads x 16 = 64 != d_model 16, as T5-3B/11B
+  ours = from_pretrained(folder)
+  assert ours.config.head_dim == (None if d_kv == 4 else d_kv)
+  assert ours.config.gated_feed_forward == (version == "1.1") and ours.config.scale_decoder_output == (version == "1.0")
+  src, tgt, mask = t5_inputs()
+  with torch.no_grad():
+    theirs = hf(
+      input_ids=torch.tensor(src),
+      attention_mask=torch.tensor(mask.astype(np.int64)),
+      decoder_input_ids=torch.tensor(tgt),
+    ).logits.numpy()
+  np.testing.assert_allclose(t5_logits(ours, src, tgt, mask), theirs, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_t5_greedy_generation_equals_transformers_generate(tmp_path, version):
+  hf, folder = hf_t5(tmp_path, version)
+  ours = from_pretrained(folder)
+  src, _, mask = t5_inputs()
+  with torch.no_grad():
+    theirs = hf.generate(
+      input_ids=torch.tensor(src), attention_mask=torch.tensor(mask.astype(np.int64)), max_new_tokens=6,
+      min_new_tokens=6, do_sample=False, decoder_start_token_id=0,
+    ).numpy()[:, 1:]  # fmt: skip
+  start = jnp.zeros((2, 1), jnp.int32)  # T5's decoder starts from the pad id, 0
+  source = {"src": jnp.asarray(src, jnp.int32), "src_mask": jnp.asarray(mask)}
+  mine, _ = decoding.greedy(
+    ours, start, max_new_tokens=6, suppress=(1,), **source
+  )  # EOS (1) held off as min_new_tokens
+  np.testing.assert_array_equal(np.asarray(mine), theirs)
+
+
+def test_t5_with_its_own_output_layer_as_transformers_4_wrote_v1_1(tmp_path):
+  """transformers 4.x saved v1.1 with tie_word_embeddings false and an lm_head of its own (5.x ties
+  every T5, so the logits here are the decoder's output times that head, computed from the parts)."""
+  from safetensors.numpy import load_file, save_file
+
+  hf, folder = hf_t5(tmp_path, "1.1")
+  head = np.random.default_rng(5).standard_normal((VOCAB, 16)).astype(np.float32)  # [V, D]
+  save_file({**load_file(folder / "model.safetensors"), "lm_head.weight": head}, folder / "model.safetensors")
+  config = json.loads((folder / "config.json").read_text())
+  config.pop("scale_decoder_outputs")
+  (folder / "config.json").write_text(json.dumps({**config, "tie_word_embeddings": False}))
+  ours = from_pretrained(folder)
+  assert ours.config.separate_head and not ours.config.scale_decoder_output
+  src, tgt, mask = t5_inputs()
+  with torch.no_grad():
+    memory = hf.get_encoder()(input_ids=torch.tensor(src), attention_mask=torch.tensor(mask.astype(np.int64)))
+    decoded = hf.get_decoder()(
+      input_ids=torch.tensor(tgt), encoder_hidden_states=memory.last_hidden_state,
+      encoder_attention_mask=torch.tensor(mask.astype(np.int64)),
+    ).last_hidden_state.numpy()  # fmt: skip
+  np.testing.assert_allclose(t5_logits(ours, src, tgt, mask), decoded @ head.T, atol=1e-4, rtol=0)
+  save_pretrained(ours, tmp_path / "back")
+  np.testing.assert_array_equal(load_file(tmp_path / "back" / "model.safetensors")["lm_head.weight"], head)
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_t5_saves_into_transformers_with_the_same_logits(tmp_path, version):
+  hf, folder = hf_t5(tmp_path, version)
+  save_pretrained(from_pretrained(folder), tmp_path / "back")
+  again = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path / "back").eval()
+  src, tgt, mask = t5_inputs()
+  inputs = {"input_ids": torch.tensor(src), "attention_mask": torch.tensor(mask.astype(np.int64)),
+            "decoder_input_ids": torch.tensor(tgt)}  # fmt: skip
+  with torch.no_grad():
+    np.testing.assert_allclose(again(**inputs).logits.numpy(), hf(**inputs).logits.numpy(), atol=1e-6, rtol=0)
+
+
+def test_encoder_decoders_that_are_not_t5_are_refused(tmp_path):
+  from flax import nnx
+
+  from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
+
+  vanilla = EncoderDecoder(EncoderDecoderConfig(vocab_size=8, dim=8, num_heads=2, ff_dim=8, num_encoder_layers=1,
+                                                num_decoder_layers=1), rngs=nnx.Rngs(0))  # fmt: skip
+  with pytest.raises(ValueError, match="model: this EncoderDecoder is not a T5"):
+    save_pretrained(vanilla, tmp_path)

@@ -338,3 +338,27 @@ def test_model_errors():
     tiny_encdec()(tokens(0, 2, 5), tokens(1, 2, 3), src_mask=jnp.ones((2, 4), bool))
   with pytest.raises(ValueError, match="tgt batch 1 must equal the source batch 2"):
     tiny_encdec()(tokens(0, 2, 5), tokens(1, 1, 3))
+
+
+def test_rms_norm_and_gated_feed_forward_follow_their_equations():
+  from seqjax.transformer.blocks import FeedForward
+  from seqjax.transformer.norms import make_norm
+
+  x = np.random.default_rng(0).standard_normal((2, 3, 8)).astype(np.float32)  # [B, T, D]
+  norm = make_norm("rms", 8, epsilon=1e-6, use_bias=True, rngs=nnx.Rngs(0))
+  norm.scale.set_value(jnp.linspace(0.5, 2.0, 8))
+  want = x / np.sqrt((x**2).mean(-1, keepdims=True) + 1e-6) * np.linspace(0.5, 2.0, 8)
+  np.testing.assert_allclose(norm(jnp.asarray(x)), want, rtol=1e-5, atol=1e-6)
+  assert not hasattr(norm, "bias") or norm.bias is None  # RMSNorm has no bias, whatever use_bias says
+  ff = FeedForward(8, 16, activation="gelu_tanh", dropout_rate=0.0, use_bias=False, gated=True, rngs=nnx.Rngs(1))
+  w1, wg, w2 = (np.asarray(layer.kernel[...]) for layer in (ff.inner, ff.gate, ff.outer))
+  h = x @ w1
+  gelu = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))
+  np.testing.assert_allclose(ff(jnp.asarray(x)), (gelu * (x @ wg)) @ w2, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_norm_type_and_head_dim_are_refused():
+  with pytest.raises(ValueError, match="norm_type must be one of"):
+    EncoderDecoder(t5_like(vocab_size=8, dim=8, num_heads=2, ff_dim=8, norm_type="batch"), rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="head_dim must be a positive integer, got 0"):
+    EncoderDecoder(t5_like(vocab_size=8, dim=8, num_heads=2, ff_dim=8, head_dim=0), rngs=nnx.Rngs(0))

@@ -36,30 +36,35 @@ def norm(hf: str, ours: str) -> list[Rule]:
   return [same(f"{hf}.weight", f"{ours}/scale"), same(f"{hf}.bias", f"{ours}/bias")]
 
 
-def linear(hf: str, ours: str, *, torch_layout: bool = True) -> list[Rule]:
+def linear(hf: str, ours: str, *, torch_layout: bool = True, bias: bool = True) -> list[Rule]:
   """A dense layer: nn.Linear weight [out, in] (or Conv1D [in, out]) -> kernel [in, out]; bias."""
   flip = (lambda w: w.T) if torch_layout else (lambda w: w)
-  return [Rule(f"{hf}.weight", (f"{ours}/kernel",), lambda w: (flip(w),), flip), same(f"{hf}.bias", f"{ours}/bias")]
+  kernel = Rule(f"{hf}.weight", (f"{ours}/kernel",), lambda w: (flip(w),), flip)
+  return [kernel, same(f"{hf}.bias", f"{ours}/bias")] if bias else [kernel]
 
 
-def heads_in(hf: str, ours: str, heads: int, *, torch_layout: bool = True) -> list[Rule]:
-  """A query/key/value projection [D -> N * Dh] -> kernel [D, N, Dh], bias [N, Dh]."""
+def heads_in(
+  hf: str, ours: str, heads: int, *, torch_layout: bool = True, bias: bool = True, scale: float = 1.0
+) -> list[Rule]:
+  """A query/key/value projection [D -> N * Dh] -> kernel [D, N, Dh], bias [N, Dh]. `scale`
+  multiplies the kernel on reading and divides it on writing (T5's unscaled attention, folded
+  into the query: q k / sqrt(Dh) with q scaled by sqrt(Dh) is T5's q k)."""
 
   def to_ours(w):
     w = w.T if torch_layout else w  # [D, N * Dh]
-    return (w.reshape(w.shape[0], heads, -1),)
+    return (w.reshape(w.shape[0], heads, -1) * np.asarray(scale, w.dtype),)
 
   def to_hf(kernel):
-    w = kernel.reshape(kernel.shape[0], -1)  # [D, N, Dh] -> [D, N * Dh]
+    w = kernel.reshape(kernel.shape[0], -1) / np.asarray(scale, kernel.dtype)  # [D, N, Dh] -> [D, N * Dh]
     return w.T if torch_layout else w
 
-  return [
-    Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf),
-    Rule(f"{hf}.bias", (f"{ours}/bias",), lambda b: (b.reshape(heads, -1),), lambda b: b.reshape(-1)),
-  ]
+  kernel = Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf)
+  if not bias:
+    return [kernel]
+  return [kernel, Rule(f"{hf}.bias", (f"{ours}/bias",), lambda b: (b.reshape(heads, -1),), lambda b: b.reshape(-1))]
 
 
-def heads_out(hf: str, ours: str, heads: int, *, torch_layout: bool = True) -> list[Rule]:
+def heads_out(hf: str, ours: str, heads: int, *, torch_layout: bool = True, bias: bool = True) -> list[Rule]:
   """The attention's output projection [N * Dh -> D] -> kernel [N, Dh, D]; bias [D]."""
 
   def to_ours(w):
@@ -70,7 +75,8 @@ def heads_out(hf: str, ours: str, heads: int, *, torch_layout: bool = True) -> l
     w = kernel.reshape(-1, kernel.shape[-1])  # [N, Dh, D] -> [N * Dh, D]
     return w.T if torch_layout else w
 
-  return [Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf), same(f"{hf}.bias", f"{ours}/bias")]
+  kernel = Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf)
+  return [kernel, same(f"{hf}.bias", f"{ours}/bias")] if bias else [kernel]
 
 
 # seqjax config field -> the key of transformers' BertConfig and ViTConfig

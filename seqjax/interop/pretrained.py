@@ -4,10 +4,10 @@ writes a folder that transformers loads. Every tensor of the file is used exactl
 parameter of the model is written, or the load fails naming them.
 
 Families (`model_type` -> seqjax model): "gpt2" -> transformer.GPT, "bert" ->
-transformer.BertForPreTraining, "vit" -> transformer.ViT (transformers 4.x and 5.x names). T5 is
-refused by name (issue #13 lists the options seqjax still needs for it). Each family module
-(hf_gpt2, hf_bert, hf_vit) holds MODEL, the config translation both ways, `model_config(model)`
-and `rules(config)` (seqjax.interop.hf_layout); hf_vit also `rename` for older tensor names.
+transformer.BertForPreTraining, "vit" -> transformer.ViT (transformers 4.x and 5.x names), "t5" ->
+transformer.EncoderDecoder (T5 v1.0 and v1.1). Each family module (hf_gpt2, hf_bert, hf_vit, hf_t5)
+holds MODEL, the config translation both ways, `model_config(model)` and `rules(config)`
+(seqjax.interop.hf_layout); hf_vit also `rename` for older tensor names, hf_t5 `IGNORED`.
 """
 
 from pathlib import Path
@@ -16,15 +16,17 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from seqjax.interop import hf_bert, hf_gpt2, hf_vit
+from seqjax.interop import hf_bert, hf_gpt2, hf_t5, hf_vit
 from seqjax.interop.safetensors_folder import read_folder, write_folder
 
-FAMILIES = {"gpt2": hf_gpt2, "bert": hf_bert, "vit": hf_vit}
+FAMILIES = {"gpt2": hf_gpt2, "bert": hf_bert, "vit": hf_vit, "t5": hf_t5}
 
 
 def _take_all(tensors: dict[str, np.ndarray], family, config) -> dict[str, np.ndarray]:
   """The checkpoint's tensors -> seqjax parameters by path, each tensor used once."""
   left = dict(tensors)
+  for name in getattr(family, "IGNORED", ()):  # tensors of the format that no model computes with
+    left.pop(name, None)
   found, tied = family.rules(config)
   params = {}
   for rule in found:

@@ -1,10 +1,13 @@
 """The shared parts of every Transformer here: feed-forward, residual sublayers, blocks, stacks.
 
-A sublayer f (attention or feed-forward) is wrapped with a residual connection, dropout and
-LayerNorm in one of two arrangements:
+A sublayer f (attention or feed-forward) is wrapped with a residual connection, dropout and a
+norm N (LayerNorm, or RMSNorm with norm_type="rms" as T5) in one of two arrangements:
 
-    post-LN (Vaswani et al. 2017, BERT):   x <- LN(x + Dropout(f(x)))
-    pre-LN  (GPT-2, ViT, T5):              x <- x + Dropout(f(LN(x)))    (and a final LN on the stack)
+    post-LN (Vaswani et al. 2017, BERT):   x <- N(x + Dropout(f(x)))
+    pre-LN  (GPT-2, ViT, T5):              x <- x + Dropout(f(N(x)))    (and a final N on the stack)
+
+head_dim sets the per-head size apart from dim / num_heads (T5-3B/11B); gated makes the
+feed-forward a GLU variant (T5 v1.1).
 
 A block is self-attention [+ cross-attention to an encoder's output] + feed-forward: the
 encoder block, the decoder block and the GPT/BERT/ViT blocks are this one class.
@@ -18,7 +21,7 @@ from seqjax import _validate
 from seqjax.attention.multihead import ContextKV, KVCache, MultiHeadAttention
 from seqjax.dropout import dropout, split_key
 from seqjax.logical_axes import EMBED, MLP, axes
-from seqjax.transformer.norms import layer_norm
+from seqjax.transformer.norms import NORM_TYPES, make_norm
 
 ACTIVATIONS = {
   "relu": jax.nn.relu,
@@ -29,13 +32,29 @@ NORMS = ("post", "pre")
 
 
 class FeedForward(nnx.Module):
-  """Position-wise FFN(x) = act(x W_1 + b_1) W_2 + b_2, [B, T, D] -> [B, T, D]."""
+  """Position-wise FFN(x) = act(x W_1 + b_1) W_2 + b_2, [B, T, D] -> [B, T, D]; with `gated`
+  (Shazeer 2020, GEGLU in T5 v1.1): (act(x W_1) * (x W_g)) W_2."""
 
-  def __init__(self, dim: int, ff_dim: int, *, activation: str, dropout_rate: float, use_bias: bool, rngs: nnx.Rngs):
+  def __init__(
+    self,
+    dim: int,
+    ff_dim: int,
+    *,
+    activation: str,
+    dropout_rate: float,
+    use_bias: bool,
+    gated: bool = False,
+    rngs: nnx.Rngs,
+  ):
     _validate.choice("activation", activation, ACTIVATIONS)
-    self.inner = nnx.Linear(
-      dim, ff_dim, use_bias=use_bias, kernel_metadata=axes(EMBED, MLP), bias_metadata=axes(MLP), rngs=rngs
-    )
+
+    def inner():
+      return nnx.Linear(
+        dim, ff_dim, use_bias=use_bias, kernel_metadata=axes(EMBED, MLP), bias_metadata=axes(MLP), rngs=rngs
+      )
+
+    self.inner = inner()
+    self.gate = inner() if gated else None
     self.outer = nnx.Linear(
       ff_dim, dim, use_bias=use_bias, kernel_metadata=axes(MLP, EMBED), bias_metadata=axes(EMBED), rngs=rngs
     )
@@ -44,6 +63,7 @@ class FeedForward(nnx.Module):
 
   def __call__(self, x: jax.Array, dropout_key: jax.Array | None = None) -> jax.Array:
     h = ACTIVATIONS[self.activation](self.inner(x))  # [B, T, D_ff]
+    h = h if self.gate is None else h * self.gate(x)
     return self.outer(dropout(h, self.dropout_rate, dropout_key))
 
 
@@ -65,15 +85,20 @@ class TransformerBlock(nnx.Module):
     rope: bool = False,
     layer_norm_epsilon: float = 1e-6,
     attention_implementation: str = "dense",
+    norm_type: str = "layer",
+    head_dim: int | None = None,
+    gated: bool = False,
     rngs: nnx.Rngs,
   ):
     _validate.choice("norm", norm, NORMS)
+    _validate.choice("norm_type", norm_type, NORM_TYPES)
     _validate.probability("dropout_rate", dropout_rate)
 
     def attention(implementation="dense"):
       return MultiHeadAttention(
         num_heads,
         dim,
+        head_dim=head_dim,
         use_bias=use_bias,
         dropout_rate=attention_dropout_rate,
         rope=rope,
@@ -81,16 +106,16 @@ class TransformerBlock(nnx.Module):
         rngs=rngs,
       )
 
-    def make_norm():
-      return layer_norm(dim, epsilon=layer_norm_epsilon, use_bias=use_bias, rngs=rngs)
+    def norm_layer():
+      return make_norm(norm_type, dim, epsilon=layer_norm_epsilon, use_bias=use_bias, rngs=rngs)
 
-    self.self_attention, self.self_attention_norm = attention(attention_implementation), make_norm()
+    self.self_attention, self.self_attention_norm = attention(attention_implementation), norm_layer()
     self.cross_attention = attention() if cross_attention else None
-    self.cross_attention_norm = make_norm() if cross_attention else None
+    self.cross_attention_norm = norm_layer() if cross_attention else None
     self.feed_forward = FeedForward(
-      dim, ff_dim, activation=activation, dropout_rate=dropout_rate, use_bias=use_bias, rngs=rngs
+      dim, ff_dim, activation=activation, dropout_rate=dropout_rate, use_bias=use_bias, gated=gated, rngs=rngs
     )
-    self.feed_forward_norm = make_norm()
+    self.feed_forward_norm = norm_layer()
     self.norm = norm
     self.dropout_rate = dropout_rate
 
@@ -153,7 +178,7 @@ class TransformerBlock(nnx.Module):
 
 
 class TransformerStack(nnx.Module):
-  """`num_layers` blocks of one configuration; pre-LN stacks end with a LayerNorm."""
+  """`num_layers` blocks of one configuration; pre-LN stacks end with a norm of the blocks' norm_type."""
 
   def __init__(self, num_layers: int, *, rngs: nnx.Rngs, **block_options):
     _validate.positive_int("num_layers", num_layers)
@@ -162,7 +187,8 @@ class TransformerStack(nnx.Module):
     dim = block_options["dim"]
     eps = block_options.get("layer_norm_epsilon", 1e-6)
     use_bias = block_options.get("use_bias", True)
-    self.final_norm = layer_norm(dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
+    norm_type = block_options.get("norm_type", "layer")
+    self.final_norm = make_norm(norm_type, dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
 
   def __call__(self, x, *, dropout_key=None, caches=None, memory=None, **block_kwargs):
     """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block.

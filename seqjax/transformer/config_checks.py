@@ -16,5 +16,5 @@ def check_transformer(config, *, positive: tuple[str, ...], **choices) -> None:
       choices[name] = allowed
   _validate.fields(config, positive=SIZES + positive, probabilities=("dropout_rate",), **choices)
   _validate.finite_number("layer_norm_epsilon", config.layer_norm_epsilon, low=0.0, inclusive=False)
-  if config.dim % config.num_heads:
-    raise ValueError(f"dim {config.dim} must be divisible by num_heads {config.num_heads}")
+  if getattr(config, "head_dim", None) is None and config.dim % config.num_heads:
+    raise ValueError(f"dim {config.dim} must be divisible by num_heads {config.num_heads} (or set head_dim)")

@@ -14,6 +14,7 @@ from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
 from seqjax.transformer.config_checks import check_transformer
 from seqjax.transformer.embedding import TextEmbedding
+from seqjax.transformer.norms import NORM_TYPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,20 +36,35 @@ class EncoderDecoderConfig:
   tie_embeddings: bool = True  # one matrix for source, target and pre-softmax projection
   layer_norm_epsilon: float = 1e-6
   attention_implementation: str = "dense"  # self-attention: or "auto" (seqjax.attention.fused_attention), padding kept
+  norm_type: str = "layer"  # or "rms" (T5)
+  head_dim: int | None = None  # per head; None: dim // num_heads (T5-3B/11B set it apart)
+  gated_feed_forward: bool = False  # GLU feed-forward (T5 v1.1, mT5; with activation "gelu_tanh": GEGLU)
+  separate_head: bool = False  # with tie_embeddings: source and target share the embedding, the output layer is its own
+  scale_decoder_output: bool = False  # the decoder's output times dim^-0.5 before the output layer (T5 v1.0)
+  relative_buckets: int = 32  # position "relative": T5's bucket count and largest distance told apart
+  relative_max_distance: int = 128
 
   def check(self) -> "EncoderDecoderConfig":
     check_transformer(
       self,
-      positive=("vocab_size", "max_length", "num_encoder_layers", "num_decoder_layers"),
+      positive=("vocab_size", "max_length", "num_encoder_layers", "num_decoder_layers", "relative_buckets",
+                "relative_max_distance"),
       position=("sinusoidal", "learned", "relative"),
       norm=("post", "pre"),
-    )
+      norm_type=NORM_TYPES,
+    )  # fmt: skip
+    if self.head_dim is not None:
+      _validate.positive_int("head_dim", self.head_dim)
     return self
 
 
 def t5_like(**overrides) -> EncoderDecoderConfig:
-  """T5-style: relative position bias, pre-LN, no biases, unscaled embeddings (T5 uses RMSNorm; this uses LayerNorm)."""
-  return EncoderDecoderConfig(**{"position": "relative", "norm": "pre", "use_bias": False, **overrides})
+  """T5-style: relative position bias, pre-norm with RMSNorm, no biases, unscaled embeddings.
+  T5 v1.0 adds scale_decoder_output=True; v1.1 gated_feed_forward=True, activation="gelu_tanh",
+  separate_head=True (seqjax.interop.from_pretrained sets these from a checkpoint's config)."""
+  return EncoderDecoderConfig(
+    **{"position": "relative", "norm": "pre", "norm_type": "rms", "use_bias": False, **overrides}
+  )
 
 
 def check_source_mask(src_mask: jax.Array | None, shape: tuple[int, int]) -> None:
@@ -102,6 +118,20 @@ class EncoderDecoder(nnx.Module):
         use_bias=config.use_bias,
         layer_norm_epsilon=config.layer_norm_epsilon,
         attention_implementation=config.attention_implementation,
+        norm_type=config.norm_type,
+        head_dim=config.head_dim,
+        gated=config.gated_feed_forward,
+        rngs=rngs,
+      )
+
+    def relative_bias(bidirectional):
+      if not relative:
+        return None
+      return RelativePositionBias(
+        config.num_heads,
+        bidirectional=bidirectional,
+        num_buckets=config.relative_buckets,
+        max_distance=config.relative_max_distance,
         rngs=rngs,
       )
 
@@ -109,14 +139,16 @@ class EncoderDecoder(nnx.Module):
     self.target_embed = None if config.tie_embeddings else embedding()
     self.encoder = stack(config.num_encoder_layers, cross_attention=False)
     self.decoder = stack(config.num_decoder_layers, cross_attention=True)
-    self.encoder_bias = RelativePositionBias(config.num_heads, bidirectional=True, rngs=rngs) if relative else None
-    self.decoder_bias = RelativePositionBias(config.num_heads, bidirectional=False, rngs=rngs) if relative else None
-    self.head = None if config.tie_embeddings else nnx.Linear(config.dim, config.vocab_size, use_bias=False, rngs=rngs)
+    self.encoder_bias = relative_bias(bidirectional=True)
+    self.decoder_bias = relative_bias(bidirectional=False)
+    own_head = config.separate_head or not config.tie_embeddings
+    self.head = nnx.Linear(config.dim, config.vocab_size, use_bias=False, rngs=rngs) if own_head else None
 
   def _target_embed(self):
     return self.source_embed if self.target_embed is None else self.target_embed
 
   def _logits(self, x):
+    x = x * self.config.dim**-0.5 if self.config.scale_decoder_output else x
     return self.source_embed.attend(x) if self.head is None else self.head(x)
 
   def encode(self, src: jax.Array, *, src_mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
