@@ -17,7 +17,9 @@ residual blocks, each with a feed-forward layer), a causal Transformer (two pre-
 RoPE), and causal dilated CNNs of receptive field 64 (6 layers) and 1024 (10 layers). All train
 with the same optimizer, learning rate, batch and steps (`train`); each seed draws init and
 data. `caps` bounds the distances of a model too costly on a CPU beyond them (the default
-stops the Transformer at 256: one step at T = 1024 costs it ~1.5 s here, 10x an LSTM's).
+stops the Transformer at 128: one step at T = 1024 costs it ~1.5 s here, 10x an LSTM's).
+Finished runs are journaled (harness.journal, `<out>/long_range.runs.jsonl`): a killed run resumes
+where it stopped, and processes given different `--tasks` share their runs with the full one.
 
 Solved: accuracy >= 0.95 (copy, recall; chance 1/8) or MSE below 10% of the mean predictor's
 (adding: variance explained >= 0.9), on `test_size` fresh sequences. Distances run in
@@ -46,6 +48,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
+from harness.journal import Journal
 from seqjax.conv import DilatedConvStack
 from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS, TASKS, make_batch, shape
 from seqjax.parallel import LRU, MinGRU
@@ -62,7 +65,7 @@ class Config:
   distances: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
   tasks: tuple[str, ...] = TASKS
   models: tuple[str, ...] = ()  # () = all of MODELS
-  caps: tuple[tuple[str, int], ...] = (("Transformer (causal, RoPE)", 256),)  # (model, longest distance run): cost
+  caps: tuple[tuple[str, int], ...] = (("Transformer (causal, RoPE)", 128),)  # (model, longest distance run): cost
   params: int = 20_000  # each model's width is chosen to come nearest to this count
   train: TrainConfig = TrainConfig(steps=500, batch_size=32, learning_rate=3e-3, clip_norm=1.0, progress=False)
   test_size: int = 512
@@ -275,6 +278,10 @@ def train_and_test(name: str, build, width: int, task: str, distance: int, seed:
   }
 
 
+def run_text(run: dict) -> str:
+  return "diverged" if run["score"] is None else f"{run['score']:.3f}"
+
+
 def score_text(runs: list[dict]) -> str:
   """The scores' mean [range] over seeds, and how many runs diverged (no score)."""
   finite = [r["score"] for r in runs if r["score"] is not None]
@@ -378,6 +385,12 @@ def main(argv=None):
   names = list(config.models or MODELS)
   started = time.perf_counter()
   runs, widths, rows = [], {}, []
+  journal = Journal("long_range", config, fields=("params", "train", "test_size"))  # what one run depends on
+
+  def trained(name, build, width, task, distance, seed, steps):
+    key = f"{name}|{task}|{distance}|{seed}|{steps}"
+    return journal.run(key, lambda: train_and_test(name, build, width, task, distance, seed, config, steps))
+
   for task in config.tasks:
     for name in names:
       build, tasks = MODELS[name]
@@ -387,11 +400,9 @@ def main(argv=None):
       for distance in config.distances:
         if distance > dict(config.caps).get(name, distance):
           break  # capped: the CPU cost of longer distances
-        batch = [
-          train_and_test(name, build, width, task, distance, seed, config, config.train.steps) for seed in config.seeds
-        ]
+        batch = [trained(name, build, width, task, distance, seed, config.train.steps) for seed in config.seeds]
         runs += batch
-        print(f"{task} D={distance} {name}: " + ", ".join(f"{r['score']:.3f}" for r in batch), flush=True)
+        print(f"{task} D={distance} {name}: " + ", ".join(run_text(r) for r in batch), flush=True)
         if not any(r["solved"] for r in batch):
           break  # longer distances not run
       mine = [r for r in runs if r["model"] == name and r["task"] == task]
@@ -417,15 +428,13 @@ def main(argv=None):
       build = MODELS[name][0] if name in MODELS else (lambda w, t, r, n=layers: DilatedCNN(w, t, layers=n, rngs=r))
       width, _ = matched_width(build, "copy", config.params)
       depth_runs += [
-        train_and_test(name, build, width, "copy", config.depth_distance, s, config, config.train.steps)
-        for s in config.seeds
+        trained(name, build, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
       ]
     attention = "Transformer, 1 layer (causal, RoPE)"
     build = lambda w, t, r: CausalTransformer(w, t, layers=1, rngs=r)  # noqa: E731
     width, _ = matched_width(build, "copy", config.params)
     depth_runs += [
-      train_and_test(attention, build, width, "copy", config.depth_distance, s, config, config.train.steps)
-      for s in config.seeds
+      trained(attention, build, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
     ]
   depth_rows = [
     {
@@ -447,7 +456,7 @@ def main(argv=None):
       distance, build = failed[0], MODELS[CONTROL_MODEL][0]
       steps = config.control_factor * config.train.steps
       control_runs = [
-        train_and_test(CONTROL_MODEL, build, widths[CONTROL_MODEL, "copy"][0], "copy", distance, s, config, steps)
+        trained(CONTROL_MODEL, build, widths[CONTROL_MODEL, "copy"][0], "copy", distance, s, steps)
         for s in config.seeds
       ]
       before = [r for r in lstm if r["distance"] == distance]
@@ -482,7 +491,15 @@ def main(argv=None):
       )
     )
   sections.append(("Control: more steps for the LSTM", control_text))
-  sections.append(("Cost", f"All runs together: {total / 60:.1f} minutes on this machine."))
+  resumed = f" (resumed from {journal.path.name}: {journal.resumed} runs read back)" if journal.resumed else ""
+  trained_seconds = sum(r.get("train_seconds", 0.0) for r in runs + depth_runs + control_runs)
+  sections.append(
+    (
+      "Cost",
+      f"This process: {total / 60:.1f} minutes on this machine{resumed}; the runs' training steps together: "
+      f"{trained_seconds / 60:.1f} minutes (compilation and testing apart).",
+    )
+  )
   report.write(
     "long_range",
     "How far back each architecture reaches: copy, recall and adding at controlled distances",

@@ -82,3 +82,9 @@ def test_a_diverged_run_is_reported_as_such_not_as_a_score():
 def test_bad_task_settings_are_refused(task, distance, size, message):
   with pytest.raises(ValueError, match=message):
     tasks.make_batch(task, distance, np.random.default_rng(0), size)
+
+
+def test_a_diverged_run_prints_as_diverged():
+  from experiments.long_range import run_text
+
+  assert run_text({"score": None}) == "diverged" and run_text({"score": 0.5}) == "0.500"
