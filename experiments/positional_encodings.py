@@ -8,7 +8,8 @@ optimizer and steps:
 
     encoder   bidirectional; reads x_1..x_n and answers y_i = x_{n+1-i} at every position i.
               Without positions self-attention is permutation-equivariant: position i sees the
-              same set as every other, so only chance (1/8) is possible.
+              same multiset as every other, so the best it can do is name the most frequent
+              symbol (`order_blind_ceiling`: 0.32, 0.26, 0.22 at n = 8, 16, 32; chance 1/8).
     decoder   causal; reads x_1..x_n, a separator, y_1..y_{n-1} and predicts y_1..y_n
               (teacher forcing). The causal mask leaks position (each step sees a different
               number of tokens), so it can infer where it is; how far that carries is measured
@@ -39,6 +40,14 @@ from seqjax.transformer import TransformerStack
 SYMBOLS = 8  # the alphabet; the decoder's separator is token SYMBOLS
 POSITIONS = ("none", "sinusoidal", "learned", "rope", "relative")
 KINDS = ("encoder", "decoder")
+
+
+def order_blind_ceiling(n: int, samples: int = 200_000, seed: int = 0) -> float:
+  """The expected accuracy of naming each sequence's most frequent symbol at every position: the
+  best a reader of the multiset alone (an encoder without positions) can do."""
+  x = np.random.default_rng(seed).integers(0, SYMBOLS, (samples, n))  # [samples, n]
+  counts = np.stack([(x == s).sum(1) for s in range(SYMBOLS)], 1)  # [samples, SYMBOLS]
+  return float((counts.max(1) / n).mean())
 
 
 @dataclasses.dataclass(frozen=True)

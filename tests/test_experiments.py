@@ -108,3 +108,10 @@ def test_experiments_all_runs_every_experiment_with_the_same_arguments(monkeypat
   assert calls == [(i, ["smoke", "--out", "/tmp/x"]) for i in range(3)]
   with pytest.raises(SystemExit, match="python -m experiments all smoke"):
     suite.main(["smoke"])
+
+
+def test_the_order_blind_ceiling_is_the_most_frequent_symbols_share():
+  from experiments.positional_encodings import order_blind_ceiling
+
+  assert order_blind_ceiling(1, samples=100) == 1.0  # one symbol: always the most frequent
+  assert abs(order_blind_ceiling(8) - 0.324) < 0.005 and abs(order_blind_ceiling(32) - 0.220) < 0.005
