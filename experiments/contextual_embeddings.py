@@ -27,6 +27,14 @@ Commands:
     python -m experiments.contextual_embeddings default   # T=48, 3 models x 3 seeds: well under an hour on 2 CPU cores
     python -m experiments.contextual_embeddings smoke
     python -m experiments.contextual_embeddings large     # T=128, D=256, 10000 steps: for an accelerator
+    python -m experiments.contextual_embeddings default --pretrained bert-base-uncased   # a real BERT, see below
+
+With `--pretrained FOLDER` (a Hugging Face BERT folder: config.json, model.safetensors, vocab.txt;
+on a connected machine `huggingface-cli download bert-base-uncased config.json model.safetensors
+vocab.txt --local-dir bert-base-uncased`) nothing is trained: the same sentence layouts are
+written in English words ("bank"; money, loan, ... against river, water, ...; neutral fillers),
+split by the folder's WordPiece vocabulary, and the pretrained BERT's last layer at "bank" is
+probed beside its input embedding; results/contextual_embeddings_pretrained.*.
 """
 
 import dataclasses
@@ -40,12 +48,22 @@ from flax import nnx
 from harness import cli, figures, report
 from seqjax import _validate
 from seqjax.data.batching import step_indices
+from seqjax.data.wordpiece import WordPiece
+from seqjax.interop import from_pretrained
 from seqjax.recurrent import RNN, LSTMCell
 from seqjax.train import TrainConfig, fit, token_cross_entropy
 from seqjax.transformer import BertConfig, BertForPreTraining, mask_tokens
 
 MASK, WORD = 0, 1  # token ids: [MASK], the ambiguous word; then the cue words, then the fillers
 SENSES = ("finance", "river")
+# The English words of the pretrained mode, in the order of the synthetic ids they replace
+FINANCE = ("money", "loan", "deposit", "account", "cash", "credit", "interest", "savings", "mortgage", "teller")
+RIVER = ("river", "water", "fish", "shore", "mud", "stream", "boat", "grass", "flood", "fishing")
+FILLERS = (
+  "the", "a", "we", "they", "walked", "saw", "went", "near", "by", "old", "new", "big", "small", "early", "late",
+  "morning", "evening", "yesterday", "today", "friend", "family", "people", "city", "town", "road", "car", "house",
+  "day", "week", "time", "good", "long", "first", "last", "again", "there", "then", "also", "very", "quite",
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +77,7 @@ class Config:
   ridge: float = 1.0
   distance_edges: tuple[int, ...] = (1, 3, 6, 12, 24)  # nearest-cue distance buckets [e_i, e_i+1), the last open
   collapse_learning_rate: float = 3e-3  # a second BERT, trained at this rate
+  pretrained: str = ""  # a Hugging Face BERT folder (with vocab.txt): probe it on English words instead of training
   seeds: tuple[int, ...] = (0, 1, 2)  # each draws the data and initializes the models
   train: TrainConfig = TrainConfig(steps=1500, batch_size=64, learning_rate=1e-3, clip_norm=1.0, progress=False)
   out: str = str(report.RESULTS)
@@ -78,6 +97,11 @@ class Config:
     if self.train_sentences < self.train.batch_size:
       raise ValueError(
         f"train_sentences ({self.train_sentences}) must be >= train.batch_size ({self.train.batch_size})"
+      )
+    if self.pretrained and (self.cues_per_sense > len(FINANCE) or self.fillers > len(FILLERS)):
+      raise ValueError(
+        f"with pretrained, cues_per_sense must be <= {len(FINANCE)} and fillers <= {len(FILLERS)} (the English "
+        f"word lists), got {self.cues_per_sense} and {self.fillers}"
       )
     return self
 
@@ -284,12 +308,54 @@ def run(config: Config, seed: int) -> dict:
   }
 
 
+def english(tokens: np.ndarray, config: Config) -> list[list[str]]:
+  """Synthetic ids [N, T] -> the same sentences in English words: "bank", the cues, the fillers."""
+  C = config.cues_per_sense
+  words = ["[MASK]", "bank", *FINANCE[:C], *RIVER[:C], *FILLERS[: config.fillers]]
+  return [[words[t] for t in row] for row in tokens]
+
+
+def run_pretrained(config: Config, seed: int, batch: int = 64) -> dict:
+  """Probe a pretrained BERT (no training) on sentences of `seed`'s layout written in English."""
+  model = from_pretrained(config.pretrained)
+  if not isinstance(model, BertForPreTraining):
+    raise ValueError(f"pretrained must be a BERT folder (model_type 'bert'), got a {type(model).__name__}")
+  wordpiece = WordPiece.from_folder(config.pretrained)
+  probe = sentences(config, config.probe_sentences, 10_000 + seed)
+  encoded = [wordpiece.sentence(words) for words in english(probe["tokens"], config)]
+  T = max(len(ids) for ids, _ in encoded)
+  if T > model.bert.config.max_length:
+    raise ValueError(f"length: {T} word pieces exceed the model's max_length {model.bert.config.max_length}")
+  ids = np.full((len(encoded), T), wordpiece.ids["[PAD]"], np.int32)  # [N, T] word pieces
+  for row, (pieces, _) in enumerate(encoded):
+    ids[row, : len(pieces)] = pieces
+  mask = ids != wordpiece.ids["[PAD]"]  # [N, T]
+  at = np.array([firsts[p] for (_, firsts), p in zip(encoded, probe["position"], strict=True)])  # "bank"'s piece
+  encode = nnx.jit(lambda model, ids, mask: model.bert(ids, attention_mask=mask)[0])
+  states = np.concatenate(
+    [np.asarray(encode(model, ids[i : i + batch], mask[i : i + batch])) for i in range(0, len(ids), batch)]
+  )  # [N, T, D]
+  table = np.asarray(model.bert.embed.tokens.embedding[...])  # [V, D]
+  bank = wordpiece.word("bank")[0]
+  representations = {
+    "static (input embedding table)": np.tile(table[bank], (config.probe_sentences, 1)),
+    "pretrained BERT, last layer": states[np.arange(len(ids)), at],
+  }
+  return {
+    "seed": seed,
+    "train_test_overlap": 0,  # nothing trained here
+    "cue_before_share": float(probe["cue_before"][config.probe_sentences // 2 :].mean()),
+    "losses": {},
+    "representations": {name: scores(vectors, probe, config) for name, vectors in representations.items()},
+  }
+
+
 def distance_labels(config: Config) -> list[str]:
   edges = [*config.distance_edges, config.length]
   return [f"{a}-{b - 1}" if b - 1 > a else f"{a}" for a, b in itertools.pairwise(edges)]
 
 
-def draw(runs: list[dict], config: Config):
+def draw(runs: list[dict], config: Config, name: str = "contextual_embeddings"):
   """Probe accuracy per representation, accuracy against nearest-cue distance, and the cosines."""
   names = list(runs[0]["representations"])
   short = [name.split(" (")[0].split(",")[0] for name in names]  # tick labels
@@ -326,12 +392,12 @@ def draw(runs: list[dict], config: Config):
     f"(T={config.length}, {len(runs)} seeds)",
     fontsize=10,
   )
-  return figures.save(fig, config.out, "contextual_embeddings")
+  return figures.save(fig, config.out, name)
 
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  runs = [run(config, seed) for seed in config.seeds]
+  runs = [(run_pretrained if config.pretrained else run)(config, seed) for seed in config.seeds]
   spread = lambda values: report.spread(100 * np.asarray(values), ".1f")  # noqa: E731
   rows, distance_rows, names = [], [], list(runs[0]["representations"])
   for name in names:
@@ -355,19 +421,25 @@ def main(argv=None):
     )
   losses = {name: report.spread([r["losses"][name] for r in runs]) for name in runs[0]["losses"]}
   overlap = sum(r["train_test_overlap"] for r in runs)
-  figure_path = draw(runs, config)
+  name = "contextual_embeddings_pretrained" if config.pretrained else "contextual_embeddings"
+  figure_path = draw(runs, config, name)
   half = config.probe_sentences - config.probe_sentences // 2
+  models = (
+    f"the pretrained BERT of {config.pretrained} (no training; English words: 'bank', {config.cues_per_sense} "
+    f"cue words per sense, {config.fillers} fillers, in random order)"
+    if config.pretrained
+    else f"D={config.dim}, {config.train.steps} Adam steps of {config.train.batch_size} per model on "
+    f"{config.train_sentences} sentences, lr {config.train.learning_rate:g}; final train loss {losses}; probe "
+    f"sentences seen in training: {overlap}"
+  )
   report.write(
-    "contextual_embeddings",
+    name,
     "Static against contextual embeddings: reading a word's sense from its vector",
     [
       (
         f"Linear probe on {half} held-out sentences per seed (chance 50%; "
         f"{100 * np.mean([r['cue_before_share'] for r in runs]):.0f}% with a sense cue before the word); "
-        f"mean [lowest-highest] over seeds {list(config.seeds)}; T={config.length}, D={config.dim}, "
-        f"{config.train.steps} Adam steps of {config.train.batch_size} per model on {config.train_sentences} "
-        f"sentences, lr {config.train.learning_rate:g}; final train loss {losses}; probe sentences seen in "
-        f"training: {overlap}",
+        f"mean [lowest-highest] over seeds {list(config.seeds)}; T={config.length}; {models}",
         report.markdown_table(rows),
       ),
       (

@@ -381,3 +381,38 @@ def test_encoder_decoders_that_are_not_t5_are_refused(tmp_path):
                                                 num_decoder_layers=1), rngs=nnx.Rngs(0))  # fmt: skip
   with pytest.raises(ValueError, match="model: this EncoderDecoder is not a T5"):
     save_pretrained(vanilla, tmp_path)
+
+
+def test_wordpiece_takes_the_longest_pieces_and_falls_back_to_unk():
+  from seqjax.data.wordpiece import WordPiece
+
+  wordpiece = WordPiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "fish", "##ing", "##in", "bank", "b"])
+  assert wordpiece.word("Fishing") == [4, 5]  # lowercased; "##ing" is longer than "##in"
+  assert wordpiece.word("bankz") == [1]  # no split covers it
+  assert wordpiece.sentence(["bank", "fishing", "b"]) == ([2, 7, 4, 5, 8, 3], [1, 2, 4])
+  with pytest.raises(ValueError, match=r"the vocabulary lacks \[UNK\]"):
+    WordPiece(["[PAD]", "[CLS]", "[SEP]"])
+
+
+def test_contextual_embeddings_probes_a_pretrained_bert_folder(tmp_path, capsys):
+  from experiments import contextual_embeddings as experiment
+
+  pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "bank", "##ing", *experiment.FINANCE, *experiment.RIVER,
+            *experiment.FILLERS]  # fmt: skip
+  config = transformers.BertConfig(
+    vocab_size=len(pieces), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+    max_position_embeddings=32,
+  )  # fmt: skip
+  folder = tmp_path / "bert"
+  redraw(transformers.BertForPreTraining(config), seed=4).save_pretrained(folder)
+  (folder / "vocab.txt").write_text("\n".join(pieces) + "\n")
+  experiment.main(["smoke", "--pretrained", str(folder), "--out", str(tmp_path / "out")])
+  data = json.loads((tmp_path / "out" / "contextual_embeddings_pretrained.json").read_text())
+  scores = data["runs"][0]["representations"]
+  assert set(scores) == {"static (input embedding table)", "pretrained BERT, last layer"}
+  assert scores["static (input embedding table)"]["cosine_same_sense"] == pytest.approx(1.0)  # one vector, always
+  assert 0.0 <= scores["pretrained BERT, last layer"]["accuracy"] <= 1.0
+  with pytest.raises(ValueError, match="must be a BERT folder"):
+    _, gpt = hf_gpt2(tmp_path / "gpt")
+    (gpt / "vocab.txt").write_text("\n".join(pieces))
+    experiment.main(["smoke", "--pretrained", str(gpt), "--out", str(tmp_path / "out")])
