@@ -71,7 +71,11 @@ def test_smoke_run_writes_results(module, tmp_path, capsys):
     ("long_range", ["--models", "LSTM"], r"models: unknown \['LSTM'\]"),
     ("long_range", ["--tasks", "sort"], "tasks must name at least one of"),
     ("attention_scores", ["--variants", "Luong"], r"variants: unknown \['Luong'\]"),
-    ("contextual_embeddings", ["--pretrained", "x", "--fillers", "50"], "with pretrained, cues_per_sense must be <= 10"),
+    (
+      "contextual_embeddings",
+      ["--pretrained", "x", "--fillers", "50"],
+      "with pretrained, cues_per_sense must be <= 10",
+    ),
     ("attention_scores", ["--task.held-out-percent", "90"], r"held_out_percent must be an integer in \[1, 50\]"),
   ],
 )

@@ -362,3 +362,15 @@ def test_bad_norm_type_and_head_dim_are_refused():
     EncoderDecoder(t5_like(vocab_size=8, dim=8, num_heads=2, ff_dim=8, norm_type="batch"), rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match="head_dim must be a positive integer, got 0"):
     EncoderDecoder(t5_like(vocab_size=8, dim=8, num_heads=2, ff_dim=8, head_dim=0), rngs=nnx.Rngs(0))
+
+
+def test_a_post_ln_stack_with_a_final_norm_is_the_stack_then_that_norm():
+  from seqjax.transformer import TransformerStack
+
+  options = {"dim": 8, "num_heads": 2, "ff_dim": 16, "norm": "post"}
+  plain = TransformerStack(2, rngs=nnx.Rngs(0), **options)
+  normed = TransformerStack(2, rngs=nnx.Rngs(0), final_norm=True, **options)  # torch.nn.Transformer's layout
+  assert plain.final_norm is None
+  normed.final_norm.scale.set_value(jnp.linspace(0.5, 1.5, 8))
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 5, 8)), jnp.float32)  # [B, T, D]
+  np.testing.assert_allclose(normed(x)[0], normed.final_norm(plain(x)[0]), rtol=1e-6, atol=1e-6)

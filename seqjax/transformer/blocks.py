@@ -178,12 +178,14 @@ class TransformerBlock(nnx.Module):
 
 
 class TransformerStack(nnx.Module):
-  """`num_layers` blocks of one configuration; pre-LN stacks end with a norm of the blocks' norm_type."""
+  """`num_layers` blocks of one configuration, then (pre-LN stacks, or `final_norm`) a norm of the blocks' norm_type."""
 
-  def __init__(self, num_layers: int, *, rngs: nnx.Rngs, **block_options):
+  def __init__(self, num_layers: int, *, rngs: nnx.Rngs, final_norm: bool | None = None, **block_options):
+    """final_norm: a norm after the last block; None: exactly for pre-LN stacks (True on a post-LN
+    stack is what torch.nn.Transformer's encoder and decoder `norm` add)."""
     _validate.positive_int("num_layers", num_layers)
     self.blocks = nnx.List([TransformerBlock(rngs=rngs, **block_options) for _ in range(num_layers)])
-    pre = block_options.get("norm", "post") == "pre"
+    pre = block_options.get("norm", "post") == "pre" if final_norm is None else final_norm
     dim = block_options["dim"]
     eps = block_options.get("layer_norm_epsilon", 1e-6)
     use_bias = block_options.get("use_bias", True)

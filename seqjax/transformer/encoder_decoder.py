@@ -43,6 +43,9 @@ class EncoderDecoderConfig:
   scale_decoder_output: bool = False  # the decoder's output times dim^-0.5 before the output layer (T5 v1.0)
   relative_buckets: int = 32  # position "relative": T5's bucket count and largest distance told apart
   relative_max_distance: int = 128
+  final_norm: bool | None = (
+    None  # a norm after each stack; None: with pre-LN only (True + post-LN: torch.nn.Transformer)
+  )
 
   def check(self) -> "EncoderDecoderConfig":
     check_transformer(
@@ -121,6 +124,7 @@ class EncoderDecoder(nnx.Module):
         norm_type=config.norm_type,
         head_dim=config.head_dim,
         gated=config.gated_feed_forward,
+        final_norm=config.final_norm,
         rngs=rngs,
       )
 
