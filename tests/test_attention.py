@@ -146,3 +146,14 @@ def test_multihead_fast_paths_equal_the_dense_core(implementation):
 def test_multihead_implementation_is_checked():
   with pytest.raises(ValueError, match="implementation must be one of"):
     MultiHeadAttention(3, 12, implementation="flash", rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("implementation", ["dense", "blockwise"])
+def test_logit_scale_equals_jax_nn_with_that_scale(implementation):
+  mha = MultiHeadAttention(2, 8, rope=False, logit_scale=1.0, implementation=implementation, rngs=nnx.Rngs(0))
+  x = jnp.asarray(normal(3, 2, 5, 8))  # [B, T, D]
+  q, k, v = mha.query(x), mha.key(x), mha.value(x)  # [B, T, N, Dh]
+  want = mha.out(jax.nn.dot_product_attention(q, k, v, scale=1.0, is_causal=True))  # T5's unscaled logits
+  np.testing.assert_allclose(mha(x, is_causal=True), want, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="logit_scale must be a finite number > 0"):
+    MultiHeadAttention(2, 8, logit_scale=0.0, rngs=nnx.Rngs(0))

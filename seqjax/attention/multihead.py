@@ -55,7 +55,8 @@ class MultiHeadAttention(nnx.Module):
   (`project_context`). key_mask [B, S] bool is the keys' padding (False: never attended to);
   segment_ids [B, T] int, for self-attention over packed sequences, keeps each query to its own
   segment; mask is any other boolean mask, rank 4. With rope=True, queries and keys are rotated at
-  `positions` (default 0..T-1 and 0..S-1).
+  `positions` (default 0..T-1 and 0..S-1). logit_scale: the logits' factor on q k^T; None is
+  1 / sqrt(Dh) (Vaswani et al.), T5 uses 1.0 (its scale folded into the trained weights).
 
   implementation: "dense" (the vmapped one-head core) or a path of
   `seqjax.attention.fused_attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
@@ -75,9 +76,12 @@ class MultiHeadAttention(nnx.Module):
     dropout_rate: float = 0.0,
     rope: bool = False,
     implementation: str = "dense",
+    logit_scale: float | None = None,
     rngs: nnx.Rngs,
   ):
     _validate.choice("implementation", implementation, IMPLEMENTATIONS)
+    if logit_scale is not None:
+      _validate.finite_number("logit_scale", logit_scale, low=0.0, inclusive=False)
     _validate.positive_int("num_heads", num_heads)
     _validate.positive_int("in_features", in_features)
     _validate.probability("dropout_rate", dropout_rate)
@@ -114,6 +118,8 @@ class MultiHeadAttention(nnx.Module):
     self.dropout_rate = dropout_rate
     self.rope = rope
     self.implementation = implementation
+    # the logits are q k^T * logit_scale; every attention path divides by sqrt(Dh), so q carries the rest
+    self.query_scale = None if logit_scale is None else logit_scale * head_dim**0.5
 
   @property
   def zero_gradient_params(self) -> tuple[tuple[str, ...], ...]:
@@ -129,7 +135,8 @@ class MultiHeadAttention(nnx.Module):
 
   def _queries(self, x, positions):
     q = self.query(x)  # [B, T, N, Dh]
-    return apply_rope(q, positions) if self.rope else q
+    q = apply_rope(q, positions) if self.rope else q
+    return q if self.query_scale is None else q * self.query_scale
 
   def project_context(self, context: jax.Array) -> ContextKV:
     """context [B, S, D_kv] -> its keys and values (at positions 0..S-1 under RoPE): what

@@ -43,19 +43,15 @@ def linear(hf: str, ours: str, *, torch_layout: bool = True, bias: bool = True) 
   return [kernel, same(f"{hf}.bias", f"{ours}/bias")] if bias else [kernel]
 
 
-def heads_in(
-  hf: str, ours: str, heads: int, *, torch_layout: bool = True, bias: bool = True, scale: float = 1.0
-) -> list[Rule]:
-  """A query/key/value projection [D -> N * Dh] -> kernel [D, N, Dh], bias [N, Dh]. `scale`
-  multiplies the kernel on reading and divides it on writing (T5's unscaled attention, folded
-  into the query: q k / sqrt(Dh) with q scaled by sqrt(Dh) is T5's q k)."""
+def heads_in(hf: str, ours: str, heads: int, *, torch_layout: bool = True, bias: bool = True) -> list[Rule]:
+  """A query/key/value projection [D -> N * Dh] -> kernel [D, N, Dh], bias [N, Dh]."""
 
   def to_ours(w):
     w = w.T if torch_layout else w  # [D, N * Dh]
-    return (w.reshape(w.shape[0], heads, -1) * np.asarray(scale, w.dtype),)
+    return (w.reshape(w.shape[0], heads, -1),)
 
   def to_hf(kernel):
-    w = kernel.reshape(kernel.shape[0], -1) / np.asarray(scale, kernel.dtype)  # [D, N, Dh] -> [D, N * Dh]
+    w = kernel.reshape(kernel.shape[0], -1)  # [D, N, Dh] -> [D, N * Dh]
     return w.T if torch_layout else w
 
   kernel = Rule(f"{hf}.weight", (f"{ours}/kernel",), to_ours, to_hf)

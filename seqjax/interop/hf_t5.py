@@ -11,14 +11,11 @@ names, with N = block index:
     {encoder,decoder}.final_layer_norm                           {encoder,decoder}/final_norm
     lm_head.weight [V, D]                                       head (v1.1's own head) or tied to shared
 
-T5 computes attention without the 1/sqrt(d_kv) scaling; seqjax always scales, so the query
-kernels are multiplied by sqrt(d_kv) on reading (exact in float32 when d_kv is a power of 4, as
-every published T5's 64) and divided on writing. v1.0 multiplies the decoder output by
+T5 computes attention without the 1/sqrt(d_kv) scaling: `t5_like` sets attention_logit_scale
+1.0, so the query kernels load as they are. v1.0 multiplies the decoder output by
 d_model^-0.5 before its tied output layer (`scale_decoder_output`); transformers 4.x keys that on
 `tie_word_embeddings`, 5.x on `scale_decoder_outputs`.
 """
-
-import math
 
 from seqjax.interop.hf_layout import Rule, Tied, heads_in, heads_out, linear, require, same
 from seqjax.transformer.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, t5_like
@@ -108,9 +105,12 @@ def model_config(model: EncoderDecoder) -> EncoderDecoderConfig:
 
 def _attention(hf: str, ours: str, config: EncoderDecoderConfig) -> list[Rule]:
   N = config.num_heads
-  q = heads_in(f"{hf}.q", f"{ours}/query", N, bias=False, scale=math.sqrt(head_dim(config)))
-  k, v = (heads_in(f"{hf}.{x}", f"{ours}/{name}", N, bias=False) for x, name in (("k", "key"), ("v", "value")))
-  return q + k + v + heads_out(f"{hf}.o", f"{ours}/out", N, bias=False)
+  found = [
+    rule
+    for x, name in (("q", "query"), ("k", "key"), ("v", "value"))
+    for rule in heads_in(f"{hf}.{x}", f"{ours}/{name}", N, bias=False)
+  ]
+  return found + heads_out(f"{hf}.o", f"{ours}/out", N, bias=False)
 
 
 def _feed_forward(hf: str, ours: str, config: EncoderDecoderConfig) -> list[Rule]:

@@ -7,7 +7,7 @@ norm N (LayerNorm, or RMSNorm with norm_type="rms" as T5) in one of two arrangem
     pre-LN  (GPT-2, ViT, T5):              x <- x + Dropout(f(N(x)))    (and a final N on the stack)
 
 head_dim sets the per-head size apart from dim / num_heads (T5-3B/11B); gated makes the
-feed-forward a GLU variant (T5 v1.1).
+feed-forward a GLU variant (T5 v1.1); attention_logit_scale replaces 1 / sqrt(Dh) (T5: 1.0).
 
 A block is self-attention [+ cross-attention to an encoder's output] + feed-forward: the
 encoder block, the decoder block and the GPT/BERT/ViT blocks are this one class.
@@ -88,6 +88,7 @@ class TransformerBlock(nnx.Module):
     norm_type: str = "layer",
     head_dim: int | None = None,
     gated: bool = False,
+    attention_logit_scale: float | None = None,
     rngs: nnx.Rngs,
   ):
     _validate.choice("norm", norm, NORMS)
@@ -99,6 +100,7 @@ class TransformerBlock(nnx.Module):
         num_heads,
         dim,
         head_dim=head_dim,
+        logit_scale=attention_logit_scale,
         use_bias=use_bias,
         dropout_rate=attention_dropout_rate,
         rope=rope,

@@ -43,9 +43,8 @@ class EncoderDecoderConfig:
   scale_decoder_output: bool = False  # the decoder's output times dim^-0.5 before the output layer (T5 v1.0)
   relative_buckets: int = 32  # position "relative": T5's bucket count and largest distance told apart
   relative_max_distance: int = 128
-  final_norm: bool | None = (
-    None  # a norm after each stack; None: with pre-LN only (True + post-LN: torch.nn.Transformer)
-  )
+  attention_logit_scale: float | None = None  # None: 1 / sqrt(head dim); T5: 1.0 (unscaled)
+  final_norm: bool | None = None  # a norm after each stack; None: pre-LN only (post-LN + True: torch's)
 
   def check(self) -> "EncoderDecoderConfig":
     check_transformer(
@@ -62,11 +61,13 @@ class EncoderDecoderConfig:
 
 
 def t5_like(**overrides) -> EncoderDecoderConfig:
-  """T5-style: relative position bias, pre-norm with RMSNorm, no biases, unscaled embeddings.
+  """T5-style: relative position bias, pre-norm with RMSNorm, no biases, unscaled embeddings and
+  unscaled attention logits (attention_logit_scale 1.0).
   T5 v1.0 adds scale_decoder_output=True; v1.1 gated_feed_forward=True, activation="gelu_tanh",
   separate_head=True (seqjax.interop.from_pretrained sets these from a checkpoint's config)."""
   return EncoderDecoderConfig(
-    **{"position": "relative", "norm": "pre", "norm_type": "rms", "use_bias": False, **overrides}
+    **{"position": "relative", "norm": "pre", "norm_type": "rms", "use_bias": False, "attention_logit_scale": 1.0}
+    | overrides
   )
 
 
@@ -125,6 +126,7 @@ class EncoderDecoder(nnx.Module):
         head_dim=config.head_dim,
         gated=config.gated_feed_forward,
         final_norm=config.final_norm,
+        attention_logit_scale=config.attention_logit_scale,
         rngs=rngs,
       )
 
