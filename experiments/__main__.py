@@ -1,7 +1,7 @@
 """Every experiment in one command, cheapest first:
 
     python -m experiments all smoke      # seconds each; writes to /tmp/seqjax-smoke, never over results/
-    python -m experiments all default    # the README's numbers, into results/ (about 1.5 hours on 2 CPU cores)
+    python -m experiments all default    # the README's numbers, into results/ (roughly 6 hours on 2 CPU cores)
     python -m experiments all large      # for an accelerator, into results/large/
 
 Arguments after the config name go to every experiment (e.g. `--out DIR`).
@@ -13,6 +13,7 @@ from experiments import (
   attention_scores,
   bahdanau_drill,
   bottleneck,
+  charlm,
   clipping,
   contextual_embeddings,
   gradient_decay,
@@ -35,6 +36,7 @@ SUITE = (
   bottleneck,
   attention_scores,
   long_range,
+  charlm,  # needs the corpus: python -m seqjax.data.bible prepare
 )
 
 

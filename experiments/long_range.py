@@ -49,12 +49,13 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.journal import Journal
+from harness.sizing import matched_width
 from seqjax.conv import DilatedConvStack
 from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS, TASKS, make_batch, shape
-from seqjax.parallel import LRU, MinGRU
+from seqjax.parallel import ScanBlockStack
 from seqjax.recurrent import StackedRNN
 from seqjax.train import TrainConfig, fit
-from seqjax.transformer import FeedForward, TransformerStack
+from seqjax.transformer import TransformerStack
 
 SOLVED_ACCURACY, SOLVED_EXPLAINED = 0.95, 0.9  # accuracy (chance 1 / SYMBOLS); adding: 1 - MSE / ADDING_VARIANCE
 FLOOR = -0.3  # the figure's lowest score
@@ -134,28 +135,16 @@ class BiRecurrent(nnx.Module):
 
 
 class ScanBlocks(nnx.Module):
-  """`layers` residual blocks h += seq(norm(h)); h += ffn(norm(h)) with seq a minGRU or LRU."""
+  """Two residual minGRU or LRU blocks (`seqjax.parallel.ScanBlockStack`), answering from the last step."""
 
-  def __init__(self, kind: str, width: int, task: str, *, layers: int = 2, rngs: nnx.Rngs):
+  def __init__(self, kind: str, width: int, task: str, *, rngs: nnx.Rngs):
     features, outputs = shape(task)
     self.embed = nnx.Linear(features, width, rngs=rngs)
-    make = {"mingru": lambda: MinGRU(width, width, rngs=rngs), "lru": lambda: LRU(width, width, rngs=rngs)}[kind]
-    self.seqs = nnx.List([make() for _ in range(layers)])
-    self.ffns = nnx.List(
-      [
-        FeedForward(width, 2 * width, activation="gelu", dropout_rate=0.0, use_bias=True, rngs=rngs)
-        for _ in range(layers)
-      ]
-    )
-    self.norms = nnx.List([nnx.LayerNorm(width, rngs=rngs) for _ in range(2 * layers + 1)])
+    self.stack = ScanBlockStack(kind, width, 2, rngs=rngs)
     self.readout = nnx.Linear(width, outputs, rngs=rngs)
 
   def __call__(self, x):
-    h = self.embed(x)  # [B, T, D]
-    for index, (seq, ffn) in enumerate(zip(self.seqs, self.ffns, strict=True)):
-      h = h + seq(self.norms[2 * index](h))
-      h = h + ffn(self.norms[2 * index + 1](h))
-    return self.readout(self.norms[-1](h[:, -1]))  # [B, O]
+    return self.readout(self.stack(self.embed(x))[:, -1])  # [B, O]
 
 
 class CausalTransformer(nnx.Module):
@@ -204,24 +193,9 @@ MODELS = {
 CONTROL_MODEL = "LSTM, forget bias 1"
 
 
-def count_params(model: nnx.Module) -> int:
-  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
-
-
-def matched_width(build, task: str, target: int) -> tuple[int, int]:
-  """The width (a multiple of 4) whose parameter count comes nearest `target`, and that count."""
-
-  def size(width: int) -> int:
-    return count_params(nnx.eval_shape(lambda: build(width, task, nnx.Rngs(0))))
-
-  low, high = 4, 4
-  while size(high) < target:
-    low, high = high, 2 * high
-  while high - low > 4:  # size(low) < target <= size(high)
-    mid = (low + high) // 8 * 4
-    low, high = (mid, high) if size(mid) < target else (low, mid)
-  width = min((low, high), key=lambda w: abs(size(w) - target))
-  return width, size(width)
+def width_for(build, task: str, params: int) -> tuple[int, int]:
+  """The width (a multiple of 4) of the model nearest `params` parameters on `task`, and its count."""
+  return matched_width(lambda width, rngs: build(width, task, rngs), params)
 
 
 # -------------------------------------------------------------------------------------- training
@@ -396,7 +370,7 @@ def main(argv=None):
       build, tasks = MODELS[name]
       if task not in tasks:
         continue
-      width, count = widths[name, task] = matched_width(build, task, config.params)
+      width, count = widths[name, task] = width_for(build, task, config.params)
       for distance in config.distances:
         if distance > dict(config.caps).get(name, distance):
           break  # capped: the CPU cost of longer distances
@@ -426,13 +400,13 @@ def main(argv=None):
     for layers in config.depth_layers:
       name = cnn_name(layers)
       build = MODELS[name][0] if name in MODELS else (lambda w, t, r, n=layers: DilatedCNN(w, t, layers=n, rngs=r))
-      width, _ = matched_width(build, "copy", config.params)
+      width, _ = width_for(build, "copy", config.params)
       depth_runs += [
         trained(name, build, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
       ]
     attention = "Transformer, 1 layer (causal, RoPE)"
     build = lambda w, t, r: CausalTransformer(w, t, layers=1, rngs=r)  # noqa: E731
-    width, _ = matched_width(build, "copy", config.params)
+    width, _ = width_for(build, "copy", config.params)
     depth_runs += [
       trained(attention, build, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
     ]

@@ -61,6 +61,7 @@ KINDS = {
     lambda m, t: m(SRC, t, src_mask=SRC_MASK),
   ),
   "seq2seq": lambda: (seq2seq(), BOS, {"src": SRC, "src_mask": SRC_MASK}, lambda m, t: m(SRC, t, SRC_MASK)[0]),
+  "uncached": lambda: (decoding.Uncached(gpt("rope"), V), tokens(5, 2, 3), {}, lambda m, t: m.lm(t)),
 }
 
 
@@ -83,7 +84,10 @@ def test_beam_of_one_is_greedy_for_every_model_kind(kind):
   np.testing.assert_allclose(beam_scores[:, 0], scores, rtol=1e-5)
 
 
-@pytest.mark.parametrize("make", [lambda: gpt("learned"), lambda: gpt("rope"), rnn_lm, lambda: rnn_lm("gru")])
+@pytest.mark.parametrize(
+  "make",
+  [lambda: gpt("learned"), lambda: gpt("rope"), rnn_lm, lambda: rnn_lm("gru"), lambda: decoding.Uncached(rnn_lm(), V)],
+)
 def test_left_padded_prompts_decode_as_each_row_alone(make):
   model = make()
   prompts = [tokens(1, 1, 4), tokens(2, 1, 2), tokens(3, 1, 1)]  # three lengths
@@ -94,6 +98,14 @@ def test_left_padded_prompts_decode_as_each_row_alone(make):
     alone, alone_score = decoding.greedy(model, prompt, max_new_tokens=5)
     np.testing.assert_array_equal(batch[row], alone[0])
     np.testing.assert_allclose(batch_scores[row], alone_score[0], rtol=1e-5)
+
+
+def test_uncached_decoding_samples_what_the_models_own_cache_samples():
+  model, prompt = rnn_lm("gru"), tokens(4, 2, 3)
+  cached = decoding.sample(model, prompt, key=jax.random.key(3), max_new_tokens=9, top_k=5)
+  uncached = decoding.sample(decoding.Uncached(model, V), prompt, key=jax.random.key(3), max_new_tokens=9, top_k=5)
+  np.testing.assert_array_equal(uncached[0], cached[0])
+  np.testing.assert_allclose(uncached[1], cached[1], rtol=1e-5)
 
 
 def test_gpt_beam_search_finds_the_most_likely_continuation_by_enumeration():

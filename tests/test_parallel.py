@@ -12,7 +12,7 @@ from jax.experimental.pallas import tpu as pltpu
 from seqjax.attention import dot_product_attention, padding_mask
 from seqjax.attention.blockwise import blockwise_attention
 from seqjax.attention.dispatch import auto_implementation, fused_attention
-from seqjax.parallel import LRU, MinGRU, MinLSTM, linear_scan, log_linear_scan
+from seqjax.parallel import LRU, MinGRU, MinLSTM, ScanBlockStack, linear_scan, log_linear_scan
 from seqjax.train import init_state, make_train_step, optimizer, split_model
 from tests import reference
 from tests.helpers import normal
@@ -62,6 +62,21 @@ def test_associative_equals_sequential_outputs_and_gradients(name):
     g_par = jax.grad(loss, argnums=(0, 1))(layer, x, "associative")
     g_seq = jax.grad(loss, argnums=(0, 1))(layer, x, "sequential")
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **tol), g_par, g_seq)
+
+
+@pytest.mark.parametrize("kind", ["mingru", "lru"])
+def test_scan_block_stack_is_causal_and_equals_its_blocks_written_out(kind):
+  stack = ScanBlockStack(kind, 8, 2, rngs=nnx.Rngs(0))
+  x = jnp.asarray(normal(1, 2, 6, 8))
+  h = x
+  for seq, ffn, n1, n2 in zip(stack.seqs, stack.ffns, stack.norms[0::2], stack.norms[1::2], strict=False):
+    h = h + seq(n1(h))
+    h = h + ffn(n2(h))
+  np.testing.assert_allclose(stack(x), stack.norms[-1](h), atol=1e-6)
+  later = jax.jacobian(lambda x: stack(x)[0, 2])(x)[:, 0, 3:]  # d out[t=2] / d x[t>2]: [D, T-3, D]
+  assert float(jnp.abs(later).max()) == 0.0
+  with pytest.raises(ValueError, match=r"h must have shape \[B, T, D\] \(rank 3\), got shape \(6, 8\)"):
+    stack(x[0])
 
 
 def test_log_space_stays_finite_over_long_sequences():

@@ -228,6 +228,31 @@ def test_workdir_of_another_config_is_refused(tmp_path):
   assert json.loads((tmp_path / "config.json").read_text())["config"]["learning_rate"] == 0.5
 
 
+def test_evaluate_runs_on_the_current_model_every_eval_every_steps():
+  held_out = {"tokens": tiny_lm.DATA[:8]}
+  evaluate = lambda model: {"valid_loss": tiny_lm.loss_fn(model, held_out, None)[0]}  # noqa: E731
+  result = fit(
+    tiny_lm.make_model(0.0),
+    tiny_lm.loss_fn,
+    tiny_lm.batch_fn,
+    tiny_lm.config(steps=10, log_every=3, eval_every=4),
+    evaluate=evaluate,
+  )
+  evaluated = [r["step"] for r in result.history if "valid_loss" in r]
+  assert evaluated == [4, 8, 10]  # every eval_every steps and the last
+  assert [r["step"] for r in result.history] == [3, 4, 6, 8, 9, 10]  # evaluations add records between logs
+  assert result.history[-1]["valid_loss"] == pytest.approx(float(evaluate(result.model)["valid_loss"]), rel=1e-6)
+  seconds = [r["train_s"] for r in result.history]
+  assert seconds == sorted(seconds) and seconds[0] >= 0.0
+
+
+def test_evaluate_must_not_shadow_training_metrics():
+  with pytest.raises(ValueError, match=r"already has: \['loss'\]"):
+    fit(
+      tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=2), evaluate=lambda m: {"loss": 0}
+    )
+
+
 def test_same_seed_same_losses_bit_for_bit():
   a = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=5))
   b = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=5))
@@ -348,6 +373,7 @@ def test_two_processes_agree_on_the_loss():
     ({"clip_norm": float("nan")}, "clip_norm must be a finite number > 0"),
     ({"warmup_steps": -1}, "warmup_steps must be an integer >= 0"),
     ({"skip_limit": 0}, "skip_limit must be a positive integer"),
+    ({"eval_every": -1}, "eval_every must be an integer >= 0"),
     ({"model_parallel": 3}, r"model parallelism \(model_parallel\) = 3 must divide the number of devices, 8 here"),
   ],
 )

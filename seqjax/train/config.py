@@ -32,6 +32,7 @@ class TrainConfig:
   accumulate_steps: int = 1  # micro-batches per update
   seed: int = 0
   log_every: int = 10
+  eval_every: int = 0  # with fit(evaluate=...): evaluate every this many steps (0: only at the last step)
   save_every: WorkdirOnly[int] = 0  # 0: only at the end (needs a workdir)
   keep: WorkdirOnly[int] = 3  # checkpoints kept
   nonfinite: str = "skip"  # on a NaN/Inf gradient or update: skip the update, or stop the run
@@ -49,7 +50,7 @@ class TrainConfig:
     """Raises ValueError on the first bad setting, naming it; returns self."""
     for name in ("steps", "batch_size", "log_every", "keep", "accumulate_steps", "model_parallel", "skip_limit"):
       _validate.positive_int(name, getattr(self, name))
-    for name in ("warmup_steps", "save_every", "seed"):
+    for name in ("warmup_steps", "save_every", "seed", "eval_every"):
       _validate.nonnegative_int(name, getattr(self, name))
     _validate.finite_number("learning_rate", self.learning_rate, low=0.0, inclusive=False)
     _validate.finite_number("weight_decay", self.weight_decay, low=0.0)

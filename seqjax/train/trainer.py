@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class FitResult:
   model: nnx.Module  # the trained model (parameters gathered to host memory)
-  history: list[dict]  # the logged metrics, one dict per logged step
+  history: list[dict]  # the logged metrics, one dict per logged step (evaluations included)
   compile_seconds: float  # the first step of this run, compilation included
+  step: int  # the steps the model has been trained for (a resumed run's earlier ones included)
 
 
 def build_optimizer(config: TrainConfig, model_dim: int | None = None):
@@ -64,6 +65,7 @@ def fit(
   overwrite: bool = False,
   stop_after: int | None = None,
   model_dim: int | None = None,
+  evaluate: Callable[[nnx.Module], dict] | None = None,
 ) -> FitResult:
   """Trains `model` for config.steps steps of loss_fn(model, batch, rng) -> (loss, metrics).
 
@@ -74,6 +76,9 @@ def fit(
   checkpoint is finished first. run_config: the whole experiment config to record (defaults to
   the train config). stop_after: leave after this many steps of this call
   (a preempted job; the next call resumes). model_dim: for the inverse_sqrt schedule.
+  evaluate(model) -> {name: number}: run every config.eval_every steps and at the last step on
+  the current model; its numbers join that step's record, which also holds `train_s`, the
+  training seconds of this call so far (the compiling first step and evaluations excluded).
   """
   config.check()
   if config.distributed and not jax.distributed.is_initialized():
@@ -108,8 +113,9 @@ def fit(
         log.info("resumed %s from step %d", workdir, restored[0])
       if jax.process_index() == 0:
         metrics_log = MetricsLog(workdir, resume_step=int(state.step), tensorboard=config.tensorboard)
+    evaluation = None if evaluate is None else lambda params: _evaluated(evaluate(nnx.merge(graphdef, params, rest)))
     state, history, compile_seconds = _loop(
-      state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after
+      state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after, evaluation
     )
   finally:  # also on an exception: the in-flight checkpoint is finished, the lock released
     if checkpointer is not None:
@@ -119,7 +125,7 @@ def fit(
     if lock is not None:
       lock.release()
   params = jax.device_get(state.params)
-  return FitResult(nnx.merge(graphdef, params, rest), history, compile_seconds)
+  return FitResult(nnx.merge(graphdef, params, rest), history, compile_seconds, int(state.step))
 
 
 def model_signature(model: nnx.Module, params) -> dict:
@@ -139,7 +145,14 @@ def _check_batch(batch, rows: int, step: int) -> None:
       )
 
 
-def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after):
+def _evaluated(numbers: dict) -> dict:
+  """evaluate's result as host floats; its names must be strings."""
+  if not isinstance(numbers, dict) or not all(isinstance(k, str) for k in numbers):
+    raise ValueError(f"evaluate(model) must return a dict of name -> number, got {type(numbers).__name__}")
+  return {k: float(np.asarray(v)) for k, v in numbers.items()}
+
+
+def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after, evaluation):
   rows = distributed.host_slice(config.batch_size)
   row_count = len(range(config.batch_size)[rows])
   start = int(state.step)
@@ -147,6 +160,7 @@ def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, 
   history, compile_seconds, skips_in_a_row = [], float("nan"), 0
   bar = tqdm(total=config.steps, initial=start, disable=not config.progress or jax.process_index() != 0)
   window_start, window_steps, window_tokens, window_applied = time.perf_counter(), 0, [], []
+  train_s = 0.0  # training seconds of this call: the compiling step and evaluations excluded
   for step in range(start, end):
     host_batch = batch_fn(step, rows)
     _check_batch(host_batch, row_count, step)
@@ -164,7 +178,10 @@ def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, 
     if config.nonfinite == "stop" and not bool(metrics["finite"]):
       raise FloatingPointError(f"non-finite gradient or update at step {step + 1}; stopping as nonfinite='stop' asks")
     done = step + 1
-    if done % config.log_every == 0 or done == end:
+    evaluating = evaluation is not None and (
+      done == config.steps or (config.eval_every and done % config.eval_every == 0)
+    )
+    if done % config.log_every == 0 or done == end or evaluating:
       record = _record(metrics, names, zero, config)
       applied = jax.device_get(window_applied)
       record["skipped"] = int(sum(not a for a in applied))
@@ -176,10 +193,18 @@ def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, 
             "training has diverged; lower the learning rate, clip harder, or check the data"
           )
       elapsed = time.perf_counter() - window_start
+      train_s += elapsed
+      record["train_s"] = train_s
       if window_steps:
         record["step_time_s"] = elapsed / window_steps
         tokens = float(sum(jax.device_get(window_tokens)))
         record["tokens_per_s"] = tokens / elapsed if tokens else None
+      if evaluating:
+        numbers = evaluation(state.params)
+        clash = sorted(set(numbers) & set(record))
+        if clash:
+          raise ValueError(f"evaluate(model) returned names the training record already has: {clash}")
+        record.update(numbers)
       window_start, window_steps, window_tokens, window_applied = time.perf_counter(), 0, [], []
       history.append({"step": done, **record})
       if metrics_log is not None:

@@ -1,0 +1,556 @@
+"""Character-level language models on real text: the recurrent road against attention, at equal
+parameters and equal tokens (seed 000, "The Hardware Reality": LSTM ~8,000 tokens/s at 15-25%
+GPU utilization, ConvSeq2Seq ~25,000 at 50-60%, Transformer ~50,000+ at 80-95%, on a V100).
+
+The text: the English side of the prepared Bible corpus (`seqjax.data.bible`, World English
+Bible) in book order, 4.0 MB of characters; every `valid_every`-th book (2 Samuel, Proverbs,
+Amos, Matthew, Philippians, 1 Peter with 10) is held out whole for validation, so no verse is
+in both parts (the windows of valid text found verbatim in the training text are counted and
+reported: the Bible repeats itself).
+
+Architectures at matched parameter count (`params`; each width chosen to come nearest it):
+Elman tanh, LSTM (forget bias 1) and GRU language models of two layers (`RNNLanguageModel`,
+`lax.scan` over time); minGRU and LRU (`seqjax.parallel`, four residual blocks, scanned in
+parallel); a GPT of four pre-LN layers with rotary positions; and a causal dilated CNN
+(`seqjax.conv`, WaveNet's gated units, receptive field = the context). Every model trains on
+the same windows of `context` + 1 characters in the same order (the seed draws init and data
+order) with the same optimizer and steps; validation bits per character on fixed windows of the
+held-out books every `train.eval_every` steps.
+
+Reported: validation bits/char against steps and against training seconds (compilation and
+evaluation excluded), training tokens/s, and the fraction of this machine's float32 matmul peak
+(measured in the same run) the model's nominal FLOPs reach (6 per matmul parameter per token,
+plus attention's 12 x layers x context x width, nanoGPT's count). Beside it, an external
+anchor: nanoGPT's shakespeare-char CPU recipe (GPT, 4 layers, 4 heads, width 128, context 64,
+batch 12, 2,000 iterations, lr 1e-3 cosine, dropout 0), which reaches validation loss ~1.88
+nats/char on Shakespeare, run here on this text.
+
+Trained models are kept as `fit` workdirs under `workdir`; sample from any of them through the
+one decoding API (one compiled loop; the GPT and the recurrent models by their own caches, the
+others by `seqjax.decoding.Uncached`):
+
+    python -m experiments.charlm sample --checkpoint runs/charlm/lstm-seed0 --prompt "In the beginning" --tokens 200
+
+Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that module):
+    python -m experiments.charlm default   # ~1M parameters, 7 models + the anchor, 2 seeds (the README's numbers)
+    python -m experiments.charlm smoke
+    python -m experiments.charlm large     # for an accelerator: ~10M parameters, context 256, 3 seeds
+"""
+
+import argparse
+import dataclasses
+import functools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from harness import cli, figures, report, timing
+from harness.journal import Journal
+from harness.sizing import count_params, matched_width
+from seqjax import decoding
+from seqjax.conv import DilatedConvStack
+from seqjax.data import bible_text
+from seqjax.parallel import ScanBlockStack
+from seqjax.recurrent import RNNLanguageModel
+from seqjax.train import TrainConfig, fit, token_cross_entropy
+from seqjax.transformer import GPT, GPTConfig
+
+SEED_TABLE = {  # seed 000's V100 figures: (GPU utilization, tokens/s)
+  "LSTM": ("15-25% (LSTM, seq); 30-40% optimized", "~8,000; ~15,000 optimized"),
+  "dilated CNN": ("50-60% (ConvSeq2Seq)", "~25,000"),
+  "GPT (RoPE)": ("80-95% (Transformer)", "~50,000+"),
+}
+GPT_LAYERS, GPT_HEADS, SCAN_LAYERS, RNN_LAYERS = 4, 4, 4, 2
+SAMPLE_LENGTH = 4096  # the GPT's max_length: positions a sample may reach (RoPE has no table to size)
+ANCHOR = "nanoGPT shakespeare-char CPU recipe"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  models: tuple[str, ...] = ()  # () = all of MODELS
+  params: int = 1_000_000  # each model's width is chosen to come nearest to this count
+  context: int = 128  # characters a model reads per window (and the CNN's receptive field)
+  train: TrainConfig = TrainConfig(
+    steps=400,
+    batch_size=16,
+    learning_rate=2e-3,
+    optimizer="adamw",
+    schedule="warmup_cosine",
+    warmup_steps=20,
+    weight_decay=0.01,
+    clip_norm=1.0,
+    log_every=25,
+    eval_every=50,
+    progress=False,
+  )
+  valid_windows: int = 128  # fixed windows of the held-out books, evaluated each time
+  valid_every: int = 10  # every n-th book is held out
+  anchor: bool = True  # also run nanoGPT's recipe (below) on this text
+  anchor_train: TrainConfig = TrainConfig(
+    steps=2000,
+    batch_size=12,
+    learning_rate=1e-3,
+    optimizer="adamw",
+    schedule="warmup_cosine",
+    warmup_steps=100,
+    weight_decay=0.1,
+    clip_norm=1.0,
+    log_every=50,
+    eval_every=250,
+    progress=False,
+  )
+  anchor_context: int = 64
+  anchor_width: int = 128  # the recipe's (4 heads of 32)
+  seeds: tuple[int, ...] = (0, 1)
+  corpus: str = ""  # the prepared corpus folder ("": seqjax.data.bible's default)
+  workdir: str = "runs/charlm"  # each run's fit workdir (checkpoint for `sample`) goes here ("": <out>/charlm-runs)
+  out: str = str(report.RESULTS)
+
+  def check(self) -> "Config":
+    unknown = [m for m in self.models if m not in MODELS]
+    if unknown:
+      raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
+    cli.at_least("params", self.params, 1000)
+    cli.at_least("context", self.context, 2)
+    cli.at_least("anchor_context", self.anchor_context, 2)
+    if (
+      not isinstance(self.anchor_width, int) or self.anchor_width < 2 * GPT_HEADS or self.anchor_width % (2 * GPT_HEADS)
+    ):
+      raise ValueError(f"anchor_width must be a positive multiple of {2 * GPT_HEADS}, got {self.anchor_width!r}")
+    for train in (self.train, self.anchor_train):
+      train.check()
+    cli.at_least("valid_windows", self.valid_windows, 1)
+    cli.at_least("valid_every", self.valid_every, 2)
+    cli.check_seeds(self.seeds)
+    return self
+
+
+# ---------------------------------------------------------------------------------------- models
+
+
+class StackLM(nnx.Module):
+  """tokens [B, T] -> logits [B, T, V]: an embedding, a causal [B, T, D] -> [B, T, D] stack, a readout."""
+
+  def __init__(self, vocab_size: int, width: int, stack: nnx.Module, *, rngs: nnx.Rngs):
+    self.embed = nnx.Embed(vocab_size, width, rngs=rngs)
+    self.stack = stack
+    self.readout = nnx.Linear(width, vocab_size, rngs=rngs)
+
+  def __call__(self, tokens: jax.Array) -> jax.Array:
+    return self.readout(self.stack(self.embed(tokens)))  # [B, T, V]
+
+
+def rnn(kind: str, **options):
+  return lambda w, v, c, r: RNNLanguageModel(v, w, w, kind=kind, num_layers=RNN_LAYERS, rngs=r, **options)
+
+
+def scan_stack(kind: str):
+  return lambda w, v, c, r: StackLM(v, w, ScanBlockStack(kind, w, SCAN_LAYERS, rngs=r), rngs=r)
+
+
+def gpt(width: int, vocab: int, context: int, rngs: nnx.Rngs, *, position: str = "rope", layers: int = GPT_LAYERS):
+  config = GPTConfig(
+    vocab_size=vocab,
+    max_length=SAMPLE_LENGTH if position == "rope" else context,
+    dim=width,
+    num_heads=GPT_HEADS,
+    num_layers=layers,
+    ff_dim=4 * width,
+    dropout_rate=0.0,
+    position=position,
+  )
+  return GPT(config, rngs=rngs)
+
+
+def dilated_cnn(width: int, vocab: int, context: int, rngs: nnx.Rngs):
+  layers = max(1, math.ceil(math.log2(context)))  # kernel 2: receptive field 2^layers >= context
+  return StackLM(vocab, width, DilatedConvStack(width, width, layers, gated=True, rngs=rngs), rngs=rngs)
+
+
+# name -> (builder(width, vocab, context, rngs), width multiple)
+MODELS = {
+  "Elman RNN (tanh)": (rnn("rnn_tanh"), 4),
+  "LSTM": (rnn("lstm", forget_bias=1.0), 4),
+  "GRU": (rnn("gru"), 4),
+  "minGRU": (scan_stack("mingru"), 4),
+  "LRU": (scan_stack("lru"), 4),
+  "GPT (RoPE)": (gpt, 2 * GPT_HEADS),  # even head size for the rotary pairs
+  "dilated CNN": (dilated_cnn, 4),
+}
+
+
+def slug(name: str) -> str:
+  return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+
+
+def lookup_params(model: nnx.Module) -> int:
+  """Parameters only looked up, never multiplied: the input tables (token, unless reused as the
+  readout; learned positions)."""
+  if not isinstance(model, GPT):
+    return model.embed.embedding.size
+  positions = 0 if model.embed.positions is None else count_params(model.embed.positions)
+  return positions + (0 if model.head is None else model.embed.tokens.embedding.size)
+
+
+def flops_per_token(model: nnx.Module, context: int) -> float:
+  """Nominal training FLOPs per token: 6 per matmul parameter, plus attention's 12 L T D (nanoGPT)."""
+  flops = 6.0 * (count_params(model) - lookup_params(model))
+  if isinstance(model, GPT):
+    flops += 12.0 * model.config.num_layers * context * model.config.dim
+  return flops
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def load_text(config: Config) -> bible_text.CharSplit:
+  return bible_text.split_by_book(bible_text.books(config.corpus or None), config.valid_every)
+
+
+def encode(text: str, vocabulary: str) -> np.ndarray:
+  index = {c: i for i, c in enumerate(vocabulary)}
+  return np.fromiter((index[c] for c in text), np.int32, len(text))
+
+
+def valid_windows(valid: np.ndarray, count: int, context: int) -> np.ndarray:
+  """count windows of context + 1 characters evenly spaced over the held-out text: [N, T + 1]."""
+  if len(valid) < context + 1:
+    raise ValueError(
+      f"the held-out text has {len(valid)} characters, fewer than a window of context + 1 = {context + 1}"
+    )
+  starts = np.linspace(0, len(valid) - context - 1, count).astype(int)
+  return valid[starts[:, None] + np.arange(context + 1)]
+
+
+def overlap(windows: np.ndarray, vocabulary: str, train_text: str) -> int:
+  """How many held-out windows occur verbatim in the training text."""
+  return sum("".join(vocabulary[i] for i in w) in train_text for w in windows)
+
+
+def loss_fn(model, batch, rng):
+  del rng
+  tokens = batch["tokens"]  # [B, T + 1]
+  loss, count = token_cross_entropy(model(tokens[:, :-1]), tokens[:, 1:])
+  return loss, {"tokens": count}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _valid_nats(graphdef, state, windows):
+  return loss_fn(nnx.merge(graphdef, state), {"tokens": windows}, None)[0]
+
+
+def bits_per_char(model: nnx.Module, windows: jax.Array) -> dict:
+  graphdef, state = nnx.split(model)
+  return {"valid_bpc": _valid_nats(graphdef, state, windows) / math.log(2)}
+
+
+# -------------------------------------------------------------------------------------- training
+
+
+def train_one(name, model, train_ids, windows, train: TrainConfig, context: int, workdir: Path, run: dict) -> dict:
+  """Trains one model through `fit` (workdir: its checkpoint), evaluating as it goes -> its record."""
+
+  def batch_fn(step: int, rows: slice) -> dict:
+    starts = np.random.default_rng([train.seed, step]).integers(0, len(train_ids) - context - 1, train.batch_size)
+    return {"tokens": train_ids[starts[rows, None] + np.arange(context + 1)]}  # [B, T + 1]
+
+  evaluate = functools.partial(bits_per_char, windows=jnp.asarray(windows))
+  flops = flops_per_token(model, context)
+  result = fit(model, loss_fn, batch_fn, train, workdir=workdir, run_config=run, overwrite=True, evaluate=evaluate)
+  history = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]  # resumes included
+  curve, offset, last = [], 0.0, 0.0
+  for h in history:
+    offset, last = (offset + last if h["train_s"] < last else offset), h["train_s"]  # a resumed call restarts its clock
+    if "valid_bpc" in h:
+      curve.append((h["step"], offset + h["train_s"], h["valid_bpc"], h["loss"]))
+  seconds = offset + last
+  tokens = (train.steps - 1) * train.batch_size * context  # the compiling first step is not timed
+  return {
+    "model": name,
+    "seed": train.seed,
+    "parameters": count_params(result.model),
+    "width": run["width"],
+    "valid_bpc": curve[-1][2],
+    "curve": curve,  # (step, training seconds, valid bits/char, train loss in nats)
+    "train_seconds": seconds,
+    "compile_seconds": result.compile_seconds,
+    "tokens_per_s": tokens / seconds,
+    "flops_per_token": flops,
+  }
+
+
+def run_config(name: str, width: int, config: Config, train: TrainConfig, context: int, vocabulary: str) -> dict:
+  """What a workdir's config.json records: enough for `sample` to rebuild the model."""
+  return {
+    "model": name,
+    "width": width,
+    "context": context,
+    "vocabulary": vocabulary,
+    "params": config.params,
+    "train": dataclasses.asdict(train),
+  }
+
+
+def build(name: str, width: int, vocab: int, context: int, seed: int) -> nnx.Module:
+  if name == ANCHOR:
+    return gpt(width, vocab, context, nnx.Rngs(seed), position="learned")
+  return MODELS[name][0](width, vocab, context, nnx.Rngs(seed))
+
+
+# ---------------------------------------------------------------------------------------- report
+
+
+def draw(runs: list[dict], names: list[str], config: Config, peak: float):
+  paths = []
+  for axis, index, label, name in (
+    ("steps", 0, "training step", "charlm"),
+    ("seconds", 1, "training time (s, compilation and evaluation excluded)", "charlm_wallclock"),
+  ):
+    fig, ax = figures.figure(7.5, 4.8)
+    for colour, model in enumerate(names):
+      mine = [r for r in runs if r["model"] == model]
+      if not mine:
+        continue
+      x = np.array([[point[index] for point in r["curve"]] for r in mine])  # [seeds, evals]
+      y = np.array([[point[2] for point in r["curve"]] for r in mine])
+      style = ":" if model == ANCHOR else "-"
+      ax.plot(x.mean(0), np.median(y, 0), style, marker="o", ms=3, color=f"C{colour}", label=model)
+      ax.fill_between(x.mean(0), y.min(0), y.max(0), color=f"C{colour}", alpha=0.15)
+    ax.set_xlabel(label)
+    if axis == "seconds":
+      ax.set_xscale("log")
+    ax.set_ylabel("validation bits per character (held-out books)")
+    ax.set_title(
+      f"Character LMs on the World English Bible, ~{config.params / 1e6:g}M parameters each: "
+      f"held-out bits/char\nagainst {axis} (median, band: {len(config.seeds)} seeds; "
+      f"{config.train.steps} steps x {config.train.batch_size} x {config.context} characters)",
+      fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    paths.append(figures.save(fig, config.out, name))
+  return paths
+
+
+def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
+  rows = []
+  for model in names:
+    mine = [r for r in runs if r["model"] == model]
+    if not mine:
+      continue
+    seed_utilization, seed_rate = SEED_TABLE.get(model, ("", ""))
+    fraction = [r["flops_per_token"] * r["tokens_per_s"] / peak for r in mine]
+    rows.append(
+      {
+        "model": model,
+        "width": mine[0]["width"],
+        "parameters": f"{mine[0]['parameters']:,}",
+        "valid bits/char, mean [range]": report.spread([r["valid_bpc"] for r in mine], ".3f"),
+        "training tokens/s, mean [range]": report.spread([r["tokens_per_s"] for r in mine], ",.0f"),
+        "fraction of matmul peak": report.spread([100 * f for f in fraction], ".1f") + "%",
+        "compile s": report.spread([r["compile_seconds"] for r in mine], ".1f"),
+        "the seed (V100): utilization": seed_utilization,
+        "the seed (V100): tokens/s": seed_rate,
+      }
+    )
+  return rows
+
+
+def main(argv=None):
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if argv[:1] == ["sample"]:
+    return sample_main(argv[1:])
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  names = list(config.models or MODELS)
+  started = time.perf_counter()
+  split = load_text(config)
+  train_ids, valid_ids = encode(split.train, split.vocabulary), encode(split.valid, split.vocabulary)
+  vocab = len(split.vocabulary)
+  print(f"text: {len(split.train):,} training and {len(split.valid):,} held-out characters ({split.valid_books})")
+  peaks = [timing.matmul_peak()]
+  journal = Journal("charlm", config, fields=("params", "context", "train", "valid_windows", "valid_every", "corpus"))
+  runs, widths = [], {}
+  for name in names:
+    widths[name] = matched_width(
+      lambda w, r, b=MODELS[name][0]: b(w, vocab, config.context, r), config.params, MODELS[name][1]
+    )
+  windows = valid_windows(valid_ids, config.valid_windows, config.context)
+  runs_dir = Path(config.workdir or Path(config.out) / "charlm-runs")
+  anchor_windows = valid_windows(valid_ids, config.valid_windows, config.anchor_context)
+
+  def trained(name: str, seed: int, width: int, context: int, train: TrainConfig, windows: np.ndarray) -> dict:
+    train = dataclasses.replace(train, seed=seed)
+    run = run_config(name, width, config, train, context, split.vocabulary)
+    workdir = runs_dir / f"{slug(name)}-seed{seed}"
+    model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
+    key = f"{name}|{seed}" + (f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else "")
+    record = journal.run(key, lambda: train_one(name, model(), train_ids, windows, train, context, workdir, run))
+    print(
+      f"seed {seed} {name}: {record['valid_bpc']:.3f} bits/char, {record['tokens_per_s']:,.0f} tokens/s", flush=True
+    )
+    return record
+
+  for seed in config.seeds:
+    runs += [trained(name, seed, widths[name][0], config.context, config.train, windows) for name in names]
+  if config.anchor:
+    runs += [
+      trained(ANCHOR, s, config.anchor_width, config.anchor_context, config.anchor_train, anchor_windows)
+      for s in config.seeds
+    ]
+  peaks.append(timing.matmul_peak())
+  peak = float(np.mean(peaks))
+  shown = names + ([ANCHOR] if config.anchor else [])
+  rows = table(runs, shown, peak)
+  paths = draw(runs, shown, config, peak)
+  overlap_count = overlap(windows, split.vocabulary, split.train)
+  anchor_runs = [r for r in runs if r["model"] == ANCHOR]
+  anchor_text = (
+    f"nanoGPT's recipe here: {report.spread([r['valid_bpc'] * math.log(2) for r in anchor_runs], '.3f')} nats/char "
+    f"({report.spread([r['valid_bpc'] for r in anchor_runs], '.3f')} bits/char) on the held-out books, against "
+    "~1.88 nats/char (2.71 bits) that nanoGPT's README reports on Shakespeare. Differences from nanoGPT's script: "
+    "biases in every layer (nanoGPT: none), Adam beta2 0.999 (0.99), cosine decay to 0 (to 1e-4)."
+    if anchor_runs
+    else "not run (anchor=False)."
+  )
+  sections = [
+    ("Validation bits per character and training speed", report.markdown_table(rows)),
+    (
+      "Setup",
+      f"Text: {len(split.train):,} training characters, {len(split.valid):,} held out "
+      f"(books {', '.join(split.valid_books)}); vocabulary {vocab} characters. {config.valid_windows} fixed held-out "
+      f"windows of {config.context + 1} characters, {overlap_count} of them found verbatim in the training text. "
+      f"Each model: {config.train.steps} steps of {config.train.batch_size} windows of {config.context} characters "
+      f"({config.train.steps * config.train.batch_size * config.context:,} tokens), {config.train.optimizer} "
+      f"lr {config.train.learning_rate:g} {config.train.schedule}; seeds {list(config.seeds)} (init and data order). "
+      f"Matmul peak (float32 2048^3, measured at the start and end of this run): "
+      f"{', '.join(f'{p / 1e9:.0f}' for p in peaks)} GFLOP/s. Fraction of peak = nominal model FLOPs/token x "
+      "tokens/s / peak.",
+    ),
+    ("External anchor", anchor_text),
+    ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths)),
+  ]
+  data = {
+    "runs": runs,
+    "table": rows,
+    "matmul_peak_flops": peaks,
+    "valid_books": split.valid_books,
+    "vocabulary": split.vocabulary,
+    "train_characters": len(split.train),
+    "valid_characters": len(split.valid),
+    "valid_windows_in_train": overlap_count,
+    "seeds": list(config.seeds),
+    "seconds": time.perf_counter() - started,
+    "runs_resumed_from_journal": journal.resumed,
+  }
+  title = "Character-level language models on the World English Bible"
+  report.write("charlm", title, sections, data, config=config, script=__spec__.name, argv=argv)
+  print(f"trained models (sample with --checkpoint {runs_dir}/<model>-seed<k>): {runs_dir}")
+
+
+# -------------------------------------------------------------------------------------- sampling
+
+
+def restore(checkpoint: str | Path) -> tuple[nnx.Module, dict]:
+  """The trained model of a charlm workdir (through `fit`, which verifies and resumes its newest
+  checkpoint: a finished run trains no further) and its recorded run config."""
+  path = Path(checkpoint) / "config.json"
+  if not path.exists():
+    raise ValueError(f"checkpoint must be a charlm run's workdir holding config.json, got {str(checkpoint)!r}")
+  run = json.loads(path.read_text())["config"]
+  train = TrainConfig(**{**run["train"], "progress": False})
+  model = build(run["model"], run["width"], len(run["vocabulary"]), run["context"], train.seed)
+  result = fit(model, loss_fn, lambda step, rows: None, train, workdir=checkpoint, run_config=run, stop_after=0)
+  if result.step != train.steps:
+    raise ValueError(
+      f"{checkpoint} holds no finished run: its newest valid checkpoint is at step {result.step} of {train.steps}"
+    )
+  return result.model, run
+
+
+def decodable(model: nnx.Module, vocab: int):
+  """The model itself where it keeps a decoding state (GPT's KV cache, the RNN's carries), else Uncached."""
+  return model if isinstance(model, GPT | RNNLanguageModel) else decoding.Uncached(model, vocab)
+
+
+def sample_main(argv) -> str:
+  parser = argparse.ArgumentParser(
+    prog="python -m experiments.charlm sample", description="Sample from a trained model."
+  )
+  parser.add_argument("--checkpoint", required=True, help="a run's workdir, e.g. runs/charlm/lstm-seed0")
+  parser.add_argument("--prompt", default="In the beginning")
+  parser.add_argument("--tokens", type=int, default=200, help="characters to generate")
+  parser.add_argument("--temperature", type=float, default=0.8)
+  parser.add_argument("--top-k", type=int, default=None)
+  parser.add_argument("--seed", type=int, default=0)
+  args = parser.parse_args(argv)
+  cli.at_least("tokens", args.tokens, 1)
+  model, run = restore(args.checkpoint)
+  vocabulary = run["vocabulary"]
+  unknown = sorted(set(args.prompt) - set(vocabulary))
+  if not args.prompt or unknown:
+    raise ValueError(f"prompt must be non-empty text in the model's vocabulary; unknown characters: {unknown}")
+  prompt = jnp.asarray(encode(args.prompt, vocabulary))[None, :]  # [1, P]
+  options = {"temperature": args.temperature, "top_k": args.top_k}
+  tokens, _ = decoding.sample(
+    decodable(model, len(vocabulary)), prompt, key=jax.random.key(args.seed), max_new_tokens=args.tokens, **options
+  )
+  text = args.prompt + "".join(vocabulary[i] for i in np.asarray(tokens[0]))
+  print(text)
+  return text
+
+
+CONFIGS = {
+  "default": ("~1M parameters, 400 steps x 16 x 128 characters, 7 models + the anchor, 2 seeds", Config()),
+  "smoke": (
+    "tiny: two models and the anchor, a few steps",
+    Config(
+      models=("LSTM", "dilated CNN"),
+      params=3000,
+      context=8,
+      train=TrainConfig(steps=4, batch_size=8, learning_rate=3e-3, log_every=2, eval_every=2, progress=False),
+      valid_windows=4,
+      valid_every=2,
+      anchor_train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-3, log_every=1, eval_every=2, progress=False),
+      anchor_context=8,
+      anchor_width=8,
+      seeds=(0,),
+      corpus=str(report.REPO / "tests" / "fixtures" / "bible"),
+      workdir="",
+      out="/tmp/seqjax-smoke",
+    ),
+  ),
+  "large": (
+    "for an accelerator: ~10M parameters, context 256, 5000 steps x 64, 3 seeds",
+    Config(
+      params=10_000_000,
+      context=256,
+      train=TrainConfig(
+        steps=5000,
+        batch_size=64,
+        learning_rate=1e-3,
+        optimizer="adamw",
+        schedule="warmup_cosine",
+        warmup_steps=200,
+        weight_decay=0.1,
+        clip_norm=1.0,
+        log_every=100,
+        eval_every=500,
+        progress=False,
+      ),
+      valid_windows=1024,
+      seeds=(0, 1, 2),
+      workdir="runs/charlm-large",
+      out=str(report.LARGE),
+    ),
+  ),
+}
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,60 @@
+"""The character-LM experiment: its text is the corpus in book order split by whole books, every
+architecture is causal at a matched size, and `sample` decodes a trained run from its workdir."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from experiments import charlm
+from harness import report, sizing
+from seqjax.data import bible, bible_text
+
+FIXTURE = report.REPO / "tests" / "fixtures" / "bible"
+
+
+def test_books_come_in_book_order_with_every_split_put_back_in_place():
+  books = bible_text.books(FIXTURE)
+  assert list(books) == ["Gen", "Ruth", "Ps", "Matt", "John", "Rev"]
+  english = {ref: en for split in bible.SPLITS for ref, en, _ in bible.load(split, FIXTURE)}
+  assert books["Gen"].startswith(english["Gen 1:1"] + " " + english["Gen 1:2"])
+  assert english["Gen 2:6"] + " " + english["Gen 2:7"] in books["Gen"]  # 2:7 is a valid.tsv verse
+  assert english["Gen 1:6"] + "\n" + english["Gen 2:1"] in books["Gen"]  # chapters by newlines
+
+
+def test_whole_books_are_held_out():
+  split = bible_text.split_by_book(bible_text.books(FIXTURE), 2)
+  assert split.valid_books == ("Ruth", "Matt", "Rev")
+  english = {ref: en for ref, en, _ in bible.load("train", FIXTURE)}
+  assert english["Ruth 1:1"] in split.valid and english["Ruth 1:1"] not in split.train
+  assert english["John 1:1"] in split.train and english["John 1:1"] not in split.valid
+  assert set(split.train + split.valid) == set(split.vocabulary)
+  with pytest.raises(ValueError, match="valid_every must be an integer >= 2"):
+    bible_text.split_by_book({"Gen": "x"}, 1)
+
+
+@pytest.mark.parametrize("name", sorted(charlm.MODELS))
+def test_every_model_is_causal_at_its_matched_size(name):
+  build, multiple = charlm.MODELS[name]
+  width, count = sizing.matched_width(lambda w, r: build(w, 11, 16, r), 4000, multiple)
+  model = build(width, 11, 16, nnx.Rngs(0))
+  assert width % multiple == 0 and sizing.count_params(model) == count and abs(count - 4000) < 0.5 * 4000
+  tokens = jnp.asarray(np.random.default_rng(0).integers(0, 11, (1, 16)), jnp.int32)
+  changed = tokens.at[:, 9:].set((tokens[:, 9:] + 1) % 11)
+  np.testing.assert_allclose(model(tokens)[:, :9], model(changed)[:, :9], atol=1e-5)  # t < 9 never reads t >= 9
+  assert not np.allclose(model(tokens)[:, 9:], model(changed)[:, 9:])
+
+
+def test_sample_decodes_a_trained_run_in_one_compiled_loop(tmp_path, capsys):
+  charlm.main(["smoke", "--out", str(tmp_path), "--no-anchor"])
+  runs = tmp_path / "charlm-runs"
+  for run in ("lstm-seed0", "dilated-cnn-seed0"):  # a cached (recurrent) and an uncached decoder
+    text = charlm.main(["sample", "--checkpoint", str(runs / run), "--prompt", "In the", "--tokens", "12"])
+    assert text.startswith("In the") and len(text) == 6 + 12
+    assert text in capsys.readouterr().out
+    again = charlm.main(["sample", "--checkpoint", str(runs / run), "--prompt", "In the", "--tokens", "12"])
+    assert again == text  # the seed fixes the draw
+  with pytest.raises(ValueError, match=r"unknown characters: \['#'\]"):
+    charlm.main(["sample", "--checkpoint", str(runs / "lstm-seed0"), "--prompt", "#"])
+  with pytest.raises(ValueError, match=r"must be a charlm run.s workdir holding config\.json"):
+    charlm.main(["sample", "--checkpoint", str(tmp_path)])
