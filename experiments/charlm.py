@@ -39,7 +39,6 @@ Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that modu
 
 import argparse
 import dataclasses
-import functools
 import json
 import math
 import sys
@@ -59,7 +58,7 @@ from seqjax.conv import DilatedConvStack
 from seqjax.data import bible_text
 from seqjax.parallel import ScanBlockStack
 from seqjax.recurrent import RNNLanguageModel
-from seqjax.train import TrainConfig, fit, token_cross_entropy
+from seqjax.train import TrainConfig, fit, make_eval_step, split_model, token_cross_entropy
 from seqjax.transformer import GPT, GPTConfig
 
 SEED_TABLE = {  # seed 000's V100 figures: (GPU utilization, tokens/s)
@@ -72,24 +71,27 @@ SAMPLE_LENGTH = 4096  # the GPT's max_length: positions a sample may reach (RoPE
 ANCHOR = "nanoGPT shakespeare-char CPU recipe"
 
 
+TRAIN = TrainConfig(
+  steps=400,
+  batch_size=16,
+  learning_rate=2e-3,
+  optimizer="adamw",
+  schedule="warmup_cosine",
+  warmup_steps=20,
+  weight_decay=0.01,
+  clip_norm=1.0,
+  log_every=25,
+  eval_every=50,
+  progress=False,
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   models: tuple[str, ...] = ()  # () = all of MODELS
   params: int = 1_000_000  # each model's width is chosen to come nearest to this count
   context: int = 128  # characters a model reads per window (and the CNN's receptive field)
-  train: TrainConfig = TrainConfig(
-    steps=400,
-    batch_size=16,
-    learning_rate=2e-3,
-    optimizer="adamw",
-    schedule="warmup_cosine",
-    warmup_steps=20,
-    weight_decay=0.01,
-    clip_norm=1.0,
-    log_every=25,
-    eval_every=50,
-    progress=False,
-  )
+  train: TrainConfig = TRAIN
   valid_windows: int = 128  # fixed windows of the held-out books, evaluated each time
   valid_every: int = 10  # every n-th book is held out
   anchor: bool = True  # also run nanoGPT's recipe (below) on this text
@@ -241,16 +243,6 @@ def loss_fn(model, batch, rng):
   return loss, {"tokens": count}
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _valid_nats(graphdef, state, windows):
-  return loss_fn(nnx.merge(graphdef, state), {"tokens": windows}, None)[0]
-
-
-def bits_per_char(model: nnx.Module, windows: jax.Array) -> dict:
-  graphdef, state = nnx.split(model)
-  return {"valid_bpc": _valid_nats(graphdef, state, windows) / math.log(2)}
-
-
 # -------------------------------------------------------------------------------------- training
 
 
@@ -261,7 +253,10 @@ def train_one(name, model, train_ids, windows, train: TrainConfig, context: int,
     starts = np.random.default_rng([train.seed, step]).integers(0, len(train_ids) - context - 1, train.batch_size)
     return {"tokens": train_ids[starts[rows, None] + np.arange(context + 1)]}  # [B, T + 1]
 
-  evaluate = functools.partial(bits_per_char, windows=jnp.asarray(windows))
+  graphdef, _, rest = split_model(model)
+  valid_nats = make_eval_step(graphdef, rest, lambda m, tokens: loss_fn(m, {"tokens": tokens}, None)[0])
+  windows = jnp.asarray(windows)
+  evaluate = lambda m: {"valid_bpc": valid_nats(nnx.state(m, nnx.Param), windows) / math.log(2)}  # noqa: E731
   flops = flops_per_token(model, context)
   result = fit(model, loss_fn, batch_fn, train, workdir=workdir, run_config=run, overwrite=True, evaluate=evaluate)
   history = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]  # resumes included
@@ -531,18 +526,15 @@ CONFIGS = {
     Config(
       params=10_000_000,
       context=256,
-      train=TrainConfig(
+      train=dataclasses.replace(
+        TRAIN,
         steps=5000,
         batch_size=64,
         learning_rate=1e-3,
-        optimizer="adamw",
-        schedule="warmup_cosine",
         warmup_steps=200,
         weight_decay=0.1,
-        clip_norm=1.0,
         log_every=100,
         eval_every=500,
-        progress=False,
       ),
       valid_windows=1024,
       seeds=(0, 1, 2),
