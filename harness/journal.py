@@ -4,7 +4,9 @@ Each finished run is appended to `<out>/<name>.runs.jsonl` as one JSON line (flu
 holding the fingerprint of the config fields a run depends on, the run's key and its record. A
 later start reads the runs of the same fingerprint back instead of training them again (several
 processes may share one journal, each running some of the keys); other lines are ignored;
-a torn last line (a kill during the write) is reported and that run trained again. The journal
+a torn last line (a kill during the write) is reported and that run trained again. Fields of
+nested dataclasses (a TrainConfig) left at their defaults do not enter the fingerprint, so an
+option added later with a default that keeps the old behaviour does not void earlier runs. The journal
 stays after the results are written (git ignores it): delete it to measure every run afresh.
 """
 
@@ -21,7 +23,7 @@ class Journal:
   differ elsewhere, e.g. in which tasks they run, share their journaled runs)."""
 
   def __init__(self, name: str, config, fields: tuple[str, ...]):
-    values = {k: v for k, v in dataclasses.asdict(config).items() if k in fields}
+    values = {field: _set_fields(getattr(config, field)) for field in fields}
     self.fingerprint = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
     self.path = Path(config.out) / f"{name}.runs.jsonl"
     self.done: dict[str, dict] = {}
@@ -54,3 +56,19 @@ class Journal:
         os.fsync(file.fileno())
       self.done[key] = json.loads(json.dumps(record))  # what a resumed run would read back
     return self.done[key]
+
+
+def _set_fields(value):
+  """A dataclass as a dict of the fields that differ from their defaults (recursively); other
+  values as they are."""
+  if not dataclasses.is_dataclass(value):
+    return value
+  kept = {}
+  for field in dataclasses.fields(value):
+    current = getattr(value, field.name)
+    if field.default is not dataclasses.MISSING and current == field.default:
+      continue
+    if field.default_factory is not dataclasses.MISSING and current == field.default_factory():
+      continue
+    kept[field.name] = _set_fields(current)
+  return kept

@@ -39,3 +39,28 @@ def test_a_torn_last_line_is_reported_and_that_run_trained_again(tmp_path, capsy
   assert "a torn line" in capsys.readouterr().out and resumed.resumed == 1
   assert resumed.run("k2", lambda: {"score": 2}) == {"score": 2}
   assert Journal("exp", config, fields=("steps",)).done == {"k1": {"score": 1}, "k2": {"score": 2}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+  steps: int = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainWithNewOption:  # Train after an option was added whose default keeps the old behaviour
+  steps: int = 5
+  eval_every: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+  train: object
+  out: str
+
+
+def test_an_option_added_at_its_default_keeps_the_fingerprint_and_a_set_one_changes_it(tmp_path):
+  fingerprint = lambda train: Journal("exp", Outer(train, str(tmp_path)), fields=("train",)).fingerprint  # noqa: E731
+  assert fingerprint(Train(7)) == fingerprint(TrainWithNewOption(7))
+  assert fingerprint(Train(7)) != fingerprint(TrainWithNewOption(7, eval_every=10))
+  assert fingerprint(Train(7)) != fingerprint(Train(8))
+  assert fingerprint(Train()) != fingerprint(Train(8))
