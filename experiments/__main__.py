@@ -22,6 +22,7 @@ from experiments import (
   long_range,
   positional_encodings,
   tbptt,
+  translation,
 )
 
 SUITE = (
@@ -37,6 +38,7 @@ SUITE = (
   attention_scores,
   long_range,
   charlm,  # needs the corpus: python -m seqjax.data.bible prepare
+  translation,  # needs the corpus too
 )
 
 

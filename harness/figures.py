@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def figure(width: float = 7.0, height: float = 4.5, columns: int = 1):
-  """A new (figure, axes): one axes, or a row of `columns` of them."""
-  return plt.subplots(1, columns, figsize=(width, height), layout="constrained")
+def figure(width: float = 7.0, height: float = 4.5, columns: int = 1, rows: int = 1):
+  """A new (figure, axes): one axes, a row of `columns` of them, or a grid of rows x columns."""
+  return plt.subplots(rows, columns, figsize=(width, height), layout="constrained")
 
 
 def save(fig, out: str | Path, name: str) -> Path:

@@ -1,6 +1,7 @@
 """Seq2seq models, their attention, one decoding API, metrics, and learning the reverse task."""
 
 import itertools
+import math
 import subprocess
 import sys
 from typing import NamedTuple
@@ -281,6 +282,8 @@ def test_exact_match_and_bleu_by_length():
   assert rows[1]["bleu"] == pytest.approx(corpus_bleu(HYPS[:2], REFS[:2]))
   assert rows[1]["chrf"] == pytest.approx(corpus_chrf(HYPS[:2], REFS[:2]))
   assert bleu_by_length(["a b c"], ["a b c"], [3], [0, 5])[0]["bleu"] is None  # no 4-grams: BLEU undefined
+  open_ended = bleu_by_length(HYPS, REFS, [6, 70, 2, 4], [0, 5, math.inf])
+  assert [(r["lengths"], r["sentences"]) for r in open_ended] == [("0-4", 2), ("5+", 2)]
 
 
 # ---- learning ------------------------------------------------------------------------------------

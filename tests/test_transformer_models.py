@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -374,3 +375,31 @@ def test_a_post_ln_stack_with_a_final_norm_is_the_stack_then_that_norm():
   normed.final_norm.scale.set_value(jnp.linspace(0.5, 1.5, 8))
   x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 5, 8)), jnp.float32)  # [B, T, D]
   np.testing.assert_allclose(normed(x)[0], normed.final_norm(plain(x)[0]), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("position", ["sinusoidal", "relative"])
+def test_encdec_attention_weights_are_each_layers_softmax_over_real_keys(position):
+  model = tiny_encdec(position)
+  src, tgt = tokens(0, 2, 8), tokens(1, 2, 6)
+  src_mask = jnp.arange(8)[None, :] < jnp.array([[8], [5]])
+  weights = model.attention_weights(src, tgt, src_mask=src_mask)
+  chex.assert_shape(weights["encoder"], (2, 2, 2, 8, 8))  # [L, B, N, S, S]
+  chex.assert_shape(weights["decoder"], (2, 2, 2, 6, 6))
+  chex.assert_shape(weights["cross"], (2, 2, 2, 6, 8))
+  for name in ("encoder", "decoder", "cross"):
+    np.testing.assert_allclose(weights[name].sum(-1), 1.0, atol=1e-5)
+  assert float(jnp.abs(weights["cross"][:, 1, :, :, 5:]).max()) == 0.0  # the padded source gets nothing
+  assert float(jnp.abs(weights["encoder"][:, 1, :, :, 5:]).max()) == 0.0
+  assert float(jnp.abs(jnp.triu(weights["decoder"], 1)).max()) == 0.0  # causal
+  # the first decoder layer's cross weights are its cross-attention's softmax on that layer's own input
+  first = model.decoder.blocks[0]
+  x = model.source_embed(tgt)  # tied embeddings: the target shares the source's (post-LN: no input norm)
+  positions = jnp.arange(6)
+  bias = None if model.decoder_bias is None else model.decoder_bias(positions, positions)
+  after_self = first._add(x, first.self_attention(x, bias=bias, is_causal=True), first.self_attention_norm, None)
+  memory = model.encode(src, src_mask=src_mask)
+  _, expected = first.cross_attention(after_self, memory, key_mask=src_mask, return_weights=True)
+  np.testing.assert_allclose(weights["cross"][0], expected, atol=1e-6)
+  np.testing.assert_allclose(
+    model(src, tgt, src_mask=src_mask), model.decode(tgt, memory, src_mask=src_mask), atol=1e-6
+  )

@@ -1,6 +1,7 @@
 """Translation metrics: corpus BLEU and chrF through sacrebleu, exact match, BLEU by source length."""
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,8 +27,9 @@ def bleu_by_length(
   hypotheses: Sequence[str], references: Sequence[str], source_lengths: Sequence[int], edges: Sequence[int]
 ) -> list[dict]:
   """Corpus BLEU and chrF within each source-length bucket [edges[i], edges[i + 1]) (the seeds'
-  cliff table). BLEU is None for a bucket whose references are all shorter than 4 words: it has
-  no 4-grams, so its BLEU would be 0 whatever the hypotheses."""
+  cliff table; a last edge of math.inf makes an open bucket, labelled e.g. "41+"). BLEU is None
+  for a bucket whose references are all shorter than 4 words: it has no 4-grams, so its BLEU
+  would be 0 whatever the hypotheses."""
   lengths = np.asarray(source_lengths)
   rows = []
   for low, high in itertools.pairwise(edges):
@@ -36,6 +38,11 @@ def bleu_by_length(
       hyps, refs = [hypotheses[i] for i in picked], [references[i] for i in picked]
       bleu = corpus_bleu(hyps, refs) if max(len(r.split()) for r in refs) >= 4 else None
       rows.append(
-        {"lengths": f"{low}-{high - 1}", "sentences": len(picked), "bleu": bleu, "chrf": corpus_chrf(hyps, refs)}
+        {
+          "lengths": f"{low}+" if high == math.inf else f"{low}-{high - 1}",
+          "sentences": len(picked),
+          "bleu": bleu,
+          "chrf": corpus_chrf(hyps, refs),
+        }
       )
   return rows

@@ -206,10 +206,14 @@ class Seq2Seq(nnx.Module):
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)  # [B, T, V], [B, T, S]
 
 
-def teacher_forced_loss(model: Seq2Seq, batch: dict, rng: jax.Array | None = None) -> tuple[jax.Array, dict]:
+def teacher_forced_loss(model, batch: dict, rng: jax.Array | None = None) -> tuple[jax.Array, dict]:
   """Mean token cross-entropy of a `seqjax.data.batching.seq2seq_batch` under teacher forcing,
-  as a `seqjax.train` loss_fn: -> (loss, {"tokens": real target tokens})."""
-  del rng  # the recurrent seq2seq models have no dropout
-  logits, _ = model(batch["src"], batch["tgt_in"], batch["src_mask"])
+  as a `seqjax.train` loss_fn: -> (loss, {"tokens": real target tokens}). model: a `Seq2Seq`
+  (no dropout; its attention output unused) or any model(src, tgt_in, *, src_mask, dropout_key)
+  -> logits, such as `seqjax.transformer.EncoderDecoder` (rng: its dropout key)."""
+  if isinstance(model, Seq2Seq):
+    logits, _ = model(batch["src"], batch["tgt_in"], batch["src_mask"])
+  else:
+    logits = model(batch["src"], batch["tgt_in"], src_mask=batch["src_mask"], dropout_key=rng)
   loss, count = token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])
   return loss, {"tokens": count}

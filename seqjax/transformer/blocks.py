@@ -142,8 +142,10 @@ class TransformerBlock(nnx.Module):
     memory_mask: jax.Array | None = None,
     dropout_key: jax.Array | None = None,
     cache: KVCache | None = None,
-  ) -> tuple[jax.Array, KVCache | None]:
-    """x [B, T, D] -> ([B, T, D], updated cache or None).
+    return_weights: bool = False,
+  ) -> tuple:
+    """x [B, T, D] -> ([B, T, D], updated cache or None), and with return_weights a third element:
+    the attention weights {"self": [B, N, T, T], "cross": [B, N, T, S] (cross-attention blocks)}.
 
     mask [B, T] bool: x's padding (False), never attended to; segment_ids [B, T] int: packed
     sequences, each attending to itself only, with `positions` [B, T] for RoPE; bias
@@ -155,7 +157,10 @@ class TransformerBlock(nnx.Module):
     """
     if (memory is None) != (self.cross_attention is None):
       raise ValueError("memory must be given exactly when the block has cross-attention")
+    if return_weights and cache is not None:
+      raise ValueError("return_weights is for a full forward pass, not for cached decoding (cache given)")
     keys = split_key(dropout_key, 6)
+    weights = {}
     h = self._sublayer_input(x, self.self_attention_norm)
     if cache is None:
       y = self.self_attention(
@@ -166,17 +171,28 @@ class TransformerBlock(nnx.Module):
         bias=bias,
         is_causal=is_causal,
         dropout_key=keys[0],
+        return_weights=return_weights,
       )
+      y = _keep_weights(y, weights, "self", return_weights)
     else:
       y, cache = self.self_attention.cached(h, cache, bias=bias)
     x = self._add(x, y, self.self_attention_norm, keys[1])
     if self.cross_attention is not None:
       h = self._sublayer_input(x, self.cross_attention_norm)
-      y = self.cross_attention(h, memory, key_mask=memory_mask, dropout_key=keys[2])
+      y = self.cross_attention(h, memory, key_mask=memory_mask, dropout_key=keys[2], return_weights=return_weights)
+      y = _keep_weights(y, weights, "cross", return_weights)
       x = self._add(x, y, self.cross_attention_norm, keys[3])
     h = self._sublayer_input(x, self.feed_forward_norm)
     x = self._add(x, self.feed_forward(h, keys[4]), self.feed_forward_norm, keys[5])
-    return x, cache
+    return (x, cache, weights) if return_weights else (x, cache)
+
+
+def _keep_weights(result, weights: dict, name: str, returned: bool) -> jax.Array:
+  """An attention call's output; its weights (when it returned them) go to weights[name]."""
+  if not returned:
+    return result
+  out, weights[name] = result
+  return out
 
 
 class TransformerStack(nnx.Module):
@@ -194,20 +210,26 @@ class TransformerStack(nnx.Module):
     norm_type = block_options.get("norm_type", "layer")
     self.final_norm = make_norm(norm_type, dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
 
-  def __call__(self, x, *, dropout_key=None, caches=None, memory=None, **block_kwargs):
+  def __call__(self, x, *, dropout_key=None, caches=None, memory=None, return_weights=False, **block_kwargs):
     """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block.
     memory: [B, S, D] for every block's cross-attention, or per block its keys and values
-    (`project_memory`)."""
+    (`project_memory`). return_weights: a third element, each block's attention weights
+    (`TransformerBlock`), first block first."""
     keys = split_key(dropout_key, len(self.blocks))
-    new_caches = []
+    new_caches, weights = [], []
     for index, block in enumerate(self.blocks):
       cache = None if caches is None else caches[index]
       per_block = isinstance(memory, tuple) and not isinstance(memory, ContextKV)
       block_memory = memory[index] if per_block else memory
-      x, cache = block(x, dropout_key=keys[index], cache=cache, memory=block_memory, **block_kwargs)
+      out = block(
+        x, dropout_key=keys[index], cache=cache, memory=block_memory, return_weights=return_weights, **block_kwargs
+      )
+      x, cache = out[:2]
       new_caches.append(cache)
+      weights.extend(out[2:])
     x = x if self.final_norm is None else self.final_norm(x)
-    return x, (None if caches is None else tuple(new_caches))
+    caches = None if caches is None else tuple(new_caches)
+    return (x, caches, weights) if return_weights else (x, caches)
 
   def init_caches(self, batch: int, max_length: int, dtype=jnp.float32) -> tuple[KVCache, ...]:
     return tuple(block.self_attention.init_cache(batch, max_length, dtype) for block in self.blocks)

@@ -187,6 +187,26 @@ class EncoderDecoder(nnx.Module):
     )
     return self._logits(x)
 
+  def attention_weights(self, src: jax.Array, tgt: jax.Array, *, src_mask: jax.Array | None = None) -> dict:
+    """The attention weights of a teacher-forced pass (no dropout), per layer, first layer first:
+    {"encoder": [L_enc, B, N, S, S], "decoder": [L_dec, B, N, T, T] (causal),
+    "cross": [L_dec, B, N, T, S] (zero on the source's padding)}."""
+    positions = jnp.arange(src.shape[1])
+    bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
+    check_source_mask(src_mask, src.shape)
+    memory, _, encoder = self.encoder(self.source_embed(src), mask=src_mask, bias=bias, return_weights=True)
+    _validate.token_ids("tgt", tgt, self.config.vocab_size)
+    positions = jnp.arange(tgt.shape[1])
+    bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
+    x = self._target_embed()(tgt)
+    _, _, decoder = self.decoder(x, is_causal=True, bias=bias, memory=memory, memory_mask=src_mask, return_weights=True)
+    stacked = lambda name, blocks: jnp.stack([w[name] for w in blocks])  # noqa: E731
+    return {
+      "encoder": stacked("self", encoder),
+      "decoder": stacked("self", decoder),
+      "cross": stacked("cross", decoder),
+    }
+
   def __call__(self, src, tgt, *, src_mask=None, dropout_key=None) -> jax.Array:
     keys = split_key(dropout_key)
     memory = self.encode(src, src_mask=src_mask, dropout_key=keys[0])
