@@ -315,7 +315,8 @@ def alignment(model, source: list[int], target: list[int]) -> np.ndarray:
 
 
 def run_one(name: str, seed: int, corpus: Corpus, config: Config, workdir: Path, example: int) -> dict:
-  train = dataclasses.replace(config.train, seed=seed)
+  # a checkpoint at every evaluation (unless the config sets its own): a killed run loses at most that much
+  train = dataclasses.replace(config.train, seed=seed, save_every=config.train.save_every or config.train.eval_every)
   model = build(name, len(corpus.subwords), config, seed)
   run = {"model": name, "config": dataclasses.asdict(config), "seed": seed}
   started = time.perf_counter()
