@@ -39,6 +39,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -173,13 +174,20 @@ CONFIGS = {
 # ------------------------------------------------------------------------------------------ data
 
 
+class TestVerse(NamedTuple):
+  source: list[int]  # the English, as subword ids
+  spanish: str  # the reference translation
+  words: int  # English words (the length buckets' measure)
+  verse: str  # e.g. "Gen 2:8"
+
+
 @dataclasses.dataclass(frozen=True)
 class Corpus:
   subwords: Subwords
   train: list  # (source ids, target ids) pairs within max_tokens
   left_out: int  # training pairs longer than max_tokens
   valid: list  # (source ids, reference text) of the validation verses used for the curve
-  test: list  # (source ids, reference text, source words, reference) of every test verse
+  test: list[TestVerse]  # every test verse
   overlap: dict  # what the test split shares with training
 
 
@@ -200,7 +208,7 @@ def load_corpus(config: Config) -> Corpus:
     train,
     len(encoded) - len(train),
     [(subwords.encode(en), es) for _, en, es in rows["valid"][: config.valid_sentences]],
-    [(subwords.encode(en), es, len(en.split()), reference) for reference, en, es in rows["test"]],
+    [TestVerse(subwords.encode(en), es, len(en.split()), reference) for reference, en, es in rows["test"]],
     overlap,
   )
 
@@ -218,10 +226,10 @@ def padded(length: int, multiple: int) -> int:
 
 def make_batch_fn(train: list, config: Config, seed: int):
   """fit's batch_fn: global batch `step` depends on (seed, step) alone (a resumed run sees the same)."""
-  per_epoch = len(epoch_batches(train, config, seed, 0))
+  cache = {0: epoch_batches(train, config, seed, 0)}  # one epoch's batches at a time
+  per_epoch = len(cache[0])
   if per_epoch == 0:
     raise ValueError(f"{len(train)} training pairs do not fill one batch of {config.train.batch_size}")
-  cache = {}
 
   def batch_fn(step: int, rows: slice) -> dict:
     epoch, index = divmod(step, per_epoch)
@@ -332,10 +340,10 @@ def run_one(name: str, seed: int, corpus: Corpus, config: Config, workdir: Path,
   )
   model = result.model  # decoding passes no dropout key: no dropout
   decode_started = time.perf_counter()
-  tokens = translate(model, [s for s, *_ in corpus.test], config, beam=True)
+  tokens = translate(model, [verse.source for verse in corpus.test], config, beam=True)
   hypotheses = [corpus.subwords.decode(t) for t in tokens]
-  references = [r for _, r, _, _ in corpus.test]
-  words = [n for *_, n, _ in corpus.test]
+  references = [verse.spanish for verse in corpus.test]
+  words = [verse.words for verse in corpus.test]
   kept = tokens[example][: tokens[example].index(EOS)] if EOS in tokens[example] else tokens[example]
   return {
     "model": name,
@@ -351,16 +359,16 @@ def run_one(name: str, seed: int, corpus: Corpus, config: Config, workdir: Path,
     "chrf": corpus_chrf(hypotheses, references),
     "buckets": bleu_by_length(hypotheses, references, words, EDGES),
     "hypotheses": hypotheses,
-    "example": {"target": kept, "attention": alignment(model, corpus.test[example][0], kept).tolist()},
+    "example": {"target": kept, "attention": alignment(model, corpus.test[example].source, kept).tolist()},
   }
 
 
 def pick_example(corpus: Corpus) -> int:
   """The first test verse of 12 to 20 words (short enough for a readable heatmap), else the shortest."""
-  for index, (_, _, words, _) in enumerate(corpus.test):
-    if 12 <= words <= 20:
+  for index, verse in enumerate(corpus.test):
+    if 12 <= verse.words <= 20:
       return index
-  return int(np.argmin([words for *_, words, _ in corpus.test]))
+  return int(np.argmin([verse.words for verse in corpus.test]))
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -424,7 +432,7 @@ def draw_attention(runs: list[dict], names: list[str], corpus: Corpus, example: 
       panels += [(f"{name}\ncross-attention, layer {i + 1} (heads averaged)", w, target) for i, w in enumerate(weights)]
     else:
       panels.append((name, weights, target))
-  source = [corpus.subwords.processor.id_to_piece(int(i)) for i in corpus.test[example][0]]
+  source = [corpus.subwords.processor.id_to_piece(int(i)) for i in corpus.test[example].source]
   columns = min(3, len(panels))
   rows = -(-len(panels) // columns)
   fig, axes = figures.figure(5.5 * columns, 5.0 * rows, columns=columns, rows=rows)
@@ -442,7 +450,7 @@ def draw_attention(runs: list[dict], names: list[str], corpus: Corpus, example: 
   for ax in axes[len(panels) :]:
     ax.axis("off")
   fig.suptitle(
-    f"Where each model looks while translating test verse {corpus.test[example][3]} (seed {config.seeds[0]})",
+    f"Where each model looks while translating test verse {corpus.test[example].verse} (seed {config.seeds[0]})",
     fontsize=10,
   )
   return figures.save(fig, config.out, "translation_attention")
@@ -498,7 +506,7 @@ def main(argv=None):
     "overlap": corpus.overlap,
     "train_pairs": len(corpus.train),
     "left_out": corpus.left_out,
-    "example": corpus.test[example][3],
+    "example": corpus.test[example].verse,
     "seeds": list(config.seeds),
     "seconds": time.perf_counter() - started,
     "runs_resumed_from_journal": journal.resumed,

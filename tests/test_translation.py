@@ -58,7 +58,7 @@ def test_every_model_trains_through_the_one_loss_and_attends_over_the_source(nam
   expected, count = token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"])
   np.testing.assert_allclose(loss, expected, rtol=1e-6)
   assert float(metrics["tokens"]) == float(count) == batch["tgt_mask"].sum()
-  source, target = corpus.test[0][0], [5, 6, 7]
+  source, target = corpus.test[0].source, [5, 6, 7]
   weights = translation.alignment(model, source, target)
   expected_shape = (len(target) + 1, len(source))
   assert weights.shape == ((CONFIG.layers, *expected_shape) if name == translation.TRANSFORMER else expected_shape)

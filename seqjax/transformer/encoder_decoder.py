@@ -159,16 +159,36 @@ class EncoderDecoder(nnx.Module):
 
   def encode(self, src: jax.Array, *, src_mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
     """src [B, S] -> memory [B, S, D]; padding (src_mask False) is never attended to."""
+    return self._encoder_pass(src, src_mask, dropout_key)[0]
+
+  def decode(self, tgt, memory, *, src_mask=None, dropout_key=None) -> jax.Array:
+    """tgt [B, T] (shifted right) attending causally to itself and to memory -> logits [B, T, V]."""
+    return self._logits(self._decoder_pass(tgt, memory, src_mask, dropout_key)[0])
+
+  def attention_weights(self, src: jax.Array, tgt: jax.Array, *, src_mask: jax.Array | None = None) -> dict:
+    """The attention weights of a teacher-forced pass (no dropout), per layer, first layer first:
+    {"encoder": [L_enc, B, N, S, S], "decoder": [L_dec, B, N, T, T] (causal),
+    "cross": [L_dec, B, N, T, S] (zero on the source's padding)}."""
+    memory, _, encoder = self._encoder_pass(src, src_mask, None, return_weights=True)
+    _, _, decoder = self._decoder_pass(tgt, memory, src_mask, None, return_weights=True)
+    stacked = lambda name, blocks: jnp.stack([w[name] for w in blocks])  # noqa: E731
+    return {
+      "encoder": stacked("self", encoder),
+      "decoder": stacked("self", decoder),
+      "cross": stacked("cross", decoder),
+    }
+
+  def _encoder_pass(self, src, src_mask, dropout_key, *, return_weights=False) -> tuple:
+    """The encoder stack's output on src: (memory [B, S, D], None[, per-block weights])."""
     keys = split_key(dropout_key)
     x = self.source_embed(src, dropout_key=keys[0])
     positions = jnp.arange(src.shape[1])
     bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
     check_source_mask(src_mask, src.shape)
-    memory, _ = self.encoder(x, mask=src_mask, bias=bias, dropout_key=keys[1])
-    return memory
+    return self.encoder(x, mask=src_mask, bias=bias, dropout_key=keys[1], return_weights=return_weights)
 
-  def decode(self, tgt, memory, *, src_mask=None, dropout_key=None) -> jax.Array:
-    """tgt [B, T] (shifted right) attending causally to itself and to memory -> logits [B, T, V]."""
+  def _decoder_pass(self, tgt, memory, src_mask, dropout_key, *, return_weights=False) -> tuple:
+    """The decoder stack's output on tgt over memory: ([B, T, D], None[, per-block weights])."""
     _validate.token_ids("tgt", tgt, self.config.vocab_size)
     if tgt.shape[0] != memory.shape[0]:
       raise ValueError(f"tgt batch {tgt.shape[0]} must equal the source batch {memory.shape[0]}")
@@ -177,35 +197,15 @@ class EncoderDecoder(nnx.Module):
     x = self._target_embed()(tgt, dropout_key=keys[0])
     positions = jnp.arange(tgt.shape[1])
     bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
-    x, _ = self.decoder(
+    return self.decoder(
       x,
       is_causal=True,
       bias=bias,
       memory=memory,
       memory_mask=src_mask,
       dropout_key=keys[1],
+      return_weights=return_weights,
     )
-    return self._logits(x)
-
-  def attention_weights(self, src: jax.Array, tgt: jax.Array, *, src_mask: jax.Array | None = None) -> dict:
-    """The attention weights of a teacher-forced pass (no dropout), per layer, first layer first:
-    {"encoder": [L_enc, B, N, S, S], "decoder": [L_dec, B, N, T, T] (causal),
-    "cross": [L_dec, B, N, T, S] (zero on the source's padding)}."""
-    positions = jnp.arange(src.shape[1])
-    bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
-    check_source_mask(src_mask, src.shape)
-    memory, _, encoder = self.encoder(self.source_embed(src), mask=src_mask, bias=bias, return_weights=True)
-    _validate.token_ids("tgt", tgt, self.config.vocab_size)
-    positions = jnp.arange(tgt.shape[1])
-    bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
-    x = self._target_embed()(tgt)
-    _, _, decoder = self.decoder(x, is_causal=True, bias=bias, memory=memory, memory_mask=src_mask, return_weights=True)
-    stacked = lambda name, blocks: jnp.stack([w[name] for w in blocks])  # noqa: E731
-    return {
-      "encoder": stacked("self", encoder),
-      "decoder": stacked("self", decoder),
-      "cross": stacked("cross", decoder),
-    }
 
   def __call__(self, src, tgt, *, src_mask=None, dropout_key=None) -> jax.Array:
     keys = split_key(dropout_key)
