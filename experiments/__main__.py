@@ -1,7 +1,7 @@
 """Every experiment in one command, cheapest first:
 
     python -m experiments all smoke      # seconds each; writes to /tmp/seqjax-smoke, never over results/
-    python -m experiments all default    # the README's numbers, into results/ (roughly 8 hours on 2 CPU cores)
+    python -m experiments all default    # the README's numbers, into results/ (roughly 5 hours on 2 CPU cores)
     python -m experiments all large      # for an accelerator, into results/large/
 
 Arguments after the config name go to every experiment (e.g. `--out DIR`).

@@ -16,10 +16,13 @@ on copy and recall its backward direction would read the answer within 8 steps),
 residual blocks, each with a feed-forward layer), a causal Transformer (two pre-LN layers,
 RoPE), and causal dilated CNNs of receptive field 64 (6 layers) and 1024 (10 layers). All train
 with the same optimizer, learning rate, batch and steps (`train`); each seed draws init and
-data. `caps` bounds the distances of a model too costly on a CPU beyond them (the default
-stops the Transformer at 128: one step at T = 1024 costs it ~1.5 s here, 10x an LSTM's).
-Finished runs are journaled (harness.journal, `<out>/long_range.runs.jsonl`): a killed run resumes
-where it stopped, and processes given different `--tasks` share their runs with the full one.
+data. `caps` bounds the distances of a model too costly on a CPU beyond them (one Transformer
+step at T = 1024 costs ~1.5 s here, 10x an LSTM's): the default, to fit an hour on 2 CPU cores,
+runs copy and adding with the Transformer and LRU to D = 64 and minGRU to 256; `full` adds the
+recall task, the Transformer to 128 and LRU and minGRU to wherever they fail (into
+results/full/). Finished runs are journaled (harness.journal, `<out>/long_range.runs.jsonl`): a
+killed run resumes where it stopped, and configs that differ only in tasks, models, distances or
+caps share their runs (copy the journal into the other config's `out` to reuse it).
 
 Solved: accuracy >= 0.95 (copy, recall; chance 1/8) or MSE below 10% of the mean predictor's
 (adding: variance explained >= 0.9), on `test_size` fresh sequences. Distances run in
@@ -33,7 +36,8 @@ The control: the LSTM at the first copy distance no seed solved, with `control_f
 steps (slow learning, or a limit more steps do not move?).
 
 Commands:
-    python -m experiments.long_range default    # D = 16 ... 512, ~20k parameters, 3 seeds (the README's numbers)
+    python -m experiments.long_range default    # copy and adding, D = 16 ... 512, 3 seeds (the README's numbers)
+    python -m experiments.long_range full       # the default plus recall and the capped distances (~2.5 hours)
     python -m experiments.long_range smoke
     python -m experiments.long_range large      # for an accelerator: D up to 4096, ~200k parameters, 5 seeds
 """
@@ -64,9 +68,13 @@ FLOOR = -0.3  # the figure's lowest score
 @dataclasses.dataclass(frozen=True)
 class Config:
   distances: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
-  tasks: tuple[str, ...] = TASKS
+  tasks: tuple[str, ...] = ("copy", "adding")  # the `full` config adds recall
   models: tuple[str, ...] = ()  # () = all of MODELS
-  caps: tuple[tuple[str, int], ...] = (("Transformer (causal, RoPE)", 128),)  # (model, longest distance run): cost
+  caps: tuple[tuple[str, int], ...] = (  # (model, longest distance run): the CPU cost of longer ones
+    ("Transformer (causal, RoPE)", 64),
+    ("LRU", 64),
+    ("minGRU", 256),
+  )
   params: int = 20_000  # each model's width is chosen to come nearest to this count
   train: TrainConfig = TrainConfig(steps=500, batch_size=32, learning_rate=3e-3, clip_norm=1.0, progress=False)
   test_size: int = 512
@@ -493,7 +501,11 @@ def main(argv=None):
 
 
 CONFIGS = {
-  "default": ("D = 16 ... 512, ~20k parameters, 500 steps, 3 seeds (the README's numbers)", Config()),
+  "default": ("copy and adding, D = 16 ... 512, ~20k parameters, 500 steps, 3 seeds (the README's numbers)", Config()),
+  "full": (
+    "the default plus recall, the Transformer to D = 128, LRU and minGRU uncapped (~2.5 hours on 2 CPU cores)",
+    Config(tasks=TASKS, caps=(("Transformer (causal, RoPE)", 128),), out=str(report.RESULTS / "full")),
+  ),
   "smoke": (
     "two distances, two models, tiny",
     Config(

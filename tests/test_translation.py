@@ -75,3 +75,20 @@ def test_config_errors_name_the_field():
     dataclasses.replace(CONFIG, dim=10).check()
   with pytest.raises(ValueError, match="beam_size"):
     dataclasses.replace(CONFIG, beam_size=0).check()
+  with pytest.raises(ValueError, match="transformer_learning_rate"):
+    dataclasses.replace(CONFIG, transformer_learning_rate=float("nan")).check()
+
+
+def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
+  config = dataclasses.replace(CONFIG, out=str(tmp_path))
+
+  def fingerprint(family, **change):
+    return translation.journal(dataclasses.replace(config, **change), family).fingerprint
+
+  rnn, transformer = fingerprint("RNN"), fingerprint(translation.TRANSFORMER)
+  assert fingerprint("RNN", dim=16, transformer_learning_rate=1.0) == rnn  # the Transformer's own fields
+  assert fingerprint(translation.TRANSFORMER, hidden=16) == transformer  # the RNNs' own field
+  assert fingerprint("RNN", hidden=16) != rnn and fingerprint(translation.TRANSFORMER, dim=16) != transformer
+  shared = {"vocab_size": 100, "train": dataclasses.replace(config.train, learning_rate=0.5)}
+  assert fingerprint("RNN", **shared) != rnn and fingerprint(translation.TRANSFORMER, **shared) != transformer
+  assert fingerprint("RNN", seeds=(5,), models=(translation.FIXED,)) == rnn  # selection fields
