@@ -185,6 +185,37 @@ def test_bert_packed_sequences_equal_each_sequence_alone():
   np.testing.assert_allclose(logits[:, 6:], alone_second, rtol=1e-5, atol=1e-5)  # positions restart at 0
 
 
+@pytest.mark.parametrize(
+  "position, implementation", [("sinusoidal", "dense"), ("learned", "auto"), ("relative", "dense"), ("relative", "auto")]
+)
+def test_encdec_packed_pairs_equal_each_pair_alone(position, implementation):
+  config = dataclasses.replace(tiny_encdec(position).config, attention_implementation=implementation)
+  model = EncoderDecoder(config, rngs=nnx.Rngs(0))
+  pairs = [(tokens(3, 1, 5), tokens(4, 1, 4)), (tokens(5, 1, 7), tokens(6, 1, 6))]
+  src = jnp.concatenate([s for s, _ in pairs] + [tokens(7, 1, 2)], 1)  # [1, 14]: two sources, 2 padding tokens
+  tgt = jnp.concatenate([t for _, t in pairs], 1)  # [1, 10]: their targets
+  src_ids = jnp.array([[0] * 5 + [1] * 7 + [2] * 2])
+  tgt_ids = jnp.array([[0] * 4 + [1] * 6])
+  src_mask = jnp.arange(14)[None, :] < 12
+  packed = model(src, tgt, src_mask=src_mask, src_segment_ids=src_ids, tgt_segment_ids=tgt_ids)
+  np.testing.assert_allclose(packed[:, :4], model(*pairs[0]), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(packed[:, 4:], model(*pairs[1]), rtol=1e-5, atol=1e-5)  # positions restart at 0
+
+
+def test_encdec_packed_pairs_refuse_mismatched_segment_ids():
+  model = tiny_encdec()
+  src, tgt = tokens(0, 1, 6), tokens(1, 1, 4)
+  src_ids, tgt_ids = jnp.array([[0, 0, 0, 1, 1, 1]]), jnp.array([[0, 0, 1, 1]])
+  with pytest.raises(ValueError, match="need both src_segment_ids"):
+    model(src, tgt, src_segment_ids=src_ids)
+  with pytest.raises(ValueError, match=r"tgt_segment_ids \[2\] of row 0 do not occur in that row's src_segment_ids"):
+    model(src, tgt, src_segment_ids=src_ids, tgt_segment_ids=jnp.array([[0, 0, 2, 2]]))
+  with pytest.raises(ValueError, match=r"src_segment_ids must be an integer array \[B, T\] = \[1, 6\]"):
+    model(src, tgt, src_segment_ids=src_ids[:, :5], tgt_segment_ids=tgt_ids)
+  with pytest.raises(ValueError, match="tgt_segment_ids must be >= 0"):
+    model(src, tgt, src_segment_ids=src_ids, tgt_segment_ids=-tgt_ids - 1)
+
+
 def test_gpt_blockwise_attention_equals_dense():
   dense = tiny_gpt()
   blockwise = GPT(dataclasses.replace(dense.config, attention_implementation="blockwise"), rngs=nnx.Rngs(0))

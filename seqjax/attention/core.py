@@ -57,25 +57,45 @@ def check_key_mask(key_mask, batch: int, key_length: int) -> None:
     raise ValueError(f"key_mask must mark at least one real key in every row; rows {rows} have none")
 
 
-def check_segment_ids(segment_ids, batch: int, query_length: int, key_length: int) -> None:
+def check_segment_ids(segment_ids, batch: int, query_length: int, key_length: int, *, name="segment_ids") -> None:
   """segment_ids: None or [B, T] int >= 0 for self-attention (T = S), one id per packed sequence
-  (values checked when concrete)."""
+  (values checked when concrete). name: the caller's argument, for the messages."""
   if segment_ids is None:
     return
   if query_length != key_length:
-    raise ValueError(f"segment_ids are for self-attention: T = {query_length} and S = {key_length} must be equal")
+    raise ValueError(f"{name} are for self-attention: T = {query_length} and S = {key_length} must be equal")
   if not hasattr(segment_ids, "shape") or tuple(segment_ids.shape) != (batch, query_length):
     got = tuple(segment_ids.shape) if hasattr(segment_ids, "shape") else type(segment_ids).__name__
-    raise ValueError(f"segment_ids must be an integer array [B, T] = {[batch, query_length]}, got {got}")
+    raise ValueError(f"{name} must be an integer array [B, T] = {[batch, query_length]}, got {got}")
   if not jnp.issubdtype(segment_ids.dtype, jnp.integer):
-    raise ValueError(f"segment_ids must be an integer array [B, T], got dtype {segment_ids.dtype}")
+    raise ValueError(f"{name} must be an integer array [B, T], got dtype {segment_ids.dtype}")
   if _validate.concrete(segment_ids) and int(np.asarray(segment_ids).min()) < 0:
-    raise ValueError(f"segment_ids must be >= 0, got min {int(np.asarray(segment_ids).min())}")
+    raise ValueError(f"{name} must be >= 0, got min {int(np.asarray(segment_ids).min())}")
 
 
-def segment_mask(segment_ids: jax.Array) -> jax.Array:
-  """[B, T] segment ids -> [B, 1, T, T] bool, True where query and key share a segment."""
-  return (segment_ids[:, :, None] == segment_ids[:, None, :])[:, None]
+def check_cross_segment_ids(
+  query_ids, key_ids, batch: int, query_length: int, key_length: int, *, names=("segment_ids", "key_segment_ids")
+) -> None:
+  """Packed cross-attention: query_ids [B, T] and key_ids [B, S], int >= 0, a query attending to the
+  keys of its own id. Every query id must occur among its row's key ids (checked when concrete):
+  a query with none would read a zero attention output. names: the caller's arguments."""
+  for name, ids, length in ((names[0], query_ids, query_length), (names[1], key_ids, key_length)):
+    check_segment_ids(ids, batch, length, length, name=name)
+  if _validate.concrete(query_ids) and _validate.concrete(key_ids):
+    for row, (queries, keys) in enumerate(zip(np.asarray(query_ids), np.asarray(key_ids), strict=True)):
+      missing = sorted(set(queries.tolist()) - set(keys.tolist()))
+      if missing:
+        raise ValueError(
+          f"{names[0]} {missing} of row {row} do not occur in that row's {names[1]} {sorted(set(keys.tolist()))}: "
+          "every query segment must have keys of its id"
+        )
+
+
+def segment_mask(segment_ids: jax.Array, key_segment_ids: jax.Array | None = None) -> jax.Array:
+  """[B, T] segment ids (and the keys' [B, S]; None: the same, self-attention) -> [B, 1, T, S]
+  bool, True where query and key share a segment."""
+  keys = segment_ids if key_segment_ids is None else key_segment_ids
+  return (segment_ids[:, :, None] == keys[:, None, :])[:, None]
 
 
 def check_inputs(query, key, value, mask, bias) -> tuple[int, ...]:

@@ -7,7 +7,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.core import check_key_mask, check_segment_ids, dot_product_attention, segment_mask
+from seqjax.attention.core import (
+  check_cross_segment_ids,
+  check_key_mask,
+  check_segment_ids,
+  dot_product_attention,
+  segment_mask,
+)
 from seqjax.attention.dispatch import IMPLEMENTATIONS, fused_attention
 from seqjax.attention.positional import apply_rope
 from seqjax.logical_axes import EMBED, HEAD_DIM, HEADS, axes
@@ -49,12 +55,13 @@ class MultiHeadAttention(nnx.Module):
   Weights have flax.nnx.MultiHeadAttention's layout: query/key/value kernels
   [D_in, N, Dh], output kernel [N, Dh, D_out].
 
-  mha(x [B, T, D], context [B, S, D_kv] | ContextKV | None, *, mask, key_mask, bias, is_causal,
-      dropout_key, return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
+  mha(x [B, T, D], context [B, S, D_kv] | ContextKV | None, *, mask, key_mask, segment_ids,
+      key_segment_ids, bias, is_causal, dropout_key, return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
   Self-attention when context is None; context may be given already projected
   (`project_context`). key_mask [B, S] bool is the keys' padding (False: never attended to);
-  segment_ids [B, T] int, for self-attention over packed sequences, keeps each query to its own
-  segment; mask is any other boolean mask, rank 4. With rope=True, queries and keys are rotated at
+  segment_ids [B, T] int, for packed sequences, keeps each query to the keys of its own segment:
+  self-attention's keys carry the same ids, cross-attention's are `key_segment_ids` [B, S] (the
+  dense path); mask is any other boolean mask, rank 4. With rope=True, queries and keys are rotated at
   `positions` (default 0..T-1 and 0..S-1). logit_scale: the logits' factor on q k^T; None is
   1 / sqrt(Dh) (Vaswani et al.), T5 uses 1.0 (its scale folded into the trained weights).
 
@@ -153,6 +160,7 @@ class MultiHeadAttention(nnx.Module):
     mask: jax.Array | None = None,
     key_mask: jax.Array | None = None,
     segment_ids: jax.Array | None = None,
+    key_segment_ids: jax.Array | None = None,
     bias: jax.Array | None = None,
     is_causal: bool = False,
     positions: jax.Array | None = None,
@@ -170,7 +178,13 @@ class MultiHeadAttention(nnx.Module):
         raise ValueError(f"context batch {k.shape[0]} must equal x batch {x.shape[0]}")
     q = self._queries(x, q_pos)
     if self.implementation != "dense":
-      plain = mask is None and bias is None and not return_weights and (self.dropout_rate == 0 or dropout_key is None)
+      plain = (
+        mask is None
+        and bias is None
+        and key_segment_ids is None
+        and not return_weights
+        and (self.dropout_rate == 0 or dropout_key is None)
+      )
       if plain:
         out = fused_attention(
           q, k, v, key_mask=key_mask, segment_ids=segment_ids, is_causal=is_causal, implementation=self.implementation
@@ -185,9 +199,15 @@ class MultiHeadAttention(nnx.Module):
       check_key_mask(key_mask, k.shape[0], k.shape[1])
       padding = key_mask[:, None, None, :]  # [B, 1, 1, S]
       mask = padding if mask is None else mask & padding
+    if key_segment_ids is not None and segment_ids is None:
+      raise ValueError("key_segment_ids needs segment_ids, the queries' [B, T] segment ids")
     if segment_ids is not None:
-      check_segment_ids(segment_ids, q.shape[0], q.shape[1], k.shape[1])
-      mask = segment_mask(segment_ids) if mask is None else mask & segment_mask(segment_ids)
+      if key_segment_ids is None:
+        check_segment_ids(segment_ids, q.shape[0], q.shape[1], k.shape[1])
+      else:
+        check_cross_segment_ids(segment_ids, key_segment_ids, q.shape[0], q.shape[1], k.shape[1])
+      segments = segment_mask(segment_ids, key_segment_ids)  # [B, 1, T, S]
+      mask = segments if mask is None else mask & segments
     result = dot_product_attention(
       q,
       k,

@@ -140,6 +140,7 @@ class TransformerBlock(nnx.Module):
     is_causal: bool = False,
     memory: jax.Array | ContextKV | None = None,
     memory_mask: jax.Array | None = None,
+    memory_segment_ids: jax.Array | None = None,
     dropout_key: jax.Array | None = None,
     cache: KVCache | None = None,
     return_weights: bool = False,
@@ -151,12 +152,15 @@ class TransformerBlock(nnx.Module):
     sequences, each attending to itself only, with `positions` [B, T] for RoPE; bias
     [1 or B, N, T, T] is added to the self-attention logits. memory [B, S, D] (or its keys and values,
     `cross_attention.project_context`) and memory_mask [B, S] bool, its padding, for
-    cross-attention. Padding masks keep the fast attention paths (`fused_attention`). With a
+    cross-attention; memory_segment_ids [B, S] int, memory's packed sequences, keep each query of
+    segment_ids to the memory of its own id. Padding masks keep the fast attention paths (`fused_attention`). With a
     cache, self-attention is causal over the cached positions (`MultiHeadAttention.cached`) and
     mask is not used.
     """
     if (memory is None) != (self.cross_attention is None):
       raise ValueError("memory must be given exactly when the block has cross-attention")
+    if memory_segment_ids is not None and (memory is None or segment_ids is None):
+      raise ValueError("memory_segment_ids [B, S] needs memory and segment_ids (the queries' [B, T] ids)")
     if return_weights and cache is not None:
       raise ValueError("return_weights is for a full forward pass, not for cached decoding (cache given)")
     keys = split_key(dropout_key, 6)
@@ -179,7 +183,15 @@ class TransformerBlock(nnx.Module):
     x = self._add(x, y, self.self_attention_norm, keys[1])
     if self.cross_attention is not None:
       h = self._sublayer_input(x, self.cross_attention_norm)
-      y = self.cross_attention(h, memory, key_mask=memory_mask, dropout_key=keys[2], return_weights=return_weights)
+      y = self.cross_attention(
+        h,
+        memory,
+        key_mask=memory_mask,
+        segment_ids=None if memory_segment_ids is None else segment_ids,
+        key_segment_ids=memory_segment_ids,
+        dropout_key=keys[2],
+        return_weights=return_weights,
+      )
       y = _keep_weights(y, weights, "cross", return_weights)
       x = self._add(x, y, self.cross_attention_norm, keys[3])
     h = self._sublayer_input(x, self.feed_forward_norm)

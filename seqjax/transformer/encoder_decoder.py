@@ -8,8 +8,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.attention.core import check_cross_segment_ids, check_segment_ids
 from seqjax.attention.multihead import ContextKV, KVCache
-from seqjax.attention.positional import RelativePositionBias
+from seqjax.attention.positional import RelativePositionBias, segment_positions
 from seqjax.dropout import split_key
 from seqjax.transformer.blocks import TransformerStack
 from seqjax.transformer.config_checks import check_transformer
@@ -89,6 +90,11 @@ class EncoderDecoderState(NamedTuple):
 class EncoderDecoder(nnx.Module):
   """model(src [B, S], tgt [B, T], *, src_mask [B, S] bool) -> logits [B, T, V] (teacher forcing).
 
+  Packed pairs: src_segment_ids [B, S] and tgt_segment_ids [B, T] (int >= 0, each sequence a
+  contiguous run, a target attending to the source of its own id) run several (source, target)
+  pairs in one row as if each were alone: positions restart at each run, self-attention stays in
+  the run, cross-attention reads only the matching source.
+
   `encode` and the decoding protocol (`init_state`, `prefill`, `step`) split it for generation
   with key/value caches.
   """
@@ -157,13 +163,15 @@ class EncoderDecoder(nnx.Module):
     x = x * self.config.dim**-0.5 if self.config.scale_decoder_output else x
     return self.source_embed.attend(x) if self.head is None else self.head(x)
 
-  def encode(self, src: jax.Array, *, src_mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
+  def encode(self, src: jax.Array, *, src_mask=None, src_segment_ids=None, dropout_key=None) -> jax.Array:
     """src [B, S] -> memory [B, S, D]; padding (src_mask False) is never attended to."""
-    return self._encoder_pass(src, src_mask, dropout_key)[0]
+    return self._encoder_pass(src, src_mask, dropout_key, segment_ids=src_segment_ids)[0]
 
-  def decode(self, tgt, memory, *, src_mask=None, dropout_key=None) -> jax.Array:
-    """tgt [B, T] (shifted right) attending causally to itself and to memory -> logits [B, T, V]."""
-    return self._logits(self._decoder_pass(tgt, memory, src_mask, dropout_key)[0])
+  def decode(self, tgt, memory, *, src_mask=None, src_segment_ids=None, tgt_segment_ids=None, dropout_key=None):
+    """tgt [B, T] (shifted right) attending causally to itself and to memory -> logits [B, T, V].
+    Packed pairs need both segment ids (see the class)."""
+    segment_ids = (src_segment_ids, tgt_segment_ids)
+    return self._logits(self._decoder_pass(tgt, memory, src_mask, dropout_key, segment_ids=segment_ids)[0])
 
   def attention_weights(self, src: jax.Array, tgt: jax.Array, *, src_mask: jax.Array | None = None) -> dict:
     """The attention weights of a teacher-forced pass (no dropout), per layer, first layer first:
@@ -178,39 +186,63 @@ class EncoderDecoder(nnx.Module):
       "cross": stacked("cross", decoder),
     }
 
-  def _encoder_pass(self, src, src_mask, dropout_key, *, return_weights=False) -> tuple:
+  def _encoder_pass(self, src, src_mask, dropout_key, *, segment_ids=None, return_weights=False) -> tuple:
     """The encoder stack's output on src: (memory [B, S, D], None[, per-block weights])."""
+    check_segment_ids(segment_ids, *src.shape, src.shape[1], name="src_segment_ids")
     keys = split_key(dropout_key)
-    x = self.source_embed(src, dropout_key=keys[0])
-    positions = jnp.arange(src.shape[1])
+    within = None if segment_ids is None else segment_positions(segment_ids)  # [B, S]
+    x = self.source_embed(src, positions=within, dropout_key=keys[0])
+    positions = jnp.arange(src.shape[1])  # relative bias: distances within a run are the row's
     bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
     check_source_mask(src_mask, src.shape)
-    return self.encoder(x, mask=src_mask, bias=bias, dropout_key=keys[1], return_weights=return_weights)
+    return self.encoder(
+      x, mask=src_mask, segment_ids=segment_ids, bias=bias, dropout_key=keys[1], return_weights=return_weights
+    )
 
-  def _decoder_pass(self, tgt, memory, src_mask, dropout_key, *, return_weights=False) -> tuple:
-    """The decoder stack's output on tgt over memory: ([B, T, D], None[, per-block weights])."""
+  def _decoder_pass(self, tgt, memory, src_mask, dropout_key, *, segment_ids=(None, None), return_weights=False):
+    """The decoder stack's output on tgt over memory: ([B, T, D], None[, per-block weights]).
+    segment_ids: (source's [B, S], target's [B, T]), both or neither."""
     _validate.token_ids("tgt", tgt, self.config.vocab_size)
     if tgt.shape[0] != memory.shape[0]:
       raise ValueError(f"tgt batch {tgt.shape[0]} must equal the source batch {memory.shape[0]}")
     check_source_mask(src_mask, memory.shape[:2])
+    src_ids, tgt_ids = segment_ids
+    if (src_ids is None) != (tgt_ids is None):
+      raise ValueError("packed pairs need both src_segment_ids [B, S] and tgt_segment_ids [B, T], or neither")
+    if tgt_ids is not None:
+      check_cross_segment_ids(
+        tgt_ids, src_ids, tgt.shape[0], tgt.shape[1], memory.shape[1], names=("tgt_segment_ids", "src_segment_ids")
+      )
     keys = split_key(dropout_key)
-    x = self._target_embed()(tgt, dropout_key=keys[0])
+    within = None if tgt_ids is None else segment_positions(tgt_ids)  # [B, T]
+    x = self._target_embed()(tgt, positions=within, dropout_key=keys[0])
     positions = jnp.arange(tgt.shape[1])
     bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
     return self.decoder(
       x,
       is_causal=True,
+      segment_ids=tgt_ids,
       bias=bias,
       memory=memory,
       memory_mask=src_mask,
+      memory_segment_ids=src_ids,
       dropout_key=keys[1],
       return_weights=return_weights,
     )
 
-  def __call__(self, src, tgt, *, src_mask=None, dropout_key=None) -> jax.Array:
+  def __call__(self, src, tgt, *, src_mask=None, src_segment_ids=None, tgt_segment_ids=None, dropout_key=None):
     keys = split_key(dropout_key)
-    memory = self.encode(src, src_mask=src_mask, dropout_key=keys[0])
-    return self.decode(tgt, memory, src_mask=src_mask, dropout_key=keys[1])
+    if (src_segment_ids is None) != (tgt_segment_ids is None):  # before the encoder runs
+      raise ValueError("packed pairs need both src_segment_ids [B, S] and tgt_segment_ids [B, T], or neither")
+    memory = self.encode(src, src_mask=src_mask, src_segment_ids=src_segment_ids, dropout_key=keys[0])
+    return self.decode(
+      tgt,
+      memory,
+      src_mask=src_mask,
+      src_segment_ids=src_segment_ids,
+      tgt_segment_ids=tgt_segment_ids,
+      dropout_key=keys[1],
+    )
 
   # ---- the decoding protocol (seqjax.decoding.protocol) ----------------------------------------
 
