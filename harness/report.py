@@ -30,13 +30,27 @@ def portable(value):
   return value
 
 
+def cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+  """The CPU's model name and widest vector instruction set from /proc/cpuinfo (Linux), or the
+  platform's processor string: XLA's CPU kernels, and so a float's last bits, follow both."""
+  try:
+    info = cpuinfo.read_text()
+  except OSError:
+    return platform.processor() or "cpu unknown"
+  fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+  fields = {key.strip(): value.strip() for key, value in fields.items()}
+  flags = set(fields.get("flags", "").split())
+  isa = next((name for name in ("avx512f", "avx2", "avx", "neon", "asimd") if name in flags), "no vector flags")
+  return f"{fields.get('model name', platform.processor() or 'cpu unknown')} ({isa})"
+
+
 def provenance(script: str, argv) -> dict:
   """script: the module run with -m (pass __spec__.name); argv: its arguments (None: the command line's)."""
   device = jax.devices()[0]
   return {
     "command": " ".join(["python -m", script, *portable(list(sys.argv[1:] if argv is None else argv))]),
     "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-    "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}",
+    "machine": f"{platform.machine()}, {os.cpu_count()} cores, {cpu()}, {platform.platform()}",
     "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
     "versions": {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__},
   }

@@ -37,15 +37,41 @@ def finite_number(name: str, value: Any, *, low: float, inclusive: bool = True) 
     raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
-def fields(config: Any, *, positive: Collection[str] = (), probabilities: Collection[str] = (), **choices) -> None:
-  """A config's `check()`: the named fields must be positive integers, probabilities in [0, 1), or
-  (keyword name=allowed values) one of a set; the first bad field raises, by its name."""
-  for name in positive:
-    positive_int(name, getattr(config, name))
-  for name in probabilities:
-    probability(name, getattr(config, name))
+def fields(
+  config: Any,
+  *,
+  positive: Collection[str] = (),
+  nonnegative: Collection[str] = (),
+  positive_numbers: Collection[str] = (),
+  nonnegative_numbers: Collection[str] = (),
+  probabilities: Collection[str] = (),
+  booleans: Collection[str] = (),
+  optional: Collection[str] = (),
+  **choices,
+) -> None:
+  """A config's `check()`: the named fields must be positive integers, integers >= 0, finite
+  numbers > 0 or >= 0, probabilities in [0, 1), True/False, or (keyword name=allowed values) one
+  of a set; fields named in `optional` may also be None. The first bad field raises, by its name."""
+  kinds = (
+    (positive, positive_int),
+    (nonnegative, nonnegative_int),
+    (positive_numbers, lambda name, value: finite_number(name, value, low=0.0, inclusive=False)),
+    (nonnegative_numbers, lambda name, value: finite_number(name, value, low=0.0)),
+    (probabilities, probability),
+    (booleans, boolean),
+  )
+  for names, check in kinds:
+    for name in names:
+      value = getattr(config, name)
+      if not (value is None and name in optional):
+        check(name, value)
   for name, allowed in choices.items():
     choice(name, getattr(config, name), allowed)
+
+
+def boolean(name: str, value: Any) -> None:
+  if not isinstance(value, (bool, np.bool_)):
+    raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def probability(name: str, value: float) -> None:

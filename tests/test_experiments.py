@@ -3,6 +3,7 @@
 import importlib
 import json
 import pkgutil
+import platform
 import re
 
 import pytest
@@ -120,3 +121,11 @@ def test_the_order_blind_ceiling_is_the_most_frequent_symbols_share():
 
   assert order_blind_ceiling(1, samples=100) == 1.0  # one symbol: always the most frequent
   assert abs(order_blind_ceiling(8) - 0.324) < 0.005 and abs(order_blind_ceiling(32) - 0.220) < 0.005
+
+
+def test_provenance_names_the_cpu_and_its_widest_vector_instructions(tmp_path):
+  processor = "processor\t: {}\nmodel name\t: Some CPU 9000\nflags\t\t: fpu sse2 avx avx2 fma\n\n"
+  (tmp_path / "cpuinfo").write_text(processor.format(0) + processor.format(1))
+  assert report.cpu(tmp_path / "cpuinfo") == "Some CPU 9000 (avx2)"
+  assert report.cpu(tmp_path / "absent") == (platform.processor() or "cpu unknown")  # no /proc: the platform's
+  assert report.cpu() in report.provenance("experiments.x", [])["machine"]

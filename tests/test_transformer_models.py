@@ -186,7 +186,8 @@ def test_bert_packed_sequences_equal_each_sequence_alone():
 
 
 @pytest.mark.parametrize(
-  "position, implementation", [("sinusoidal", "dense"), ("learned", "auto"), ("relative", "dense"), ("relative", "auto")]
+  "position, implementation",
+  [("sinusoidal", "dense"), ("learned", "auto"), ("relative", "dense"), ("relative", "auto")],
 )
 def test_encdec_packed_pairs_equal_each_pair_alone(position, implementation):
   config = dataclasses.replace(tiny_encdec(position).config, attention_implementation=implementation)

@@ -94,10 +94,13 @@ def _sequential(graphdef, params, prompt, prompt_mask, context, key, *, temperat
   return tokens.T, score  # [B, L], [B]
 
 
-def _decode_sequentially(model, prompt, prompt_mask, context, key, *, suppress, sampling, **ids):
+def _checked_run(decoder, model, prompt, prompt_mask, context, *args, suppress, **options):
+  """Checks every input outside jit (`_check`), then runs the jitted decoder on the model's
+  (graphdef, params) with the forbidden ids; options: the ids (_IDS) and the decoder's own."""
+  ids = {name: options[name] for name in ("max_new_tokens", "eos_id", "pad_id")}
   forbidden = _check(model, prompt, prompt_mask, context, suppress=tuple(suppress), **ids)
   graphdef, params = nnx.split(model)
-  return _sequential(graphdef, params, prompt, prompt_mask, context, key, forbidden=forbidden, **sampling, **ids)
+  return decoder(graphdef, params, prompt, prompt_mask, context, *args, forbidden=forbidden, **options)
 
 
 def greedy(
@@ -114,9 +117,8 @@ def greedy(
   """Most likely token at each step -> (tokens [B, L], scores [B])."""
   ids = {"max_new_tokens": max_new_tokens, "eos_id": eos_id, "pad_id": pad_id}
   sampling = {"temperature": 0.0, "top_k": None, "top_p": None}
-  return _decode_sequentially(
-    model, prompt, prompt_mask, context, jax.random.key(0), suppress=suppress, sampling=sampling, **ids
-  )
+  key = jax.random.key(0)
+  return _checked_run(_sequential, model, prompt, prompt_mask, context, key, suppress=suppress, **sampling, **ids)
 
 
 def sample(
@@ -139,7 +141,7 @@ def sample(
   check_sampling(temperature, top_k, model.decode_vocab, allow_greedy=False, top_p=top_p)
   ids = {"max_new_tokens": max_new_tokens, "eos_id": eos_id, "pad_id": pad_id}
   sampling = {"temperature": float(temperature), "top_k": top_k, "top_p": None if top_p is None else float(top_p)}
-  return _decode_sequentially(model, prompt, prompt_mask, context, key, suppress=suppress, sampling=sampling, **ids)
+  return _checked_run(_sequential, model, prompt, prompt_mask, context, key, suppress=suppress, **sampling, **ids)
 
 
 def _repeat_rows(tree, times: int):
@@ -217,16 +219,7 @@ def beam_search(
   _validate.positive_int("beam_size", beam_size)
   _validate.finite_number("length_penalty", length_penalty, low=0.0)
   ids = {"max_new_tokens": max_new_tokens, "eos_id": eos_id, "pad_id": pad_id}
-  forbidden = _check(model, prompt, prompt_mask, context, suppress=tuple(suppress), **ids)
-  graphdef, params = nnx.split(model)
-  return _beam(
-    graphdef,
-    params,
-    prompt,
-    prompt_mask,
-    context,
-    beam_size=beam_size,
-    length_penalty=float(length_penalty),
-    forbidden=forbidden,
-    **ids,
+  penalty = float(length_penalty)
+  return _checked_run(
+    _beam, model, prompt, prompt_mask, context, suppress=suppress, beam_size=beam_size, length_penalty=penalty, **ids
   )

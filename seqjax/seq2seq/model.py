@@ -51,12 +51,13 @@ class Seq2SeqConfig:
     _validate.fields(
       self,
       positive=("source_vocab_size", "target_vocab_size", "embed_dim", "hidden", "num_layers"),
+      nonnegative=("window_half_width", "pad_id"),
+      booleans=("input_feeding", "bidirectional_encoder", "reverse_source"),
       cell=("lstm", "gru"),
       attention=ATTENTIONS,
       score=SCORES[1:],
       window=WINDOWS,
     )
-    _validate.nonnegative_int("window_half_width", self.window_half_width)
     return self
 
 

@@ -48,25 +48,21 @@ class TrainConfig:
 
   def check(self) -> "TrainConfig":
     """Raises ValueError on the first bad setting, naming it; returns self."""
-    for name in ("steps", "batch_size", "log_every", "keep", "accumulate_steps", "model_parallel", "skip_limit"):
-      _validate.positive_int(name, getattr(self, name))
-    for name in ("warmup_steps", "save_every", "seed", "eval_every"):
-      _validate.nonnegative_int(name, getattr(self, name))
-    _validate.finite_number("learning_rate", self.learning_rate, low=0.0, inclusive=False)
-    _validate.finite_number("weight_decay", self.weight_decay, low=0.0)
-    for name in ("clip_norm", "clip_value"):
-      if getattr(self, name) is not None:
-        _validate.finite_number(name, getattr(self, name), low=0.0, inclusive=False)
-    _validate.finite_number("vanishing_threshold", self.vanishing_threshold, low=0.0)
+    _validate.fields(
+      self,
+      positive=("steps", "batch_size", "log_every", "keep", "accumulate_steps", "model_parallel", "skip_limit"),
+      nonnegative=("warmup_steps", "save_every", "seed", "eval_every"),
+      positive_numbers=("learning_rate", "clip_norm", "clip_value"),
+      nonnegative_numbers=("weight_decay", "vanishing_threshold"),
+      booleans=("distributed", "tensorboard", "progress"),
+      optional=("clip_norm", "clip_value"),
+      optimizer=OPTIMIZERS,
+      schedule=SCHEDULES,
+      nonfinite=NONFINITE_POLICIES,
+      precision=PRECISIONS,
+    )
     low = self.vanishing_threshold
     _validate.finite_number("exploding_threshold", self.exploding_threshold, low=low, inclusive=False)
-    _validate.choice("optimizer", self.optimizer, OPTIMIZERS)
-    _validate.choice("schedule", self.schedule, SCHEDULES)
-    _validate.choice("nonfinite", self.nonfinite, NONFINITE_POLICIES)
-    _validate.choice("precision", self.precision, PRECISIONS)
     if self.data_parallel != -1:
       _validate.positive_int("data_parallel", self.data_parallel)
-    for name in ("distributed", "tensorboard", "progress"):
-      if not isinstance(getattr(self, name), bool):
-        raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
     return self
