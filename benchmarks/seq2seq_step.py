@@ -52,7 +52,7 @@ CONFIGS = {
 
 def time_step(name: str, source_length: int, hidden: int, batch: int, runs: int) -> dict:
   """One decoding step of an untrained model (its cost does not depend on the weights' values)."""
-  model_config = Seq2SeqConfig(VOCAB, VOCAB, embed_dim=hidden, hidden=hidden, **NAMED_ATTENTIONS[name])
+  model_config = Seq2SeqConfig(VOCAB, VOCAB, embed_dim=hidden, hidden_features=hidden, **NAMED_ATTENTIONS[name])
   model = Seq2Seq(model_config, rngs=nnx.Rngs(0))
   rng = np.random.default_rng(0)
   state = model.init_state(batch, src=rng.integers(4, VOCAB, (batch, source_length), dtype=np.int32))  # src [B, S]

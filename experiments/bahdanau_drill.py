@@ -119,7 +119,12 @@ def draw(runs: list[dict], config: Config):
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   model_config = Seq2SeqConfig(
-    4 + SYMBOLS, 4 + SYMBOLS, embed_dim=8, hidden=config.hidden, attention="bahdanau", bidirectional_encoder=True
+    4 + SYMBOLS,
+    4 + SYMBOLS,
+    embed_dim=8,
+    hidden_features=config.hidden,
+    attention="bahdanau",
+    bidirectional_encoder=True,
   )
   probe, held_out = examples(HELD_OUT[:1]), examples(HELD_OUT)
   runs = [run(config, seed, model_config, probe, held_out) for seed in config.seeds]

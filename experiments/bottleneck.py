@@ -176,7 +176,7 @@ def datasets(config: Config) -> tuple[Vocab, list, TestSet, int]:
 
 
 def train(options: dict, hidden: int, steps: int, vocab: Vocab, train_pairs, config: Config, seed: int):
-  model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden=hidden, **options)
+  model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden_features=hidden, **options)
   train_config = dataclasses.replace(config.train, seed=seed, steps=steps)
   longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
 

@@ -273,7 +273,9 @@ def build(name: str, vocab: int, config: Config, seed: int) -> nnx.Module:
     BAHDANAU: {"attention": "bahdanau", "bidirectional_encoder": True},
     LUONG: {"attention": "luong", "score": "general", "input_feeding": True, "num_layers": config.rnn_layers},
   }[name]
-  return Seq2Seq(Seq2SeqConfig(vocab, vocab, embed_dim=config.embed, hidden=config.hidden, **options), rngs=rngs)
+  return Seq2Seq(
+    Seq2SeqConfig(vocab, vocab, embed_dim=config.embed, hidden_features=config.hidden, **options), rngs=rngs
+  )
 
 
 # -------------------------------------------------------------------------------------- decoding

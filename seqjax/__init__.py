@@ -12,9 +12,10 @@ Axis letters used in shape comments and docstrings across the package:
 Argument names, one meaning each:
 
     in_features, hidden_features, features   a layer's input, recurrent state (H) and output
-                                             widths, as flax's layers name them
+                                             widths, as flax's layers name them (recurrent
+                                             models and their configs too)
+    embed_dim                                a token embedding's width in a recurrent model
     dim, ff_dim, num_heads, head_dim         a Transformer's width D, feed-forward width, N, Dh
-    embed_dim, hidden                        a recurrent model config's embedding and state widths
     vocab_size (source_/target_vocab_size)   V, per vocabulary when there are two
     mask, src_mask, prompt_mask, ...         padding: [B, T] bool, True on real tokens, named
                                              after the sequence it covers; key_mask [B, S] at the

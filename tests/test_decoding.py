@@ -39,7 +39,7 @@ def rnn_lm(kind="lstm"):
 
 
 def seq2seq():
-  config = Seq2SeqConfig(V, V, embed_dim=8, hidden=16, attention="luong")
+  config = Seq2SeqConfig(V, V, embed_dim=8, hidden_features=16, attention="luong")
   return randomize(Seq2Seq(config, rngs=nnx.Rngs(0)), 0, scale=0.3)
 
 

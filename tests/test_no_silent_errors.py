@@ -147,7 +147,9 @@ def test_bert_checks_token_types():
 
 @pytest.fixture(scope="module")
 def seq2seq():
-  return Seq2Seq(Seq2SeqConfig(source_vocab_size=10, target_vocab_size=20, embed_dim=8, hidden=8), rngs=nnx.Rngs(0))
+  return Seq2Seq(
+    Seq2SeqConfig(source_vocab_size=10, target_vocab_size=20, embed_dim=8, hidden_features=8), rngs=nnx.Rngs(0)
+  )
 
 
 GAPPED = jnp.array([[True, False, True, True, True, True]])

@@ -38,7 +38,7 @@ ATTENTIONS = {
 
 
 def seq2seq(name, seed=0, **overrides):
-  config = Seq2SeqConfig(V, V, embed_dim=8, hidden=16, **{**ATTENTIONS[name], **overrides})
+  config = Seq2SeqConfig(V, V, embed_dim=8, hidden_features=16, **{**ATTENTIONS[name], **overrides})
   return randomize(Seq2Seq(config, rngs=nnx.Rngs(seed)), seed, scale=0.3)
 
 
@@ -297,7 +297,7 @@ def test_attention_seq2seq_learns_to_reverse():
     return [(vocab.encode(s), vocab.encode(t)) for s, t in pairs]
 
   train, test = data(20000, 0), data(500, 1)
-  config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=32, hidden=64, attention="luong")
+  config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=32, hidden_features=64, attention="luong")
   graphdef, params, rest = split_model(Seq2Seq(config, rngs=nnx.Rngs(0)))
   tx = optimizer("adam", 3e-3)
   step = make_train_step(graphdef, rest, teacher_forced_loss, tx)

@@ -35,7 +35,7 @@ class Seq2SeqConfig:
   source_vocab_size: int
   target_vocab_size: int
   embed_dim: int = 64
-  hidden: int = 128
+  hidden_features: int = 128
   num_layers: int = 1
   cell: str = "lstm"  # lstm | gru
   attention: str = "none"  # none (the fixed-context bottleneck) | bahdanau | luong
@@ -50,7 +50,7 @@ class Seq2SeqConfig:
   def check(self) -> "Seq2SeqConfig":
     _validate.fields(
       self,
-      positive=("source_vocab_size", "target_vocab_size", "embed_dim", "hidden", "num_layers"),
+      positive=("source_vocab_size", "target_vocab_size", "embed_dim", "hidden_features", "num_layers"),
       nonnegative=("window_half_width", "pad_id"),
       booleans=("input_feeding", "bidirectional_encoder", "reverse_source"),
       cell=("lstm", "gru"),
@@ -82,7 +82,7 @@ class Seq2Seq(nnx.Module):
 
   def __init__(self, config: Seq2SeqConfig, *, rngs: nnx.Rngs):
     c = config.check()
-    H, E = c.hidden, c.embed_dim
+    H, E = c.hidden_features, c.embed_dim
     memory_dim = 2 * H if c.bidirectional_encoder else H
     self.config = c
     self.source_embed = nnx.Embed(c.source_vocab_size, E, rngs=rngs)
@@ -128,7 +128,7 @@ class Seq2Seq(nnx.Module):
       carries = tuple(
         jax.tree.map(lambda f, b: jnp.tanh(self.bridge(jnp.concatenate([f, b], -1))), *layer) for layer in carries
       )
-    H = self.config.hidden
+    H = self.config.hidden_features
     return Seq2SeqState(
       carries=carries,
       feed=jnp.zeros((batch, H)),
