@@ -12,6 +12,7 @@ from flax import nnx
 
 from seqjax.attention import dispatch
 from seqjax.train import init_state, make_train_step, optimizer, split_model
+from seqjax.train.grad_health import parameter_names, structurally_zero
 from seqjax.transformer import (
   GPT,
   BertConfig,
@@ -215,6 +216,21 @@ def test_encdec_packed_pairs_refuse_mismatched_segment_ids():
     model(src, tgt, src_segment_ids=src_ids[:, :5], tgt_segment_ids=tgt_ids)
   with pytest.raises(ValueError, match="tgt_segment_ids must be >= 0"):
     model(src, tgt, src_segment_ids=src_ids, tgt_segment_ids=-tgt_ids - 1)
+
+
+@pytest.mark.parametrize("next_sentence", [True, False])
+def test_bert_declares_its_pooler_zero_gradient_exactly_when_nothing_reads_it(next_sentence):
+  model = tiny_bert(next_sentence=next_sentence)
+
+  def loss(model):
+    mlm, nsp = model(tokens(0, 2, 8))
+    return mlm.sum() + (0.0 if nsp is None else nsp.sum())
+
+  grads = nnx.state(nnx.grad(loss)(model), nnx.Param)
+  pooler = {"bert/pooler/kernel", "bert/pooler/bias"}
+  norms = dict(zip(parameter_names(grads), map(float, map(jnp.linalg.norm, jax.tree.leaves(grads))), strict=True))
+  assert all((norms[name] == 0.0) != next_sentence for name in pooler)
+  assert (pooler <= structurally_zero(model)) != next_sentence
 
 
 def test_gpt_blockwise_attention_equals_dense():

@@ -98,6 +98,12 @@ class BertForPreTraining(nnx.Module):
     self.mlm_bias = nnx.Param(jnp.zeros((config.vocab_size,)))
     self.next_sentence = nnx.Linear(config.dim, 2, rngs=rngs) if next_sentence else None
 
+  @property
+  def zero_gradient_params(self) -> tuple[tuple[str, ...], ...]:
+    """Without the next-sentence head nothing reads the pooler: its gradient is zero by
+    construction, and the gradient-health monitor does not call it vanishing."""
+    return () if self.next_sentence is not None else (("bert", "pooler", "kernel"), ("bert", "pooler", "bias"))
+
   def __call__(self, tokens, *, token_types=None, attention_mask=None, segment_ids=None, dropout_key=None):
     sequence, pooled = self.bert(
       tokens, token_types=token_types, attention_mask=attention_mask, segment_ids=segment_ids, dropout_key=dropout_key
