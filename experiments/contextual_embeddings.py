@@ -355,8 +355,9 @@ def distance_labels(config: Config) -> list[str]:
   return [f"{a}-{b - 1}" if b - 1 > a else f"{a}" for a, b in itertools.pairwise(edges)]
 
 
-def draw(runs: list[dict], config: Config, name: str = "contextual_embeddings"):
-  """Probe accuracy per representation, accuracy against nearest-cue distance, and the cosines."""
+def draw(runs: list[dict], config: Config, file_name: str = "contextual_embeddings"):
+  """Probe accuracy per representation, accuracy against nearest-cue distance, and the cosines:
+  written to out/<file_name>.png."""
   names = list(runs[0]["representations"])
   short = [name.split(" (")[0].split(",")[0] for name in names]  # tick labels
   fig, (bars, by_distance, cosines) = figures.figure(16, 4.8, columns=3)
@@ -392,7 +393,7 @@ def draw(runs: list[dict], config: Config, name: str = "contextual_embeddings"):
     f"(T={config.length}, {len(runs)} seeds)",
     fontsize=10,
   )
-  return figures.save(fig, config.out, name)
+  return figures.save(fig, config.out, file_name)
 
 
 def main(argv=None):

@@ -51,6 +51,10 @@ def test_smoke_run_writes_results(module, tmp_path, capsys):
   printed = capsys.readouterr().out
   for path in tmp_path.iterdir():  # the script ends by naming every file it wrote
     assert str(path) in printed
+    assert re.fullmatch(r"[a-z0-9_.-]+", path.name), path.name  # named by the script, not by a run's label
+  for markdown in tmp_path.glob("*.md"):
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown.read_text()):
+      assert (tmp_path / image).is_file(), image
 
 
 @pytest.mark.parametrize(
