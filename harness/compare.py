@@ -1,0 +1,107 @@
+"""Compares two results files of one experiment or benchmark number by number, leaving out their
+provenance (date, machine, versions, command) and the folder they were written to:
+
+    python -m harness.compare results/clipping.json /tmp/rerun/clipping.json [--rtol 1e-3]
+
+prints "identical" or how many numbers differ and the most different entries by their path in
+the file; exits 1 when any number differs by more than rtol
+(default 0: bit for bit) or the two files are not shaped alike. This is how a rerun is checked
+against the committed numbers (docs/experiments.md, "Reproducing the committed numbers")."""
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+IGNORED = ("provenance", "config.out")  # where and when the numbers were made, not what they are
+
+
+class Difference(NamedTuple):
+  path: str  # e.g. "runs[3].loss"
+  first: object  # the value in the first file (None where the entry is missing)
+  second: object
+
+  def relative(self) -> float:
+    """|first - second| / max(|first|, |second|) for two numbers, inf for anything else."""
+    a, b = self.first, self.second
+    if not (_number(a) and _number(b)) or math.isnan(a) or math.isnan(b):
+      return math.inf
+    scale = max(abs(a), abs(b))
+    return abs(a - b) / scale if scale else 0.0
+
+
+def _number(value) -> bool:
+  return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same(a, b) -> bool:
+  if _number(a) and _number(b):
+    return a == b or (math.isnan(a) and math.isnan(b))  # NaN where both diverged is a match
+  return a == b
+
+
+def differences(first, second, path: str = "") -> tuple[list[Difference], int]:
+  """Every leaf of two parsed JSON documents that differs, and how many leaves were compared;
+  dicts are matched by key (the IGNORED paths skipped), lists by position."""
+  if isinstance(first, dict) and isinstance(second, dict):
+    found, count = [], 0
+    for key in sorted(set(first) | set(second), key=str):
+      where = f"{path}.{key}" if path else str(key)
+      if where in IGNORED:
+        continue
+      if key not in first or key not in second:
+        found.append(Difference(where, first.get(key), second.get(key)))
+        count += 1
+        continue
+      more, n = differences(first[key], second[key], where)
+      found += more
+      count += n
+    return found, count
+  if isinstance(first, list) and isinstance(second, list):
+    if len(first) != len(second):
+      return [Difference(f"{path} (length)", len(first), len(second))], 1
+    found, count = [], 0
+    for i, (a, b) in enumerate(zip(first, second, strict=True)):
+      more, n = differences(a, b, f"{path}[{i}]")
+      found += more
+      count += n
+    return found, count
+  return ([] if _same(first, second) else [Difference(path, first, second)]), 1
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m harness.compare", description=__doc__.split("\n\n")[0])
+  parser.add_argument("first", type=Path, help="a results .json, e.g. the committed one")
+  parser.add_argument("second", type=Path, help="the same experiment's .json from a rerun")
+  parser.add_argument("--rtol", type=float, default=0.0, help="relative difference allowed (default 0: exact)")
+  parser.add_argument("--show", type=int, default=12, help="how many differing entries to list")
+  args = parser.parse_args(argv)
+  if not (args.rtol >= 0 and math.isfinite(args.rtol)):
+    parser.error(f"--rtol must be a finite number >= 0, got {args.rtol}")
+  if args.show < 0:
+    parser.error(f"--show must be >= 0, got {args.show}")
+  documents = []
+  for name, path in (("first", args.first), ("second", args.second)):
+    try:
+      documents.append(json.loads(path.read_text()))
+    except (OSError, ValueError) as error:
+      parser.error(f"{name} must be a readable results .json, got {str(path)!r}: {error}")
+  found, count = differences(*documents)
+  beyond = [d for d in found if d.relative() > args.rtol]
+  if not found:
+    print(f"identical: all {count} values equal (provenance left out)")
+    return 0
+  largest = max(found, key=Difference.relative)
+  print(
+    f"{len(found)} of {count} values differ, {len(beyond)} by more than rtol {args.rtol:g}; "
+    f"largest relative difference {largest.relative():.3g} at {largest.path}"
+  )
+  for d in sorted(found, key=Difference.relative, reverse=True)[: args.show]:
+    print(f"  {d.path}: {d.first!r} -> {d.second!r} (relative {d.relative():.3g})")
+  return 1 if beyond else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
