@@ -1,15 +1,16 @@
 """Implementation choices that depend on the backend, each justified by a committed benchmark.
 
-    hoist the RNN input projection out of the scan   results/bench/rnn.md        (CPU: 1.04-1.52x slower hoisted)
-    lax.scan unroll factor of RNN                     results/bench/rnn.md        (CPU: 1. Unroll 4 takes 0.78-0.87x
-                                                      the time forward but 0.93-1.09x fwd+bwd, within run-to-run
-                                                      noise for training, at twice the compile time)
-    sequential or associative scan                    results/bench/scan.md       (CPU: associative 1.2-4x slower)
+    hoist the RNN input projection out of the scan   results/bench/rnn.md        (CPU: slower hoisted, every case)
+    lax.scan unroll factor of RNN                     results/bench/rnn.md        (CPU: 1. Unroll 4 is faster for
+                                                      some cells and lengths and slower for others, at twice
+                                                      the compile time)
+    sequential or associative scan                    results/bench/scan.md       (CPU: associative slower, every T)
     dense or blockwise attention, and its block size  results/bench/attention.md  (CPU: blockwise with blocks of
-                                                      512 is 1.2-2.5x faster than dense at T=256-4096, causal
-                                                      fwd+bwd, and 1.2-1.6x faster than blocks of 128)
+                                                      512 is faster than dense and than blocks of 128 at every
+                                                      T measured, causal fwd+bwd)
 
-CPU entries were measured on the project's 2-core x86_64 machine. GPU and TPU entries follow
+The measured ratios are quoted in docs/performance.md, next to the machine they ran on.
+CPU entries were measured on the project's 2-core x86_64 machines. GPU and TPU entries follow
 the expectation that wider parallel work pays there; they have not been measured yet (no
 accelerator has been available to the project): run the benchmarks there and update.
 """
