@@ -46,29 +46,25 @@ def differences(first, second, path: str = "") -> tuple[list[Difference], int]:
   """Every leaf of two parsed JSON documents that differs, and how many leaves were compared;
   dicts are matched by key (the IGNORED paths skipped), lists by position."""
   if isinstance(first, dict) and isinstance(second, dict):
-    found, count = [], 0
-    for key in sorted(set(first) | set(second), key=str):
-      where = f"{path}.{key}" if path else str(key)
-      if where in IGNORED:
-        continue
-      if key not in first or key not in second:
-        found.append(Difference(where, first.get(key), second.get(key)))
-        count += 1
-        continue
-      more, n = differences(first[key], second[key], where)
-      found += more
-      count += n
-    return found, count
-  if isinstance(first, list) and isinstance(second, list):
+    keys = [k for k in sorted(set(first) | set(second), key=str) if _join(path, k) not in IGNORED]
+    found = [Difference(_join(path, k), first.get(k), second.get(k)) for k in keys if k not in first or k not in second]
+    pairs = [(_join(path, k), first[k], second[k]) for k in keys if k in first and k in second]
+  elif isinstance(first, list) and isinstance(second, list):
     if len(first) != len(second):
       return [Difference(f"{path} (length)", len(first), len(second))], 1
-    found, count = [], 0
-    for i, (a, b) in enumerate(zip(first, second, strict=True)):
-      more, n = differences(a, b, f"{path}[{i}]")
-      found += more
-      count += n
-    return found, count
-  return ([] if _same(first, second) else [Difference(path, first, second)]), 1
+    found, pairs = [], [(f"{path}[{i}]", a, b) for i, (a, b) in enumerate(zip(first, second, strict=True))]
+  else:
+    return ([] if _same(first, second) else [Difference(path, first, second)]), 1
+  count = len(found)  # an entry present on one side only counts as one compared value
+  for where, a, b in pairs:
+    more, n = differences(a, b, where)
+    found += more
+    count += n
+  return found, count
+
+
+def _join(path: str, key) -> str:
+  return f"{path}.{key}" if path else str(key)
 
 
 def main(argv=None) -> int:
@@ -91,7 +87,7 @@ def main(argv=None) -> int:
   found, count = differences(*documents)
   beyond = [d for d in found if d.relative() > args.rtol]
   if not found:
-    print(f"identical: all {count} values equal (provenance left out)")
+    print(f"identical: all {count} values equal (provenance and output folder left out)")
     return 0
   largest = max(found, key=Difference.relative)
   print(
