@@ -20,6 +20,7 @@ from seqjax.interop.hf_layout import (
   norm,
   require,
   same,
+  size,
   sizes_from_hf,
   sizes_to_hf,
 )
@@ -41,8 +42,8 @@ def config_from_hf(hf: dict) -> BertConfig:
   if len(rates) != 1:
     raise ValueError(f"config.json: hidden_dropout_prob and attention_probs_dropout_prob must be equal, got {rates}")
   return BertConfig(
-    vocab_size=hf["vocab_size"],
-    max_length=hf["max_position_embeddings"],
+    vocab_size=size(hf, "vocab_size"),
+    max_length=size(hf, "max_position_embeddings"),
     type_vocab_size=hf.get("type_vocab_size", 2),
     dropout_rate=rates.pop(),
     **sizes_from_hf(hf),

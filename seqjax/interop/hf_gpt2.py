@@ -16,7 +16,7 @@ split here into seqjax's per-head kernels [D, N, Dh]. Names, with N = block inde
 
 import numpy as np
 
-from seqjax.interop.hf_layout import Rule, Tied, heads_out, linear, norm, require, same
+from seqjax.interop.hf_layout import Rule, Tied, heads_out, linear, norm, require, same, size
 from seqjax.transformer.gpt import GPT, GPTConfig
 
 MODEL = GPT
@@ -38,13 +38,13 @@ def config_from_hf(hf: dict) -> GPTConfig:
   rates = {hf.get(name, 0.1) for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop")}
   if len(rates) != 1:
     raise ValueError(f"config.json: resid_pdrop, embd_pdrop and attn_pdrop must be equal for seqjax, got {rates}")
-  dim = hf["n_embd"]
+  dim = size(hf, "n_embd")
   return GPTConfig(
-    vocab_size=hf["vocab_size"],
-    max_length=hf["n_positions"],
+    vocab_size=size(hf, "vocab_size"),
+    max_length=size(hf, "n_positions"),
     dim=dim,
-    num_heads=hf["n_head"],
-    num_layers=hf["n_layer"],
+    num_heads=size(hf, "n_head"),
+    num_layers=size(hf, "n_layer"),
     ff_dim=hf.get("n_inner") or 4 * dim,
     dropout_rate=rates.pop(),
     activation=ACTIVATIONS[activation],

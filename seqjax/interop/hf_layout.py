@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from seqjax import _validate
+
 
 class Rule(NamedTuple):
   hf: str  # the checkpoint's tensor name
@@ -85,9 +87,17 @@ ENCODER_SIZES = {
 }
 
 
+def size(hf: dict, name: str) -> int:
+  """config.json's size `name`, which must be there and a positive integer."""
+  if name not in hf:
+    raise ValueError(f"config.json lacks {name!r}")
+  _validate.positive_int(f"config.json: {name}", hf[name])
+  return hf[name]
+
+
 def sizes_from_hf(hf: dict) -> dict:
   return {
-    ours: hf.get(theirs, 1e-12) if ours == "layer_norm_epsilon" else hf[theirs]
+    ours: hf.get(theirs, 1e-12) if ours == "layer_norm_epsilon" else size(hf, theirs)
     for ours, theirs in ENCODER_SIZES.items()
   }
 

@@ -17,7 +17,7 @@ d_model^-0.5 before its tied output layer (`scale_decoder_output`); transformers
 `tie_word_embeddings`, 5.x on `scale_decoder_outputs`.
 """
 
-from seqjax.interop.hf_layout import Rule, Tied, heads_in, heads_out, linear, require, same
+from seqjax.interop.hf_layout import Rule, Tied, heads_in, heads_out, linear, require, same, size
 from seqjax.transformer.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, t5_like
 
 MODEL = EncoderDecoder
@@ -36,15 +36,15 @@ def config_from_hf(hf: dict) -> EncoderDecoderConfig:
     )
   untied = hf.get("tie_word_embeddings", True) is False  # transformers 4.x's v1.1 (5.x ties every T5)
   scale = hf.get("scale_decoder_outputs", not untied)
-  heads, head_dim, dim = hf["num_heads"], hf["d_kv"], hf["d_model"]
+  heads, head_dim, dim = size(hf, "num_heads"), size(hf, "d_kv"), size(hf, "d_model")
   return t5_like(
-    vocab_size=hf["vocab_size"],
+    vocab_size=size(hf, "vocab_size"),
     dim=dim,
     num_heads=heads,
     head_dim=None if heads * head_dim == dim else head_dim,
-    ff_dim=hf["d_ff"],
-    num_encoder_layers=hf["num_layers"],
-    num_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
+    ff_dim=size(hf, "d_ff"),
+    num_encoder_layers=size(hf, "num_layers"),
+    num_decoder_layers=hf.get("num_decoder_layers") or size(hf, "num_layers"),
     activation=ACTIVATIONS[act],
     gated_feed_forward=gated,
     dropout_rate=hf.get("dropout_rate", 0.1),

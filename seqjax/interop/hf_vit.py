@@ -25,6 +25,7 @@ from seqjax.interop.hf_layout import (
   norm,
   require,
   same,
+  size,
   sizes_from_hf,
   sizes_to_hf,
 )
@@ -58,8 +59,8 @@ def config_from_hf(hf: dict) -> ViTConfig:
   require(hf, REQUIRED, "ViT")
   labels = hf.get("id2label") or {}
   return ViTConfig(
-    image_size=hf["image_size"],
-    patch_size=hf["patch_size"],
+    image_size=size(hf, "image_size"),
+    patch_size=size(hf, "patch_size"),
     channels=hf.get("num_channels", 3),
     num_classes=hf.get("num_labels", len(labels) or 2),
     dropout_rate=hf.get("hidden_dropout_prob", 0.0),

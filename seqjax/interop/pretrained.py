@@ -49,6 +49,10 @@ def from_pretrained(path: str | Path, *, dtype=jnp.float32) -> nnx.Module:
     raise ValueError(f"config.json: model_type {model_type!r} is not supported; supported: {list(FAMILIES)}")
   family = FAMILIES[model_type]
   config = family.config_from_hf(hf_config)
+  try:
+    config.check()  # before the tensor rules reshape anything by its sizes
+  except ValueError as error:
+    raise ValueError(f"config.json gives no valid {type(config).__name__}: {error}") from error
   rename = getattr(family, "rename", None)  # families whose tensor names changed between transformers versions
   params = _take_all(rename(tensors) if rename else tensors, family, config)
   model = nnx.eval_shape(lambda: family.MODEL(config, rngs=nnx.Rngs(0)))
