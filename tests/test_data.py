@@ -1,5 +1,6 @@
 """Synthetic tasks, vocabularies, subwords, batching, and the Bible corpus preparation."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,32 @@ def test_vocab_round_trip_and_specials():
   assert ids[-1] == UNK and vocab.decode([BOS, *ids[:3], EOS, 5]) == list("cab")
 
 
+def test_text_spelling_a_specials_name_is_a_symbol_of_its_own():
+  words = "<eos> is a word here <pad> <bos> <unk>".split()
+  vocab = Vocab.words([" ".join(words)])
+  ids = vocab.encode(words)
+  assert min(ids) >= len(("<pad>", "<bos>", "<eos>", "<unk>")) and len(set(ids)) == len(words)
+  assert vocab.decode(ids) == words and vocab.decode([BOS, *ids, EOS, PAD]) == words
+  assert Vocab.characters(["<eos>"]).encode(["<eos>", "<"]) == [UNK, 4]  # an unknown symbol is UNK, never EOS
+
+
+@pytest.mark.parametrize(
+  "sequence,got",
+  [
+    ([1.5, 2.7], "got float64 values [1.5, 2.7]"),  # no silent truncation to [1, 2]
+    ([5, -5], "got min -5 and max 5"),
+    ([2**40], "got min 1099511627776 and max 1099511627776"),
+    ([2**31], "got min 2147483648"),  # would wrap to -2**31 in int32
+    ([True, False], "got bool values"),
+  ],
+)
+def test_pad_refuses_ids_that_are_not_int32_token_ids(sequence, got):
+  expected = f"sequences[1] must hold integer token ids in [0, 2147483647] (int32), {got}"
+  with pytest.raises(ValueError, match=re.escape(expected)):
+    pad([[4], sequence])
+  np.testing.assert_array_equal(pad([[0, 2**31 - 1]])[0], [[0, 2**31 - 1]])  # both ends of the range
+
+
 def test_padding_masks_and_seq2seq_batch():
   ids, mask = pad([[5, 6, 7], [8]])
   np.testing.assert_array_equal(ids, [[5, 6, 7], [8, PAD, PAD]])
@@ -69,6 +96,36 @@ def test_subwords_round_trip():
   ids = subwords.encode("the cat sat")
   assert min(ids) > UNK and subwords.decode([*ids, EOS, 7]) == "the cat sat"
   assert Subwords(texts, vocab_size=40).encode("a dog on the log") == subwords.encode("a dog on the log")
+
+
+@pytest.mark.parametrize("texts", [[], ["", "", ""], [" ", "\t\u2028"], ["a" * 4193], ["é" * 2097, ""]])
+def test_subwords_need_a_line_to_train_on(texts):
+  with pytest.raises(ValueError, match=r"texts must hold at least one line to train on .* at most 4192 bytes"):
+    Subwords(texts, vocab_size=10)
+
+
+TEXTS = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "fi ﬁ x\x00y"] * 10
+
+
+def test_subwords_normalization_is_nfkc_with_spaces_collapsed_and_nul_unknown():
+  subwords = Subwords(TEXTS, vocab_size=40)
+  plain = subwords.encode("the cat sat")
+  for text in ["the\tcat sat", "the\u2028cat sat", "the\rcat sat", "the cat sat ", "  the  cat sat"]:
+    assert subwords.encode(text) == plain, repr(text)
+  assert subwords.encode("ﬁ") == subwords.encode("fi") and subwords.decode(subwords.encode("ﬁ")) == "fi"  # NFKC
+  assert subwords.encode("\uff43\uff41\uff54") == subwords.encode("cat")  # fullwidth letters
+  assert UNK in subwords.encode("x\x00y")  # NUL is unknown, though the training texts hold it
+
+
+def test_subwords_identity_normalization_keeps_the_text_as_it_is():
+  texts = [*TEXTS, "the\tcat  sat "] * 2
+  subwords = Subwords(texts, vocab_size=40, normalization="identity")
+  for text in ["the\tcat  sat ", " ﬁ", "the cat sat"]:
+    assert subwords.decode(subwords.encode(text)) == text, repr(text)
+  assert subwords.encode("the\tcat") != subwords.encode("the cat")
+  assert UNK in subwords.encode("x\x00y")
+  with pytest.raises(ValueError, match="normalization must be one of"):
+    Subwords(texts, vocab_size=40, normalization="nfc")
 
 
 def test_generator_errors():
@@ -142,6 +199,25 @@ def test_default_corpus_folder_is_the_repositorys_or_the_environments(monkeypatc
   bible.write({"train": [("Gen 1:1", "a", "b")], "valid": [], "test": []}, tmp_path)
   monkeypatch.chdir("/")
   assert bible.load("train") == [("Gen 1:1", "a", "b")]
+
+
+def test_load_names_the_file_and_line_of_a_row_without_three_fields(tmp_path):
+  (tmp_path / "train.tsv").write_text("Gen 1:1\ta\tb\nGen 1:2\tonly English\n")
+  with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'train.tsv'}:2: 2 tab-separated fields, expected 3")):
+    bible.load("train", tmp_path)
+  (tmp_path / "train.tsv").write_bytes("Gen 1:1\ta\tb\nGen 1:2\tcafé\tb\n".encode("latin-1"))
+  with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'train.tsv'}:2: invalid UTF-8")):
+    bible.load("train", tmp_path)
+
+
+@pytest.mark.parametrize("separator", ["\t", "\n", "\r", "\u2028", "\u0085"])
+def test_write_refuses_a_field_that_load_would_split(tmp_path, separator):
+  rows = {"train": [("Gen 1:1", "a", "b"), ("Gen 1:2", f"one{separator}two", "b")], "valid": [], "test": []}
+  with pytest.raises(ValueError, match=re.escape(f"rows['train'][1] holds U+{ord(separator):04X}")):
+    bible.write(rows, tmp_path)
+  assert not list(tmp_path.iterdir())  # refused before any file is written
+  with pytest.raises(ValueError, match="must be 3 strings"):
+    bible.write({"train": [("Gen 1:1", "a")]}, tmp_path)
 
 
 def test_missing_corpus_names_the_prepare_command(tmp_path):

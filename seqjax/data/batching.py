@@ -7,10 +7,14 @@ import numpy as np
 from seqjax import _validate
 from seqjax.data.vocab import BOS, EOS, PAD
 
+ID_RANGE = f"integer token ids in [0, {np.iinfo(np.int32).max}] (int32)"
+
 
 def pad(sequences: Sequence[Sequence[int]], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """-> (ids [B, L] int32 padded with PAD, mask [B, L] bool, True on each sequence's own tokens,
-  whatever their ids: the mask follows the lengths, so a PAD id inside a sequence stays real)."""
+  whatever their ids: the mask follows the lengths, so a PAD id inside a sequence stays real).
+  Each sequence must hold integer ids in [0, 2**31 - 1]: floats, bools, negative ids and ids
+  beyond int32 are refused, never rounded or wrapped."""
   if len(sequences) == 0:
     raise ValueError("sequences must hold at least one sequence, got none")
   if any(len(s) == 0 for s in sequences):
@@ -23,8 +27,18 @@ def pad(sequences: Sequence[Sequence[int]], length: int | None = None) -> tuple[
   for row, s in enumerate(sequences):
     if len(s) > length:
       raise ValueError(f"a sequence of {len(s)} tokens does not fit length {length}")
-    ids[row, : len(s)] = s
+    ids[row, : len(s)] = _row_ids(row, s)
   return ids, np.arange(length)[None, :] < lengths[:, None]
+
+
+def _row_ids(row: int, sequence: Sequence[int]) -> np.ndarray:
+  """sequences[row] as an integer array, or ValueError naming it unless it holds ids in ID_RANGE."""
+  values = np.asarray(sequence)
+  if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
+    raise ValueError(f"sequences[{row}] must hold {ID_RANGE}, got {values.dtype} values {values.tolist()!r:.60}")
+  if values.min() < 0 or values.max() > np.iinfo(np.int32).max:
+    raise ValueError(f"sequences[{row}] must hold {ID_RANGE}, got min {values.min()} and max {values.max()}")
+  return values
 
 
 def seq2seq_batch(

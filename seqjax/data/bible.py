@@ -136,7 +136,17 @@ def read_module(name: str, sword_path: str | Path) -> dict[str, str]:
   return verses
 
 
+# what `load` splits a file's lines or a line's fields on (str.splitlines's line boundaries, and TAB)
+_SEPARATORS = "\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
 def write(rows: Mapping[str, list[tuple[str, str, str]]], out: str | Path) -> Path:
+  """Each split's rows as <out>/<split>.tsv, one line per row (reference, English, Spanish). A
+  field holding a TAB or a line boundary (newline, carriage return, U+0085, U+2028, ...; `clean`
+  leaves none) is refused, before any file is written: `load` would read it back as other rows."""
+  for split, split_rows in rows.items():
+    for number, row in enumerate(split_rows):
+      _check_row(f"rows[{split!r}][{number}]", row)
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
   for split, split_rows in rows.items():
@@ -145,15 +155,36 @@ def write(rows: Mapping[str, list[tuple[str, str, str]]], out: str | Path) -> Pa
   return out
 
 
+def _check_row(name: str, row) -> None:
+  if len(row) != 3 or not all(isinstance(field, str) for field in row):
+    raise ValueError(f"{name} must be 3 strings (reference, English, Spanish), got {row!r:.80}")
+  for field in row:
+    found = sorted({f"U+{ord(c):04X}" for c in field if c in _SEPARATORS})
+    if found:
+      raise ValueError(f"{name} holds {', '.join(found)} (a TAB or line boundary) in {field!r:.80}")
+
+
 def load(split: str, out: str | Path | None = None) -> list[tuple[str, str, str]]:
-  """(reference, English, Spanish) rows of a prepared split, from `out` (default: `default_out()`)."""
+  """(reference, English, Spanish) rows of a prepared split, from `out` (default: `default_out()`).
+  A line that is not 3 tab-separated fields, or bytes that are not UTF-8, raise ValueError naming
+  the file and line."""
   out = default_out() if out is None else Path(out)
   path = out / f"{split}.tsv"
   if split not in SPLITS:
     raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
   if not path.exists():
     raise ValueError(f"{path} is missing: prepare the corpus with `python -m seqjax.data.bible prepare --out {out}`")
-  return [tuple(line.split("\t")) for line in path.read_text().splitlines()]
+  data = path.read_bytes()
+  try:
+    text = data.decode("utf-8")
+  except UnicodeDecodeError as error:
+    line = data[: error.start].count(b"\n") + 1
+    raise ValueError(f"{path}:{line}: invalid UTF-8 ({error.reason} at byte {error.start})") from None
+  rows = [tuple(line.split("\t")) for line in text.splitlines()]
+  for number, row in enumerate(rows, 1):
+    if len(row) != 3:
+      raise ValueError(f"{path}:{number}: {len(row)} tab-separated fields, expected 3 (reference, English, Spanish)")
+  return rows
 
 
 def main(argv=None):

@@ -9,11 +9,13 @@ SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
 
 class Vocab:
-  """A fixed list of symbols (characters or words) after the four specials."""
+  """A fixed list of symbols (characters or words) after the four specials. Text never encodes to
+  a special id but UNK (for symbols outside the list): a symbol spelled like a special's name
+  ("<eos>" in the text) is a symbol of its own, after the specials, and decodes to its text."""
 
   def __init__(self, symbols: Iterable[str]):
-    self.symbols = list(SPECIALS) + sorted(set(symbols) - set(SPECIALS))
-    self.index = {s: i for i, s in enumerate(self.symbols)}
+    self.symbols = list(SPECIALS) + sorted(set(symbols))
+    self.index = {s: i for i, s in enumerate(self.symbols) if i >= len(SPECIALS)}  # text -> id: no special
 
   @classmethod
   def characters(cls, texts: Iterable[str]) -> "Vocab":
