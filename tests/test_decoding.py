@@ -4,6 +4,7 @@ References: the argmax of a full forward pass (no cache), exhaustive enumeration
 each row decoded alone for left-padded batches, NumPy for the nucleus."""
 
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -209,5 +210,29 @@ def test_decoding_checks_prompt_and_sampling_before_any_work(prompt, mask, optio
 def test_context_is_checked_against_the_prompt():
   with pytest.raises(ValueError, match="src batch 2 must equal the prompt's batch 1"):
     decoding.greedy(encdec(), BOS[:1], max_new_tokens=2, src=SRC)
-  with pytest.raises(TypeError, match="src"):
+  with pytest.raises(ValueError, match=r"src is no context of this model: GPT decodes from the prompt alone"):
     decoding.greedy(gpt(), BOS, max_new_tokens=2, src=SRC)  # a language model takes no source
+
+
+@pytest.mark.parametrize("make,name", [(encdec, "EncoderDecoder"), (seq2seq, "Seq2Seq")])
+def test_a_missing_source_is_named(make, name):
+  takes = f"src is required: {name} decodes with the context src, src_mask; given"
+  with pytest.raises(ValueError, match=f"{takes} none"):
+    decoding.greedy(make(), BOS, max_new_tokens=4)
+  with pytest.raises(ValueError, match=f"{takes} src_mask"):
+    decoding.beam_search(make(), BOS, beam_size=2, max_new_tokens=4, src_mask=SRC_MASK)
+  with pytest.raises(ValueError, match="mask is no context of this model"):
+    decoding.greedy(make(), BOS, max_new_tokens=4, src=SRC, mask=SRC_MASK)
+
+
+@pytest.mark.parametrize("key,got", [(None, "None"), (0, "0"), (jax.random.split(jax.random.key(0), 2), "key<fry>[2]")])
+def test_sampling_needs_one_random_key(key, got):
+  with pytest.raises(
+    ValueError, match=re.escape(f"key must be one random key, jax.random.key(seed), to sample with; got {got}")
+  ):
+    decoding.sample(gpt(), tokens(5, 2, 3), key=key, max_new_tokens=2)
+
+
+def test_a_legacy_uint32_key_samples_as_its_typed_twin():
+  sample = lambda key: decoding.sample(gpt(), tokens(5, 2, 3), key=key, max_new_tokens=2)[0]  # noqa: E731
+  np.testing.assert_array_equal(sample(jax.random.PRNGKey(3)), sample(jax.random.key(3)))

@@ -11,8 +11,10 @@
     logits [B, V], state = model.step(state, tokens [B])
 
 context is the model's conditioning input (`src`, `src_mask` for encoder-decoders; nothing for
-language models). A state is a NamedTuple whose leaves are scalars (shared by the batch) or carry
-the batch as their leading axis: beam search repeats and reorders rows by that axis alone.
+language models): the keyword-only arguments of check_decode_inputs, whose required ones the
+decoders ask for by name before anything else reads the context. A state is a NamedTuple whose
+leaves are scalars (shared by the batch) or carry the batch as their leading axis: beam search
+repeats and reorders rows by that axis alone.
 """
 
 from typing import Any, Protocol

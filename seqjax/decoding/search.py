@@ -12,6 +12,7 @@ length penalty ((5 + length) / 6) ** alpha). After a row's EOS come `pad_id`s. P
 """
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,33 @@ def _token_id(name: str, value, vocab: int) -> None:
     raise ValueError(f"{name} must be a token id in [0, {vocab}) (the vocabulary decoded into), got {value!r}")
 
 
+def _check_context(model, context: dict) -> None:
+  """The context must be the keyword-only arguments the model's `check_decode_inputs` takes: every
+  required one (an encoder-decoder's src), no other (a language model takes none) unless it takes
+  **context."""
+  signature = inspect.signature(model.check_decode_inputs)
+  parameters = [p for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+  names = [p.name for p in parameters]
+  context_names = f"with the context {', '.join(names)}" if names else "from the prompt alone (no context)"
+  takes = f"{type(model).__name__} decodes {context_names}"
+  given = ", ".join(context) or "none"
+  for p in parameters:
+    if p.default is p.empty and p.name not in context:
+      raise ValueError(f"{p.name} is required: {takes}; given {given}")
+  unknown = [name for name in context if name not in names]
+  if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+    raise ValueError(f"{', '.join(unknown)} is no context of this model: {takes}; given {given}")
+
+
+def _check_key(key) -> None:
+  """key: one JAX random key, jax.random.key(seed) (or a legacy uint32[2] jax.random.PRNGKey(seed))."""
+  shape, dtype = getattr(key, "shape", None), getattr(key, "dtype", None)
+  typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and shape == ()
+  if not typed and not (dtype == jnp.uint32 and shape == (2,)):
+    got = f"{dtype}{list(shape)}" if dtype is not None else repr(key)
+    raise ValueError(f"key must be one random key, jax.random.key(seed), to sample with; got {got}")
+
+
 def _check(model, prompt, prompt_mask, context, max_new_tokens, eos_id, pad_id, suppress) -> tuple[int, ...]:
   """Everything checked here, outside jit, where the ids and masks are known -> the forbidden ids."""
   vocab = model.decode_vocab
@@ -41,6 +69,7 @@ def _check(model, prompt, prompt_mask, context, max_new_tokens, eos_id, pad_id, 
   if prompt_mask is not None:
     _validate.bool_mask("prompt_mask", prompt_mask, prompt.shape, axes="[B, P]")
     _validate.prefix_mask("prompt_mask", prompt_mask, suffix=True)
+  _check_context(model, context)
   model.check_decode_inputs(prompt.shape[0], **context)
   _validate.positive_int("max_new_tokens", max_new_tokens)
   for index, token in enumerate(suppress):
@@ -139,6 +168,7 @@ def sample(
   """Draws from softmax(logits / temperature), from the top_k tokens and the top_p nucleus if given
   -> (tokens, scores); scores are log-probabilities under the model itself (temperature 1)."""
   check_sampling(temperature, top_k, model.decode_vocab, allow_greedy=False, top_p=top_p)
+  _check_key(key)
   ids = {"max_new_tokens": max_new_tokens, "eos_id": eos_id, "pad_id": pad_id}
   sampling = {"temperature": float(temperature), "top_k": top_k, "top_p": None if top_p is None else float(top_p)}
   return _checked_run(_sequential, model, prompt, prompt_mask, context, key, suppress=suppress, **sampling, **ids)
