@@ -183,26 +183,34 @@ def _parse(line: bytes) -> tuple[dict | None, str | None]:
     return None, f"a JSON object names {str(name)!r} twice"
   except json.JSONDecodeError:
     return None, "a torn line"
+  except RecursionError:
+    return None, "a JSON value nested too deeply"
+  problem = _entry_problem(entry, text)
+  return (None, problem) if problem else (entry, None)
+
+
+def _entry_problem(entry, text: str) -> str | None:
+  """Why a JSON value read from a journal line (`text`) is no entry, or None."""
   if not isinstance(entry, dict):
-    return None, f"not a journal entry (a JSON {_json_type(entry)}: {text[:40]!r})"
+    return f"not a journal entry (a JSON {_json_type(entry)}: {text[:40]!r})"
   missing = [name for name in _REQUIRED if name not in entry]
   if missing:
-    return None, f"an entry without {', '.join(map(repr, missing))}"
+    return f"an entry without {', '.join(map(repr, missing))}"
   for name, value in entry.items():
     if name not in _FIELDS:
-      return None, f"an entry with an unknown field {name!r}"
+      return f"an entry with an unknown field {name!r}"
     if not isinstance(value, _FIELDS[name]):
-      return None, f"{name!r} must be a JSON {_JSON_TYPES[_FIELDS[name]]}, got {_json_type(value)} {value!r:.40}"
+      return f"{name!r} must be a JSON {_JSON_TYPES[_FIELDS[name]]}, got {_json_type(value)} {value!r:.40}"
   if ("checksum" in entry) != ("version" in entry):
-    return None, "an entry with only one of 'checksum' and 'version'"
+    return "an entry with only one of 'checksum' and 'version'"
   version = entry.get("version", {"source": "", "commit": None})
   if set(version) != {"source", "commit"} or not isinstance(version["source"], str):
-    return None, f"'version' must hold a string 'source' and a 'commit', got {version!r:.80}"
+    return f"'version' must hold a string 'source' and a 'commit', got {version!r:.80}"
   if not isinstance(version["commit"], str | None):
-    return None, f"'version' must hold a string or null 'commit', got {version['commit']!r:.40}"
+    return f"'version' must hold a string or null 'commit', got {version['commit']!r:.40}"
   if "checksum" in entry and entry["checksum"] != _checksum(entry):
-    return None, "the checksum does not match: the line was edited after it was written"
-  return entry, None
+    return "the checksum does not match: the line was edited after it was written"
+  return None
 
 
 def _json_type(value) -> str:

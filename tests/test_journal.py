@@ -97,7 +97,7 @@ def test_lines_that_are_no_run_are_reported_by_file_and_line_and_skipped(tmp_pat
   with journal.path.open("a") as file:
     file.write("\n".join(bad) + "\n")
   with journal.path.open("ab") as file:
-    file.write(b'{"key": "\xff"}\n')
+    file.write(b'{"key": "\xff"}\n' + b"[" * 100_000 + b"]" * 100_000 + b"\n")
   capsys.readouterr()
   resumed = Journal("exp", config, fields=("steps",))
   out = capsys.readouterr().out
@@ -111,6 +111,7 @@ def test_lines_that_are_no_run_are_reported_by_file_and_line_and_skipped(tmp_pat
     (7, "'key' must be a JSON string, got number 7"),
     (8, "a JSON object names 'score' twice"),
     (9, "invalid UTF-8"),
+    (10, "a JSON value nested too deeply"),
   ]:
     assert f"{journal.path}:{line}: {why}" in out, (line, out)
   assert resumed.run("k2", lambda: {"score": 2}) == {"score": 2}  # skipped lines: the run is trained again
