@@ -7,7 +7,7 @@ from typing import Annotated, TypeVar
 import tyro
 
 from seqjax import _validate
-from seqjax.train.optim import OPTIMIZERS, SCHEDULES
+from seqjax.train.optim import OPTIMIZERS, SCHEDULES, check_decay_mask
 from seqjax.train.step import NONFINITE_POLICIES
 
 _T = TypeVar("_T")
@@ -27,6 +27,7 @@ class TrainConfig:
   schedule: str = "constant"  # constant | warmup_cosine | inverse_sqrt
   warmup_steps: int = 0
   weight_decay: float = 0.0
+  weight_decay_mask: str = "all"  # adamw decays all | matrices (rank >= 2: kernels, embeddings; not biases, scales)
   clip_norm: float | None = 1.0  # clip gradients by global norm
   clip_value: float | None = None  # clip each gradient entry to [-v, v]
   accumulate_steps: int = 1  # micro-batches per update
@@ -61,6 +62,7 @@ class TrainConfig:
       nonfinite=NONFINITE_POLICIES,
       precision=PRECISIONS,
     )
+    check_decay_mask(self.optimizer, self.weight_decay_mask)
     low = self.vanishing_threshold
     _validate.finite_number("exploding_threshold", self.exploding_threshold, low=low, inclusive=False)
     if self.data_parallel != -1:

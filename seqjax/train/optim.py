@@ -1,12 +1,15 @@
 """Optimizers and learning-rate schedules through optax, with clipping and gradient accumulation."""
 
+import jax
 import jax.numpy as jnp
 import optax
 
 from seqjax import _validate
+from seqjax._paths import path_names
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "warmup_cosine", "inverse_sqrt")
+DECAY_MASKS = ("all", "matrices")  # which parameters adamw's weight decay shrinks
 
 
 def schedule(
@@ -34,18 +37,44 @@ def schedule(
   return inverse_sqrt
 
 
+def check_decay_mask(optimizer_name: str, weight_decay_mask: str) -> None:
+  """weight_decay_mask must be one of DECAY_MASKS, and other than "all" only with adamw."""
+  _validate.choice("weight_decay_mask", weight_decay_mask, DECAY_MASKS)
+  if weight_decay_mask != "all" and optimizer_name != "adamw":
+    raise ValueError(
+      f"weight_decay_mask={weight_decay_mask!r} needs optimizer 'adamw' (the one that decays), got {optimizer_name!r}"
+    )
+
+
+def matrices(params):
+  """True for each weight matrix or higher-rank kernel (matmul and convolution kernels, embedding
+  and position tables), False for vectors and scalars (norm scales, LRU's per-channel recurrence)
+  and for every bias: nanoGPT's configure_optimizers rule (rank >= 2), with biases also named
+  ("bias", "*_bias"), as seqjax's multi-head projections keep theirs as [heads, head_dim].
+  -> a tree of bools shaped like params (optax's mask)."""
+
+  def decayed(path, p) -> bool:
+    name = path_names(path)[-1]
+    return jnp.ndim(p) >= 2 and not (name == "bias" or name.endswith("_bias"))
+
+  return jax.tree_util.tree_map_with_path(decayed, params)
+
+
 def optimizer(
   name: str,
   learning_rate: optax.ScalarOrSchedule,
   *,
   weight_decay: float = 0.0,
+  weight_decay_mask: str = "all",
   clip_norm: float | None = None,
   clip_value: float | None = None,
   accumulate_steps: int = 1,
 ) -> optax.GradientTransformation:
   """clip (by global norm and/or by value) -> sgd | adam | adamw, applied every `accumulate_steps`
-  micro-batches to their mean gradient (optax.MultiSteps)."""
+  micro-batches to their mean gradient (optax.MultiSteps). weight_decay_mask: which parameters
+  adamw decays: "all", or "matrices" (see `matrices`; adamw only)."""
   _validate.choice("optimizer", name, OPTIMIZERS)
+  check_decay_mask(name, weight_decay_mask)
   _validate.positive_int("accumulate_steps", accumulate_steps)
   for arg, value in (("clip_norm", clip_norm), ("clip_value", clip_value)):
     if value is not None and not value > 0:
@@ -60,6 +89,7 @@ def optimizer(
   elif name == "adam":
     parts.append(optax.adam(learning_rate))
   else:
-    parts.append(optax.adamw(learning_rate, weight_decay=weight_decay))
+    mask = matrices if weight_decay_mask == "matrices" else None
+    parts.append(optax.adamw(learning_rate, weight_decay=weight_decay, mask=mask))
   tx = optax.chain(*parts)
   return optax.MultiSteps(tx, accumulate_steps) if accumulate_steps > 1 else tx

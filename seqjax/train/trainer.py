@@ -36,18 +36,24 @@ class FitResult:
   step: int  # the steps the model has been trained for (a resumed run's earlier ones included)
 
 
-def build_optimizer(config: TrainConfig, model_dim: int | None = None):
-  lr = optim.schedule(
+def learning_rate_schedule(config: TrainConfig, model_dim: int | None = None):
+  """The learning rate of each optimizer update, by update count from 0 (an update is
+  config.accumulate_steps steps)."""
+  return optim.schedule(
     config.schedule,
     config.learning_rate,
     warmup_steps=config.warmup_steps,
     total_steps=config.steps // config.accumulate_steps,
     model_dim=model_dim,
   )
+
+
+def build_optimizer(config: TrainConfig, model_dim: int | None = None):
   return optim.optimizer(
     config.optimizer,
-    lr,
+    learning_rate_schedule(config, model_dim),
     weight_decay=config.weight_decay,
+    weight_decay_mask=config.weight_decay_mask,
     clip_norm=config.clip_norm,
     clip_value=config.clip_value,
     accumulate_steps=config.accumulate_steps,
