@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from harness import cli, figures, report, timing
+from harness import budget, cli, figures, report, timing
 from harness.journal import Journal
 from harness.sizing import count_params, matched_width
 from seqjax import decoding
@@ -111,6 +111,7 @@ class Config:
   anchor_context: int = 64
   anchor_width: int = 128  # the recipe's (4 heads of 32)
   seeds: tuple[int, ...] = (0, 1)
+  converged_below: float = 0.01  # bits/char: a run is `converged` if it improved less (harness.budget)
   corpus: str = ""  # the prepared corpus folder ("": seqjax.data.bible's default)
   workdir: str = "runs/charlm"  # each run's fit workdir (checkpoint for `sample`) goes here ("": <out>/charlm-runs)
   out: str = str(report.RESULTS)
@@ -131,6 +132,8 @@ class Config:
     cli.at_least("valid_windows", self.valid_windows, 1)
     cli.at_least("valid_every", self.valid_every, 2)
     cli.check_seeds(self.seeds)
+    if isinstance(self.converged_below, bool) or not 0 <= self.converged_below < math.inf:
+      raise ValueError(f"converged_below must be a finite number >= 0 (bits/char), got {self.converged_below!r}")
     return self
 
 
@@ -281,6 +284,22 @@ def train_one(name, model, train_ids, windows, train: TrainConfig, context: int,
   }
 
 
+def budget_and_convergence(record: dict, train: TrainConfig, context: int, threshold: float) -> dict:
+  """A run's budget and `converged` flag (harness.budget) from its record, so journaled runs get them too."""
+  tokens = train.steps * train.batch_size * context
+  return {
+    "budget": budget.budget(
+      parameters=record["parameters"],
+      tokens=tokens,
+      flops_per_token=record["flops_per_token"],
+      train_seconds=record["train_seconds"],
+    ),
+    "convergence": budget.convergence(
+      [(step, bpc) for step, _, bpc, _ in record["curve"]], budget.step_learning_rates(train), threshold=threshold
+    ),
+  }
+
+
 def run_config(name: str, width: int, config: Config, train: TrainConfig, context: int, vocabulary: str) -> dict:
   """What a workdir's config.json records: enough for `sample` to rebuild the model."""
   return {
@@ -334,6 +353,12 @@ def draw(runs: list[dict], names: list[str], config: Config, peak: float):
   return paths
 
 
+def converged_count(flags: list) -> str:
+  """Runs' `converged` flags (True, False, None: not judged) -> "1 of 2 seeds", naming any not judged."""
+  count, unjudged = sum(flag is True for flag in flags), sum(flag is None for flag in flags)
+  return f"{count} of {len(flags)} seeds" + (f" ({unjudged} not judged)" if unjudged else "")
+
+
 def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
   rows = []
   for model in names:
@@ -351,6 +376,8 @@ def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
         "training tokens/s, mean [range]": report.spread([r["tokens_per_s"] for r in mine], ",.0f"),
         "fraction of matmul peak": report.spread([100 * f for f in fraction], ".1f") + "%",
         "compile s": report.spread([r["compile_seconds"] for r in mine], ".1f"),
+        "nominal TFLOP": report.spread([r["budget"]["nominal_flops"] / 1e12 for r in mine], ".2f"),
+        "converged": converged_count([r["convergence"]["converged"] for r in mine]),
         "the seed (V100): utilization": seed_utilization,
         "the seed (V100): tokens/s": seed_rate,
       }
@@ -387,8 +414,11 @@ def main(argv=None):
     model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
     key = f"{name}|{seed}" + (f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else "")
     record = journal.run(key, lambda: train_one(name, model(), train_ids, windows, train, context, workdir, run))
+    record = {**record, **budget_and_convergence(record, train, context, config.converged_below)}
     print(
-      f"seed {seed} {name}: {record['valid_bpc']:.3f} bits/char, {record['tokens_per_s']:,.0f} tokens/s", flush=True
+      f"seed {seed} {name}: {record['valid_bpc']:.3f} bits/char, {record['tokens_per_s']:,.0f} tokens/s, "
+      f"converged {record['convergence']['converged']}",
+      flush=True,
     )
     return record
 
@@ -426,7 +456,10 @@ def main(argv=None):
       f"lr {config.train.learning_rate:g} {config.train.schedule}; seeds {list(config.seeds)} (init and data order). "
       f"Matmul peak (float32 2048^3, measured at the start and end of this run): "
       f"{', '.join(f'{p / 1e9:.0f}' for p in peaks)} GFLOP/s. Fraction of peak = nominal model FLOPs/token x "
-      "tokens/s / peak.",
+      "tokens/s / peak; nominal TFLOP = FLOPs/token x training tokens. Converged: the mean held-out bits/char "
+      f"improved by less than {config.converged_below:g} over the last 20% of the steps before the learning rate "
+      "falls below half its peak (against the 20% before; harness.budget): with the cosine decay to 0 that window "
+      "ends halfway through the decay, where an unconverged curve still falls.",
     ),
     ("External anchor", anchor_text),
     ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths)),

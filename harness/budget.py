@@ -1,0 +1,134 @@
+"""What a training run cost and whether it had converged, recorded the same way by every experiment.
+
+`budget`: parameters, training tokens, nominal FLOPs and training seconds. Nominal FLOPs are the
+experiment's FLOPs per token (its own count, stated where it is computed) times the tokens
+trained on. The usual count, which charlm uses: 6 per matmul parameter per token (2 forward, 4
+backward: exact for a weight applied once per token, as a dense layer's, a convolution kernel's
+or an RNN's input and recurrent kernels are), plus attention's scores and weighted sum, 12 x
+layers x context x width (nanoGPT's); elementwise work (gates, norms, a scan's recurrence) is
+not counted, nor are parameters only looked up (embedding tables).
+
+`convergence`: whether validation had stopped improving. A schedule that anneals the learning
+rate to 0 flattens every curve at its end, converged or not, so the judgement is made where the
+rate has not been annealed: at the last step trained at >= `annealed_below` (default half) of the
+peak rate. There the mean validation score over the last `window` (default 20%) of the budget is
+compared with its mean over the `window` before; the run is `converged` when it improved by
+less than `threshold` (in the score's units). Means, not single evaluations, so that a noisy
+plateau reads as one. With a constant rate (after any warmup) the judged window is the run's last
+20%; with warmup + cosine to 0 it ends about halfway through the decay.
+"""
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax.train import TrainConfig
+from seqjax.train.trainer import learning_rate_schedule
+
+
+def budget(*, parameters: int, tokens: int, flops_per_token: float, train_seconds: float) -> dict:
+  """One run's budget: parameters, training tokens, FLOPs per token and their product (nominal
+  FLOPs), and the training seconds (compilation and evaluation excluded)."""
+  for name, value in (("parameters", parameters), ("tokens", tokens)):
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+      raise ValueError(f"{name} must be a positive integer, got {value!r}")
+  for name, value in (("flops_per_token", flops_per_token), ("train_seconds", train_seconds)):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not 0 <= value < math.inf:
+      raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+  return {
+    "parameters": int(parameters),
+    "training_tokens": int(tokens),
+    "flops_per_token": float(flops_per_token),
+    "nominal_flops": float(flops_per_token) * int(tokens),
+    "train_seconds": float(train_seconds),
+  }
+
+
+def step_learning_rates(train: TrainConfig, model_dim: int | None = None) -> np.ndarray:
+  """[train.steps]: the learning rate each step trains with (0-based; with gradient accumulation
+  the rate of the update the step belongs to), from the schedule `fit` builds."""
+  schedule = learning_rate_schedule(train.check(), model_dim)
+  updates = np.arange(train.steps) // train.accumulate_steps
+  with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats with int32 counts
+    rates = np.asarray(schedule(jnp.asarray(updates, jnp.int32)), dtype=float)
+  return np.broadcast_to(rates, updates.shape).copy()  # a constant schedule gives one number for all
+
+
+def convergence(
+  curve: Sequence[tuple[int, float]],
+  learning_rates: Sequence[float],
+  *,
+  threshold: float,
+  window: float = 0.2,
+  annealed_below: float = 0.5,
+  lower_is_better: bool = True,
+) -> dict:
+  """Whether validation improved by less than `threshold` over the judged window (the module docstring).
+
+  curve: (steps done, validation score) pairs, steps strictly increasing within 0..len(learning_rates).
+  learning_rates: the rate of every training step ([steps]; `step_learning_rates`).
+  -> {"converged": True, False, or None when it cannot be judged (a window without an evaluation,
+  or a non-finite score), "improvement" (mean of the window before minus mean of the last, for a
+  lower-is-better score), "window_steps": [after, through] the last window, "criterion" in words,
+  "threshold"}.
+  """
+  rates = np.asarray(learning_rates, dtype=float)
+  if rates.ndim != 1 or rates.size == 0 or not np.all(np.isfinite(rates)) or rates.min() < 0 or rates.max() <= 0:
+    raise ValueError("learning_rates must be one finite rate >= 0 per training step, [steps], not all 0")
+  steps = rates.size
+  points = _checked_curve(curve, steps)
+  _fraction("window", window)
+  _fraction("annealed_below", annealed_below)
+  if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold < math.inf:
+    raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+  if not isinstance(lower_is_better, bool):
+    raise ValueError(f"lower_is_better must be True or False, got {lower_is_better!r}")
+
+  at_least = annealed_below * rates.max() * (1 - 1e-6)  # optax's schedules round in float32
+  end = int(np.flatnonzero(rates >= at_least)[-1]) + 1  # steps done at the judged point
+  length = window * steps
+  split, begin = end - length, end - 2 * length  # windows: steps in (begin, split] and (split, end]
+  result = {"converged": None, "improvement": None, "window_steps": [split, end], "threshold": float(threshold)}
+  where = (
+    f"over steps {split:g}-{end} against {begin:g}-{split:g} (windows of {window:.0%} of the {steps}-step "
+    f"budget, ending at the last step trained at >= {annealed_below:g} x the peak learning rate)"
+  )
+  if begin < 0:
+    return {**result, "criterion": f"not judged: the {end} steps before the rate is annealed are under two windows"}
+  bad = [step for step, value in points if step <= end and not math.isfinite(value)]
+  if bad:
+    return {**result, "criterion": f"not judged: validation is not finite at step {bad[0]}"}
+  previous = [value for step, value in points if begin < step <= split]
+  last = [value for step, value in points if split < step <= end]
+  if not previous or not last:
+    return {**result, "criterion": f"not judged: a window without an evaluation; mean validation {where}"}
+  improvement = (np.mean(previous) - np.mean(last)) * (1 if lower_is_better else -1)
+  converged = bool(improvement < threshold)
+  return {
+    **result,
+    "converged": converged,
+    "improvement": float(improvement),
+    "criterion": f"mean validation improved by {improvement:.4g} ({'<' if converged else '>='} {threshold:g}) {where}",
+  }
+
+
+def _checked_curve(curve, steps: int) -> list[tuple[int, float]]:
+  """curve as (step, score) pairs with integer steps increasing strictly within 0..steps."""
+  try:
+    points = [(step, float(value)) for step, value in curve]
+  except (TypeError, ValueError):
+    raise ValueError(f"curve must hold (step, score) pairs, got {curve!r}") from None
+  done = [step for step, _ in points]
+  if not points or any(not isinstance(s, int | np.integer) or isinstance(s, bool) for s in done):
+    raise ValueError(f"curve must hold at least one (step, score) pair with an integer step, got {curve!r}")
+  if done != sorted(set(done)) or done[0] < 0 or done[-1] > steps:
+    raise ValueError(f"curve's steps must increase strictly within 0..{steps} (the steps trained), got {done}")
+  return points
+
+
+def _fraction(name: str, value: float) -> None:
+  if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+    raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
