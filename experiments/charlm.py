@@ -457,9 +457,9 @@ def main(argv=None):
       f"Matmul peak (float32 2048^3, measured at the start and end of this run): "
       f"{', '.join(f'{p / 1e9:.0f}' for p in peaks)} GFLOP/s. Fraction of peak = nominal model FLOPs/token x "
       "tokens/s / peak; nominal TFLOP = FLOPs/token x training tokens. Converged: the mean held-out bits/char "
-      f"improved by less than {config.converged_below:g} over the last 20% of the steps before the learning rate "
-      "falls below half its peak (against the 20% before; harness.budget): with the cosine decay to 0 that window "
-      "ends halfway through the decay, where an unconverged curve still falls.",
+      f"improved by less than {config.converged_below:g} from one window of 20% of the steps to the next, in the "
+      "latest two over which the learning rate stays at least half its largest value there (harness.budget): with "
+      "the cosine decay to 0 they end halfway through the decay, where an unconverged curve still falls.",
     ),
     ("External anchor", anchor_text),
     ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths)),

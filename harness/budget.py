@@ -8,14 +8,16 @@ or an RNN's input and recurrent kernels are), plus attention's scores and weight
 layers x context x width (nanoGPT's); elementwise work (gates, norms, a scan's recurrence) is
 not counted, nor are parameters only looked up (embedding tables).
 
-`convergence`: whether validation had stopped improving. A schedule that anneals the learning
-rate to 0 flattens every curve at its end, converged or not, so the judgement is made where the
-rate has not been annealed: at the last step trained at >= `annealed_below` (default half) of the
-peak rate. There the mean validation score over the last `window` (default 20%) of the budget is
-compared with its mean over the `window` before; the run is `converged` when it improved by
-less than `threshold` (in the score's units). Means, not single evaluations, so that a noisy
-plateau reads as one. With a constant rate (after any warmup) the judged window is the run's last
-20%; with warmup + cosine to 0 it ends about halfway through the decay.
+`convergence`: whether validation had stopped improving. The mean validation score over a
+window of `window` (default 20%) of the budget is compared with its mean over the window before;
+the run is `converged` when it improved by less than `threshold` (in the score's units). Means,
+not single evaluations, so that a noisy plateau reads as one. A schedule that anneals the
+learning rate to 0 flattens every curve at its end, converged or not, so the two windows are the
+latest ones over which the rate stays >= `annealed_below` (default half) of its largest value in
+them and >= `floor` (default a tenth) of the run's peak: the run's last 40% with a constant rate
+(after any warmup) or an inverse square root decay (which falls by less than half over any 40% of
+the run past 2.8 warmups, and below a tenth of its peak only after 100 warmups); with warmup +
+cosine to 0 they end about halfway through the decay; with a step decay, before the step.
 """
 
 import math
@@ -64,6 +66,7 @@ def convergence(
   threshold: float,
   window: float = 0.2,
   annealed_below: float = 0.5,
+  floor: float = 0.1,
   lower_is_better: bool = True,
 ) -> dict:
   """Whether validation improved by less than `threshold` over the judged window (the module docstring).
@@ -82,22 +85,30 @@ def convergence(
   points = _checked_curve(curve, steps)
   _fraction("window", window)
   _fraction("annealed_below", annealed_below)
+  _fraction("floor", floor)
   if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold < math.inf:
     raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
   if not isinstance(lower_is_better, bool):
     raise ValueError(f"lower_is_better must be True or False, got {lower_is_better!r}")
 
-  at_least = annealed_below * rates.max() * (1 - 1e-6)  # optax's schedules round in float32
-  end = int(np.flatnonzero(rates >= at_least)[-1]) + 1  # steps done at the judged point
   length = window * steps
+  end = _judged_end(rates, 2 * length, annealed_below, floor)
+  if end is None:
+    return {
+      "converged": None,
+      "improvement": None,
+      "window_steps": None,
+      "threshold": float(threshold),
+      "criterion": f"not judged: in every span of two windows ({2 * length:g} steps) the learning rate falls "
+      f"below {annealed_below:g} x its largest value there or {floor:g} x its peak",
+    }
   split, begin = end - length, end - 2 * length  # windows: steps in (begin, split] and (split, end]
   result = {"converged": None, "improvement": None, "window_steps": [split, end], "threshold": float(threshold)}
   where = (
     f"over steps {split:g}-{end} against {begin:g}-{split:g} (windows of {window:.0%} of the {steps}-step "
-    f"budget, ending at the last step trained at >= {annealed_below:g} x the peak learning rate)"
+    f"budget, the latest over which the learning rate stays >= {annealed_below:g} x its largest value there "
+    f"and {floor:g} x its peak)"
   )
-  if begin < 0:
-    return {**result, "criterion": f"not judged: the {end} steps before the rate is annealed are under two windows"}
   bad = [step for step, value in points if step <= end and not math.isfinite(value)]
   if bad:
     return {**result, "criterion": f"not judged: validation is not finite at step {bad[0]}"}
@@ -113,6 +124,19 @@ def convergence(
     "improvement": float(improvement),
     "criterion": f"mean validation improved by {improvement:.4g} ({'<' if converged else '>='} {threshold:g}) {where}",
   }
+
+
+def _judged_end(rates: np.ndarray, span: float, annealed_below: float, floor: float) -> int | None:
+  """The largest step count e <= len(rates) with e >= span such that the rates of the steps done at
+  counts (e - span, e] stay >= annealed_below x their largest value and >= floor x the peak (within
+  float32 rounding); None if there is none."""
+  rounding = 1 - 1e-6  # optax's schedules round in float32
+  for end in range(rates.size, math.ceil(span) - 1, -1):
+    inside = rates[math.floor(end - span) : end]  # step i (from 0) is done at count i + 1
+    low = max(annealed_below * inside.max(), floor * rates.max()) * rounding
+    if inside.min() >= low:
+      return end
+  return None
 
 
 def _checked_curve(curve, steps: int) -> list[tuple[int, float]]:

@@ -55,7 +55,7 @@ def test_budget_refuses_bad_numbers_by_name(fields, message):
 def test_a_flat_curve_has_converged():
   result = convergence(curve(np.full(len(EVALS), 2.0)), CONSTANT, threshold=0.01)
   assert result["converged"] is True and result["improvement"] == 0.0
-  assert result["window_steps"] == [800.0, 1000]  # constant rate: the budget's last 20%
+  assert result["window_steps"] == [800.0, 1000]  # constant rate: the budget's last 20% (and the 20% before)
 
 
 def test_a_still_falling_curve_has_not_and_its_improvement_is_the_fall_over_one_window():
@@ -84,9 +84,21 @@ def test_a_curve_flattened_only_by_annealing_is_judged_before_the_decay():
   last = values[(EVALS > 600) & (EVALS <= 800)].mean() - values[EVALS > 800].mean()
   assert 0 < last < threshold  # judged on the budget's last 20% the run would look converged
   result = convergence(curve(values), rates, threshold=threshold)
-  end = 526  # steps done after the last step at >= half the peak rate (step 525: 51 + 949 / 2 of the cosine)
-  assert result["window_steps"] == [pytest.approx(end - 200), end]
+  split, end = result["window_steps"]
+  assert 500 < end < 560 and split == end - 200  # about halfway through the cosine (its midpoint: step 526)
   assert result["converged"] is False and result["improvement"] > 3 * threshold
+
+
+def test_an_inverse_square_root_decay_is_judged_at_the_end_of_the_run():
+  """1/sqrt(step) falls by less than half over the last 40% and stays above a tenth of its peak."""
+  steps = np.arange(1, STEPS + 1)
+  rates = 1e-3 * np.minimum(steps / 50, np.sqrt(50 / steps))  # warmup 50, then 1/sqrt: 0.22 x the peak at the end
+  assert convergence(curve(np.full(len(EVALS), 2.0)), rates, threshold=0.01)["window_steps"] == [800.0, 1000]
+
+
+def test_a_step_decay_is_judged_before_the_step():
+  rates = np.r_[np.full(800, 1e-3), np.full(200, 1e-4)]
+  assert convergence(curve(np.full(len(EVALS), 2.0)), rates, threshold=0.01)["window_steps"] == [600.0, 800]
 
 
 def test_step_learning_rates_of_a_constant_schedule():
@@ -113,9 +125,10 @@ def test_what_cannot_be_judged_says_why(points, why):
 
 
 def test_a_rate_annealed_too_early_to_hold_two_windows_is_not_judged():
-  rates = np.r_[np.full(300, 1e-3), np.full(700, 1e-5)]  # only 300 steps at the full rate: under 2 x 200
+  rates = np.r_[np.full(300, 1e-3), np.full(700, 1e-5)]  # 300 steps at the full rate: under 2 x 200; then 1%
   result = convergence(curve(np.full(len(EVALS), 2.0)), rates, threshold=0.01)
-  assert result["converged"] is None and "under two windows" in result["criterion"]
+  assert result["converged"] is None and result["window_steps"] is None
+  assert result["criterion"].startswith("not judged: in every span of two windows (400 steps)")
 
 
 def test_higher_is_better_scores_improve_upwards():
@@ -155,8 +168,9 @@ def test_charlm_records_each_runs_budget_and_convergence():
   added = charlm.budget_and_convergence(record, charlm.TRAIN, 128, threshold=0.01)
   assert added["budget"]["training_tokens"] == 400 * 16 * 128
   assert added["budget"]["nominal_flops"] == 5400.0 * 400 * 16 * 128
-  # warmup 20, cosine over 380 steps: the rate is >= half its peak through step 210, so the windows
-  # are steps 51-131 and 131-211: the evaluation at 100 against those at 150 and 200
-  assert added["convergence"]["window_steps"] == [pytest.approx(131), 211]
+  # warmup 20, cosine over 380 steps: the latest 160 steps over which the rate stays >= half its
+  # largest value there are those done at 54-213 (rates 0.98 and 0.49 of the peak), so the windows
+  # are steps 53-133 and 133-213: the evaluation at 100 against those at 150 and 200
+  assert added["convergence"]["window_steps"] == [pytest.approx(133), 213]
   assert added["convergence"]["improvement"] == pytest.approx(3.5 - (3.3 + 3.1) / 2)
   assert added["convergence"]["converged"] is False  # flat at the end, but only as the rate reaches 0
