@@ -4,45 +4,63 @@ length faster than the attention models? (seed 000, section 1.6: BLEU 35-40 at 5
 
 The corpus: the World English Bible and the Reina-Valera 1909 aligned by verse
 (`seqjax.data.bible`, ~31k pairs; the WEB's glossary cut from Rev 22:21, the Spanish drop
-capitals normalized). Its train / valid / test splits are by a hash of the verse reference, so
-no verse is in two splits (the English sentences of test verses found verbatim among the training
-verses, the Bible's repeated verses, are counted and reported). One sentencepiece vocabulary of
-`vocab_size` subwords is learned on the training verses of both languages and serves every
-model (source, target, and the Transformer's tied embedding).
+capitals normalized), split here by a hash of the verse reference (`bible.split_of`):
+`test_percent` of the verses are test (8%: ~2,500 verses, so the shortest and longest buckets hold
+~100 each), `valid_percent` validation, the rest training. No verse is in two splits; test verses
+whose English also stands in training (the Bible repeats itself) are counted and reported. One
+sentencepiece vocabulary of `vocab_size` subwords is learned on the training verses of both
+languages and serves every model (source, target, and the Transformer's tied embedding).
 
-Four models, trained alike through `fit` (the same batches of training pairs in the same order
-for a seed, so the same tokens; the same optimizer, schedule and steps; one learning rate for the
-RNNs, `train.learning_rate`, and a lower one for the Transformer, `transformer_learning_rate`:
-in the 2017 post-LN layout it stalls at the unigram loss at the RNNs' 3e-3, see docs/experiments.md):
+Four models at matched parameter counts (1.30-1.50M at the defaults), trained alike through `fit`:
+the same batches of training pairs in the same order for a seed, the same optimizer (Adam,
+beta2 `train.adam_b2`), the same schedule (`warmup_rsqrt`: linear warmup to the peak rate, then
+1/sqrt(step), never annealed to 0) and label smoothing `label_smoothing` for all:
     fixed context   Sutskever et al. 2014: a 2-layer LSTM encoder reading the source reversed,
                     its final state the decoder's only view of the source
-    Bahdanau        additive attention over a bidirectional LSTM encoder (Bahdanau et al. 2014)
+    Bahdanau        additive attention over a bidirectional LSTM encoder (Bahdanau et al. 2014;
+                    `bahdanau_hidden` per direction, so its parameters match the others')
     Luong           2-layer LSTM, general (bilinear) scores, input feeding (Luong et al. 2015)
-    Transformer     `EncoderDecoder` in the 2017 base layout (post-LN, sinusoidal positions,
-                    tied embeddings; dropout `dropout`) at a small width
-Training pairs longer than `max_tokens` subwords on either side are left out (counted). Batches
-group verses of similar length (`bucketed_batches`, a fresh order each epoch, drawn from the seed)
-and pad to a multiple of `pad_multiple` tokens, so each model compiles a few shapes only.
+    Transformer     `EncoderDecoder` (sinusoidal positions, tied embeddings), pre-LN or post-LN
+Each model's peak learning rate, and the Transformer's layout, are chosen on the validation split,
+never the test split: a pilot of `pilot_steps` steps per grid point (`learning_rates`, x
+`transformer_norms` for the Transformer), scored by the validation cross-entropy (teacher forced,
+no smoothing); the grid, each pilot's score and the choice are in the results. Each chosen model
+then trains until its greedy validation BLEU (`valid_sentences` verses, every `train.eval_every`
+steps) has not improved for `patience` evaluations, or `train.steps` steps: `stopped` says which,
+and the model at the stop is the one tested. Training pairs longer than `max_tokens` subwords on
+either side are left out (counted). Batches group verses of similar length and pad to a multiple
+of `pad_multiple` tokens, so each model compiles a few shapes only. Budgets per run: parameters,
+steps, training tokens, nominal training FLOPs (see `nominal_flops`) and seconds on the machine
+the provenance names.
 
 Evaluation: beam search (`beam_size`, GNMT length penalty) on the whole test split; sacrebleu
-BLEU and chrF overall and by source length in words, in the seed's buckets (1-10, 11-20, 21-30,
-31-40, 41+), with the number of verses per bucket; mean over seeds with the lowest and highest.
-Greedy BLEU on `valid_sentences` validation verses every `train.eval_every` steps (the curve).
-Attention on one test verse: Bahdanau's and Luong's alignments and the Transformer's
-cross-attention per layer (heads averaged), each over the model's own translation.
+BLEU and chrF by source length in words, in the seed's buckets (1-10, 11-20, 21-30, 31-40, 41+),
+with `bootstrap_samples` resamples of each bucket's verses for 95% intervals, and the slope of
+BLEU against length (BLEU per 10 source words, with its interval). The source-blind control:
+each model decodes the test split again with every source swapped for another test verse's of
+the same length bucket; scored against the true references, its BLEU is what the model reaches
+without reading the source (Bible-register Spanish of about the right length). A model
+translates a bucket only where its BLEU beats that floor by more than `margin` BLEU with the
+paired 95% interval above `margin`. Attention on one test verse: Bahdanau's and Luong's
+alignments and the Transformer's cross-attention per layer (heads averaged), one colour scale.
 
 Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that module):
-    python -m experiments.translation default   # 4 models x 2 seeds, ~85 minutes on 2 CPU cores (the README's numbers)
+    python -m experiments.translation long      # the committed results: until validation stops improving
+    python -m experiments.translation default   # the same recipe at a short budget (not yet timed)
     python -m experiments.translation smoke
-    python -m experiments.translation large     # for an accelerator: the papers' widths, 3 seeds
+    python -m experiments.translation large     # for an accelerator: the papers' widths
 """
 
 import dataclasses
+import functools
+import itertools
+import json
 import math
 import time
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -51,13 +69,14 @@ from harness import cli, figures, report
 from harness.journal import Journal
 from harness.sizing import count_params
 from seqjax import _validate, decoding
+from seqjax._paths import path_names
 from seqjax.data import bible
 from seqjax.data.batching import bucketed_batches, seq2seq_batch
 from seqjax.data.subword import Subwords
 from seqjax.data.vocab import BOS, EOS, PAD
-from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, corpus_chrf
+from seqjax.seq2seq.metrics import bootstrap_by_length, corpus_bleu, corpus_chrf
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
-from seqjax.train import TrainConfig, fit
+from seqjax.train import TrainConfig, fit, make_eval_step, split_model
 from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
 
 EDGES = (1, 11, 21, 31, 41, math.inf)  # source words: the issue's buckets around the seed's
@@ -66,7 +85,7 @@ FIXED, BAHDANAU, LUONG, TRANSFORMER = (
   "fixed context (Sutskever, reversed source)",
   "Bahdanau (additive, bidirectional encoder)",
   "Luong (general, input feeding)",
-  "Transformer (2017 base layout, small)",
+  "Transformer (small)",
 )
 MODELS = (FIXED, BAHDANAU, LUONG, TRANSFORMER)
 
@@ -77,102 +96,147 @@ class Config:
   vocab_size: int = 2000  # one sentencepiece vocabulary for both languages
   max_tokens: int = 128  # training pairs longer (in subwords, with BOS / EOS) on either side are left out
   pad_multiple: int = 32  # a batch pads to a multiple of this: few compiled shapes
+  valid_percent: int = 2  # of the verses (by a hash of the reference): learning-rate choice and the BLEU curve
+  test_percent: int = 8  # ~2,500 test verses: ~100 in the shortest and in the longest bucket
   embed: int = 128  # the RNN models' embedding width
-  hidden: int = 128  # the RNN models' hidden width (Bahdanau: per encoder direction)
+  hidden: int = 128  # fixed context and Luong: hidden width
+  bahdanau_hidden: int = 96  # Bahdanau: per encoder direction (and the decoder), parameters matched
   rnn_layers: int = 2  # fixed context and Luong (Bahdanau: one, as in the paper)
   dim: int = 128  # the Transformer's width (heads of dim / heads)
   heads: int = 4
-  ff_dim: int = 256
+  ff_dim: int = 384  # parameters matched with the RNN models
   layers: int = 3  # encoder and decoder layers each
-  dropout: float = 0.0  # the Transformer's (the RNN models have none); 2 epochs underfit, regularizing only slows
-  transformer_learning_rate: float = 1e-3  # train.learning_rate is the RNNs'; at 3e-3 the post-LN Transformer stalls
+  dropout: float = 0.0  # the Transformer's (the RNN models have none)
+  label_smoothing: float = 0.1  # every model's training loss (the 2017 paper's 0.1)
+  learning_rates: tuple[float, ...] = (3e-4, 1e-3, 3e-3, 1e-2)  # the peak rates each model's is chosen from
+  transformer_norms: tuple[str, ...] = ("pre", "post")  # the Transformer's layouts tried in the pilots
+  pilot_steps: int = 300  # each pilot's steps (warmup: pilot_warmup), scored on the validation split
+  pilot_warmup: int = 50
+  patience: int = 4  # stop after this many evaluations without a better validation BLEU (0: all train.steps)
+  margin: float = 1.0  # BLEU a model must beat its source-blind floor by (interval included) to "translate"
   train: TrainConfig = TrainConfig(
-    steps=1000,
+    steps=2000,
     batch_size=64,
-    learning_rate=3e-3,
-    schedule="warmup_cosine",
-    warmup_steps=100,
+    learning_rate=1e-3,  # replaced by each model's chosen rate
+    schedule="warmup_rsqrt",
+    warmup_steps=200,
+    adam_b2=0.98,
     clip_norm=1.0,
     log_every=50,
     eval_every=250,
-    progress=False,
   )
   beam_size: int = 4
   length_penalty: float = 0.6  # GNMT's alpha
-  valid_sentences: int = 64  # greedy BLEU on these validation verses every train.eval_every steps
-  decode_batch: int = 64  # test verses decoded together (one compiled shape)
-  seeds: tuple[int, ...] = (0, 1)
+  valid_sentences: int = 200  # greedy BLEU on these validation verses every train.eval_every steps
+  decode_batch: int = 64  # verses decoded together (verses sorted by length, so few shapes)
+  bootstrap_samples: int = 1000
+  seeds: tuple[int, ...] = (0,)
   corpus: str = ""  # the prepared corpus folder ("": seqjax.data.bible's default)
   workdir: str = "runs/translation"  # each run's fit workdir ("": <out>/translation-runs)
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("translation")
 
   def check(self) -> "Config":
     unknown = [m for m in self.models if m not in MODELS]
     if unknown:
       raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
     self.train.check()
-    for name in ("embed", "hidden", "rnn_layers", "dim", "heads", "ff_dim", "layers", "beam_size", "pad_multiple"):
+    for name in ("embed", "hidden", "bahdanau_hidden", "rnn_layers", "dim", "heads", "ff_dim", "layers"):
+      _validate.positive_int(name, getattr(self, name))
+    for name in ("beam_size", "pad_multiple", "pilot_steps", "pilot_warmup"):
       _validate.positive_int(name, getattr(self, name))
     cli.at_least("vocab_size", self.vocab_size, 16)
     cli.at_least("max_tokens", self.max_tokens, 4)
     cli.at_least("valid_sentences", self.valid_sentences, 1)
     cli.at_least("decode_batch", self.decode_batch, 1)
+    cli.at_least("patience", self.patience, 0)
+    cli.at_least("bootstrap_samples", self.bootstrap_samples, 10)
+    cli.at_least("test_percent", self.test_percent, 1)
+    cli.at_least("valid_percent", self.valid_percent, 1)
+    if self.test_percent + self.valid_percent > 50:
+      raise ValueError(
+        "test_percent + valid_percent must leave most verses to train (<= 50), got "
+        f"{self.test_percent} + {self.valid_percent}"
+      )
+    if self.patience and not self.train.eval_every:
+      raise ValueError("patience > 0 needs train.eval_every > 0 (the evaluations it counts)")
     if self.dim % (2 * self.heads):
       raise ValueError(f"dim ({self.dim}) must be a multiple of 2 x heads ({2 * self.heads})")
+    if not self.learning_rates:
+      raise ValueError("learning_rates: give at least one peak learning rate")
+    for rate in self.learning_rates:
+      _validate.finite_number("learning_rates", rate, low=0.0, inclusive=False)
+    if not self.transformer_norms or any(n not in ("pre", "post") for n in self.transformer_norms):
+      raise ValueError(f"transformer_norms must be a non-empty tuple of 'pre' / 'post', got {self.transformer_norms}")
     _validate.probability("dropout", self.dropout)
-    _validate.finite_number("transformer_learning_rate", self.transformer_learning_rate, low=0.0)
+    _validate.probability("label_smoothing", self.label_smoothing)
     _validate.finite_number("length_penalty", self.length_penalty, low=0.0)
+    _validate.finite_number("margin", self.margin, low=0.0)
     cli.check_seeds(self.seeds)
     return self
 
 
+LONG_TRAIN = dataclasses.replace(Config().train, steps=16000, warmup_steps=1000, eval_every=500)
 CONFIGS = {
-  "default": ("vocabulary 2000, RNNs 128 wide, Transformer 128 x 3 + 3 layers, 1000 steps of 64 verses", Config()),
+  "default": (
+    "the long recipe at a short budget: pilots of 300 steps, 2000 steps of 64 verses, 1 seed",
+    Config(),
+  ),
+  "long": (
+    "vocabulary 2000, ~1.4M parameters each, trained until validation BLEU stops improving (<= 16k steps), 1 seed",
+    Config(train=LONG_TRAIN, workdir="runs/translation-long"),
+  ),
   "smoke": (
     "tiny, on the 80-verse fixture",
     Config(
       vocab_size=120,
       max_tokens=96,
       pad_multiple=16,
+      valid_percent=20,
+      test_percent=20,
       embed=8,
       hidden=8,
+      bahdanau_hidden=8,
       rnn_layers=1,
       dim=8,
       heads=2,
       ff_dim=16,
       layers=1,
-      train=dataclasses.replace(Config().train, steps=4, batch_size=8, warmup_steps=1, log_every=2, eval_every=2),
+      learning_rates=(1e-3, 3e-3),
+      transformer_norms=("pre",),
+      pilot_steps=2,
+      pilot_warmup=1,
+      patience=1,
+      train=dataclasses.replace(Config().train, steps=6, batch_size=8, warmup_steps=1, log_every=2, eval_every=2),
       beam_size=2,
       valid_sentences=4,
       decode_batch=8,
-      seeds=(0,),
+      bootstrap_samples=20,
       corpus=str(report.REPO / "tests" / "fixtures" / "bible"),
       workdir="",
       out="/tmp/seqjax-smoke",
     ),
   ),
   "large": (
-    "for an accelerator: vocabulary 8000, Bahdanau's 1000-wide RNNs, the 2017 base Transformer, 3 seeds",
+    "for an accelerator: vocabulary 8000, Bahdanau's 1000-wide RNNs, the 2017 base Transformer",
     Config(
       vocab_size=8000,
       max_tokens=256,
       embed=620,
       hidden=1000,
+      bahdanau_hidden=1000,
       rnn_layers=4,
       dim=512,
       heads=8,
       ff_dim=2048,
       layers=6,
       dropout=0.1,
-      train=dataclasses.replace(
-        Config().train, steps=30000, batch_size=64, learning_rate=1e-3, warmup_steps=4000, eval_every=2000
-      ),
+      transformer_norms=("pre",),
+      pilot_steps=500,
+      train=dataclasses.replace(LONG_TRAIN, steps=30000, warmup_steps=4000, eval_every=2000),
       beam_size=10,
-      valid_sentences=317,
       decode_batch=128,
-      seeds=(0, 1, 2),
       workdir="runs/translation-large",
-      out=str(report.LARGE),
+      out=report.default_out("translation", "large"),
     ),
   ),
 }
@@ -193,17 +257,21 @@ class Corpus:
   subwords: Subwords
   train: list  # (source ids, target ids) pairs within max_tokens
   left_out: int  # training pairs longer than max_tokens
-  valid: list  # (source ids, reference text) of the validation verses used for the curve
+  valid: list  # (source ids, target ids) of every validation verse within max_tokens (the pilots' loss)
+  valid_texts: list  # (source ids, reference text) of the first valid_sentences validation verses (the BLEU curve)
   test: list[TestVerse]  # every test verse
   overlap: dict  # what the test split shares with training
 
 
 def load_corpus(config: Config) -> Corpus:
-  rows = {split: bible.load(split, config.corpus or None) for split in bible.SPLITS}
+  rows = {split: [] for split in bible.SPLITS}
+  for split in bible.SPLITS:  # the prepared 98/1/1 split, split again at this experiment's percentages
+    for row in bible.load(split, config.corpus or None):
+      rows[bible.split_of(row[0], valid_percent=config.valid_percent, test_percent=config.test_percent)].append(row)
   subwords = Subwords([text for _, en, es in rows["train"] for text in (en, es)], vocab_size=config.vocab_size)
-  encoded = [(subwords.encode(en), subwords.encode(es)) for _, en, es in rows["train"]]
   fits = lambda source, target: max(len(source), len(target)) + 1 <= config.max_tokens  # noqa: E731  (EOS / BOS)
-  train = [pair for pair in encoded if fits(*pair)]
+  encoded = [(subwords.encode(en), subwords.encode(es)) for _, en, es in rows["train"]]
+  valid = [(subwords.encode(en), subwords.encode(es)) for _, en, es in rows["valid"]]
   train_english = {en for _, en, _ in rows["train"]}
   train_references = {reference for reference, _, _ in rows["train"]}
   overlap = {
@@ -212,40 +280,51 @@ def load_corpus(config: Config) -> Corpus:
   }
   return Corpus(
     subwords,
-    train,
-    len(encoded) - len(train),
+    [pair for pair in encoded if fits(*pair)],
+    sum(not fits(*pair) for pair in encoded),
+    [pair for pair in valid if fits(*pair)],
     [(subwords.encode(en), es) for _, en, es in rows["valid"][: config.valid_sentences]],
     [TestVerse(subwords.encode(en), es, len(en.split()), reference) for reference, en, es in rows["test"]],
     overlap,
   )
 
 
-def epoch_batches(train: list, config: Config, seed: int, epoch: int) -> list[np.ndarray]:
+def epoch_batches(train: list, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
   """Index batches of similar lengths for one epoch (full batches only), in an order drawn from (seed, epoch)."""
   lengths = [max(len(s), len(t)) for s, t in train]
-  batches = bucketed_batches(lengths, config.train.batch_size, seed=seed * 100_003 + epoch)
-  return [b for b in batches if len(b) == config.train.batch_size]
+  batches = bucketed_batches(lengths, batch_size, seed=seed * 100_003 + epoch)
+  return [b for b in batches if len(b) == batch_size]
 
 
 def padded(length: int, multiple: int) -> int:
   return -(-length // multiple) * multiple
 
 
+def pairs_batch(pairs: list, multiple: int) -> dict:
+  """A seq2seq batch of (source, target) pairs, both sides padded to one multiple of `multiple`."""
+  length = padded(max(max(len(s), len(t) + 1) for s, t in pairs), multiple)
+  return seq2seq_batch(pairs, source_length=length, target_length=length)
+
+
+def batch_pairs(train: list, batch_size: int, seed: int, step: int, cache: dict) -> list:
+  """The training pairs of global batch `step`: a function of (seed, step) alone (a resumed run
+  sees the same). cache holds one epoch's index batches."""
+  if "per_epoch" not in cache:
+    cache["per_epoch"] = len(epoch_batches(train, batch_size, seed, 0))
+    if cache["per_epoch"] == 0:
+      raise ValueError(f"{len(train)} training pairs do not fill one batch of {batch_size}")
+  epoch, index = divmod(step, cache["per_epoch"])
+  if cache.get("epoch") != epoch:
+    cache["epoch"], cache["batches"] = epoch, epoch_batches(train, batch_size, seed, epoch)
+  return [train[i] for i in cache["batches"][index]]
+
+
 def make_batch_fn(train: list, config: Config, seed: int):
-  """fit's batch_fn: global batch `step` depends on (seed, step) alone (a resumed run sees the same)."""
-  cache = {0: epoch_batches(train, config, seed, 0)}  # one epoch's batches at a time
-  per_epoch = len(cache[0])
-  if per_epoch == 0:
-    raise ValueError(f"{len(train)} training pairs do not fill one batch of {config.train.batch_size}")
+  """fit's batch_fn over `batch_pairs`."""
+  cache = {}
 
   def batch_fn(step: int, rows: slice) -> dict:
-    epoch, index = divmod(step, per_epoch)
-    if epoch not in cache:
-      cache.clear()
-      cache[epoch] = epoch_batches(train, config, seed, epoch)
-    pairs = [train[i] for i in cache[epoch][index]]
-    length = padded(max(max(len(s), len(t) + 1) for s, t in pairs), config.pad_multiple)
-    batch = seq2seq_batch(pairs, source_length=length, target_length=length)
+    batch = pairs_batch(batch_pairs(train, config.train.batch_size, seed, step, cache), config.pad_multiple)
     return {k: v[rows] for k, v in batch.items()}
 
   return batch_fn
@@ -254,7 +333,7 @@ def make_batch_fn(train: list, config: Config, seed: int):
 # ---------------------------------------------------------------------------------------- models
 
 
-def build(name: str, vocab: int, config: Config, seed: int) -> nnx.Module:
+def build(name: str, vocab: int, config: Config, seed: int, norm: str = "pre") -> nnx.Module:
   rngs = nnx.Rngs(seed)
   if name == TRANSFORMER:
     transformer = EncoderDecoderConfig(
@@ -265,31 +344,87 @@ def build(name: str, vocab: int, config: Config, seed: int) -> nnx.Module:
       num_encoder_layers=config.layers,
       num_decoder_layers=config.layers,
       max_length=2 * config.max_tokens,  # decoding may run to twice the longest source
+      norm=norm,
       dropout_rate=config.dropout,
     )
     return EncoderDecoder(transformer, rngs=rngs)
+  width = config.bahdanau_hidden if name == BAHDANAU else config.hidden
   options = {
     FIXED: {"attention": "none", "reverse_source": True, "num_layers": config.rnn_layers},
     BAHDANAU: {"attention": "bahdanau", "bidirectional_encoder": True},
     LUONG: {"attention": "luong", "score": "general", "input_feeding": True, "num_layers": config.rnn_layers},
   }[name]
-  return Seq2Seq(
-    Seq2SeqConfig(vocab, vocab, embed_dim=config.embed, hidden_features=config.hidden, **options), rngs=rngs
-  )
+  return Seq2Seq(Seq2SeqConfig(vocab, vocab, embed_dim=config.embed, hidden_features=width, **options), rngs=rngs)
+
+
+def nominal_flops(model: nnx.Module, sums: dict) -> float:
+  """Nominal training FLOPs: 3 x the forward pass's multiply-adds x 2, counting matrix products
+  only. Each matrix parameter (not an embedding lookup) acts once per token of its side: encoder
+  kernels (and Bahdanau's key projection) per source token, all others per target token (the
+  Transformer's tied embedding as the output layer per target token). Attention adds its
+  score-and-mix products per pair of positions: Bahdanau 2 (A + K) per (target, source) pair
+  (A the score width, K the encoder state width), Luong 4 K, the Transformer 4 d per pair in each
+  layer's self- and cross-attention. sums: real tokens and pairs trained on, {src, tgt, src_src,
+  tgt_tgt, src_tgt} (padding left out)."""
+  encoder = decoder = 0
+  shapes = {}
+  for path, x in jax.tree.leaves_with_path(nnx.state(model, nnx.Param)):
+    name = "/".join(path_names(path))
+    shapes[name] = x.shape
+    if x.ndim < 2 or name.endswith("embedding"):
+      continue
+    if name.startswith("encoder/") or name.startswith("score/w_key"):
+      encoder += int(np.prod(x.shape))
+    else:
+      decoder += int(np.prod(x.shape))
+  pairs = 0.0
+  if isinstance(model, EncoderDecoder):
+    decoder += int(np.prod(shapes["source_embed/tokens/embedding"]))  # the tied output layer
+    width = model.config.num_heads * (model.config.head_dim or model.config.dim // model.config.num_heads)
+    pairs = (
+      4
+      * width
+      * (
+        model.config.num_encoder_layers * sums["src_src"]
+        + model.config.num_decoder_layers * (sums["tgt_tgt"] + sums["src_tgt"])
+      )
+    )
+  elif "score/v/kernel" in shapes:  # additive
+    pairs = 2 * (shapes["score/v/kernel"][0] + shapes["score/w_key/kernel"][0]) * sums["src_tgt"]
+  elif "score/w_general/kernel" in shapes:
+    pairs = 4 * shapes["score/w_general/kernel"][0] * sums["src_tgt"]
+  return 3.0 * (2.0 * (encoder * sums["src"] + decoder * sums["tgt"]) + pairs)
+
+
+def trained_sums(train: list, config: Config, seed: int, steps: int) -> dict:
+  """Real source and target tokens (target: with EOS) and position pairs in the first `steps`
+  batches of a seed."""
+  cache, sums = {}, dict.fromkeys(("src", "tgt", "src_src", "tgt_tgt", "src_tgt"), 0)
+  for step in range(steps):
+    for source, target in batch_pairs(train, config.train.batch_size, seed, step, cache):
+      s, t = len(source), len(target) + 1
+      for key, value in (("src", s), ("tgt", t), ("src_src", s * s), ("tgt_tgt", t * t), ("src_tgt", s * t)):
+        sums[key] += value
+  return sums
 
 
 # -------------------------------------------------------------------------------------- decoding
 
 
 def translate(model, sources: list, config: Config, *, beam: bool) -> list[list[int]]:
-  """Token ids of each source's translation, decoded `decode_batch` at a time at one padded shape
-  (a short last chunk is filled with copies of its first source, then dropped)."""
-  length = padded(max(len(s) for s in sources), config.pad_multiple)
-  new_tokens = min(2 * length, model.config.max_length - 1) if isinstance(model, EncoderDecoder) else 2 * length
-  out = []
+  """Token ids of each source's translation. Sources are decoded `decode_batch` at a time in order
+  of length, each chunk padded to a multiple of pad_multiple and given up to twice that many new
+  tokens (a short last chunk is filled with copies of its first source, then dropped)."""
+  order = np.argsort([len(s) for s in sources], kind="stable")
+  out = [None] * len(sources)
   for start in range(0, len(sources), config.decode_batch):
-    chunk = sources[start : start + config.decode_batch]
+    picked = order[start : start + config.decode_batch]
+    chunk = [sources[i] for i in picked]
     filled = chunk + [chunk[0]] * (config.decode_batch - len(chunk))
+    length = padded(max(len(s) for s in chunk), config.pad_multiple)
+    new_tokens = 2 * length
+    if isinstance(model, EncoderDecoder):
+      new_tokens = min(new_tokens, model.config.max_length - 1)
     batch = seq2seq_batch([(s, [EOS]) for s in filled], source_length=length)
     prompt = np.full((len(filled), 1), BOS, np.int32)
     ids = {"max_new_tokens": new_tokens, "eos_id": EOS, "pad_id": PAD, "suppress": (BOS,)}
@@ -301,17 +436,48 @@ def translate(model, sources: list, config: Config, *, beam: bool) -> list[list[
       tokens = tokens[:, 0]  # [B, L]: the best hypothesis
     else:
       tokens, _ = decoding.greedy(model, prompt, **ids, **context)
-    out += [[int(t) for t in row] for row in np.asarray(tokens)[: len(chunk)]]
+    for index, row in zip(picked, np.asarray(tokens), strict=False):
+      out[index] = [int(t) for t in row]
   return out
 
 
-def valid_bleu(corpus: Corpus, config: Config):
-  sources = [s for s, _ in corpus.valid]
-  references = [r for _, r in corpus.valid]
+def text(subwords: Subwords, tokens: list[int]) -> str:
+  """A translation's text: its tokens up to the first EOS."""
+  return subwords.decode(tokens[: tokens.index(EOS)] if EOS in tokens else tokens)
+
+
+def valid_loss_fn(corpus: Corpus, config: Config):
+  """model -> the validation split's mean target cross-entropy (nats/token, teacher forced, no
+  label smoothing), over every validation pair, in batches of similar lengths."""
+  order = sorted(range(len(corpus.valid)), key=lambda i: max(len(s) for s in corpus.valid[i]))
+  size = config.train.batch_size
+  batches = [
+    pairs_batch([corpus.valid[i] for i in order[j : j + size]], config.pad_multiple) for j in range(0, len(order), size)
+  ]
+
+  def total(model, batch):
+    loss, metrics = teacher_forced_loss(model, batch)
+    return loss * metrics["tokens"], metrics["tokens"]
+
+  def valid_loss(model) -> float:
+    graphdef, params, rest = split_model(model)
+    step = make_eval_step(graphdef, rest, total)
+    sums = [step(params, {k: jnp.asarray(v) for k, v in b.items()}) for b in batches]
+    return float(sum(float(s) for s, _ in sums) / sum(float(c) for _, c in sums))
+
+  return valid_loss
+
+
+def evaluation(corpus: Corpus, config: Config):
+  """fit's evaluate: greedy BLEU on the first valid_sentences validation verses and the
+  validation cross-entropy."""
+  sources = [s for s, _ in corpus.valid_texts]
+  references = [r for _, r in corpus.valid_texts]
+  valid_loss = valid_loss_fn(corpus, config)
 
   def evaluate(model) -> dict:
-    hypotheses = [corpus.subwords.decode(t) for t in translate(model, sources, config, beam=False)]
-    return {"valid_bleu": corpus_bleu(hypotheses, references)}
+    hypotheses = [text(corpus.subwords, t) for t in translate(model, sources, config, beam=False)]
+    return {"valid_bleu": corpus_bleu(hypotheses, references), "valid_loss": valid_loss(model)}
 
   return evaluate
 
@@ -328,50 +494,134 @@ def alignment(model, source: list[int], target: list[int]) -> np.ndarray:
   return np.asarray(attention[0])  # [T, S]
 
 
-# -------------------------------------------------------------------------------------- one run
+def source_blind(test: list[TestVerse], seed: int) -> list[list[int]]:
+  """Each test verse's source replaced by another test verse's of the same length bucket (a
+  random cycle through the bucket, so no verse keeps its own): the control's inputs."""
+  rng = np.random.default_rng(seed)
+  words = np.array([v.words for v in test])
+  swapped = [v.source for v in test]
+  for low, high in itertools.pairwise(EDGES):
+    members = rng.permutation(np.flatnonzero((words >= low) & (words < high)))
+    for i, j in zip(members, np.roll(members, 1), strict=True):
+      swapped[i] = test[j].source
+  return swapped
 
 
-def run_one(name: str, seed: int, corpus: Corpus, config: Config, workdir: Path, example: int) -> dict:
-  # a checkpoint at every evaluation (unless the config sets its own): a killed run loses at most that much
-  train = dataclasses.replace(
-    config.train,
-    seed=seed,
-    save_every=config.train.save_every or config.train.eval_every,
-    learning_rate=config.transformer_learning_rate if name == TRANSFORMER else config.train.learning_rate,
+# ------------------------------------------------------------------------------ tuning and training
+
+
+def train_config(config: Config, seed: int, learning_rate: float, *, pilot: bool) -> TrainConfig:
+  if pilot:  # a short run at the peak rate: warmup pilot_warmup, evaluated at its last step only
+    return dataclasses.replace(
+      config.train, seed=seed, learning_rate=learning_rate, steps=config.pilot_steps,
+      warmup_steps=config.pilot_warmup, eval_every=0,
+    )  # fmt: skip
+  return dataclasses.replace(
+    config.train, seed=seed, learning_rate=learning_rate, save_every=config.train.save_every or config.train.eval_every
   )
-  model = build(name, len(corpus.subwords), config, seed)
-  run = {"model": name, "config": dataclasses.asdict(config), "seed": seed}
+
+
+def pilot(name: str, norm: str, learning_rate: float, corpus: Corpus, config: Config) -> dict:
+  """One grid point: pilot_steps steps from seed 0's init and batches (no workdir), scored by the
+  validation cross-entropy."""
+  loss_fn = functools.partial(teacher_forced_loss, label_smoothing=config.label_smoothing)
+  model = build(name, len(corpus.subwords), config, config.seeds[0], norm)
+  train = train_config(config, config.seeds[0], learning_rate, pilot=True)
+  valid_loss = valid_loss_fn(corpus, config)
   started = time.perf_counter()
   result = fit(
     model,
-    teacher_forced_loss,
-    make_batch_fn(corpus.train, config, seed),
+    loss_fn,
+    make_batch_fn(corpus.train, config, config.seeds[0]),
     train,
-    workdir=workdir,
-    run_config=run,
-    overwrite=True,
-    evaluate=valid_bleu(corpus, config),
+    evaluate=lambda m: {"valid_loss": valid_loss(m)},
   )
+  score = result.history[-1]["valid_loss"]
+  return {"norm": norm, "learning_rate": learning_rate, "valid_loss": score if math.isfinite(score) else None,
+          "train_loss": result.history[-1]["loss"], "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def choose(pilots: list[dict]) -> dict:
+  """The pilot of lowest validation loss (a diverged pilot, loss None, is never chosen)."""
+  finite = [p for p in pilots if p["valid_loss"] is not None]
+  if not finite:
+    raise FloatingPointError(f"every pilot diverged: {pilots}")
+  return min(finite, key=lambda p: p["valid_loss"])
+
+
+def train_until_stale(
+  model_fn, loss_fn, batch_fn, train: TrainConfig, workdir: Path, run: dict, evaluate, patience: int
+):
+  """fit in pieces of train.eval_every steps until validation BLEU has not improved for `patience`
+  evaluations or train.steps are done. Each piece resumes the workdir's checkpoint, so a killed
+  run resumes where it stopped; the curve is read back from the workdir's metrics. -> (FitResult
+  of the last piece, its whole validation curve [(step, BLEU, loss)], why it stopped)."""
+  while True:
+    result = fit(model_fn(), loss_fn, batch_fn, train, workdir=workdir, run_config=run, overwrite=True,
+                 stop_after=train.eval_every if patience else None, evaluate=evaluate)  # fmt: skip
+    curve = [(r["step"], r["valid_bleu"], r["valid_loss"]) for r in logged_metrics(workdir) if "valid_bleu" in r]
+    best = max(range(len(curve)), key=lambda i: curve[i][1])
+    if result.step >= train.steps:
+      return result, curve, "train.steps reached"
+    if patience and len(curve) - 1 - best >= patience:
+      return result, curve, f"validation BLEU not improved for {patience} evaluations"
+
+
+def logged_metrics(workdir: Path) -> list[dict]:
+  """The records of the workdir's metrics.jsonl (fit has just rewritten it whole: no torn line)."""
+  return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def run_one(name: str, seed: int, choice: dict, corpus: Corpus, config: Config, workdir: Path, example: int) -> dict:
+  loss_fn = functools.partial(teacher_forced_loss, label_smoothing=config.label_smoothing)
+  train = train_config(config, seed, choice["learning_rate"], pilot=False)
+  model_fn = lambda: build(name, len(corpus.subwords), config, seed, choice["norm"])  # noqa: E731
+  run = {"model": name, "config": dataclasses.asdict(config), "seed": seed, "choice": choice}
+  started = time.perf_counter()
+  result, curve, stopped = train_until_stale(
+    model_fn, loss_fn, make_batch_fn(corpus.train, config, seed), train, workdir, run,
+    evaluation(corpus, config), config.patience,
+  )  # fmt: skip
   model = result.model  # decoding passes no dropout key: no dropout
+  piece_ends = [
+    r
+    for r in logged_metrics(workdir)
+    if r["step"] == result.step or (config.patience and r["step"] % train.eval_every == 0)
+  ]
+  train_seconds = sum(r["train_s"] for r in piece_ends)  # train_s counts from each fit call's start
   decode_started = time.perf_counter()
-  tokens = translate(model, [verse.source for verse in corpus.test], config, beam=True)
-  hypotheses = [corpus.subwords.decode(t) for t in tokens]
+  test_sources = [verse.source for verse in corpus.test]
+  tokens = translate(model, test_sources, config, beam=True)
+  blind = translate(model, source_blind(corpus.test, seed), config, beam=True)
+  hypotheses = [text(corpus.subwords, t) for t in tokens]
   references = [verse.spanish for verse in corpus.test]
   words = [verse.words for verse in corpus.test]
   kept = tokens[example][: tokens[example].index(EOS)] if EOS in tokens[example] else tokens[example]
+  sums = trained_sums(corpus.train, config, seed, result.step)
+  scored = bootstrap_by_length(
+    hypotheses, references, words, EDGES, floor=[text(corpus.subwords, t) for t in blind],
+    samples=config.bootstrap_samples, seed=seed,
+  )  # fmt: skip
   return {
     "model": name,
     "seed": seed,
+    "choice": choice,
     "parameters": count_params(model),
+    "steps": result.step,
+    "stopped": stopped,
+    "train_tokens": {"source": sums["src"], "target": sums["tgt"]},
+    "train_flops": nominal_flops(model, sums),
     "final_train_loss": result.history[-1]["loss"],
-    "valid_bleu": [(h["step"], h["valid_bleu"]) for h in result.history if "valid_bleu" in h],
-    "train_seconds": result.history[-1]["train_s"],
-    "compile_seconds": result.compile_seconds,
+    "curve": curve,
+    "train_seconds": train_seconds,
     "decode_seconds": time.perf_counter() - decode_started,
     "seconds": time.perf_counter() - started,
     "bleu": corpus_bleu(hypotheses, references),
     "chrf": corpus_chrf(hypotheses, references),
-    "buckets": bleu_by_length(hypotheses, references, words, EDGES),
+    "floor_bleu": corpus_bleu([text(corpus.subwords, t) for t in blind], references),
+    "buckets": scored["buckets"],
+    "slope": scored["slope"],
+    "floor_slope": scored.get("floor_slope"),
     "hypotheses": hypotheses,
     "example": {"target": kept, "attention": alignment(model, corpus.test[example].source, kept).tolist()},
   }
@@ -388,47 +638,104 @@ def pick_example(corpus: Corpus) -> int:
 # ---------------------------------------------------------------------------------------- report
 
 
-def table(runs: list[dict], names: list[str]) -> list[dict]:
+def interval(low, high) -> str:
+  return "n/a" if low is None else f"[{low:.1f}, {high:.1f}]"
+
+
+def translates(bucket: dict, margin: float) -> bool:
+  """The model beats its source-blind floor in this bucket by more than margin BLEU, the paired
+  interval's low end included."""
+  return bucket.get("gain_low") is not None and bucket["gain_low"] > margin
+
+
+def table(runs: list[dict], config: Config) -> list[dict]:
+  """One row per run: choice, budget, and per bucket BLEU [95% interval] with the floor."""
   rows = []
-  for name in names:
-    mine = [r for r in runs if r["model"] == name]
-    row = {"model": name, "parameters": f"{mine[0]['parameters']:,}"}
-    for index, bucket in enumerate(mine[0]["buckets"]):
-      bleus = [r["buckets"][index]["bleu"] for r in mine]
-      chrfs = [r["buckets"][index]["chrf"] for r in mine]
-      bleu = "n/a" if None in bleus else report.spread(bleus, ".1f")
-      row[f"{bucket['lengths']} words ({bucket['sentences']})"] = f"{bleu} / {np.mean(chrfs):.1f}"
-    row["all: BLEU"] = report.spread([r["bleu"] for r in mine], ".1f")
-    row["all: chrF"] = report.spread([r["chrf"] for r in mine], ".1f")
-    row["train s"] = report.spread([r["train_seconds"] for r in mine], ".0f")
+  for run in runs:
+    row = {
+      "model": run["model"],
+      "seed": run["seed"],
+      "parameters": f"{run['parameters']:,}",
+      "peak lr": f"{run['choice']['learning_rate']:g}"
+      + (f" ({run['choice']['norm']}-LN)" if run["model"] == TRANSFORMER else ""),
+      "steps": f"{run['steps']:,}" + ("" if run["stopped"].startswith("validation") else " (not converged)"),
+      "train PFLOPs": f"{run['train_flops'] / 1e15:.2f}",
+      "train min": f"{run['train_seconds'] / 60:.0f}",
+    }
+    for bucket in run["buckets"]:
+      bleu = (
+        "n/a" if bucket["bleu"] is None else f"{bucket['bleu']:.1f} {interval(bucket['bleu_low'], bucket['bleu_high'])}"
+      )
+      floor = (
+        ""
+        if bucket.get("floor_bleu") is None
+        else f" / {bucket['floor_bleu']:.1f}" + ("" if translates(bucket, config.margin) else " x")
+      )
+      row[f"{bucket['lengths']} words ({bucket['sentences']})"] = bleu + floor
+    row["all: BLEU / floor"] = f"{run['bleu']:.1f} / {run['floor_bleu']:.1f}"
+    row["chrF"] = f"{run['chrf']:.1f}"
+    slope = run["slope"]
+    row["BLEU per 10 words"] = f"{slope['value']:+.1f} {interval(slope['low'], slope['high'])}"
     rows.append(row)
   seed_row = dict.fromkeys(rows[0], "") | {"model": "the seed (an RNN encoder-decoder, BLEU)"}
   for bucket in runs[0]["buckets"]:
     seed_row[f"{bucket['lengths']} words ({bucket['sentences']})"] = SEED_TABLE.get(bucket["lengths"], "")
-  rows.append(seed_row)
+  return [*rows, seed_row]
+
+
+def pilot_table(pilots: dict[str, list[dict]], choices: dict[str, dict]) -> list[dict]:
+  rows = []
+  for name, grid in pilots.items():
+    for p in grid:
+      chosen = p["learning_rate"] == choices[name]["learning_rate"] and p["norm"] == choices[name]["norm"]
+      rows.append({
+        "model": name,
+        "layout": f"{p['norm']}-LN" if name == TRANSFORMER else "",
+        "peak lr": f"{p['learning_rate']:g}",
+        "valid loss (nats/token)": "diverged" if p["valid_loss"] is None else f"{p['valid_loss']:.3f}",
+        "train loss": f"{p['train_loss']:.3f}",
+        "chosen": "yes" if chosen else "",
+      })  # fmt: skip
   return rows
 
 
 def draw_buckets(runs: list[dict], names: list[str], config: Config) -> Path:
-  fig, (bleu_ax, chrf_ax) = figures.figure(12, 4.5, columns=2)
-  labels = [b["lengths"] for b in runs[0]["buckets"]]
-  x = np.arange(len(labels))
-  for name in names:
-    mine = [r for r in runs if r["model"] == name]
-    for ax, metric in ((bleu_ax, "bleu"), (chrf_ax, "chrf")):
-      values = np.array([[np.nan if b[metric] is None else b[metric] for b in r["buckets"]] for r in mine])
-      (line,) = ax.plot(x, values.mean(0), marker="o", label=name if ax is bleu_ax else None)
-      ax.fill_between(x, values.min(0), values.max(0), color=line.get_color(), alpha=0.2)
-  counts = [b["sentences"] for b in runs[0]["buckets"]]
-  for ax, label in ((bleu_ax, "BLEU (sacrebleu)"), (chrf_ax, "chrF (sacrebleu)")):
-    ax.set_xticks(x, [f"{lab}\n({n} verses)" for lab, n in zip(labels, counts, strict=True)])
-    ax.set_xlabel("source verse length (English words)")
-    ax.set_ylabel(label)
+  fig, (bleu_ax, curve_ax) = figures.figure(13, 4.8, columns=2)
+  first = runs[0]["buckets"]
+  x = np.arange(len(first))
+  for offset, name in zip(np.linspace(-0.15, 0.15, len(names)), names, strict=True):
+    for run in (r for r in runs if r["model"] == name):
+      buckets = run["buckets"]
+      y = np.array([np.nan if b["bleu"] is None else b["bleu"] for b in buckets])
+      low = np.array([np.nan if b["bleu_low"] is None else b["bleu_low"] for b in buckets])
+      high = np.array([np.nan if b["bleu_high"] is None else b["bleu_high"] for b in buckets])
+      floor = np.array([np.nan if b.get("floor_bleu") is None else b["floor_bleu"] for b in buckets])
+      label = f"{name}, seed {run['seed']}"
+      bars = bleu_ax.errorbar(x + offset, y, yerr=[y - low, high - y], marker="o", capsize=3, label=label)
+      bleu_ax.plot(x + offset, floor, linestyle=":", marker="x", color=bars[0].get_color())
+      steps, bleus, _ = zip(*run["curve"], strict=True)
+      curve_ax.plot(steps, bleus, marker=".", color=bars[0].get_color(), label=label)
+  seed_low = {"1-10": (35, 40), "11-20": (28, 32), "21-30": (20, 25), "41+": (0, 15)}
+  for i, b in enumerate(first):
+    if b["lengths"] in seed_low:
+      lo, hi = seed_low[b["lengths"]]
+      bleu_ax.fill_between(
+        [i - 0.3, i + 0.3], lo, hi, color="grey", alpha=0.25, label="the seed's table" if i == 0 else None
+      )
+  bleu_ax.plot([], [], linestyle=":", marker="x", color="black", label="source-blind floor (other verses' sources)")
+  bleu_ax.set_xticks(x, [f"{b['lengths']}\n({b['sentences']} verses)" for b in first])
+  bleu_ax.set_xlabel("source verse length (English words)")
+  bleu_ax.set_ylabel("test BLEU (sacrebleu), 95% bootstrap interval")
+  bleu_ax.legend(fontsize=7)
+  curve_ax.set_xlabel(f"training step ({config.train.batch_size} verse pairs each)")
+  curve_ax.set_ylabel(f"validation BLEU (greedy, {config.valid_sentences} verses)")
+  curve_ax.legend(fontsize=7)
+  for ax in (bleu_ax, curve_ax):
     ax.grid(alpha=0.3)
-  bleu_ax.legend(fontsize=8)
   fig.suptitle(
     "EN->ES translation quality against source length on held-out Bible verses\n"
-    f"(beam {config.beam_size}; mean and min-max over seeds {list(config.seeds)}; same vocabulary, batches and steps)",
+    f"(beam {config.beam_size}; each model at its own validated learning rate, "
+    "trained until validation BLEU stopped improving)",
     fontsize=10,
   )
   return figures.save(fig, config.out, "translation")
@@ -446,6 +753,9 @@ def draw_attention(runs: list[dict], names: list[str], corpus: Corpus, example: 
       panels += [(f"{name}\ncross-attention, layer {i + 1} (heads averaged)", w, target) for i, w in enumerate(weights)]
     else:
       panels.append((name, weights, target))
+  if not panels:
+    return None
+  top = max(float(w[: len(t) + 1].max()) for _, w, t in panels)  # one colour scale for every panel
   source = [corpus.subwords.processor.id_to_piece(int(i)) for i in corpus.test[example].source]
   columns = min(3, len(panels))
   rows = -(-len(panels) // columns)
@@ -453,14 +763,14 @@ def draw_attention(runs: list[dict], names: list[str], corpus: Corpus, example: 
   axes = np.atleast_1d(axes).ravel()
   for ax, (title, weights, target) in zip(axes, panels, strict=False):
     shown = weights[: len(target) + 1]  # the steps that produced the translation and its EOS
-    image = ax.imshow(shown, cmap="viridis", aspect="auto", vmin=0.0, vmax=float(shown.max()))  # each its own scale
+    image = ax.imshow(shown, cmap="viridis", aspect="auto", vmin=0.0, vmax=top)
     ax.set_xticks(range(len(source)), source, rotation=90, fontsize=6)
     pieces = [corpus.subwords.processor.id_to_piece(int(i)) for i in target] + ["</s>"]
     ax.set_yticks(range(len(pieces)), pieces, fontsize=6)
     ax.set_xlabel("source subword (English)")
     ax.set_ylabel("output subword (the model's Spanish)")
     ax.set_title(title, fontsize=8)
-    fig.colorbar(image, ax=ax, fraction=0.04, label="attention weight (0 to the panel's largest)")
+    fig.colorbar(image, ax=ax, fraction=0.04, label=f"attention weight (0 to {top:.2f}, every panel)")
   for ax in axes[len(panels) :]:
     ax.axis("off")
   fig.suptitle(
@@ -471,18 +781,31 @@ def draw_attention(runs: list[dict], names: list[str], corpus: Corpus, example: 
 
 
 OWN_FIELDS = {  # the Config fields only one family's runs read
-  "RNN": ("embed", "hidden", "rnn_layers"),
-  TRANSFORMER: ("dim", "heads", "ff_dim", "layers", "dropout", "transformer_learning_rate"),
+  "RNN": ("embed", "hidden", "bahdanau_hidden", "rnn_layers"),
+  TRANSFORMER: ("dim", "heads", "ff_dim", "layers", "dropout", "transformer_norms"),
 }
 
 
 def journal(config: Config, family: str) -> Journal:
-  """The journal of one family's runs: a run (model, seed) depends on every field but the
-  selection fields and the other family's own, so a change to the Transformer's width keeps the
-  RNN runs (both families' lines share one file, told apart by their fingerprints)."""
+  """The journal of one family's runs and pilots: a run depends on every field but the selection
+  fields and the other family's own, so a change to the Transformer's width keeps the RNN runs
+  (both families' lines share one file, told apart by their fingerprints)."""
   other = {f for fam, fields in OWN_FIELDS.items() if fam != family for f in fields}
-  ignored = {"models", "seeds", "workdir", "out"} | other
+  ignored = {"models", "seeds", "workdir", "out", "margin", "bootstrap_samples"} | other
   return Journal("translation", config, fields=tuple(f for f in Config.__dataclass_fields__ if f not in ignored))
+
+
+def tune(name: str, corpus: Corpus, config: Config, journaled: Journal) -> tuple[list[dict], dict]:
+  """Every pilot of one model (journaled), and the chosen one."""
+  norms = config.transformer_norms if name == TRANSFORMER else ("-",)
+  grid = [
+    journaled.run(f"pilot|{name}|{norm}|{rate:g}", lambda n=norm, r=rate: pilot(name, n, r, corpus, config))
+    for norm in norms
+    for rate in config.learning_rates
+  ]
+  if len(grid) == 1:  # nothing to choose between
+    return grid, grid[0]
+  return grid, choose(grid)
 
 
 def main(argv=None):
@@ -493,51 +816,72 @@ def main(argv=None):
   example = pick_example(corpus)
   print(
     f"corpus: {len(corpus.train):,} training pairs ({corpus.left_out} longer than {config.max_tokens} subwords left "
-    f"out), {len(corpus.test)} test verses, vocabulary {len(corpus.subwords)}; overlap {corpus.overlap}",
+    f"out), {len(corpus.valid)} validation and {len(corpus.test)} test verses, vocabulary {len(corpus.subwords)}; "
+    f"overlap {corpus.overlap}",
     flush=True,
   )
   journals = {family: journal(config, family) for family in OWN_FIELDS}
+  family = lambda name: TRANSFORMER if name == TRANSFORMER else "RNN"  # noqa: E731
+  pilots, choices = {}, {}
+  for name in names:
+    pilots[name], choices[name] = tune(name, corpus, config, journals[family(name)])
+    print(
+      f"{name}: peak lr {choices[name]['learning_rate']:g} ({choices[name]['norm']}), of {len(pilots[name])} pilots",
+      flush=True,
+    )
   runs_dir = Path(config.workdir or Path(config.out) / "translation-runs")
   runs = []
   for seed in config.seeds:
     for name in names:
       workdir = runs_dir / f"{name.split(' ')[0].lower()}-seed{seed}"
-      record = journals[TRANSFORMER if name == TRANSFORMER else "RNN"].run(
-        f"{name}|{seed}", lambda n=name, s=seed, w=workdir: run_one(n, s, corpus, config, w, example)
+      record = journals[family(name)].run(
+        f"{name}|{seed}", lambda n=name, s=seed, w=workdir: run_one(n, s, choices[n], corpus, config, w, example)
       )
       runs.append(record)
-      print(f"seed {seed} {name}: BLEU {record['bleu']:.2f}, chrF {record['chrf']:.1f}", flush=True)
-  rows = table(runs, names)
+      print(
+        f"seed {seed} {name}: BLEU {record['bleu']:.2f} (floor {record['floor_bleu']:.2f}), "
+        f"{record['steps']} steps, {record['stopped']}",
+        flush=True,
+      )
   paths = [draw_buckets(runs, names, config), draw_attention(runs, names, corpus, example, config)]
   counts = {b["lengths"]: b["sentences"] for b in runs[0]["buckets"]}
   setup = (
     f"{len(corpus.train):,} training verse pairs ({corpus.left_out} longer than {config.max_tokens} subwords left "
-    f"out), {len(corpus.test)} test verses {counts}; overlap with training: {corpus.overlap}. Vocabulary: "
-    f"{len(corpus.subwords)} sentencepiece subwords shared by both languages. Each model: {config.train.steps} "
-    f"steps of {config.train.batch_size} verse pairs (the same batches per seed), Adam lr "
-    f"{config.train.learning_rate:g} (the Transformer {config.transformer_learning_rate:g}) "
-    f"{config.train.schedule}, clip {config.train.clip_norm}; seeds "
-    f"{list(config.seeds)} (init and batch order). Beam {config.beam_size}, length penalty {config.length_penalty}."
+    f"out), {len(corpus.valid)} validation verses, {len(corpus.test)} test verses {counts} (split by a hash of the "
+    f"reference: {config.test_percent}% test, {config.valid_percent}% validation); overlap with training: "
+    f"{corpus.overlap}. Vocabulary: {len(corpus.subwords)} sentencepiece subwords shared by both languages. Each "
+    f"model: batches of {config.train.batch_size} verse pairs (the same batches per seed), Adam (beta2 "
+    f"{config.train.adam_b2}), {config.train.schedule} (warmup {config.train.warmup_steps}), label smoothing "
+    f"{config.label_smoothing}, clip {config.train.clip_norm}; at most {config.train.steps} steps, stopped when "
+    f"validation BLEU had not improved for {config.patience} evaluations (every {config.train.eval_every} steps); "
+    f"seeds {list(config.seeds)} (init and batch order). Beam {config.beam_size}, length penalty "
+    f"{config.length_penalty}. Intervals: 95% bootstrap over the bucket's verses ({config.bootstrap_samples} "
+    f"resamples). After each BLEU: ' / floor', the same model on other verses' sources of the same bucket; "
+    f"'x' marks a bucket where the model does not beat its floor by more than {config.margin} BLEU (paired interval)."
   )
   sections = [
     (
-      "BLEU / chrF by source length (English words; verses per bucket in brackets): BLEU mean [lowest-highest "
-      "seed] / chrF mean",
-      report.markdown_table(rows),
+      "BLEU [95% interval] / source-blind floor by source length (English words; verses per bucket)",
+      report.markdown_table(table(runs, config)),
+    ),
+    (
+      "Learning-rate pilots (validation split, seed 0's init and batches)",
+      report.markdown_table(pilot_table(pilots, choices)),
     ),
     ("Setup", setup),
-    ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths)),
+    ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths if p is not None)),
   ]
   data = {
     "runs": runs,
-    "table": rows,
+    "pilots": pilots,
+    "choices": choices,
     "test_verses": counts,
     "overlap": corpus.overlap,
     "train_pairs": len(corpus.train),
     "left_out": corpus.left_out,
     "example": corpus.test[example].verse,
     "seeds": list(config.seeds),
-    "seconds": time.perf_counter() - started,
+    "seconds_this_process": time.perf_counter() - started,  # runs read back from the journal cost nothing here
     "runs_resumed_from_journal": sum(j.resumed for j in journals.values()),
   }
   title = "EN->ES translation on the Bible: quality against source length"

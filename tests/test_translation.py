@@ -1,15 +1,19 @@
 """The translation experiment: its batches are a function of (seed, step) and cover each epoch,
-its test split is disjoint from training, every model trains through one loss, and its attention
-read-outs are distributions over the source."""
+its test split is disjoint from training, every model trains through one loss, its attention
+read-outs are distributions over the source, its control swaps sources within a length bucket,
+and its nominal FLOPs count what the docstring says."""
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from experiments import translation
-from harness import report
+from seqjax._paths import path_names
+from seqjax.data import bible
 from seqjax.seq2seq.model import teacher_forced_loss
 from seqjax.train.losses import token_cross_entropy
 
@@ -23,11 +27,82 @@ def corpus():
 
 def test_the_test_split_is_whole_verses_never_trained_on(corpus):
   assert corpus.overlap["test verses whose reference is a training verse"] == 0
-  assert len(corpus.test) == len((report.REPO / "tests/fixtures/bible/test.tsv").read_text().splitlines())
+  rows = [r for split in bible.SPLITS for r in bible.load(split, CONFIG.corpus)]
+  split = {
+    r[0]: bible.split_of(r[0], valid_percent=CONFIG.valid_percent, test_percent=CONFIG.test_percent) for r in rows
+  }
+  assert sorted(v.verse for v in corpus.test) == sorted(ref for ref, s in split.items() if s == "test")
   assert all(max(len(s), len(t)) + 1 <= CONFIG.max_tokens for s, t in corpus.train)
-  assert corpus.left_out == len((report.REPO / "tests/fixtures/bible/train.tsv").read_text().splitlines()) - len(
-    corpus.train
-  )
+  assert corpus.left_out + len(corpus.train) == sum(s == "train" for s in split.values())
+
+
+def test_the_split_grows_test_from_training_only():
+  references = [f"Gen {c}:{v}" for c in range(1, 51) for v in range(1, 30)]
+  old = {r: bible.split_of(r) for r in references}
+  new = {r: bible.split_of(r, valid_percent=2, test_percent=8) for r in references}
+  assert old == {r: bible.split_of(r, valid_percent=1, test_percent=1) for r in references}  # prepare's 98/1/1
+  assert all(new[r] == "test" for r in references if old[r] == "test")  # a test verse stays test
+  assert all(old[r] == "train" for r in references if new[r] != old[r] and old[r] != "valid")
+  assert 0.06 < sum(s == "test" for s in new.values()) / len(new) < 0.10
+  with pytest.raises(ValueError, match="test_percent"):
+    bible.split_of("Gen 1:1", test_percent=101)
+
+
+def test_the_source_blind_control_swaps_every_source_within_its_length_bucket(corpus):
+  test = [translation.TestVerse([i], "x", words, f"v{i}") for i, words in enumerate([3, 5, 9, 12, 15, 19, 45, 50])]
+  swapped = translation.source_blind(test, seed=0)
+  buckets = [np.searchsorted(translation.EDGES, v.words, side="right") for v in test]
+  assert sorted(s[0] for s in swapped) == list(range(len(test)))  # a permutation of the sources
+  for verse, source in zip(test, swapped, strict=True):
+    assert source != verse.source  # no verse keeps its own
+    assert buckets[source[0]] == buckets[test.index(verse)]  # the same length bucket
+  assert translation.source_blind(test, seed=0) == swapped
+
+
+def test_nominal_flops_count_kernels_per_token_and_attention_per_pair(corpus):
+  sums = {"src": 100, "tgt": 120, "src_src": 900, "tgt_tgt": 1300, "src_tgt": 1000}
+  fixed = translation.build(translation.FIXED, 50, CONFIG, seed=0)
+  kernels = _sizes(fixed)
+  encoder = sum(v for n, v in kernels.items() if n.startswith("encoder/"))
+  e, h = CONFIG.embed, CONFIG.hidden
+  assert CONFIG.rnn_layers == 1 and encoder == (e + h) * 4 * h  # input and recurrent kernels of 4 gates
+  decoder = sum(v for n, v in kernels.items() if not n.startswith("encoder/"))
+  assert translation.nominal_flops(fixed, sums) == 6 * (encoder * 100 + decoder * 120)
+  bahdanau = translation.build(translation.BAHDANAU, 50, CONFIG, seed=0)
+  shapes = {n: x.shape for n, x in _named_matrices(bahdanau).items()}
+  no_pairs = translation.nominal_flops(bahdanau, sums | {"src_tgt": 0})
+  pair = 3 * 2 * (shapes["score/v/kernel"][0] + shapes["score/w_key/kernel"][0])
+  assert translation.nominal_flops(bahdanau, sums) == pytest.approx(no_pairs + pair * 1000)
+  transformer = translation.build(translation.TRANSFORMER, 50, CONFIG, seed=0)
+  width, layers = CONFIG.dim, CONFIG.layers
+  no_pairs = translation.nominal_flops(transformer, dict.fromkeys(sums, 0) | {"src": 100, "tgt": 120})
+  expected = no_pairs + 3 * 4 * width * layers * (900 + 1300 + 1000)
+  assert translation.nominal_flops(transformer, sums) == pytest.approx(expected)
+  assert no_pairs == pytest.approx(
+    6 * sum(v * (100 if n.startswith("encoder/") else 120) for n, v in _sizes(transformer).items())
+    + 6 * 50 * width * 120
+  )  # the tied embedding as the output layer, per target token
+
+
+def _named_matrices(model):
+  leaves = jax.tree.leaves_with_path(nnx.state(model, nnx.Param))
+  return {"/".join(path_names(p)): x for p, x in leaves if x.ndim >= 2 and not path_names(p)[-1] == "embedding"}
+
+
+def _sizes(model):
+  return {n: x.size for n, x in _named_matrices(model).items()}
+
+
+def test_label_smoothing_reaches_the_loss(corpus):
+  model = translation.build(translation.LUONG, len(corpus.subwords), CONFIG, seed=0)
+  batch = {
+    k: jnp.asarray(v) for k, v in translation.make_batch_fn(corpus.train, CONFIG, seed=0)(0, slice(None)).items()
+  }
+  logits, _ = model(batch["src"], batch["tgt_in"], batch["src_mask"])
+  smoothed, _ = teacher_forced_loss(model, batch, label_smoothing=0.1)
+  expected, _ = token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"], label_smoothing=0.1)
+  np.testing.assert_allclose(smoothed, expected, rtol=1e-6)
+  assert float(smoothed) != float(teacher_forced_loss(model, batch)[0])  # the option is not dropped
 
 
 def test_batches_depend_on_seed_and_step_alone_and_cover_each_epoch(corpus):
@@ -37,9 +112,9 @@ def test_batches_depend_on_seed_and_step_alone_and_cover_each_epoch(corpus):
   for step in (0, 5, 2, 40):  # any order, as a resumed run asks
     np.testing.assert_array_equal(batch_fn(step, slice(None))["src"], again(step, slice(None))["src"])
     assert batch_fn(step, slice(None))["src"].shape[1] % config.pad_multiple == 0
-  per_epoch = len(translation.epoch_batches(corpus.train, config, 3, 0))
+  per_epoch = len(translation.epoch_batches(corpus.train, 4, 3, 0))
   assert per_epoch == len(corpus.train) // 4  # whole batches only: one short remainder is left out
-  seen = np.concatenate(translation.epoch_batches(corpus.train, config, 3, 0))
+  seen = np.concatenate(translation.epoch_batches(corpus.train, 4, 3, 0))
   assert len(seen) == len(set(seen.tolist())) == 4 * per_epoch  # no pair twice in an epoch
   other = translation.make_batch_fn(corpus.train, config, seed=4)
   assert any(not np.array_equal(batch_fn(s, slice(None))["src"], other(s, slice(None))["src"]) for s in range(4))
@@ -75,8 +150,12 @@ def test_config_errors_name_the_field():
     dataclasses.replace(CONFIG, dim=10).check()
   with pytest.raises(ValueError, match="beam_size"):
     dataclasses.replace(CONFIG, beam_size=0).check()
-  with pytest.raises(ValueError, match="transformer_learning_rate"):
-    dataclasses.replace(CONFIG, transformer_learning_rate=float("nan")).check()
+  with pytest.raises(ValueError, match="learning_rates"):
+    dataclasses.replace(CONFIG, learning_rates=(1e-3, float("nan"))).check()
+  with pytest.raises(ValueError, match="transformer_norms"):
+    dataclasses.replace(CONFIG, transformer_norms=("middle",)).check()
+  with pytest.raises(ValueError, match="patience"):
+    dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, eval_every=0)).check()
 
 
 def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
@@ -86,7 +165,7 @@ def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
     return translation.journal(dataclasses.replace(config, **change), family).fingerprint
 
   rnn, transformer = fingerprint("RNN"), fingerprint(translation.TRANSFORMER)
-  assert fingerprint("RNN", dim=16, transformer_learning_rate=1.0) == rnn  # the Transformer's own fields
+  assert fingerprint("RNN", dim=16, transformer_norms=("post",)) == rnn  # the Transformer's own fields
   assert fingerprint(translation.TRANSFORMER, hidden=16) == transformer  # the RNNs' own field
   assert fingerprint("RNN", hidden=16) != rnn and fingerprint(translation.TRANSFORMER, dim=16) != transformer
   shared = {"vocab_size": 100, "train": dataclasses.replace(config.train, learning_rate=0.5)}

@@ -92,9 +92,17 @@ def normalize_drop_capitals(texts: list[str]) -> list[str]:
   return normalized
 
 
-def split_of(reference: str) -> str:
+def split_of(reference: str, *, valid_percent: int = 1, test_percent: int = 1) -> str:
+  """The split of a verse, from a hash of its reference: the top `test_percent` of 100 hash
+  buckets are test, the `valid_percent` below them valid; `prepare` writes 98 / 1 / 1. Growing
+  test_percent moves the buckets below into test, so a verse tested at 1% stays a test verse."""
+  for name, value in (("valid_percent", valid_percent), ("test_percent", test_percent)):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+      raise ValueError(f"{name} must be an integer in [0, 100], got {value!r}")
+  if valid_percent + test_percent > 100:
+    raise ValueError(f"valid_percent + test_percent must be <= 100, got {valid_percent} + {test_percent}")
   bucket = zlib.crc32(reference.encode()) % 100
-  return "test" if bucket == 99 else "valid" if bucket == 98 else "train"
+  return "test" if bucket >= 100 - test_percent else "valid" if bucket >= 100 - test_percent - valid_percent else "train"
 
 
 def align(english: Mapping[str, str], spanish: Mapping[str, str]) -> dict[str, list[tuple[str, str, str]]]:

@@ -24,9 +24,10 @@ class TrainConfig:
   batch_size: int = 32  # global, over all devices and hosts
   learning_rate: float = 1e-3
   optimizer: str = "adam"  # sgd | adam | adamw
-  schedule: str = "constant"  # constant | warmup_cosine | inverse_sqrt
+  schedule: str = "constant"  # constant | warmup_cosine | inverse_sqrt | warmup_rsqrt
   warmup_steps: int = 0
   weight_decay: float = 0.0
+  adam_b2: float = 0.999  # adam/adamw second-moment decay (optax's default; the 2017 Transformer: 0.98)
   weight_decay_mask: str = "all"  # adamw decays all | matrices (rank >= 2: kernels, embeddings; not biases, scales)
   clip_norm: float | None = 1.0  # clip gradients by global norm
   clip_value: float | None = None  # clip each gradient entry to [-v, v]
@@ -63,6 +64,8 @@ class TrainConfig:
       precision=PRECISIONS,
     )
     check_decay_mask(self.optimizer, self.weight_decay_mask)
+    if isinstance(self.adam_b2, bool) or not (isinstance(self.adam_b2, int | float) and 0.0 <= self.adam_b2 < 1.0):
+      raise ValueError(f"adam_b2 must be a number in [0, 1), got {self.adam_b2!r}")
     low = self.vanishing_threshold
     _validate.finite_number("exploding_threshold", self.exploding_threshold, low=low, inclusive=False)
     if self.data_parallel != -1:

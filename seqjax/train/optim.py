@@ -8,7 +8,7 @@ from seqjax import _validate
 from seqjax._paths import path_names
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "warmup_cosine", "inverse_sqrt")
+SCHEDULES = ("constant", "warmup_cosine", "inverse_sqrt", "warmup_rsqrt")
 DECAY_MASKS = ("all", "matrices")  # which parameters adamw's weight decay shrinks
 
 
@@ -17,7 +17,9 @@ def schedule(
 ) -> optax.Schedule:
   """constant; warmup_cosine (linear warmup to the peak, cosine decay to 0 at total_steps);
   inverse_sqrt, the 2017 paper's lrate = d_model^-0.5 * min(step^-0.5, step * warmup^-1.5),
-  scaled by learning_rate (1.0 gives the paper's) and counted from step 1."""
+  scaled by learning_rate (1.0 gives the paper's) and counted from step 1; warmup_rsqrt, the same
+  shape with learning_rate as its peak (reached at step warmup_steps): no total, so a run may stop
+  whenever validation says, at a rate that has not been annealed to 0."""
   _validate.choice("schedule", name, SCHEDULES)
   if not learning_rate > 0:
     raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
@@ -28,13 +30,17 @@ def schedule(
       raise ValueError(f"total_steps ({total_steps}) must exceed warmup_steps ({warmup_steps})")
     return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, total_steps, 0.0)
   _validate.positive_int("warmup_steps", warmup_steps)
-  _validate.positive_int("model_dim", model_dim)
+  if name == "inverse_sqrt":
+    _validate.positive_int("model_dim", model_dim)
+    peak = learning_rate * (model_dim * warmup_steps) ** -0.5
+  else:
+    peak = learning_rate
 
-  def inverse_sqrt(count):
+  def rsqrt(count):  # peak * min(step / warmup, sqrt(warmup / step)), step counted from 1
     step = jnp.asarray(count, jnp.float32) + 1.0
-    return learning_rate * model_dim**-0.5 * jnp.minimum(step**-0.5, step * warmup_steps**-1.5)
+    return peak * jnp.minimum(step / warmup_steps, (warmup_steps / step) ** 0.5)
 
-  return inverse_sqrt
+  return rsqrt
 
 
 def check_decay_mask(optimizer_name: str, weight_decay_mask: str) -> None:
@@ -66,13 +72,15 @@ def optimizer(
   *,
   weight_decay: float = 0.0,
   weight_decay_mask: str = "all",
+  adam_b2: float = 0.999,
   clip_norm: float | None = None,
   clip_value: float | None = None,
   accumulate_steps: int = 1,
 ) -> optax.GradientTransformation:
   """clip (by global norm and/or by value) -> sgd | adam | adamw, applied every `accumulate_steps`
   micro-batches to their mean gradient (optax.MultiSteps). weight_decay_mask: which parameters
-  adamw decays: "all", or "matrices" (see `matrices`; adamw only)."""
+  adamw decays: "all", or "matrices" (see `matrices`; adamw only). adam_b2: adam's and adamw's
+  second-moment decay."""
   _validate.choice("optimizer", name, OPTIMIZERS)
   check_decay_mask(name, weight_decay_mask)
   _validate.positive_int("accumulate_steps", accumulate_steps)
@@ -87,9 +95,9 @@ def optimizer(
   if name == "sgd":
     parts.append(optax.sgd(learning_rate))
   elif name == "adam":
-    parts.append(optax.adam(learning_rate))
+    parts.append(optax.adam(learning_rate, b2=adam_b2))
   else:
     mask = matrices if weight_decay_mask == "matrices" else None
-    parts.append(optax.adamw(learning_rate, weight_decay=weight_decay, mask=mask))
+    parts.append(optax.adamw(learning_rate, b2=adam_b2, weight_decay=weight_decay, mask=mask))
   tx = optax.chain(*parts)
   return optax.MultiSteps(tx, accumulate_steps) if accumulate_steps > 1 else tx

@@ -54,6 +54,7 @@ def build_optimizer(config: TrainConfig, model_dim: int | None = None):
     learning_rate_schedule(config, model_dim),
     weight_decay=config.weight_decay,
     weight_decay_mask=config.weight_decay_mask,
+    adam_b2=config.adam_b2,
     clip_norm=config.clip_norm,
     clip_value=config.clip_value,
     accumulate_steps=config.accumulate_steps,
