@@ -1,6 +1,7 @@
 """The training library: losses, schedules, clipping, gradient health, NaN policy, accumulation,
 TBPTT, checkpoints and resume, workdir guard, sharding, two processes, reproducibility, bf16."""
 
+import functools
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from seqjax.attention import MultiHeadAttention
 from seqjax.logical_axes import EMBED, HEAD_DIM, HEADS, axes
 from seqjax.recurrent import ElmanCell
 from seqjax.train import (
+  TrainConfig,
   classification_cross_entropy,
   describe,
   fit,
@@ -69,6 +71,32 @@ def test_inverse_sqrt_is_the_2017_formula():
   for step in (1, 100, 4000, 10000):
     want = 512**-0.5 * min(step**-0.5, step * 4000**-1.5)
     assert float(lr(step - 1)) == pytest.approx(want, rel=1e-6)
+
+
+def test_warmup_rsqrt_peaks_at_its_learning_rate_then_decays_as_one_over_root_step():
+  lr = schedule("warmup_rsqrt", 3e-3, warmup_steps=100)
+  for step in (1, 50, 100, 400, 10000):
+    want = 3e-3 * min(step / 100, (100 / step) ** 0.5)
+    assert float(lr(step - 1)) == pytest.approx(want, rel=1e-6)
+  with pytest.raises(ValueError, match="warmup_steps"):
+    schedule("warmup_rsqrt", 3e-3, warmup_steps=0)
+
+
+def test_adam_b2_reaches_optax():
+  def three_updates(tx):  # gradients that change, so the second-moment decay matters
+    params = {"w": jnp.array([0.5, -2.0])}
+    with jax.numpy_dtype_promotion("standard"):  # as seqjax.train.step runs optax
+      state = tx.init(params)
+      for k in range(3):
+        update, state = tx.update({"w": params["w"] * (k + 1) ** 2}, state, params)
+    return update["w"]
+
+  for name, reference in (("adam", optax.adam), ("adamw", functools.partial(optax.adamw, weight_decay=0.0))):
+    ours = three_updates(optimizer(name, 1e-2, adam_b2=0.98))
+    np.testing.assert_allclose(ours, three_updates(reference(1e-2, b2=0.98)), rtol=1e-6)
+    assert not np.allclose(ours, three_updates(reference(1e-2)), rtol=1e-4)  # not optax's default 0.999
+  with pytest.raises(ValueError, match="adam_b2"):
+    TrainConfig(adam_b2=1.0).check()
 
 
 def test_warmup_cosine_peaks_then_decays():
