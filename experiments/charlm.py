@@ -6,7 +6,9 @@ The text: the English side of the prepared Bible corpus (`seqjax.data.bible`, Wo
 Bible) in book order, 4.0 MB of characters; every `valid_every`-th book (2 Samuel, Proverbs,
 Amos, Matthew, Philippians, 1 Peter with 10) is held out whole for validation, so no verse is
 in both parts (the windows of valid text found verbatim in the training text are counted and
-reported: the Bible repeats itself).
+reported: the Bible repeats itself). Or any UTF-8 text file (`--text FILE`, the corpus then
+unread): its last 1/`valid_every` held out, its characters the vocabulary (`seqjax.data.char_text`);
+its report is charlm-<file stem>, its runs under <workdir>/<file stem>.
 
 Architectures at matched parameter count (`params`; each width chosen to come nearest it):
 Elman tanh, LSTM (forget bias 1) and GRU language models of two layers (`RNNLanguageModel`,
@@ -33,12 +35,14 @@ others by `seqjax.decoding.Uncached`):
 
 Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that module):
     python -m experiments.charlm default   # ~1M parameters, 7 models + the anchor, 2 seeds (the README's numbers)
+    python -m experiments.charlm default --text notes.txt --models "GPT (RoPE)" --seeds 0 --no-anchor
     python -m experiments.charlm smoke
     python -m experiments.charlm large     # for an accelerator: ~10M parameters, context 256, 3 seeds
 """
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import sys
@@ -55,7 +59,7 @@ from harness.journal import Journal
 from harness.sizing import count_params, matched_width
 from seqjax import decoding
 from seqjax.conv import DilatedConvStack
-from seqjax.data import bible_text
+from seqjax.data import bible_text, char_text
 from seqjax.parallel import ScanBlockStack
 from seqjax.recurrent import RNNLanguageModel
 from seqjax.train import TrainConfig, fit, make_eval_step, split_model, token_cross_entropy
@@ -92,8 +96,8 @@ class Config:
   params: int = 1_000_000  # each model's width is chosen to come nearest to this count
   context: int = 128  # characters a model reads per window (and the CNN's receptive field)
   train: TrainConfig = TRAIN
-  valid_windows: int = 128  # fixed windows of the held-out books, evaluated each time
-  valid_every: int = 10  # every n-th book is held out
+  valid_windows: int = 128  # fixed windows of the held-out text, evaluated each time
+  valid_every: int = 10  # every n-th book is held out (with `text`: the file's last 1/n)
   anchor: bool = True  # also run nanoGPT's recipe (below) on this text
   anchor_train: TrainConfig = TrainConfig(
     steps=2000,
@@ -113,6 +117,7 @@ class Config:
   seeds: tuple[int, ...] = (0, 1)
   converged_below: float = 0.01  # bits/char: a run is `converged` if it improved less (harness.budget)
   corpus: str = ""  # the prepared corpus folder ("": seqjax.data.bible's default)
+  text: str = ""  # a UTF-8 text file to train on in place of the corpus ("": the corpus)
   workdir: str = "runs/charlm"  # each run's fit workdir (checkpoint for `sample`) goes here ("": <out>/charlm-runs)
   out: str = str(report.RESULTS)
 
@@ -215,28 +220,24 @@ def flops_per_token(model: nnx.Module, context: int) -> float:
 # ------------------------------------------------------------------------------------------ data
 
 
-def load_text(config: Config) -> bible_text.CharSplit:
+def load_text(config: Config) -> char_text.CharSplit:
+  if config.text:
+    text = char_text.read_text(config.text)
+    return char_text.split_tail(text, config.valid_every, name=Path(config.text).name)
   return bible_text.split_by_book(bible_text.books(config.corpus or None), config.valid_every)
 
 
-def encode(text: str, vocabulary: str) -> np.ndarray:
-  index = {c: i for i, c in enumerate(vocabulary)}
-  return np.fromiter((index[c] for c in text), np.int32, len(text))
-
-
-def valid_windows(valid: np.ndarray, count: int, context: int) -> np.ndarray:
-  """count windows of context + 1 characters evenly spaced over the held-out text: [N, T + 1]."""
-  if len(valid) < context + 1:
-    raise ValueError(
-      f"the held-out text has {len(valid)} characters, fewer than a window of context + 1 = {context + 1}"
-    )
-  starts = np.linspace(0, len(valid) - context - 1, count).astype(int)
-  return valid[starts[:, None] + np.arange(context + 1)]
+def names_of(config: Config) -> tuple[str, str, str]:
+  """-> (the text's name in titles, the name of its report and journal, the folder in `workdir` of its runs)."""
+  if not config.text:
+    return "the World English Bible", "charlm", ""
+  file = Path(config.text)
+  return file.name, f"charlm-{slug(file.stem)}", slug(file.stem)
 
 
 def overlap(windows: np.ndarray, vocabulary: str, train_text: str) -> int:
   """How many held-out windows occur verbatim in the training text."""
-  return sum("".join(vocabulary[i] for i in w) in train_text for w in windows)
+  return sum(char_text.decode(w, vocabulary) in train_text for w in windows)
 
 
 def loss_fn(model, batch, rng):
@@ -251,10 +252,10 @@ def loss_fn(model, batch, rng):
 
 def train_one(name, model, train_ids, windows, train: TrainConfig, context: int, workdir: Path, run: dict) -> dict:
   """Trains one model through `fit` (workdir: its checkpoint), evaluating as it goes -> its record."""
+  draw = char_text.window_sampler(train_ids, context, train.batch_size, train.seed)
 
   def batch_fn(step: int, rows: slice) -> dict:
-    starts = np.random.default_rng([train.seed, step]).integers(0, len(train_ids) - context - 1, train.batch_size)
-    return {"tokens": train_ids[starts[rows, None] + np.arange(context + 1)]}  # [B, T + 1]
+    return {"tokens": draw(step)[rows]}  # [B, T + 1]
 
   graphdef, _, rest = split_model(model)
   valid_nats = make_eval_step(graphdef, rest, lambda m, tokens: loss_fn(m, {"tokens": tokens}, None)[0])
@@ -340,9 +341,9 @@ def draw(runs: list[dict], names: list[str], config: Config, peak: float):
     ax.set_xlabel(label)
     if axis == "seconds":
       ax.set_xscale("log")
-    ax.set_ylabel("validation bits per character (held-out books)")
+    ax.set_ylabel("validation bits per character (held-out text)")
     ax.set_title(
-      f"Character LMs on the World English Bible, ~{config.params / 1e6:g}M parameters each: "
+      f"Character LMs on {names_of(config)[0]}, ~{config.params / 1e6:g}M parameters each: "
       f"held-out bits/char\nagainst {axis} (median, band: {len(config.seeds)} seeds; "
       f"{config.train.steps} steps x {config.train.batch_size} x {config.context} characters)",
       fontsize=9,
@@ -393,26 +394,34 @@ def main(argv=None):
   names = list(config.models or MODELS)
   started = time.perf_counter()
   split = load_text(config)
-  train_ids, valid_ids = encode(split.train, split.vocabulary), encode(split.valid, split.vocabulary)
+  train_ids = char_text.encode(split.train, split.vocabulary)
+  valid_ids = char_text.encode(split.valid, split.vocabulary)
   vocab = len(split.vocabulary)
-  print(f"text: {len(split.train):,} training and {len(split.valid):,} held-out characters ({split.valid_books})")
+  held_out = ", ".join(split.held_out)
+  print(f"text: {len(split.train):,} training and {len(split.valid):,} held-out characters ({held_out})")
   peaks = [timing.matmul_peak()]
-  journal = Journal("charlm", config, fields=("params", "context", "train", "valid_windows", "valid_every", "corpus"))
+  text_name, report_name, runs_folder = names_of(config)
+  journal = Journal(
+    report_name, config, fields=("params", "context", "train", "valid_windows", "valid_every", "corpus")
+  )
   runs, widths = [], {}
   for name in names:
     widths[name] = matched_width(
       lambda w, r, b=MODELS[name][0]: b(w, vocab, config.context, r), config.params, MODELS[name][1]
     )
-  windows = valid_windows(valid_ids, config.valid_windows, config.context)
-  runs_dir = Path(config.workdir or Path(config.out) / "charlm-runs")
-  anchor_windows = valid_windows(valid_ids, config.valid_windows, config.anchor_context)
+  windows = char_text.fixed_windows(valid_ids, config.valid_windows, config.context)
+  runs_dir = Path(config.workdir or Path(config.out) / "charlm-runs") / runs_folder
+  anchor_windows = char_text.fixed_windows(valid_ids, config.valid_windows, config.anchor_context)
+  same_text = ""  # with a text file, journal keys name its content: an edited file's runs are trained again
+  if config.text:
+    same_text = f"|text sha256 {hashlib.sha256((split.train + split.valid).encode()).hexdigest()[:16]}"
 
   def trained(name: str, seed: int, width: int, context: int, train: TrainConfig, windows: np.ndarray) -> dict:
     train = dataclasses.replace(train, seed=seed)
     run = run_config(name, width, config, train, context, split.vocabulary)
     workdir = runs_dir / f"{slug(name)}-seed{seed}"
     model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
-    key = f"{name}|{seed}" + (f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else "")
+    key = f"{name}|{seed}" + (f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else "") + same_text
     record = journal.run(key, lambda: train_one(name, model(), train_ids, windows, train, context, workdir, run))
     record = {**record, **budget_and_convergence(record, train, context, config.converged_below)}
     print(
@@ -438,7 +447,7 @@ def main(argv=None):
   anchor_runs = [r for r in runs if r["model"] == ANCHOR]
   anchor_text = (
     f"nanoGPT's recipe here: {report.spread([r['valid_bpc'] * math.log(2) for r in anchor_runs], '.3f')} nats/char "
-    f"({report.spread([r['valid_bpc'] for r in anchor_runs], '.3f')} bits/char) on the held-out books, against "
+    f"({report.spread([r['valid_bpc'] for r in anchor_runs], '.3f')} bits/char) on the held-out text, against "
     "~1.88 nats/char (2.71 bits) that nanoGPT's README reports on Shakespeare. Differences from nanoGPT's script: "
     "biases in every layer (nanoGPT: none), Adam beta2 0.999 (0.99), cosine decay to 0 (to 1e-4)."
     if anchor_runs
@@ -449,7 +458,7 @@ def main(argv=None):
     (
       "Setup",
       f"Text: {len(split.train):,} training characters, {len(split.valid):,} held out "
-      f"(books {', '.join(split.valid_books)}); vocabulary {vocab} characters. {config.valid_windows} fixed held-out "
+      f"({held_out}); vocabulary {vocab} characters. {config.valid_windows} fixed held-out "
       f"windows of {config.context + 1} characters, {overlap_count} of them found verbatim in the training text. "
       f"Each model: {config.train.steps} steps of {config.train.batch_size} windows of {config.context} characters "
       f"({config.train.steps * config.train.batch_size * config.context:,} tokens), {config.train.optimizer} "
@@ -468,7 +477,7 @@ def main(argv=None):
     "runs": runs,
     "table": rows,
     "matmul_peak_flops": peaks,
-    "valid_books": split.valid_books,
+    "held_out": split.held_out,
     "vocabulary": split.vocabulary,
     "train_characters": len(split.train),
     "valid_characters": len(split.valid),
@@ -477,8 +486,8 @@ def main(argv=None):
     "seconds": time.perf_counter() - started,
     "runs_resumed_from_journal": journal.resumed,
   }
-  title = "Character-level language models on the World English Bible"
-  report.write("charlm", title, sections, data, config=config, script=__spec__.name, argv=argv)
+  title = f"Character-level language models on {text_name}"
+  report.write(report_name, title, sections, data, config=config, script=__spec__.name, argv=argv)
   print(f"trained models (sample with --checkpoint {runs_dir}/<model>-seed<k>): {runs_dir}")
 
 
@@ -524,12 +533,12 @@ def sample_main(argv) -> str:
   unknown = sorted(set(args.prompt) - set(vocabulary))
   if not args.prompt or unknown:
     raise ValueError(f"prompt must be non-empty text in the model's vocabulary; unknown characters: {unknown}")
-  prompt = jnp.asarray(encode(args.prompt, vocabulary))[None, :]  # [1, P]
+  prompt = jnp.asarray(char_text.encode(args.prompt, vocabulary))[None, :]  # [1, P]
   options = {"temperature": args.temperature, "top_k": args.top_k}
   tokens, _ = decoding.sample(
     decodable(model, len(vocabulary)), prompt, key=jax.random.key(args.seed), max_new_tokens=args.tokens, **options
   )
-  text = args.prompt + "".join(vocabulary[i] for i in np.asarray(tokens[0]))
+  text = args.prompt + char_text.decode(tokens[0], vocabulary)
   print(text)
   return text
 

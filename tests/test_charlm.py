@@ -1,6 +1,8 @@
 """The character-LM experiment: its text is the corpus in book order split by whole books, every
 architecture is causal at a matched size, and `sample` decodes a trained run from its workdir."""
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -24,7 +26,7 @@ def test_books_come_in_book_order_with_every_split_put_back_in_place():
 
 def test_whole_books_are_held_out():
   split = bible_text.split_by_book(bible_text.books(FIXTURE), 2)
-  assert split.valid_books == ("Ruth", "Matt", "Rev")
+  assert split.held_out == ("Ruth", "Matt", "Rev")
   english = {ref: en for ref, en, _ in bible.load("train", FIXTURE)}
   assert english["Ruth 1:1"] in split.valid and english["Ruth 1:1"] not in split.train
   assert english["John 1:1"] in split.train and english["John 1:1"] not in split.valid
@@ -58,3 +60,27 @@ def test_sample_decodes_a_trained_run_in_one_compiled_loop(tmp_path, capsys):
     charlm.main(["sample", "--checkpoint", str(runs / "lstm-seed0"), "--prompt", "#"])
   with pytest.raises(ValueError, match=r"must be a charlm run.s workdir holding config\.json"):
     charlm.main(["sample", "--checkpoint", str(tmp_path)])
+
+
+def test_a_text_file_of_ones_own_trains_and_samples_through_the_command_line(tmp_path, capsys):
+  text = tmp_path / "notes.txt"
+  text.write_text("the quick brown fox jumps over the lazy dog.\n" * 12, encoding="utf-8")  # 540 characters
+  train = ["smoke", "--text", str(text), "--models", "LSTM", "--no-anchor", "--out", str(tmp_path / "out")]
+  charlm.main(train)
+  written = json.loads((tmp_path / "out" / "charlm-notes.json").read_text())
+  assert written["held_out"] == ["the last 270 characters of notes.txt"]
+  assert written["vocabulary"] == "".join(sorted(set(text.read_text())))
+  assert "Character-level language models on notes.txt" in (tmp_path / "out" / "charlm-notes.md").read_text()
+  run = tmp_path / "out" / "charlm-runs" / "notes" / "lstm-seed0"
+  sample = ["sample", "--checkpoint", str(run), "--prompt", "the ", "--tokens", "12"]
+  continued = charlm.main(sample)
+  assert continued.startswith("the ") and len(continued) == 4 + 12 and set(continued) <= set(text.read_text())
+  assert continued in capsys.readouterr().out
+  first = json.loads((tmp_path / "out" / "charlm-notes.json").read_text())["runs"]
+  charlm.main(train)  # the same text: its run is read back from the journal, timings and all
+  assert json.loads((tmp_path / "out" / "charlm-notes.json").read_text())["runs"] == first
+  text.write_text("an edited file is another text.\n" * 12, encoding="utf-8")
+  charlm.main(train)  # another text: trained again, not read back
+  assert (
+    json.loads((tmp_path / "out" / "charlm-notes.json").read_text())["runs"][0]["valid_bpc"] != first[0]["valid_bpc"]
+  )

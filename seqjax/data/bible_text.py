@@ -1,12 +1,13 @@
 """The English side of the prepared Bible corpus (`seqjax.data.bible`) as running text in book
 order, for character-level language modelling: each book one string (verses joined by spaces,
 chapters by newlines), every split's verses put back in their place. The book order is the
-order the books first appear in train.tsv, which `prepare` writes in canonical order."""
+order the books first appear in train.tsv, which `prepare` writes in canonical order. Any other
+text takes the same `CharSplit` through `seqjax.data.char_text`."""
 
-import dataclasses
 from pathlib import Path
 
 from seqjax.data import bible
+from seqjax.data.char_text import CharSplit, vocabulary_of
 
 
 def _position(reference: str) -> tuple[str, int, int]:
@@ -34,17 +35,9 @@ def books(out: str | Path | None = None) -> dict[str, str]:
   return {book: "\n".join(chapters_) for book, chapters_ in text.items()}
 
 
-@dataclasses.dataclass(frozen=True)
-class CharSplit:
-  train: str
-  valid: str
-  valid_books: tuple[str, ...]
-  vocabulary: str  # every character of the text, sorted: token id = index
-
-
 def split_by_book(by_book: dict[str, str], valid_every: int) -> CharSplit:
-  """Every `valid_every`-th book (the 10th, 20th, ... with 10) is held out for validation, whole.
-  The vocabulary holds the characters of both parts (which characters exist, no statistics)."""
+  """Every `valid_every`-th book (the 10th, 20th, ... with 10) is held out for validation, whole
+  (`held_out`: their names). The vocabulary holds the characters of both parts."""
   if not isinstance(valid_every, int) or valid_every < 2:
     raise ValueError(f"valid_every must be an integer >= 2 (every n-th book held out), got {valid_every!r}")
   if len(by_book) < valid_every:
@@ -53,4 +46,4 @@ def split_by_book(by_book: dict[str, str], valid_every: int) -> CharSplit:
   held = tuple(name for index, name in enumerate(names, start=1) if index % valid_every == 0)
   train = "\n\n".join(by_book[name] for name in names if name not in held)
   valid = "\n\n".join(by_book[name] for name in held)
-  return CharSplit(train, valid, held, "".join(sorted(set(train) | set(valid))))
+  return CharSplit(train, valid, held, vocabulary_of(train, valid))
