@@ -30,7 +30,7 @@ Commands:
     python -m experiments.contextual_embeddings default --pretrained bert-base-uncased   # a real BERT, see below
 
 With `--pretrained FOLDER` (a Hugging Face BERT folder: config.json, model.safetensors, vocab.txt;
-on a connected machine `huggingface-cli download bert-base-uncased config.json model.safetensors
+on a connected machine `hf download google-bert/bert-base-uncased config.json model.safetensors
 vocab.txt --local-dir bert-base-uncased`) nothing is trained: the same sentence layouts are
 written in English words ("bank"; money, loan, ... against river, water, ...; neutral fillers),
 split by the folder's WordPiece vocabulary, and the pretrained BERT's last layer at "bank" is

@@ -66,6 +66,27 @@ def test_gpt2_loads_from_shards(tmp_path):
   np.testing.assert_allclose(np.asarray(ours(jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0)
 
 
+def test_gpt2_loads_the_layout_openai_s_checkpoints_are_published_in(tmp_path):
+  """openai-community/gpt2 and its sizes hold GPT2Model's names (no `transformer.` prefix, no
+  lm_head) and each block's causal-mask buffer h.N.attn.bias [1, 1, P, P], as transformers loads them."""
+  from safetensors.numpy import load_file, save_file
+
+  _, folder = hf_gpt2(tmp_path)
+  saved = load_file(folder / "model.safetensors")
+  published = {name.removeprefix("transformer."): value for name, value in saved.items() if name != "lm_head.weight"}
+  mask = np.tril(np.ones((16, 16), np.float32))[None, None]  # [1, 1, P, P]
+  published |= {f"h.{i}.attn.bias": mask for i in range(2)} | {"h.0.attn.masked_bias": np.array(-1e4, np.float32)}
+  save_file(published, folder / "model.safetensors", metadata={"format": "pt"})
+  hf = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
+  ids = tokens()
+  np.testing.assert_allclose(
+    np.asarray(from_pretrained(folder)(jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0
+  )
+  save_file({**published, "h.1.attn.bias": np.ones_like(mask)}, folder / "model.safetensors")
+  with pytest.raises(ValueError, match=r"tensor 'h\.1\.attn\.bias' must be the causal mask"):
+    from_pretrained(folder)
+
+
 def test_gpt2_greedy_generation_equals_transformers_generate(tmp_path):
   hf, folder = hf_gpt2(tmp_path)
   ours = from_pretrained(folder)

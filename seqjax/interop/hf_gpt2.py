@@ -12,7 +12,14 @@ split here into seqjax's per-head kernels [D, N, Dh]. Names, with N = block inde
     transformer.h.N.mlp.c_fc / c_proj        stack/blocks/N/feed_forward/inner / outer
     transformer.ln_f                         stack/final_norm
     lm_head.weight [V, D]                    the tied embedding (or head/kernel [D, V] untied)
+
+OpenAI's checkpoints as published (openai-community/gpt2 and its sizes) name the tensors as
+GPT2Model does, without the `transformer.` prefix and without lm_head (tied), and hold each
+block's constant attention buffers: h.N.attn.bias, the causal mask [1, 1, P, P], and
+h.N.attn.masked_bias, the fill value. `rename` reads that layout too.
 """
+
+import re
 
 import numpy as np
 
@@ -27,6 +34,23 @@ ATTENTION_SCALING = {  # options of GPT2Config that change the attention; seqjax
   "scale_attn_by_inverse_layer_idx": False,
   "reorder_and_upcast_attn": False,
 }
+
+
+def rename(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """GPT2Model's names (the published layout above) -> GPT2LMHeadModel's; the attention buffers,
+  which nothing computes with here (attention is causal by construction), are left out once each
+  mask is checked to be the causal one."""
+  renamed = {}
+  for name, value in tensors.items():
+    if re.fullmatch(r"(transformer\.)?h\.\d+\.attn\.masked_bias", name):
+      continue
+    if re.fullmatch(r"(transformer\.)?h\.\d+\.attn\.bias", name):
+      P = value.shape[-1]
+      if value.shape != (1, 1, P, P) or not np.array_equal(value[0, 0], np.tril(np.ones((P, P)))):
+        raise ValueError(f"tensor {name!r} must be the causal mask [1, 1, P, P] of ones on and below the diagonal")
+      continue
+    renamed[name if name.startswith(("transformer.", "lm_head.")) else f"transformer.{name}"] = value
+  return renamed
 
 
 def config_from_hf(hf: dict) -> GPTConfig:

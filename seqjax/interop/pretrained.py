@@ -7,7 +7,7 @@ Families (`model_type` -> seqjax model): "gpt2" -> transformer.GPT, "bert" ->
 transformer.BertForPreTraining, "vit" -> transformer.ViT (transformers 4.x and 5.x names), "t5" ->
 transformer.EncoderDecoder (T5 v1.0 and v1.1). Each family module (hf_gpt2, hf_bert, hf_vit, hf_t5)
 holds MODEL, the config translation both ways, `model_config(model)` and `rules(config)`
-(seqjax.interop.hf_layout); hf_vit also `rename` for older tensor names, hf_t5 `IGNORED`.
+(seqjax.interop.hf_layout); hf_vit and hf_gpt2 also `rename` for older tensor names, hf_t5 `IGNORED`.
 """
 
 from pathlib import Path
