@@ -350,7 +350,7 @@ def draw(runs: list[dict], names: list[str], config: Config, peak: float):
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    paths.append(figures.save(fig, config.out, name))
+    paths.append(figures.save(fig, config.out, name.replace("charlm", names_of(config)[1], 1)))  # a file's own names
   return paths
 
 

@@ -70,7 +70,10 @@ def test_a_text_file_of_ones_own_trains_and_samples_through_the_command_line(tmp
   written = json.loads((tmp_path / "out" / "charlm-notes.json").read_text())
   assert written["held_out"] == ["the last 270 characters of notes.txt"]
   assert written["vocabulary"] == "".join(sorted(set(text.read_text())))
-  assert "Character-level language models on notes.txt" in (tmp_path / "out" / "charlm-notes.md").read_text()
+  report_page = (tmp_path / "out" / "charlm-notes.md").read_text()
+  assert "Character-level language models on notes.txt" in report_page
+  assert "![charlm-notes](charlm-notes.png)" in report_page and (tmp_path / "out" / "charlm-notes.png").is_file()
+  assert not (tmp_path / "out" / "charlm.png").exists()  # the Bible's figure names stay the Bible's
   run = tmp_path / "out" / "charlm-runs" / "notes" / "lstm-seed0"
   sample = ["sample", "--checkpoint", str(run), "--prompt", "the ", "--tokens", "12"]
   continued = charlm.main(sample)
