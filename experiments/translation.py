@@ -46,7 +46,7 @@ alignments and the Transformer's cross-attention per layer (heads averaged), one
 
 Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that module):
     python -m experiments.translation long      # the committed results: until validation stops improving
-    python -m experiments.translation default   # the same recipe at a short budget (not yet timed)
+    python -m experiments.translation default   # the same recipe at a short budget (estimated ~70 min; not yet timed)
     python -m experiments.translation smoke
     python -m experiments.translation large     # for an accelerator: the papers' widths
 """
@@ -178,8 +178,8 @@ class Config:
 LONG_TRAIN = dataclasses.replace(Config().train, steps=16000, warmup_steps=1000, eval_every=500)
 CONFIGS = {
   "default": (
-    "the long recipe at a short budget: pilots of 300 steps, 2000 steps of 64 verses, 1 seed",
-    Config(),
+    "the long recipe at a short budget: pilots of 150 steps (pre-LN only), 1500 steps of 64 verses, 1 seed",
+    Config(pilot_steps=150, transformer_norms=("pre",), train=dataclasses.replace(Config().train, steps=1500)),
   ),
   "long": (
     "vocabulary 2000, ~1.4M parameters each, trained until validation BLEU stops improving (<= 16k steps), 1 seed",

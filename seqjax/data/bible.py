@@ -102,7 +102,9 @@ def split_of(reference: str, *, valid_percent: int = 1, test_percent: int = 1) -
   if valid_percent + test_percent > 100:
     raise ValueError(f"valid_percent + test_percent must be <= 100, got {valid_percent} + {test_percent}")
   bucket = zlib.crc32(reference.encode()) % 100
-  return "test" if bucket >= 100 - test_percent else "valid" if bucket >= 100 - test_percent - valid_percent else "train"
+  if bucket >= 100 - test_percent:
+    return "test"
+  return "valid" if bucket >= 100 - test_percent - valid_percent else "train"
 
 
 def align(english: Mapping[str, str], spanish: Mapping[str, str]) -> dict[str, list[tuple[str, str, str]]]:
