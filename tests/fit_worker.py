@@ -1,11 +1,26 @@
-"""A fit run in its own process, for the kill -9 test (test_workdir_faults.py).
+"""A fit run in its own process, for the tests that kill, signal or restore one
+(test_workdir_faults.py, test_preemption.py).
 
-argv: workdir, steps. Saves a checkpoint every step, so a save is nearly always in flight."""
+argv: workdir, steps, then optionally save_every (default 1: a save is nearly always in flight),
+seconds each batch_fn call waits (default 0; a slow step can be signalled mid-run) and stop_after
+(default none; 0 restores the run without training). Prints the step the model has reached."""
 
 import sys
+import time
 
 from seqjax.train import fit
 from tests import tiny_lm
 
 workdir, steps = sys.argv[1], int(sys.argv[2])
-fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=steps, save_every=1), workdir=workdir)
+save_every, delay = (int(sys.argv[3]), float(sys.argv[4])) if len(sys.argv) > 3 else (1, 0.0)
+stop_after = int(sys.argv[5]) if len(sys.argv) > 5 else None
+
+
+def batch_fn(step, rows):
+  time.sleep(delay)
+  return tiny_lm.batch_fn(step, rows)
+
+
+config = tiny_lm.config(steps=steps, save_every=save_every)
+result = fit(tiny_lm.make_model(), tiny_lm.loss_fn, batch_fn, config, workdir=workdir, stop_after=stop_after)
+print(f"step {result.step}")

@@ -177,6 +177,8 @@ def test_attention_key_bias_is_not_called_vanishing():
     (lambda step, rows: {"tokens": tiny_lm.DATA[:5]}, tiny_lm.loss_fn, r"must return arrays of the 8 rows"),
     (tiny_lm.batch_fn, lambda m, b, r: (jnp.ones(3) * m(b["tokens"]).mean(), {}), r"loss a scalar float array.*\[3\]"),
     (tiny_lm.batch_fn, lambda m, b, r: (1.0, {}), "loss a scalar float array from the model, got float 1.0"),
+    (tiny_lm.batch_fn, lambda m, b, r: m(b["tokens"]).mean(), r"loss_fn must return \(loss, metrics\).*float32\[\]"),
+    (tiny_lm.batch_fn, lambda m, b, r: (m(b["tokens"]).mean(), 2.0), r"return \(loss, metrics\).*metrics are a float"),
   ],
 )
 def test_bad_batches_and_losses(batch_fn, loss_fn, match):

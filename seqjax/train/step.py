@@ -8,6 +8,7 @@ loss_fn(model, batch, rng) -> (scalar loss, dict of scalar metrics).
 """
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -61,6 +62,18 @@ def cast_floats(tree, dtype):
   return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
+def check_loss_output(output) -> None:
+  """loss_fn must return a pair (loss, metrics mapping); checked before it is unpacked."""
+  if isinstance(output, tuple | list) and len(output) == 2 and isinstance(output[1], Mapping):
+    return
+  if isinstance(output, tuple | list):
+    got = f"a {type(output).__name__} of {len(output)}"
+    got += f" whose metrics are a {type(output[1]).__name__}" if len(output) == 2 else ""
+  else:
+    got = f"a bare {output.dtype}{list(output.shape)} array" if hasattr(output, "shape") else type(output).__name__
+  raise ValueError(f"loss_fn must return (loss, metrics): a scalar loss and a dict of scalar metrics; got {got}")
+
+
 def check_loss(loss) -> None:
   """loss_fn's loss must be a scalar floating array computed from the model (checked on shapes)."""
   if not isinstance(loss, jax.Array) or loss.shape != () or not jnp.issubdtype(loss.dtype, jnp.floating):
@@ -81,7 +94,9 @@ def make_train_step(graphdef, rest, loss_fn, tx, *, nonfinite: str = "skip", com
       model = nnx.merge(graphdef, cast_floats(params, compute_dtype), rest)
       # flax's normalization layers mix float32 statistics with low-precision inputs internally
       with jax.numpy_dtype_promotion("standard" if compute_dtype else jax.config.jax_numpy_dtype_promotion):
-        loss, metrics = loss_fn(model, batch, rng)
+        output = loss_fn(model, batch, rng)
+      check_loss_output(output)
+      loss, metrics = output
       check_loss(loss)
       return loss.astype(jnp.float32), metrics
 

@@ -18,10 +18,10 @@ from flax import nnx
 from tqdm import tqdm
 
 from seqjax._paths import path_names
-from seqjax.train import distributed, grad_health, optim
+from seqjax.train import distributed, grad_health, optim, preemption
 from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.config import PRECISIONS, TrainConfig
-from seqjax.train.records import MetricsLog, WorkdirLock, check_workdir, prepare_workdir
+from seqjax.train.records import MetricsLog, WorkdirLock, check_workdir, prepare_workdir, run_record
 from seqjax.train.sharding import make_mesh, shard_params
 from seqjax.train.step import init_state, make_train_step, split_model
 
@@ -80,9 +80,12 @@ def fit(
   model (parameter shapes) is resumed from its newest checkpoint that verifies (see
   `checkpoint.Checkpointer`); another run's workdir is refused unless overwrite. The workdir is
   locked while fit runs: a second fit on it raises at once. On any exception the in-flight
-  checkpoint is finished first. run_config: the whole experiment config to record (defaults to
-  the train config). stop_after: leave after this many steps of this call
-  (a preempted job; the next call resumes). model_dim: for the inverse_sqrt schedule.
+  checkpoint is finished first. SIGTERM or SIGINT while it trains: the step is finished and
+  saved, then SystemExit(143) or KeyboardInterrupt is raised (see `preemption`). A save that
+  fails raises CheckpointSaveError by the next step. run_config: the whole experiment config to
+  record (defaults to the train config). stop_after: leave after this many steps of this call
+  (a preempted job; the next call resumes); 0 only restores, writing nothing (read-only storage
+  works). model_dim: for the inverse_sqrt schedule.
   evaluate(model) -> {name: number}: run every config.eval_every steps and at the last step on
   the current model; its numbers join that step's record, which also holds `train_s`, the
   training seconds of this call so far (the compiling first step and evaluations excluded).
@@ -104,33 +107,44 @@ def fit(
   zero = grad_health.structurally_zero(model)
 
   lock = checkpointer = metrics_log = None
+  stop = preemption.StopRequest()
   try:
     if workdir is not None:
       workdir = Path(workdir)
       check_workdir(workdir)
+      read_only = stop_after == 0 and not overwrite  # a restore: writes nothing, so read-only storage works
       if jax.process_index() == 0:  # hosts share the workdir; the first one holds the lock
-        lock = WorkdirLock(workdir)
-      run = run_config or dataclasses.asdict(config)
-      workdir = prepare_workdir(workdir, run, model_signature(model, params), overwrite=overwrite)
+        lock = WorkdirLock(workdir, shared=read_only)
+      if jax.process_count() == 1 and not read_only:  # (hosts stopping at different steps would wait forever)
+        stop.install()  # SIGTERM, SIGINT: finish the step, save it, then stop
+      record = run_record(run_config or dataclasses.asdict(config), model_signature(model, params))
+      workdir = prepare_workdir(workdir, record, overwrite=overwrite, read_only=read_only)
       save_every = config.save_every or config.steps
-      checkpointer = Checkpointer(workdir / "checkpoints", save_every=save_every, keep=config.keep)
+      checkpointer = Checkpointer(
+        workdir / "checkpoints", save_every=save_every, keep=config.keep, run=record, read_only=read_only
+      )
       restored = checkpointer.restore_latest(state)
       if restored is not None:
         state = restored[1]
         log.info("resumed %s from step %d", workdir, restored[0])
-      if jax.process_index() == 0:
+      if jax.process_index() == 0 and not read_only:
         metrics_log = MetricsLog(workdir, resume_step=int(state.step), tensorboard=config.tensorboard)
     evaluation = None if evaluate is None else lambda params: _evaluated(evaluate(nnx.merge(graphdef, params, rest)))
     state, history, compile_seconds = _loop(
-      state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after, evaluation
+      state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after, evaluation, stop
     )
-  finally:  # also on an exception: the in-flight checkpoint is finished, the lock released
-    if checkpointer is not None:
-      checkpointer.close()
-    if metrics_log is not None:
-      metrics_log.close()
-    if lock is not None:
-      lock.release()
+  finally:  # also on an exception: the checkpoint in flight is finished, the lock released, the handlers restored
+    try:
+      if checkpointer is not None:
+        checkpointer.close()
+    finally:
+      if metrics_log is not None:
+        metrics_log.close()
+      if lock is not None:
+        lock.release()
+      stop.restore()
+  if stop.signal is not None:
+    raise stop.stopped(int(state.step), workdir)
   params = jax.device_get(state.params)
   return FitResult(nnx.merge(graphdef, params, rest), history, compile_seconds, int(state.step))
 
@@ -159,7 +173,9 @@ def _evaluated(numbers: dict) -> dict:
   return {k: float(np.asarray(v)) for k, v in numbers.items()}
 
 
-def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after, evaluation):
+def _loop(
+  state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after, evaluation, stop
+):
   rows = distributed.host_slice(config.batch_size)
   row_count = len(range(config.batch_size)[rows])
   start = int(state.step)
@@ -174,6 +190,7 @@ def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, 
     batch = distributed.global_batch(host_batch, mesh)
     t0 = time.perf_counter()
     state, metrics = train_step(state, batch)
+    last = stop.signal is not None  # a SIGTERM or SIGINT came: this step is the last, logged and saved
     window_applied.append(metrics["applied"])  # device scalars: read at log time, no sync here
     if step == start:
       jax.block_until_ready(metrics)
@@ -188,7 +205,7 @@ def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, 
     evaluating = evaluation is not None and (
       done == config.steps or (config.eval_every and done % config.eval_every == 0)
     )
-    if done % config.log_every == 0 or done == end or evaluating:
+    if done % config.log_every == 0 or done == end or evaluating or last:
       record = _record(metrics, names, zero, config)
       applied = jax.device_get(window_applied)
       record["skipped"] = int(sum(not a for a in applied))
@@ -219,7 +236,9 @@ def _loop(state, train_step, batch_fn, config, mesh, names, zero, checkpointer, 
       bar.set_postfix(loss=f"{record['loss']:.4f}")
     bar.update(1)
     if checkpointer is not None:
-      checkpointer.save(done, state, force=done == config.steps)
+      checkpointer.save(done, state, force=done == config.steps or last)
+    if last:
+      break
   bar.close()
   return state, history, compile_seconds
 
