@@ -28,6 +28,7 @@ import time
 
 from experiments import bottleneck
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax.seq2seq.model import NAMED_ATTENTIONS
 from seqjax.train import TrainConfig
 
@@ -41,11 +42,11 @@ class Config:
     fixed_hiddens=(32,),  # unused here: every variant runs at task.attention_hidden
     attention_hidden=32,
     embed=32,
-    train=TrainConfig(steps=1200, batch_size=64, learning_rate=3e-3, clip_norm=1.0, progress=False),
+    train=TrainConfig(steps=1200, batch_size=64, learning_rate=3e-3, clip_norm=1.0),
   )
   variants: tuple[str, ...] = ()  # () = all of NAMED_ATTENTIONS
   window_half_width: int = 5  # D of the local windows
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("attention_scores")
 
   def check(self) -> "Config":
     self.task.check()
@@ -78,9 +79,12 @@ def main(argv=None):
   vocab, train_pairs, test, overlap = bottleneck.datasets(task)
   quality, rows = {}, []
   hidden, steps = task.attention_hidden, task.train.steps
-  for name in config.variants or NAMED_ATTENTIONS:
+  names = config.variants or NAMED_ATTENTIONS
+  plan = Runs(len(names) * len(task.seeds))
+  for name in names:
     variant = (name, options(name, config), hidden, steps)
-    runs = [bottleneck.evaluate(variant, vocab, train_pairs, test, task, seed) for seed in task.seeds]
+    evaluate = lambda s, v=variant: bottleneck.evaluate(v, vocab, train_pairs, test, task, s)  # noqa: E731
+    runs = [plan.run(name, s, lambda s=s, evaluate=evaluate: evaluate(s)) for s in task.seeds]
     quality[name] = runs
     rows.append({"variant": name, **bottleneck.summary_cells(runs, task)})
   counts = {b["lengths"]: b["sentences"] for b in next(iter(quality.values()))[0]["buckets"]}
@@ -126,7 +130,7 @@ CONFIGS = {
         test_sentences=500,
         train=dataclasses.replace(Config().task.train, steps=6000),
       ),
-      out=str(report.LARGE),
+      out=report.default_out("attention_scores", "large"),
     ),
   ),
 }

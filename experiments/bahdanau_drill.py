@@ -22,6 +22,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax import _validate
 from seqjax.data.batching import seq2seq_batch
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
@@ -37,8 +38,8 @@ HELD_OUT, TRAINING = SOURCES[_ORDER[: len(SOURCES) // 5]], SOURCES[_ORDER[len(SO
 class Config:
   hidden: int = 16
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's train.seed
-  train: TrainConfig = TrainConfig(steps=300, batch_size=64, learning_rate=1e-2, clip_norm=None, progress=False)
-  out: str = str(report.RESULTS)
+  train: TrainConfig = TrainConfig(steps=300, batch_size=64, learning_rate=1e-2, clip_norm=None)
+  out: str = report.default_out("bahdanau_drill")
 
   def check(self) -> "Config":
     self.train.check()
@@ -53,7 +54,10 @@ CONFIGS = {
     "3 steps, 1 seed",
     Config(seeds=(0,), train=dataclasses.replace(Config().train, steps=3), out="/tmp/seqjax-smoke"),
   ),
-  "large": ("H=64, 10 seeds", Config(hidden=64, seeds=tuple(range(10)), out=str(report.LARGE))),
+  "large": (
+    "H=64, 10 seeds",
+    Config(hidden=64, seeds=tuple(range(10)), out=report.default_out("bahdanau_drill", "large")),
+  ),
 }
 
 
@@ -127,7 +131,8 @@ def main(argv=None):
     bidirectional_encoder=True,
   )
   probe, held_out = examples(HELD_OUT[:1]), examples(HELD_OUT)
-  runs = [run(config, seed, model_config, probe, held_out) for seed in config.seeds]
+  plan = Runs(len(config.seeds))
+  runs = [plan.run("Bahdanau", s, lambda s=s: run(config, s, model_config, probe, held_out)) for s in config.seeds]
   first = runs[0]
   source = " ".join(str(t) for t in probe["src"][0])
   right = np.array([r["on_the_right_position"] for r in runs])  # [seeds, 2]

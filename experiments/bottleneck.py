@@ -34,6 +34,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax import _validate, decoding
 from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
@@ -60,8 +61,8 @@ class Config:
   control_steps: int = 4000
   embed: int = 64
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's train.seed
-  train: TrainConfig = TrainConfig(steps=2000, batch_size=64, learning_rate=3e-3, clip_norm=1.0, progress=False)
-  out: str = str(report.RESULTS)
+  train: TrainConfig = TrainConfig(steps=2000, batch_size=64, learning_rate=3e-3, clip_norm=1.0)
+  out: str = report.default_out("bottleneck")
 
   def check(self) -> "Config":
     self.train.check()
@@ -112,7 +113,7 @@ CONFIGS = {
       control_steps=20000,
       test_sentences=500,
       train=dataclasses.replace(Config().train, steps=10000),
-      out=str(report.LARGE),
+      out=report.default_out("bottleneck", "large"),
     ),
   ),
 }
@@ -274,8 +275,12 @@ def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   vocab, train_pairs, test, overlap = datasets(config)
   rows, data = [], {}
+  plan = Runs(len(variants(config)) * len(config.seeds))
   for variant in variants(config):
-    runs = [evaluate(variant, vocab, train_pairs, test, config, seed) for seed in config.seeds]
+    runs = [
+      plan.run(variant[0], s, lambda s=s, v=variant: evaluate(v, vocab, train_pairs, test, config, s))
+      for s in config.seeds
+    ]
     data[variant[0]] = runs
     rows.append({"model": variant[0], **summary_cells(runs, config)})
   counts = {b["lengths"]: b["sentences"] for b in runs[0]["buckets"]}  # the same test set for every run

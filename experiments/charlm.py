@@ -56,6 +56,7 @@ from flax import nnx
 
 from harness import budget, cli, figures, report, timing
 from harness.journal import Journal
+from harness.runs import Runs
 from harness.sizing import count_params, matched_width
 from seqjax import decoding
 from seqjax.conv import DilatedConvStack
@@ -86,7 +87,6 @@ TRAIN = TrainConfig(
   clip_norm=1.0,
   log_every=25,
   eval_every=50,
-  progress=False,
 )
 
 
@@ -110,7 +110,6 @@ class Config:
     clip_norm=1.0,
     log_every=50,
     eval_every=250,
-    progress=False,
   )
   anchor_context: int = 64
   anchor_width: int = 128  # the recipe's (4 heads of 32)
@@ -119,7 +118,7 @@ class Config:
   corpus: str = ""  # the prepared corpus folder ("": seqjax.data.bible's default)
   text: str = ""  # a UTF-8 text file to train on in place of the corpus ("": the corpus)
   workdir: str = "runs/charlm"  # each run's fit workdir (checkpoint for `sample`) goes here ("": <out>/charlm-runs)
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("charlm")
 
   def check(self) -> "Config":
     unknown = [m for m in self.models if m not in MODELS]
@@ -416,13 +415,20 @@ def main(argv=None):
   if config.text:
     same_text = f"|text sha256 {hashlib.sha256((split.train + split.valid).encode()).hexdigest()[:16]}"
 
+  plan = Runs(len(config.seeds) * (len(names) + bool(config.anchor)))
+
   def trained(name: str, seed: int, width: int, context: int, train: TrainConfig, windows: np.ndarray) -> dict:
     train = dataclasses.replace(train, seed=seed)
     run = run_config(name, width, config, train, context, split.vocabulary)
     workdir = runs_dir / f"{slug(name)}-seed{seed}"
     model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
     key = f"{name}|{seed}" + (f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else "") + same_text
-    record = journal.run(key, lambda: train_one(name, model(), train_ids, windows, train, context, workdir, run))
+    record = plan.run(
+      name,
+      seed,
+      lambda: journal.run(key, lambda: train_one(name, model(), train_ids, windows, train, context, workdir, run)),
+      reused=key in journal.done,
+    )
     record = {**record, **budget_and_convergence(record, train, context, config.converged_below)}
     print(
       f"seed {seed} {name}: {record['valid_bpc']:.3f} bits/char, {record['tokens_per_s']:,.0f} tokens/s, "
@@ -551,10 +557,10 @@ CONFIGS = {
       models=("LSTM", "dilated CNN"),
       params=3000,
       context=8,
-      train=TrainConfig(steps=4, batch_size=8, learning_rate=3e-3, log_every=2, eval_every=2, progress=False),
+      train=TrainConfig(steps=4, batch_size=8, learning_rate=3e-3, log_every=2, eval_every=2),
       valid_windows=4,
       valid_every=2,
-      anchor_train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-3, log_every=1, eval_every=2, progress=False),
+      anchor_train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-3, log_every=1, eval_every=2),
       anchor_context=8,
       anchor_width=8,
       seeds=(0,),
@@ -581,7 +587,7 @@ CONFIGS = {
       valid_windows=1024,
       seeds=(0, 1, 2),
       workdir="runs/charlm-large",
-      out=str(report.LARGE),
+      out=report.default_out("charlm", "large"),
     ),
   ),
 }

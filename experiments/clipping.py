@@ -21,6 +21,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax import _validate
 from seqjax.recurrent import StackedRNN
 from seqjax.train import TrainConfig, fit
@@ -41,9 +42,8 @@ class Config:
     clip_norm=None,
     log_every=1,
     skip_limit=400,  # the unclipped run diverges on purpose: keep measuring
-    progress=False,
   )
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("clipping")
 
   def check(self) -> "Config":
     self.train.check()
@@ -68,7 +68,7 @@ CONFIGS = {
       hidden=256,
       seeds=(0, 1, 2, 3, 4),
       train=dataclasses.replace(Config().train, steps=2000, skip_limit=2000),
-      out=str(report.LARGE),
+      out=report.default_out("clipping", "large"),
     ),
   ),
 }
@@ -148,7 +148,12 @@ def draw(runs: list[dict], baseline: float, config: Config):
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  runs = [run(config, clip, seed) for clip in (None, config.clip_norm) for seed in config.seeds]
+  plan = Runs(2 * len(config.seeds))
+  runs = [
+    plan.run("no clipping" if clip is None else f"clip norm {clip:g}", s, lambda c=clip, s=s: run(config, c, s))
+    for clip in (None, config.clip_norm)
+    for s in config.seeds
+  ]
   baseline = float(np.var([adding_batch(s, slice(None), config)["y"] for s in range(20)]))
   rows = []
   for clip in (None, config.clip_norm):

@@ -34,7 +34,7 @@ on a connected machine `hf download google-bert/bert-base-uncased config.json mo
 vocab.txt --local-dir bert-base-uncased`) nothing is trained: the same sentence layouts are
 written in English words ("bank"; money, loan, ... against river, water, ...; neutral fillers),
 split by the folder's WordPiece vocabulary, and the pretrained BERT's last layer at "bank" is
-probed beside its input embedding; results/contextual_embeddings_pretrained.*.
+probed beside its input embedding; <out>/contextual_embeddings_pretrained.*.
 """
 
 import dataclasses
@@ -46,6 +46,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax import _validate
 from seqjax.data.batching import step_indices
 from seqjax.data.wordpiece import WordPiece
@@ -79,8 +80,8 @@ class Config:
   collapse_learning_rate: float = 3e-3  # a second BERT, trained at this rate
   pretrained: str = ""  # a Hugging Face BERT folder (with vocab.txt): probe it on English words instead of training
   seeds: tuple[int, ...] = (0, 1, 2)  # each draws the data and initializes the models
-  train: TrainConfig = TrainConfig(steps=1500, batch_size=64, learning_rate=1e-3, clip_norm=1.0, progress=False)
-  out: str = str(report.RESULTS)
+  train: TrainConfig = TrainConfig(steps=1500, batch_size=64, learning_rate=1e-3, clip_norm=1.0)
+  out: str = report.default_out("contextual_embeddings")
 
   def check(self) -> "Config":
     self.train.check()
@@ -130,7 +131,7 @@ CONFIGS = {
       train_sentences=200000,
       distance_edges=(1, 3, 6, 12, 24, 48, 96),
       train=dataclasses.replace(Config().train, steps=10000),
-      out=str(report.LARGE),
+      out=report.default_out("contextual_embeddings", "large"),
     ),
   ),
 }
@@ -398,7 +399,10 @@ def draw(runs: list[dict], config: Config, file_name: str = "contextual_embeddin
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  runs = [(run_pretrained if config.pretrained else run)(config, seed) for seed in config.seeds]
+  plan = Runs(len(config.seeds))
+  label = "pretrained BERT (probed, not trained)" if config.pretrained else "BiLM, BERT and BERT at the collapse rate"
+  measure = run_pretrained if config.pretrained else run
+  runs = [plan.run(label, s, lambda s=s: measure(config, s)) for s in config.seeds]
   spread = lambda values: report.spread(100 * np.asarray(values), ".1f")  # noqa: E731
   rows, distance_rows, names = [], [], list(runs[0]["representations"])
   for name in names:

@@ -32,6 +32,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax import _validate
 from seqjax.attention.positional import sinusoidal_encoding
 from seqjax.recurrent import StackedRNN, initializer, spectrum
@@ -73,8 +74,8 @@ class Config:
   seeds: int = 3
   layers: int = 2  # the Transformer encoder's blocks (width `hidden`, 4 heads)
   kinds: tuple[str, ...] = KINDS  # the rows of MODELS to run, by kind
-  train: TrainConfig = TrainConfig(steps=300, batch_size=32, learning_rate=1e-3, clip_norm=1.0, progress=False)
-  out: str = str(report.RESULTS)
+  train: TrainConfig = TrainConfig(steps=300, batch_size=32, learning_rate=1e-3, clip_norm=1.0)
+  out: str = report.default_out("gradient_decay")
 
   def check(self) -> "Config":
     self.train.check()
@@ -104,7 +105,11 @@ CONFIGS = {
   "large": (
     "for an accelerator: T=512, H=256, 4 layers, 2000 training steps",
     Config(
-      time=512, hidden=256, layers=4, train=dataclasses.replace(Config().train, steps=2000), out=str(report.LARGE)
+      time=512,
+      hidden=256,
+      layers=4,
+      train=dataclasses.replace(Config().train, steps=2000),
+      out=report.default_out("gradient_decay", "large"),
     ),
   ),
 }
@@ -246,17 +251,19 @@ def draw_multipliers(table: dict, config: Config):
   return figures.save(fig, config.out, "gradient_multipliers")
 
 
-def measure(kind: str, options: dict, config: Config) -> dict:
-  """Per seed: gradient norms by position at init and after training, spectral radius, final loss."""
-  runs = {"norms": [], "norms_trained": [], "rho": [], "final_loss": []}
-  for seed in range(config.seeds):
-    model = build(kind, options, config, seed)
-    runs["norms"].append(input_gradient_norms(model, config, seed).tolist())
-    runs["rho"].append(spectral_radius(model, config))
-    encoder, readout, final_loss = trained(kind, options, config, seed)
-    runs["norms_trained"].append(input_gradient_norms(encoder, config, seed, readout).tolist())
-    runs["final_loss"].append(float(final_loss))
-  return runs
+def measure_seed(kind: str, options: dict, config: Config, seed: int) -> dict:
+  """Gradient norms by position at init and after training, spectral radius, final loss."""
+  model = build(kind, options, config, seed)
+  norms, rho = input_gradient_norms(model, config, seed).tolist(), spectral_radius(model, config)
+  encoder, readout, final_loss = trained(kind, options, config, seed)
+  trained_norms = input_gradient_norms(encoder, config, seed, readout).tolist()
+  return {"norms": norms, "norms_trained": trained_norms, "rho": rho, "final_loss": float(final_loss)}
+
+
+def measure(label: str, kind: str, options: dict, config: Config, plan: Runs) -> dict:
+  """measure_seed's numbers of every seed, as lists over seeds; each seed is one run of `plan`."""
+  per_seed = [plan.run(label, s, lambda s=s: measure_seed(kind, options, config, s)) for s in range(config.seeds)]
+  return {name: [numbers[name] for numbers in per_seed] for name in ("norms", "norms_trained", "rho", "final_loss")}
 
 
 def main(argv=None):
@@ -270,8 +277,10 @@ def main(argv=None):
 
   rows, trained_rows, per_seed = [], [], {}
   T = config.time
-  for label, kind, options in (model for model in MODELS if model[1] in config.kinds):
-    runs = measure(kind, options, config)
+  models = [model for model in MODELS if model[1] in config.kinds]
+  plan = Runs(len(models) * config.seeds)
+  for label, kind, options in models:
+    runs = measure(label, kind, options, config, plan)
     norms, after = np.asarray(runs["norms"]), np.asarray(runs["norms_trained"])  # [seeds, T]
     # first/last per seed spans orders of magnitude, so the spread is geometric
     runs["first_over_last"] = (norms[:, 0] / norms[:, -1]).tolist()

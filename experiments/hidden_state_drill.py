@@ -40,7 +40,7 @@ class Config:
   gains: tuple[float, ...] = (0.5, 1.0, 1.5)  # the Elman RNN's recurrent spectral radius
   threshold: float = 0.01
   seeds: tuple[int, ...] = (0, 1, 2)
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("hidden_state_drill")
 
   def check(self) -> "Config":
     cli.at_least("time", self.time, 2)
@@ -61,7 +61,7 @@ CONFIGS = {
   "smoke": ("T=6, H=4, 8 sequences, 1 seed", Config(time=6, hidden=4, batch=8, seeds=(0,), out="/tmp/seqjax-smoke")),
   "large": (
     "for an accelerator: T=400, H=256, 1024 sequences",
-    Config(time=400, hidden=256, batch=1024, out=str(report.LARGE)),
+    Config(time=400, hidden=256, batch=1024, out=report.default_out("hidden_state_drill", "large")),
   ),
 }
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from experiments.long_range import Recurrent, score_text, train_and_test
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax import _validate
 from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS
 from seqjax.train import TrainConfig
@@ -49,10 +50,10 @@ class Config:
   hidden: int = 64
   copy_distance: int = 64
   adding_distance: int = 100
-  train: TrainConfig = TrainConfig(steps=800, batch_size=32, learning_rate=3e-3, clip_norm=1.0, progress=False)
+  train: TrainConfig = TrainConfig(steps=800, batch_size=32, learning_rate=3e-3, clip_norm=1.0)
   test_size: int = 512
   seeds: tuple[int, ...] = (0, 1, 2)
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("init_in_training")
 
   def check(self) -> "Config":
     unknown = [v for v in self.variants if v not in VARIANTS]
@@ -104,6 +105,7 @@ def main(argv=None):
   started = time.perf_counter()
   runs = []
   names = list(config.variants or VARIANTS)
+  plan = Runs(len(TASK_NAMES) * len(names) * len(config.seeds))
   for task in TASK_NAMES:
     for name in names:
       kind, options = VARIANTS[name]
@@ -111,10 +113,11 @@ def main(argv=None):
       def build(width, task_name, rngs, kind=kind, options=options):
         return Recurrent(kind, width, task_name, rngs=rngs, **options)
 
-      runs += [
-        train_and_test(name, build, config.hidden, task, distance(task, config), seed, config, config.train.steps)
-        for seed in config.seeds
-      ]
+      def train(seed, name=name, build=build, task=task):
+        steps = config.train.steps
+        return train_and_test(name, build, config.hidden, task, distance(task, config), seed, config, steps)
+
+      runs += [plan.run(f"{name}, {task}", s, lambda s=s, train=train: train(s)) for s in config.seeds]
   rows = []
   for name in names:
     row = {"variant": name}
@@ -157,7 +160,7 @@ CONFIGS = {
       hidden=4,
       copy_distance=4,
       adding_distance=4,
-      train=TrainConfig(steps=3, batch_size=8, learning_rate=3e-3, log_every=1, progress=False),
+      train=TrainConfig(steps=3, batch_size=8, learning_rate=3e-3, log_every=1),
       test_size=8,
       seeds=(0,),
       out="/tmp/seqjax-smoke",
@@ -169,10 +172,10 @@ CONFIGS = {
       hidden=256,
       copy_distance=256,
       adding_distance=400,
-      train=TrainConfig(steps=3000, batch_size=64, learning_rate=1e-3, clip_norm=1.0, progress=False),
+      train=TrainConfig(steps=3000, batch_size=64, learning_rate=1e-3, clip_norm=1.0),
       test_size=2048,
       seeds=(0, 1, 2, 3, 4),
-      out=str(report.LARGE),
+      out=report.default_out("init_in_training", "large"),
     ),
   ),
 }

@@ -20,7 +20,8 @@ data. `caps` bounds the distances of a model too costly on a CPU beyond them (on
 step at T = 1024 costs ~1.5 s here, 10x an LSTM's): the default, to fit an hour on 2 CPU cores,
 runs copy and adding with the Transformer and LRU to D = 64 and minGRU to 256; `full` adds the
 recall task, the Transformer to 128 and LRU and minGRU to wherever they fail (into
-results/full/). Finished runs are journaled (harness.journal, `<out>/long_range.runs.jsonl`): a
+runs/long_range/full/; the committed numbers are in results/full/). Finished runs are journaled
+(harness.journal, `<out>/long_range.runs.jsonl`): a
 killed run resumes where it stopped, and configs that differ only in tasks, models, distances or
 caps share their runs (copy the journal into the other config's `out` to reuse it).
 
@@ -53,6 +54,7 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.journal import Journal
+from harness.runs import Runs
 from harness.sizing import matched_width
 from seqjax.conv import DilatedConvStack
 from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS, TASKS, make_batch, shape
@@ -76,13 +78,13 @@ class Config:
     ("minGRU", 256),
   )
   params: int = 20_000  # each model's width is chosen to come nearest to this count
-  train: TrainConfig = TrainConfig(steps=500, batch_size=32, learning_rate=3e-3, clip_norm=1.0, progress=False)
+  train: TrainConfig = TrainConfig(steps=500, batch_size=32, learning_rate=3e-3, clip_norm=1.0)
   test_size: int = 512
   seeds: tuple[int, ...] = (0, 1, 2)
   depth_distance: int = 512
   depth_layers: tuple[int, ...] = (7, 8, 9, 10)
   control_factor: int = 3  # the LSTM control: this many times the steps
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("long_range")
 
   def check(self) -> "Config":
     if not self.distances or any(not isinstance(d, int) or d < 2 for d in self.distances):
@@ -362,6 +364,22 @@ def draw_depth(depth_runs: list[dict], config: Config):
   return figures.save(fig, config.out, "long_range_depth")
 
 
+def most_runs(config: Config, names: list[str]) -> int:
+  """The runs main may train: each model's distances up to its cap on each of its tasks (a series
+  stops early at the first distance no seed solves), the depth sweep and the LSTM control."""
+  caps = dict(config.caps)
+  series = sum(
+    sum(distance <= caps.get(name, distance) for distance in config.distances)
+    for task in config.tasks
+    for name in names
+    if task in MODELS[name][1]
+  )
+  copy = "copy" in config.tasks
+  depth = len(config.depth_layers) + 1 if copy else 0
+  control = 1 if copy and CONTROL_MODEL in names else 0
+  return (series + depth + control) * len(config.seeds)
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   names = list(config.models or MODELS)
@@ -369,9 +387,12 @@ def main(argv=None):
   runs, widths, rows = [], {}, []
   journal = Journal("long_range", config, fields=("params", "train", "test_size"))  # what one run depends on
 
+  plan = Runs(most_runs(config, names), at_most=True)
+
   def trained(name, build, width, task, distance, seed, steps):
     key = f"{name}|{task}|{distance}|{seed}|{steps}"
-    return journal.run(key, lambda: train_and_test(name, build, width, task, distance, seed, config, steps))
+    train = lambda: train_and_test(name, build, width, task, distance, seed, config, steps)  # noqa: E731
+    return plan.run(f"{name}, {task} D={distance}", seed, lambda: journal.run(key, train), reused=key in journal.done)
 
   for task in config.tasks:
     for name in names:
@@ -504,7 +525,7 @@ CONFIGS = {
   "default": ("copy and adding, D = 16 ... 512, ~20k parameters, 500 steps, 3 seeds (the README's numbers)", Config()),
   "full": (
     "the default plus recall, the Transformer to D = 128, LRU and minGRU uncapped (~2.5 hours on 2 CPU cores)",
-    Config(tasks=TASKS, caps=(("Transformer (causal, RoPE)", 128),), out=str(report.RESULTS / "full")),
+    Config(tasks=TASKS, caps=(("Transformer (causal, RoPE)", 128),), out=report.default_out("long_range", "full")),
   ),
   "smoke": (
     "two distances, two models, tiny",
@@ -512,7 +533,7 @@ CONFIGS = {
       distances=(4, 8),
       models=("LSTM, forget bias 1", "Transformer (causal, RoPE)"),
       params=2000,
-      train=TrainConfig(steps=4, batch_size=8, learning_rate=3e-3, progress=False),
+      train=TrainConfig(steps=4, batch_size=8, learning_rate=3e-3),
       test_size=16,
       seeds=(0,),
       depth_distance=8,
@@ -525,10 +546,10 @@ CONFIGS = {
     Config(
       distances=(16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
       params=200_000,
-      train=TrainConfig(steps=2000, batch_size=64, learning_rate=1e-3, clip_norm=1.0, progress=False),
+      train=TrainConfig(steps=2000, batch_size=64, learning_rate=1e-3, clip_norm=1.0),
       test_size=2048,
       seeds=(0, 1, 2, 3, 4),
-      out=str(report.LARGE),
+      out=report.default_out("long_range", "large"),
     ),
   ),
 }

@@ -33,6 +33,7 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
+from harness.runs import Runs
 from seqjax.attention.positional import AbsolutePositions, RelativePositionBias
 from seqjax.train import TrainConfig, fit
 from seqjax.transformer import TransformerStack
@@ -57,10 +58,10 @@ class Config:
   dim: int = 64
   heads: int = 4
   layers: int = 2
-  train: TrainConfig = TrainConfig(steps=600, batch_size=32, learning_rate=1e-3, clip_norm=1.0, progress=False)
+  train: TrainConfig = TrainConfig(steps=600, batch_size=32, learning_rate=1e-3, clip_norm=1.0)
   test_size: int = 512
   seeds: tuple[int, ...] = (0, 1, 2)
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("positional_encodings")
 
   def check(self) -> "Config":
     if not self.lengths or any(not isinstance(n, int) or n < 2 for n in self.lengths):
@@ -195,8 +196,11 @@ def draw(runs: list[dict], config: Config):
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   started = time.perf_counter()
+  plan = Runs(len(KINDS) * len(config.positions) * len(config.lengths) * len(config.seeds))
   runs = [
-    run(kind, position, n, seed, config)
+    plan.run(
+      f"{kind}, {position} positions, n = {n}", seed, lambda k=kind, p=position, n=n, s=seed: run(k, p, n, s, config)
+    )
     for kind in KINDS
     for position in config.positions
     for n in config.lengths
@@ -244,7 +248,7 @@ CONFIGS = {
       dim=8,
       heads=2,
       layers=1,
-      train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-3, progress=False),
+      train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-3),
       test_size=8,
       seeds=(0,),
       out="/tmp/seqjax-smoke",
@@ -257,10 +261,10 @@ CONFIGS = {
       dim=256,
       heads=8,
       layers=4,
-      train=TrainConfig(steps=5000, batch_size=64, learning_rate=3e-4, clip_norm=1.0, progress=False),
+      train=TrainConfig(steps=5000, batch_size=64, learning_rate=3e-4, clip_norm=1.0),
       test_size=2048,
       seeds=(0, 1, 2, 3, 4),
-      out=str(report.LARGE),
+      out=report.default_out("positional_encodings", "large"),
     ),
   ),
 }

@@ -29,6 +29,7 @@ import optax
 from flax import nnx
 
 from harness import cli, figures, report, timing
+from harness.runs import Runs
 from seqjax import _validate
 from seqjax.recurrent import LSTMCell
 from seqjax.train import TrainConfig
@@ -52,7 +53,7 @@ class Config:
   cost_k1: int = 25
   cost_k2s: tuple[int, ...] = (25, 50, 100, 200, 400)  # 400 = the full sequence
   cost_runs: int = 5
-  out: str = str(report.RESULTS)
+  out: str = report.default_out("tbptt")
 
   def check(self) -> "Config":
     cli.at_least("time", self.time, 2)
@@ -119,7 +120,7 @@ CONFIGS = {
       cost_hidden=1024,
       cost_k1=50,
       cost_k2s=(50, 100, 200, 500, 1000, 2000),
-      out=str(report.LARGE),
+      out=report.default_out("tbptt", "large"),
     ),
   ),
 }
@@ -278,7 +279,12 @@ def draw(runs: list[dict], config: Config):
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  runs = [train(config, k2, seed) for k2 in config.k2s for seed in config.seeds]
+  plan = Runs(len(config.k2s) * len(config.seeds))
+  runs = [
+    plan.run(f"LSTM, TBPTT k1 = {config.k1}, k2 = {k2}", s, lambda k2=k2, s=s: train(config, k2, s))
+    for k2 in config.k2s
+    for s in config.seeds
+  ]
   rows = []
   for k2 in config.k2s:
     accuracy = [r["accuracy"] for r in runs if r["k2"] == k2]

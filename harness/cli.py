@@ -3,6 +3,10 @@
 python -m experiments.<name> default                     # the config the README's numbers use
 python -m experiments.<name> smoke                       # tiny: seconds, for CI and checks
 python -m experiments.<name> default --train.steps 500   # any field, nested with dots
+python -m experiments.<name> default --out results       # maintainers: over the committed numbers
+
+An experiment writes into its config's `out`: runs/<name>/ (git-ignored) for default, runs/<name>/large/
+for large, /tmp/seqjax-smoke for smoke (harness.report.default_out).
 
 Every field is checked (the config's `check()`, one message per field) and `out` is checked
 writable before any work. The TrainConfig fields that act only with a workdir (tensorboard,

@@ -1,5 +1,6 @@
 """Compares two results files of one experiment or benchmark number by number, leaving out their
-provenance (date, machine, versions, command) and the folder they were written to:
+provenance (date, machine, versions, command), the folders they were written to and whether a
+progress bar was shown (CONFIG_IGNORED):
 
     python -m harness.compare results/clipping.json /tmp/rerun/clipping.json [--rtol 1e-3]
 
@@ -15,7 +16,11 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-IGNORED = ("provenance", "config.out")  # where and when the numbers were made, not what they are
+IGNORED = ("provenance",)  # when and on what the numbers were made, not what they are
+# Config fields that change what a run shows, not what it computes: a run shown with a progress bar
+# is the same run as one without (harness.journal leaves them out of its fingerprints too)
+DISPLAY_ONLY = ("progress",)
+CONFIG_IGNORED = ("out", *DISPLAY_ONLY)  # at any depth of "config" (a nested config's output folder too)
 
 
 class Difference(NamedTuple):
@@ -44,9 +49,9 @@ def _same(a, b) -> bool:
 
 def differences(first, second, path: str = "") -> tuple[list[Difference], int]:
   """Every leaf of two parsed JSON documents that differs, and how many leaves were compared;
-  dicts are matched by key (the IGNORED paths skipped), lists by position."""
+  dicts are matched by key (IGNORED and CONFIG_IGNORED skipped), lists by position."""
   if isinstance(first, dict) and isinstance(second, dict):
-    keys = [k for k in sorted(set(first) | set(second), key=str) if _join(path, k) not in IGNORED]
+    keys = [k for k in sorted(set(first) | set(second), key=str) if not _ignored(_join(path, k))]
     found = [Difference(_join(path, k), first.get(k), second.get(k)) for k in keys if k not in first or k not in second]
     pairs = [(_join(path, k), first[k], second[k]) for k in keys if k in first and k in second]
   elif isinstance(first, list) and isinstance(second, list):
@@ -67,6 +72,25 @@ def _join(path: str, key) -> str:
   return f"{path}.{key}" if path else str(key)
 
 
+def _ignored(path: str) -> bool:
+  return path in IGNORED or (path.startswith("config.") and path.rsplit(".", 1)[-1] in CONFIG_IGNORED)
+
+
+def summary(found: list[Difference], count: int, *, rtol: float = 0.0, show: int = 12) -> str:
+  """The comparison in words: identical, or how many of the `count` values differ (and how many by
+  more than rtol), with the `show` most different entries by their path, largest first."""
+  if not found:
+    return f"identical: all {count} values equal (provenance and output folder left out)"
+  beyond = [d for d in found if d.relative() > rtol]
+  largest = sorted(found, key=Difference.relative, reverse=True)
+  lines = [
+    f"{len(found)} of {count} values differ, {len(beyond)} by more than rtol {rtol:g}; "
+    f"largest relative difference {largest[0].relative():.3g} at {largest[0].path}"
+  ]
+  lines += [f"  {d.path}: {d.first!r} -> {d.second!r} (relative {d.relative():.3g})" for d in largest[:show]]
+  return "\n".join(lines)
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="python -m harness.compare", description=__doc__.split("\n\n")[0])
   parser.add_argument("first", type=Path, help="a results .json, e.g. the committed one")
@@ -85,18 +109,8 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as error:
       parser.error(f"{name} must be a readable results .json, got {str(path)!r}: {error}")
   found, count = differences(*documents)
-  beyond = [d for d in found if d.relative() > args.rtol]
-  if not found:
-    print(f"identical: all {count} values equal (provenance and output folder left out)")
-    return 0
-  largest = max(found, key=Difference.relative)
-  print(
-    f"{len(found)} of {count} values differ, {len(beyond)} by more than rtol {args.rtol:g}; "
-    f"largest relative difference {largest.relative():.3g} at {largest.path}"
-  )
-  for d in sorted(found, key=Difference.relative, reverse=True)[: args.show]:
-    print(f"  {d.path}: {d.first!r} -> {d.second!r} (relative {d.relative():.3g})")
-  return 1 if beyond else 0
+  print(summary(found, count, rtol=args.rtol, show=args.show))
+  return 1 if any(d.relative() > args.rtol for d in found) else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ object), the version of the code that trained it and a checksum of all of these.
 reads the runs of the same fingerprint back instead of training them again (several processes may
 share one journal, each running some of the keys); lines of other fingerprints are not read back.
 Fields of nested dataclasses (a TrainConfig) left at their defaults do not enter the fingerprint,
-so an option added later with a default that keeps the old behaviour does not void earlier runs.
+so an option added later with a default that keeps the old behaviour does not void earlier runs;
+display-only ones (harness.compare.DISPLAY_ONLY: whether a progress bar was shown) enter at one
+fixed value, so showing progress or not never changes it.
 The journal stays after the results are written (git ignores it): delete it to measure every run
 afresh.
 
@@ -37,6 +39,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from harness.compare import DISPLAY_ONLY
 
 _REPOSITORY = Path(__file__).resolve().parents[1]
 _PACKAGES = ("seqjax", "harness")  # the library code a run's record depends on, beside its script
@@ -229,12 +233,14 @@ def _spans(numbers: list[int]) -> str:
 
 def _set_fields(value):
   """A dataclass as a dict of the fields that differ from their defaults (recursively); other
-  values as they are."""
+  values as they are. A display-only field (a progress bar: the same run shown or not) enters as
+  False whatever its value: every experiment journaled with progress=False before bars were shown
+  by default, so their fingerprints, and the runs journaled under them, stay valid."""
   if not dataclasses.is_dataclass(value):
     return value
   kept = {}
   for field in dataclasses.fields(value):
-    current = getattr(value, field.name)
+    current = False if field.name in DISPLAY_ONLY else getattr(value, field.name)
     if field.default is not dataclasses.MISSING and current == field.default:
       continue
     if field.default_factory is not dataclasses.MISSING and current == field.default_factory():

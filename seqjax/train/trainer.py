@@ -15,12 +15,12 @@ from pathlib import Path
 import jax
 import numpy as np
 from flax import nnx
-from tqdm import tqdm
 
 from seqjax._paths import path_names
 from seqjax.train import distributed, grad_health, optim, preemption
 from seqjax.train.checkpoint import Checkpointer
 from seqjax.train.config import PRECISIONS, TrainConfig
+from seqjax.train.progress import Progress, announce
 from seqjax.train.records import MetricsLog, WorkdirLock, check_workdir, prepare_workdir, run_record
 from seqjax.train.sharding import make_mesh, shard_params
 from seqjax.train.step import init_state, make_train_step, split_model
@@ -129,6 +129,8 @@ def fit(
         log.info("resumed %s from step %d", workdir, restored[0])
       if jax.process_index() == 0 and not read_only:
         metrics_log = MetricsLog(workdir, resume_step=int(state.step), tensorboard=config.tensorboard)
+        if config.progress:
+          announce(workdir, config.tensorboard)
     evaluation = None if evaluate is None else lambda params: _evaluated(evaluate(nnx.merge(graphdef, params, rest)))
     state, history, compile_seconds = _loop(
       state, train_step, batch_fn, config, mesh, names, zero, checkpointer, metrics_log, stop_after, evaluation, stop
@@ -181,7 +183,7 @@ def _loop(
   start = int(state.step)
   end = config.steps if stop_after is None else min(config.steps, start + stop_after)
   history, compile_seconds, skips_in_a_row = [], float("nan"), 0
-  bar = tqdm(total=config.steps, initial=start, disable=not config.progress or jax.process_index() != 0)
+  progress = Progress(config.steps, start, end, enabled=config.progress and jax.process_index() == 0)
   window_start, window_steps, window_tokens, window_applied = time.perf_counter(), 0, [], []
   train_s = 0.0  # training seconds of this call: the compiling step and evaluations excluded
   for step in range(start, end):
@@ -233,13 +235,13 @@ def _loop(
       history.append({"step": done, **record})
       if metrics_log is not None:
         metrics_log.write(done, record)
-      bar.set_postfix(loss=f"{record['loss']:.4f}")
-    bar.update(1)
+      progress.logged(done, record, numbers if evaluating else {})
+    progress.advance()
     if checkpointer is not None:
       checkpointer.save(done, state, force=done == config.steps or last)
     if last:
       break
-  bar.close()
+  progress.close()
   return state, history, compile_seconds
 
 
