@@ -64,6 +64,7 @@ from seqjax.data import bible_text, char_text
 from seqjax.parallel import ScanBlockStack
 from seqjax.recurrent import RNNLanguageModel
 from seqjax.train import TrainConfig, fit, make_eval_step, split_model, token_cross_entropy
+from seqjax.train.records import cumulative_train_seconds, read_metrics
 from seqjax.transformer import GPT, GPTConfig
 
 SEED_TABLE = {  # seed 000's V100 figures: (GPU utilization, tokens/s)
@@ -262,13 +263,10 @@ def train_one(name, model, train_ids, windows, train: TrainConfig, context: int,
   evaluate = lambda m: {"valid_bpc": valid_nats(nnx.state(m, nnx.Param), windows) / math.log(2)}  # noqa: E731
   flops = flops_per_token(model, context)
   result = fit(model, loss_fn, batch_fn, train, workdir=workdir, run_config=run, overwrite=True, evaluate=evaluate)
-  history = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]  # resumes included
-  curve, offset, last = [], 0.0, 0.0
-  for h in history:
-    offset, last = (offset + last if h["train_s"] < last else offset), h["train_s"]  # a resumed call restarts its clock
-    if "valid_bpc" in h:
-      curve.append((h["step"], offset + h["train_s"], h["valid_bpc"], h["loss"]))
-  seconds = offset + last
+  history = read_metrics(workdir)  # resumes included
+  elapsed = cumulative_train_seconds(history)
+  curve = [(h["step"], s, h["valid_bpc"], h["loss"]) for h, s in zip(history, elapsed, strict=True) if "valid_bpc" in h]
+  seconds = elapsed[-1]
   tokens = (train.steps - 1) * train.batch_size * context  # the compiling first step is not timed
   return {
     "model": name,

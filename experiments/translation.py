@@ -54,7 +54,6 @@ Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that modu
 import dataclasses
 import functools
 import itertools
-import json
 import math
 import time
 from pathlib import Path
@@ -77,6 +76,7 @@ from seqjax.data.vocab import BOS, EOS, PAD
 from seqjax.seq2seq.metrics import bootstrap_by_length, corpus_bleu, corpus_chrf
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit, make_eval_step, split_model
+from seqjax.train.records import cumulative_train_seconds, read_metrics
 from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
 
 EDGES = (1, 11, 21, 31, 41, math.inf)  # source words: the issue's buckets around the seed's
@@ -559,17 +559,12 @@ def train_until_stale(
   while True:
     result = fit(model_fn(), loss_fn, batch_fn, train, workdir=workdir, run_config=run, overwrite=True,
                  stop_after=train.eval_every if patience else None, evaluate=evaluate)  # fmt: skip
-    curve = [(r["step"], r["valid_bleu"], r["valid_loss"]) for r in logged_metrics(workdir) if "valid_bleu" in r]
+    curve = [(r["step"], r["valid_bleu"], r["valid_loss"]) for r in read_metrics(workdir) if "valid_bleu" in r]
     best = max(range(len(curve)), key=lambda i: curve[i][1])
     if result.step >= train.steps:
       return result, curve, "train.steps reached"
     if patience and len(curve) - 1 - best >= patience:
       return result, curve, f"validation BLEU not improved for {patience} evaluations"
-
-
-def logged_metrics(workdir: Path) -> list[dict]:
-  """The records of the workdir's metrics.jsonl (fit has just rewritten it whole: no torn line)."""
-  return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
 
 
 def run_one(name: str, seed: int, choice: dict, corpus: Corpus, config: Config, workdir: Path, example: int) -> dict:
@@ -583,12 +578,7 @@ def run_one(name: str, seed: int, choice: dict, corpus: Corpus, config: Config, 
     evaluation(corpus, config), config.patience,
   )  # fmt: skip
   model = result.model  # decoding passes no dropout key: no dropout
-  piece_ends = [
-    r
-    for r in logged_metrics(workdir)
-    if r["step"] == result.step or (config.patience and r["step"] % train.eval_every == 0)
-  ]
-  train_seconds = sum(r["train_s"] for r in piece_ends)  # train_s counts from each fit call's start
+  train_seconds = cumulative_train_seconds(read_metrics(workdir))[-1]
   decode_started = time.perf_counter()
   test_sources = [verse.source for verse in corpus.test]
   tokens = translate(model, test_sources, config, beam=True)

@@ -35,6 +35,7 @@ from seqjax.train import (
   split_model,
   token_cross_entropy,
 )
+from seqjax.train.records import cumulative_train_seconds, read_metrics
 from seqjax.train.step import optimizer_init, optimizer_update
 from seqjax.train.tbptt import segments, truncated_bptt
 from seqjax.transformer.blocks import TransformerBlock
@@ -235,7 +236,15 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
   assert losses(rest) == losses(whole)[4:]  # bit for bit: data order and dropout keys follow the step
   read = [json.loads(line)["loss"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
   assert read == losses(whole)
+  assert [r["loss"] for r in read_metrics(tmp_path / "cut")] == losses(whole)
   assert sorted(os.listdir(tmp_path / "whole" / "checkpoints")) == ["12", "8"]  # keep the last 2
+
+
+def test_cumulative_train_seconds_add_the_fit_calls_of_a_resumed_run():
+  records = [{"train_s": s} for s in (1.0, 2.0, 3.0, 0.5, 1.5, 0.25)]  # three calls: clocks restart at 0.5, 0.25
+  assert cumulative_train_seconds(records) == [1.0, 2.0, 3.0, 3.5, 4.5, 4.75]
+  with pytest.raises(ValueError, match=r"holds no metrics\.jsonl"):
+    read_metrics("/nonexistent-workdir")
 
 
 def test_partial_checkpoint_is_skipped(tmp_path):

@@ -163,6 +163,27 @@ def _logged_lines(path: Path) -> list[tuple[int, str]]:
   return logged
 
 
+def read_metrics(workdir: str | Path) -> list[dict]:
+  """The records of a fit workdir's metrics.jsonl, in step order, checked as `MetricsLog` checks
+  them on resume (a torn last line dropped with a warning, any other bad line a ValueError
+  naming the file and line)."""
+  path = Path(workdir) / "metrics.jsonl"
+  if not path.exists():
+    raise ValueError(f"{workdir} holds no metrics.jsonl: not a fit workdir, or fit has not started there")
+  return [json.loads(line) for _, line in _logged_lines(path)]
+
+
+def cumulative_train_seconds(records: list[dict]) -> list[float]:
+  """Each record's training seconds since the run began: `train_s` counts from the start of its
+  fit call, so a call that resumed a run (its clock restarting below the last value) adds the
+  calls before it."""
+  seconds, offset, last = [], 0.0, 0.0
+  for record in records:
+    offset, last = (offset + last if record["train_s"] < last else offset), record["train_s"]
+    seconds.append(offset + last)
+  return seconds
+
+
 class MetricsLog:
   """Appends {"step": ..., **metrics} lines to metrics.jsonl; on resume from step s, drops lines
   logged after s (their steps are re-run), so the file reads as one uninterrupted run. A torn
