@@ -7,17 +7,16 @@ One row of panels per metric: the training loss, then every other number the rec
 loss_fn's metrics, evaluate's numbers such as a validation score) except fit's bookkeeping
 (BOOKKEEPING); on the left against the step, on the right against training seconds (`train_s`,
 compilation and evaluations left out, added up over the fit calls of a resumed run). A torn last
-line (a run being written, or killed mid-write) is left out with a note; any other bad line is an
+line (a run being written, or killed mid-write) is left out with a warning; any other bad line is an
 error naming the file and line.
 """
 
 import argparse
-import json
 import math
-import sys
 from pathlib import Path
 
 from harness import figures
+from seqjax.train.records import cumulative_train_seconds, read_metrics
 
 # what fit adds to every record beside the loss and the loss_fn's metrics (seqjax.train.trainer._record, _loop)
 BOOKKEEPING = (
@@ -35,23 +34,11 @@ BOOKKEEPING = (
 )
 
 
-def read_records(path: Path) -> list[dict]:
-  """The records of a metrics.jsonl, in order; a torn last line is dropped with a note."""
-  lines = path.read_text().splitlines()
-  records = []
-  for number, line in enumerate(lines, 1):
-    try:
-      record = json.loads(line)
-    except ValueError:
-      if number == len(lines):
-        print(f"{path}:{number}: a torn last line, left out", file=sys.stderr)
-        continue
-      raise ValueError(f"{path}:{number} is not a JSON record: {line[:80]!r}") from None
-    if not isinstance(record, dict) or not _number(record.get("step")):
-      raise ValueError(f"{path}:{number} is not a metrics record (a JSON object with a numeric 'step'): {line[:80]!r}")
-    records.append(record)
+def read_records(workdir: Path) -> list[dict]:
+  """The records of a workdir's metrics.jsonl (`seqjax.train.records.read_metrics`); none is an error."""
+  records = read_metrics(workdir)
   if not records:
-    raise ValueError(f"{path} holds no records yet")
+    raise ValueError(f"{workdir / 'metrics.jsonl'} holds no records yet")
   return records
 
 
@@ -68,19 +55,9 @@ def metric_names(records: list[dict]) -> list[str]:
 
 
 def seconds(records: list[dict]) -> list[float | None]:
-  """Each record's training seconds from the run's start: train_s counts from each fit call's start,
-  so a drop marks a resumed call whose seconds are added to the earlier calls' (None where absent)."""
-  offset, previous, out = 0.0, 0.0, []
-  for record in records:
-    value = record.get("train_s")
-    if not _number(value):
-      out.append(None)
-      continue
-    if value < previous:
-      offset += previous
-    previous = value
-    out.append(offset + value)
-  return out
+  """Each record's training seconds from the run's start (`cumulative_train_seconds`: added up
+  over the fit calls of a resumed run); None for all when a record lacks train_s."""
+  return cumulative_train_seconds(records) if all(_number(r.get("train_s")) for r in records) else [None] * len(records)
 
 
 def curves(records: list[dict], name: str) -> tuple[list, list, list]:
@@ -135,7 +112,7 @@ def main(argv=None) -> Path:
     if label in runs:
       parser.error(f"{folder} is named twice")
     try:
-      runs[label] = read_records(path)
+      runs[label] = read_records(folder)
     except (OSError, UnicodeDecodeError, ValueError) as error:
       parser.error(str(error))
   out = args.out or args.runs[0] / "metrics.png"
