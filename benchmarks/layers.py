@@ -81,24 +81,35 @@ def layers(config: Config) -> dict[str, tuple[Callable[[], nnx.Module], str, dic
   }
 
 
-def draw(data: list[dict], config: Config):
-  """Time against T on log-log axes per layer: median with the fastest-slowest band, fitted slope."""
+def draw(data: list[dict], config: Config, device: str):
+  """Time against T on log-log axes per layer: median with the fastest-slowest band, fitted slope; the
+  title states the fitted slopes (1 = linear, 2 = quadratic) rather than a shape the data may not show."""
   fig, ax = figures.figure(7.0, 4.8)
+  slopes = {}
   for index, name in enumerate(dict.fromkeys(d["layer"] for d in data)):
     times = np.array([d["times_s"] for d in data if d["layer"] == name]) * 1e3  # [T, runs]
-    slope = np.polyfit(np.log(config.times), np.log(np.median(times, 1)), 1)[0]
-    ax.loglog(config.times, np.median(times, 1), "-o", color=f"C{index}", label=f"{name}: slope {slope:.2f}")
+    slopes[name] = np.polyfit(np.log(config.times), np.log(np.median(times, 1)), 1)[0]
+    ax.loglog(config.times, np.median(times, 1), "-o", color=f"C{index}", label=f"{name}: slope {slopes[name]:.2f}")
     ax.fill_between(config.times, times.min(1), times.max(1), color=f"C{index}", alpha=0.2)
+  steepest = max(slopes, key=slopes.get)
+  others = [slope for name, slope in slopes.items() if name != steepest]
+  others_text = f", the others {min(others):.2f}-{max(others):.2f}" if others else ""
   ax.set_xlabel("sequence length T (tokens)")
   ax.set_ylabel("forward+backward time per layer (ms)")
   ax.set_title(
-    f"Cost against T: recurrences grow linearly, attention quadratically at long T\n"
-    f"(B={config.batch}, D={config.dim}, {timing.device_name()}; slope = log-log fit over all T)",
-    fontsize=10,
+    f"Time against T, log-log slope fitted over T = {config.times[0]}-{config.times[-1]} (1 = linear, 2 = "
+    f"quadratic):\n{steepest} {slopes[steepest]:.2f}{others_text}\n"
+    f"(B={config.batch}, D={config.dim}, {device}; median, band: fastest-slowest of {config.runs} runs)",
+    fontsize=9,
   )
   ax.legend(fontsize=8)
   ax.grid(alpha=0.3, which="both")
   return figures.save(fig, config.out, "layers")
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [draw(record["rows"], config, record["device"])]
 
 
 def main(argv=None):
@@ -143,7 +154,7 @@ def main(argv=None):
       ),
       (
         "Growth exponent of time with T (log-log slope; 1 = linear, 2 = quadratic)",
-        report.markdown_table(growth) + f"\n\n![time against T]({draw(data, config).name})",
+        report.markdown_table(growth) + f"\n\n![time against T]({draw(data, config, timing.device_name()).name})",
       ),
     ],
     {"device": timing.device_name(), "rows": data},

@@ -65,7 +65,7 @@ def time_step(name: str, source_length: int, hidden: int, batch: int, runs: int)
   return timing.time_jax(step, params, state, tokens, runs=runs)
 
 
-def draw(data: list[dict], config: Config):
+def draw(data: list[dict], config: Config, device: str):
   fig, axes = figures.figure(5.5 * len(config.hiddens), 4.4, columns=len(config.hiddens))
   for ax, hidden in zip(np.atleast_1d(axes), config.hiddens, strict=True):
     for index, name in enumerate(NAMED_ATTENTIONS):
@@ -82,11 +82,17 @@ def draw(data: list[dict], config: Config):
     ax.grid(alpha=0.3, which="both")
   np.atleast_1d(axes)[0].legend(fontsize=7)
   fig.suptitle(
-    f"One decoding step of an LSTM encoder-decoder by attention score and window, {timing.device_name()}\n"
-    f"(median of {config.runs} calls, band: fastest-slowest)",
+    f"One decoding step of an LSTM encoder-decoder by attention score and window, {device}\n"
+    f"(median of {config.runs} calls, band: fastest-slowest; where bands overlap, the difference is within timing "
+    "noise)",
     fontsize=10,
   )
   return figures.save(fig, config.out, "seq2seq_step")
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [draw(record["rows"], config, record["device"])]
 
 
 def main(argv=None):
@@ -108,14 +114,15 @@ def main(argv=None):
         row[f"S={r['source_length']}: x dot"] = timing.ratio(r, peers[(hidden, r["source_length"])])
       row[f"compile s, S={mine[-1]['source_length']}"] = f"{mine[-1]['compile_s']:.2f}"
       rows.append(row)
-  figure_path = draw(data, config)
+  figure_path = draw(data, config, timing.device_name())
   report.write(
     "seq2seq_step",
     f"One decoding step by attention score and window, {timing.device_name()}",
     [
       (
         f"batch {config.batch}; median [fastest-slowest] of {config.runs} calls after one warm-up, each ended by "
-        f"block_until_ready; the ratio is against {PEER} at the same H and S, in the same run; compile apart",
+        f"block_until_ready; the ratio is against {PEER} at the same H and S, in the same run; compile apart; "
+        "where two variants' ranges overlap, their difference is within timing noise",
         report.markdown_table(rows) + f"\n\n![decoding-step time]({figure_path.name})",
       )
     ],

@@ -66,10 +66,16 @@ def plot(quality: dict, config: Config):
   bottleneck.draw_quality(exact_ax, bleu_ax, quality, config.task)
   fig.suptitle(
     f"Attention scores and windows on the same translation task, LSTM encoder-decoder H={config.task.attention_hidden}"
-    f"\n(mean, band: lowest-highest of {len(config.task.seeds)} seeds; test sentences never trained on)",
+    f"\n(mean, band: lowest-highest of {len(config.task.seeds)} seeds, where bands overlap the difference is within "
+    "seed noise; test sentences never trained on)",
     fontsize=10,
   )
   return figures.save(fig, config.out, "attention_scores")
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [plot(record["models"], config)]
 
 
 def main(argv=None):
@@ -77,7 +83,7 @@ def main(argv=None):
   task = config.task
   started = time.perf_counter()
   vocab, train_pairs, test, overlap = bottleneck.datasets(task)
-  quality, rows = {}, []
+  quality, rows, sizes = {}, [], {}
   hidden, steps = task.attention_hidden, task.train.steps
   names = config.variants or NAMED_ATTENTIONS
   plan = Runs(len(names) * len(task.seeds))
@@ -86,7 +92,8 @@ def main(argv=None):
     evaluate = lambda s, v=variant: bottleneck.evaluate(v, vocab, train_pairs, test, task, s)  # noqa: E731
     runs = [plan.run(name, s, lambda s=s, evaluate=evaluate: evaluate(s)) for s in task.seeds]
     quality[name] = runs
-    rows.append({"variant": name, **bottleneck.summary_cells(runs, task)})
+    sizes[name] = bottleneck.parameters(options(name, config), hidden, vocab, task)
+    rows.append({"variant": name, "parameters": f"{sizes[name]:,}", **bottleneck.summary_cells(runs, task)})
   counts = {b["lengths"]: b["sentences"] for b in next(iter(quality.values()))[0]["buckets"]}
   figure_path = plot(quality, config)
   report.write(
@@ -105,7 +112,13 @@ def main(argv=None):
         + f"\n\n![quality by length]({figure_path.name})",
       )
     ],
-    {"seeds": len(task.seeds), "train_test_overlap": overlap, "test_sentences": counts, "models": quality},
+    {
+      "seeds": len(task.seeds),
+      "train_test_overlap": overlap,
+      "test_sentences": counts,
+      "parameters": sizes,
+      "models": quality,
+    },
     config=config,
     script=__spec__.name,
     argv=argv,

@@ -120,6 +120,11 @@ def draw(runs: list[dict], config: Config):
   return figures.save(fig, config.out, "bahdanau_drill")
 
 
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [draw(record["runs"], config)]
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   model_config = Seq2SeqConfig(

@@ -35,6 +35,7 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
+from harness.sizing import count_params
 from seqjax import _validate, decoding
 from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
@@ -176,8 +177,16 @@ def datasets(config: Config) -> tuple[Vocab, list, TestSet, int]:
   return vocab, encode(raw_train), test, overlap
 
 
+def model_config(options: dict, hidden: int, vocab: Vocab, config: Config) -> Seq2SeqConfig:
+  return Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden_features=hidden, **options)
+
+
+def parameters(options: dict, hidden: int, vocab: Vocab, config: Config) -> int:
+  """The model's parameter count, from its shapes (nothing is initialized)."""
+  return count_params(nnx.eval_shape(lambda: Seq2Seq(model_config(options, hidden, vocab, config), rngs=nnx.Rngs(0))))
+
+
 def train(options: dict, hidden: int, steps: int, vocab: Vocab, train_pairs, config: Config, seed: int):
-  model_config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden_features=hidden, **options)
   train_config = dataclasses.replace(config.train, seed=seed, steps=steps)
   longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
 
@@ -185,7 +194,8 @@ def train(options: dict, hidden: int, steps: int, vocab: Vocab, train_pairs, con
     index = step_indices(seed, step, len(train_pairs), train_config.batch_size)
     return seq2seq_batch([train_pairs[i] for i in index[rows]], source_length=longest[0], target_length=longest[1])
 
-  result = fit(Seq2Seq(model_config, rngs=nnx.Rngs(seed)), teacher_forced_loss, batch_fn, train_config)
+  model = Seq2Seq(model_config(options, hidden, vocab, config), rngs=nnx.Rngs(seed))
+  result = fit(model, teacher_forced_loss, batch_fn, train_config)
   return result.model, result.history[-1]["loss"]
 
 
@@ -249,6 +259,11 @@ def plot(data: dict, config: Config):
   return figures.save(fig, config.out, "bottleneck")
 
 
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [plot(record["models"], config)]
+
+
 def draw_quality(exact_ax, bleu_ax, data: dict, config: Config) -> None:
   """Exact match and BLEU against source length per model: seed mean with the min-max band."""
   lengths = [5 + 4 * k for k in range(config.test_clauses + 1)]
@@ -274,7 +289,7 @@ def draw_quality(exact_ax, bleu_ax, data: dict, config: Config) -> None:
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   vocab, train_pairs, test, overlap = datasets(config)
-  rows, data = [], {}
+  rows, data, sizes = [], {}, {}
   plan = Runs(len(variants(config)) * len(config.seeds))
   for variant in variants(config):
     runs = [
@@ -282,7 +297,8 @@ def main(argv=None):
       for s in config.seeds
     ]
     data[variant[0]] = runs
-    rows.append({"model": variant[0], **summary_cells(runs, config)})
+    sizes[variant[0]] = parameters(variant[1], variant[2], vocab, config)
+    rows.append({"model": variant[0], "parameters": f"{sizes[variant[0]]:,}", **summary_cells(runs, config)})
   counts = {b["lengths"]: b["sentences"] for b in runs[0]["buckets"]}  # the same test set for every run
   figure_path = plot(data, config)
   report.write(
@@ -298,7 +314,13 @@ def main(argv=None):
         report.markdown_table(rows) + f"\n\n![exact match and BLEU against length]({figure_path.name})",
       )
     ],
-    {"seeds": len(config.seeds), "train_test_overlap": overlap, "test_sentences": counts, "models": data},
+    {
+      "seeds": len(config.seeds),
+      "train_test_overlap": overlap,
+      "test_sentences": counts,
+      "parameters": sizes,
+      "models": data,
+    },
     config=config,
     script=__spec__.name,
     argv=argv,

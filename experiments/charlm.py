@@ -319,10 +319,17 @@ def build(name: str, width: int, vocab: int, context: int, seed: int) -> nnx.Mod
 # ---------------------------------------------------------------------------------------- report
 
 
+def characters_per_step(model: str, config: Config) -> int:
+  """The characters one training step reads: batch x context (the anchor's recipe has its own)."""
+  if model == ANCHOR:
+    return config.anchor_train.batch_size * config.anchor_context
+  return config.train.batch_size * config.context
+
+
 def draw(runs: list[dict], names: list[str], config: Config, peak: float):
   paths = []
   for axis, index, label, name in (
-    ("steps", 0, "training step", "charlm"),
+    ("characters", 0, "training characters, millions (steps x batch x context)", "charlm"),
     ("seconds", 1, "training time (s, compilation and evaluation excluded)", "charlm_wallclock"),
   ):
     fig, ax = figures.figure(7.5, 4.8)
@@ -331,6 +338,7 @@ def draw(runs: list[dict], names: list[str], config: Config, peak: float):
       if not mine:
         continue
       x = np.array([[point[index] for point in r["curve"]] for r in mine])  # [seeds, evals]
+      x = x * characters_per_step(model, config) / 1e6 if axis == "characters" else x  # the anchor's steps: smaller
       y = np.array([[point[2] for point in r["curve"]] for r in mine])
       style = ":" if model == ANCHOR else "-"
       ax.plot(x.mean(0), np.median(y, 0), style, marker="o", ms=3, color=f"C{colour}", label=model)
@@ -342,7 +350,13 @@ def draw(runs: list[dict], names: list[str], config: Config, peak: float):
     ax.set_title(
       f"Character LMs on {names_of(config)[0]}, ~{config.params / 1e6:g}M parameters each: "
       f"held-out bits/char\nagainst {axis} (median, band: {len(config.seeds)} seeds; "
-      f"{config.train.steps} steps x {config.train.batch_size} x {config.context} characters)",
+      f"{config.train.steps} steps x {config.train.batch_size} x {config.context} characters"
+      + (
+        f"; the anchor {config.anchor_train.steps} x {config.anchor_train.batch_size} x {config.anchor_context}"
+        if ANCHOR in names
+        else ""
+      )
+      + ")",
       fontsize=9,
     )
     ax.grid(alpha=0.3)
@@ -355,6 +369,12 @@ def converged_count(flags: list) -> str:
   """Runs' `converged` flags (True, False, None: not judged) -> "1 of 2 seeds", naming any not judged."""
   count, unjudged = sum(flag is True for flag in flags), sum(flag is None for flag in flags)
   return f"{count} of {len(flags)} seeds" + (f" ({unjudged} not judged)" if unjudged else "")
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figures of a results file (harness.redraw)."""
+  shown = list(config.models or MODELS) + ([ANCHOR] if config.anchor else [])
+  return draw(record["runs"], shown, config, record["matmul_peak_flops"])
 
 
 def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:

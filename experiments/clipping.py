@@ -123,27 +123,62 @@ def run(config: Config, clip_norm: float | None, seed: int) -> dict:
   }
 
 
+SMOOTHING = 20  # steps in the figure's running mean of the clipped runs' loss
+
+
 def draw(runs: list[dict], baseline: float, config: Config):
-  fig, ax = figures.figure(7.0, 4.5)
+  """Left: every run's training loss on a log axis (the unclipped runs overflow to 1e30 and beyond). Right: the
+  clipped runs alone on a linear axis cut at 3x the mean predictor's MSE, with each run's running mean over
+  SMOOTHING steps, against predicting the mean."""
+  fig, (whole, near) = figures.figure(12.0, 4.6, columns=2)
+  clipped = [r for r in runs if r["clip_norm"] is not None]
+  unclipped = [r for r in runs if r["clip_norm"] is None]
   for r in runs:
-    clipped = r["clip_norm"] is not None
-    label = f"clip global norm {r['clip_norm']}" if clipped else "no clipping"
+    label = f"clip global norm {r['clip_norm']}" if r["clip_norm"] is not None else "no clipping"
+    style = {"color": "C0" if r["clip_norm"] is not None else "C3", "alpha": 0.7}
     first = r["seed"] == config.seeds[0]
     steps = np.arange(1, len(r["losses"]) + 1)
-    ax.semilogy(steps, r["losses"], color="C0" if clipped else "C3", alpha=0.7, label=label if first else None)
+    whole.semilogy(steps, r["losses"], **style, label=label if first else None)
     if r["first_nonfinite_step"]:
-      ax.axvline(r["first_nonfinite_step"], color="C3", ls=":", alpha=0.7)
-  ax.axhline(baseline, color="0.4", ls="--", label="predicting the mean")
-  ax.plot([], [], color="C3", ls=":", label="unclipped run overflows (NaN, updates skipped)")
-  ax.set_xlabel("SGD step")
-  ax.set_ylabel("training MSE (log scale)")
-  ax.set_title(
-    f"Adding problem, Elman tanh RNN, recurrent gain {config.recurrent_gain}: without clipping the\n"
-    f"gradient overflows; with clipping training stays finite ({len(config.seeds)} seeds, one line each)",
+      whole.axvline(r["first_nonfinite_step"], color="C3", ls=":", alpha=0.7)
+    if r["clip_norm"] is not None:
+      near.plot(steps, r["losses"], color="C0", lw=0.5, alpha=0.3, label="one SGD step's batch" if first else None)
+      window = min(SMOOTHING, len(steps))
+      running = np.convolve(r["losses"], np.ones(window) / window, mode="valid")
+      near.plot(steps[window - 1 :], running, color="C0", lw=1.5, label=f"{label}: running mean of {window} steps"
+                if first else None)  # fmt: skip
+  whole.plot([], [], color="C3", ls=":", label="unclipped run overflows (NaN, updates skipped)")
+  cut = 3 * baseline
+  above = sum(int(np.sum(np.asarray(r["losses"], float) > cut)) for r in clipped)
+  for ax in (whole, near):
+    ax.axhline(baseline, color="0.4", ls="--", label="predicting the mean")
+    ax.set_xlabel("SGD step")
+    ax.legend(fontsize=8)
+  whole.set_ylabel("training MSE (log scale)")
+  whole.set_title("every run (log scale)", fontsize=9)
+  near.set_ylim(0, cut)
+  near.set_ylabel("training MSE")
+  near.set_title(f"the clipped runs, linear scale (cut at {cut:.2f}: {above} steps above it)", fontsize=9)
+  overflowed = [r["first_nonfinite_step"] for r in unclipped if r["first_nonfinite_step"]]
+  finals = [r["final_loss"] for r in clipped]
+  fig.suptitle(
+    f"Adding problem, Elman tanh RNN, recurrent gain {config.recurrent_gain}, {len(config.seeds)} seeds: without "
+    f"clipping {len(overflowed)} of {len(unclipped)} runs overflow"
+    + (f" (first non-finite step {min(overflowed)}-{max(overflowed)})" if overflowed else "")
+    + (
+      f";\nwith clipping training stays finite and ends at MSE {min(finals):.3f}-{max(finals):.3f} (the mean of its "
+      f"last 10% of steps), against {baseline:.3f} for predicting the mean"
+      if finals
+      else ""
+    ),
     fontsize=10,
   )
-  ax.legend(fontsize=8)
   return figures.save(fig, config.out, "clipping")
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [draw(record["runs"], record["predict_mean_mse"], config)]
 
 
 def main(argv=None):

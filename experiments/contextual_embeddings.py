@@ -47,6 +47,7 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
+from harness.sizing import count_params
 from seqjax import _validate
 from seqjax.data.batching import step_indices
 from seqjax.data.wordpiece import WordPiece
@@ -232,9 +233,9 @@ def mean_cosine(vectors: np.ndarray, sense: np.ndarray) -> tuple[float, float]:
   return float(similarity[same & off_diagonal].mean()), float(similarity[~same].mean())
 
 
-def bert(config: Config, seed: int, learning_rate: float, train_tokens: np.ndarray):
-  """A 2-layer post-LN BERT trained by masked LM from `seed` at `learning_rate` -> (model, final loss)."""
-  bert_config = BertConfig(
+def bert_config(config: Config) -> BertConfig:
+  """The 2-layer post-LN BERT's shape."""
+  return BertConfig(
     vocab_size=vocab_size(config),
     max_length=config.length,
     type_vocab_size=1,
@@ -244,7 +245,11 @@ def bert(config: Config, seed: int, learning_rate: float, train_tokens: np.ndarr
     ff_dim=4 * config.dim,
     dropout_rate=0.0,
   )
-  model = BertForPreTraining(bert_config, next_sentence=False, rngs=nnx.Rngs(seed))
+
+
+def bert(config: Config, seed: int, learning_rate: float, train_tokens: np.ndarray):
+  """A 2-layer post-LN BERT trained by masked LM from `seed` at `learning_rate` -> (model, final loss)."""
+  model = BertForPreTraining(bert_config(config), next_sentence=False, rngs=nnx.Rngs(seed))
   train_config = dataclasses.replace(config.train, seed=seed, learning_rate=learning_rate)
   return train(model, make_mlm_loss(vocab_size(config)), train_tokens, train_config)
 
@@ -300,6 +305,7 @@ def run(config: Config, seed: int) -> dict:
     "seed": seed,
     "train_test_overlap": overlap,
     "cue_before_share": float(probe["cue_before"][config.probe_sentences // 2 :].mean()),
+    "parameters": {"BiLM": count_params(bilm), "BERT": count_params(bert_model)},  # the collapse BERT: as BERT
     "losses": {
       "BiLM": bilm_loss_final,
       "BERT": bert_loss,
@@ -346,6 +352,7 @@ def run_pretrained(config: Config, seed: int, batch: int = 64) -> dict:
     "seed": seed,
     "train_test_overlap": 0,  # nothing trained here
     "cue_before_share": float(probe["cue_before"][config.probe_sentences // 2 :].mean()),
+    "parameters": {"pretrained BERT": count_params(model)},
     "losses": {},
     "representations": {name: scores(vectors, probe, config) for name, vectors in representations.items()},
   }
@@ -397,6 +404,16 @@ def draw(runs: list[dict], config: Config, file_name: str = "contextual_embeddin
   return figures.save(fig, config.out, file_name)
 
 
+def results_name(config: Config) -> str:
+  """The results files' and the figure's name."""
+  return "contextual_embeddings_pretrained" if config.pretrained else "contextual_embeddings"
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [draw(record["runs"], config, results_name(config))]
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   plan = Runs(len(config.seeds))
@@ -426,15 +443,17 @@ def main(argv=None):
     )
   losses = {name: report.spread([r["losses"][name] for r in runs]) for name in runs[0]["losses"]}
   overlap = sum(r["train_test_overlap"] for r in runs)
-  name = "contextual_embeddings_pretrained" if config.pretrained else "contextual_embeddings"
+  name = results_name(config)
   figure_path = draw(runs, config, name)
   half = config.probe_sentences - config.probe_sentences // 2
+  sizes = ", ".join(f"{model} {count:,}" for model, count in runs[0]["parameters"].items())
   models = (
     f"the pretrained BERT of {config.pretrained} (no training; English words: 'bank', {config.cues_per_sense} "
-    f"cue words per sense, {config.fillers} fillers, in random order)"
+    f"cue words per sense, {config.fillers} fillers, in random order; {sizes} parameters)"
     if config.pretrained
     else f"D={config.dim}, {config.train.steps} Adam steps of {config.train.batch_size} per model on "
-    f"{config.train_sentences} sentences, lr {config.train.learning_rate:g}; final train loss {losses}; probe "
+    f"{config.train_sentences} sentences, lr {config.train.learning_rate:g}; parameters: {sizes} (each BERT); "
+    f"final train loss {losses}; probe "
     f"sentences seen in training: {overlap}"
   )
   report.write(

@@ -251,6 +251,11 @@ def draw_multipliers(table: dict, config: Config):
   return figures.save(fig, config.out, "gradient_multipliers")
 
 
+def redraw(record: dict, config: Config) -> list:
+  """The figures of a results file (harness.redraw)."""
+  return [draw(record["per_seed"], config), draw_multipliers(record["multipliers"], config)]
+
+
 def measure_seed(kind: str, options: dict, config: Config, seed: int) -> dict:
   """Gradient norms by position at init and after training, spectral radius, final loss."""
   model = build(kind, options, config, seed)
@@ -326,7 +331,8 @@ def main(argv=None):
       (
         f"After training: {config.train.steps} Adam steps (batch {config.train.batch_size}, lr "
         f"{config.train.learning_rate}, clip {config.train.clip_norm}) to output x_0's first feature at step T-1; "
-        "the same measurement with the trained readout, geometric mean [lowest-highest seed]",
+        "the same measurement with the trained readout; the loss: mean [lowest-highest seed], the ratios: geometric "
+        "mean [lowest-highest seed]",
         report.markdown_table(trained_rows) + f"\n\n![gradient norm by position]({figure_path.name})",
       ),
     ],

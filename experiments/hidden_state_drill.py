@@ -100,33 +100,41 @@ def steps_to(decay: np.ndarray, threshold: float) -> int | None:
   return int(below[0]) if below.size else None
 
 
-def draw(traces: dict[str, list[dict]], config: Config):
-  fig, (heat, curves) = figures.figure(11.0, 4.5, columns=2)
-  name = next((n for n in traces if n.endswith("gain 1")), next(iter(traces)))  # the edge of chaos, if run
-  image = heat.imshow(traces[name][0]["example"].T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+def draw(runs: list[dict], example: dict, config: Config):
+  """Left: the example's logged hidden states (layer 2, one sequence); right: d_l(t) per model and layer, the
+  seeds' geometric mean with their lowest-highest band. runs and example as the results file holds them."""
+  fig, (heat, curves) = figures.figure(12.0, 4.6, columns=2)
+  image = heat.imshow(np.array(example["states"]).T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
   heat.set_xlabel("time step t")
   heat.set_ylabel("hidden unit of layer 2")
-  heat.set_title(f"Logged hidden states h_t, layer 2, one sequence\n({name}, seed {config.seeds[0]})", fontsize=10)
+  heat.set_title(
+    f"Logged hidden states h_t, layer 2, one sequence\n({example['model']}, seed {example['seed']})", fontsize=10
+  )
   fig.colorbar(image, ax=heat, label="activation")
   t = np.arange(config.time)
-  for index, (name, runs) in enumerate(traces.items()):
-    for layer, style in ((0, "--"), (1, "-")):
-      d = np.array([r["decay"][layer] for r in runs])  # [seeds, T]
-      floor = np.maximum(d, 1e-12)
-      label = f"{name}, layer {layer + 1}"
+  for index, name in enumerate(dict.fromkeys(r["model"] for r in runs)):
+    for r in (r for r in runs if r["model"] == name):
+      floor = np.maximum(np.array(r["decay"]), 1e-12)  # [seeds, T]
+      style = "--" if r["layer"] == 1 else "-"
+      label = f"{name}, layer {r['layer']}"
       curves.semilogy(t, np.exp(np.log(floor).mean(0)), style, color=f"C{index}", label=label)
       curves.fill_between(t, floor.min(0), floor.max(0), color=f"C{index}", alpha=0.15)
   curves.axhline(config.threshold, color="gray", lw=0.8, ls=":", label=f"threshold {config.threshold:g}")
   curves.set_xlabel("time step t")
   curves.set_ylabel("effect of the first token on h_t (relative to t = 0)")
   curves.set_title(
-    f"Where information decays: what changing token 0 still changes\n"
-    f"(untrained, H={config.hidden}; bands: {len(config.seeds)} seeds; float32 floor near 1e-7)",
-    fontsize=10,
+    "Where information decays: what changing token 0 still changes at step t\n"
+    f"(untrained, H={config.hidden}; geometric mean, band: {len(config.seeds)} seeds; float32 floor near 1e-7)",
+    fontsize=9,
   )
   curves.legend(fontsize=6, ncol=2)
   curves.grid(alpha=0.3, which="both")
   return figures.save(fig, config.out, "hidden_state_drill")
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [draw(record["runs"], record["example"], config)]
 
 
 def main(argv=None):
@@ -159,7 +167,9 @@ def main(argv=None):
       runs.append(
         {"model": name, "layer": layer + 1, "steps": steps, "decay": [r["decay"][layer].tolist() for r in seeds]}
       )
-  figure_path = draw(traces, config)
+  shown = next((n for n in traces if n.endswith("gain 1")), next(iter(traces)))  # the edge of chaos, if run
+  example = {"model": shown, "seed": config.seeds[0], "states": traces[shown][0]["example"].tolist()}  # [T, H]
+  figure_path = draw(runs, example, config)
   report.write(
     "hidden_state_drill",
     "Where information decays in a two-layer RNN",
@@ -170,7 +180,7 @@ def main(argv=None):
         report.markdown_table(rows) + f"\n\n![logged hidden states and decay]({figure_path.name})",
       )
     ],
-    {"seeds": len(config.seeds), "runs": runs},
+    {"seeds": len(config.seeds), "runs": runs, "example": example},
     config=config,
     script=__spec__.name,
     argv=argv,

@@ -100,6 +100,11 @@ def draw(runs: list[dict], config: Config):
   return figures.save(fig, config.out, "init_in_training")
 
 
+def redraw(record: dict, config: Config) -> list:
+  """The figure of a results file (harness.redraw)."""
+  return [draw(record["runs"], config)]
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   started = time.perf_counter()

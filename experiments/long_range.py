@@ -45,12 +45,14 @@ Commands:
 
 import dataclasses
 import hashlib
+import textwrap
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from matplotlib import ticker
 
 from harness import cli, figures, report
 from harness.journal import Journal
@@ -65,6 +67,8 @@ from seqjax.transformer import TransformerStack
 
 SOLVED_ACCURACY, SOLVED_EXPLAINED = 0.95, 0.9  # accuracy (chance 1 / SYMBOLS); adding: 1 - MSE / ADDING_VARIANCE
 FLOOR = -0.3  # the figure's lowest score
+DODGE = 0.07  # octaves between neighbouring models' points in the figure
+MARKERS = "osD^vP*Xhp"  # one per model (cycled)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,7 +312,7 @@ SEED_CLAIMS = {
 
 
 def draw(runs: list[dict], config: Config, names: list[str]):
-  fig, axes = figures.figure(5.0 * len(config.tasks), 4.6, columns=len(config.tasks))
+  fig, axes = figures.figure(6.0 * len(config.tasks), 4.8, columns=len(config.tasks))
   axes = np.atleast_1d(axes)
   for ax, task in zip(axes, config.tasks, strict=True):
     for index, name in enumerate(names):
@@ -317,13 +321,18 @@ def draw(runs: list[dict], config: Config, names: list[str]):
       if not ds:
         continue
       scores = np.array([[drawn(r) for r in rows if r["distance"] == d] for d in ds])  # [D, seeds]
-      style = "--" if "CNN" in name else "-"
-      ax.plot(ds, np.median(scores, 1), style, marker="o", ms=3, color=f"C{index % 10}", label=name)
-      ax.fill_between(ds, scores.min(1), scores.max(1), color=f"C{index % 10}", alpha=0.12)
+      style, below = ("--", 1.5) if "CNN" in name else ("-", 2)  # the CNNs' long lines under the others
+      x = np.array(ds) * 2.0 ** (DODGE * (index - (len(names) - 1) / 2))  # equal scores stay visible side by side
+      marker = MARKERS[index % len(MARKERS)]
+      ax.plot(x, np.median(scores, 1), style, marker=marker, ms=5, mfc="none", lw=1.2, zorder=below,
+              color=f"C{index % 10}", label=name)  # fmt: skip
+      ax.fill_between(x, scores.min(1), scores.max(1), color=f"C{index % 10}", alpha=0.12)
     threshold, chance = (SOLVED_EXPLAINED, 0.0) if task == "adding" else (SOLVED_ACCURACY, 1 / SYMBOLS)
     ax.axhline(threshold, color="black", lw=0.8, ls=":", label=f"solved ({threshold:g})")
     ax.axhline(chance, color="gray", lw=0.8, ls="-.", label="chance" if task != "adding" else "mean predictor")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(config.distances, [str(d) for d in config.distances])
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
     ax.set_xlabel("dependency distance D (steps)")
     ax.set_ylabel(f"variance explained, 1 - MSE / Var (drawn >= {FLOOR})" if task == "adding" else "test accuracy")
     ax.set_ylim(FLOOR - 0.05, 1.05)
@@ -334,22 +343,25 @@ def draw(runs: list[dict], config: Config, names: list[str]):
   fig.suptitle(
     f"How far back each architecture reaches (~{config.params // 1000}k parameters each, "
     f"{config.train.steps} steps; median, band: {len(config.seeds)} seeds)\n"
-    "a line ends where no seed solved or at a cost cap; diverged runs are drawn at the bottom",
+    "a line ends where no seed solved or at a cost cap; diverged runs are drawn at the bottom; each model's points\n"
+    f"are shifted sideways by up to {DODGE * (len(names) - 1) / 2:.2f} octave so that equal scores do not hide "
+    "each other",
     fontsize=10,
   )
   return figures.save(fig, config.out, "long_range")
 
 
 def draw_depth(depth_runs: list[dict], config: Config):
-  fig, ax = figures.figure(6.0, 4.2)
-  labels, medians, lows, highs = [], [], [], []
-  for name in dict.fromkeys(r["model"] for r in depth_runs):
-    scores = [max(drawn(r), 0.0) for r in depth_runs if r["model"] == name]
-    labels.append(name.replace("dilated CNN, ", "CNN ").replace(" (receptive field", "\n(RF"))
-    medians.append(np.median(scores))
-    lows.append(np.median(scores) - min(scores))
-    highs.append(max(scores) - np.median(scores))
-  ax.bar(range(len(labels)), medians, yerr=[lows, highs], color=[f"C{i}" for i in range(len(labels))], capsize=3)
+  """Copy accuracy at depth_distance per model: the seeds' mean (the table's number) as a bar, their lowest-highest
+  as a whisker and each seed as a dot."""
+  fig, ax = figures.figure(6.5, 4.4)
+  names = list(dict.fromkeys(r["model"] for r in depth_runs))
+  labels = [textwrap.fill(name.replace("dilated CNN, ", "CNN ").replace("receptive field", "RF"), 14) for name in names]
+  for index, name in enumerate(names):
+    scores = np.array([max(drawn(r), 0.0) for r in depth_runs if r["model"] == name])
+    mean = scores.mean()
+    ax.bar(index, mean, yerr=[[mean - scores.min()], [scores.max() - mean]], color=f"C{index}", capsize=3)
+    ax.plot(np.full(len(scores), index), scores, "o", color="black", ms=3, label="one seed" if index == 0 else None)
   ax.axhline(SOLVED_ACCURACY, color="black", lw=0.8, ls=":", label=f"solved ({SOLVED_ACCURACY:g})")
   ax.axhline(1 / SYMBOLS, color="gray", lw=0.8, ls="-.", label="chance")
   ax.set_xticks(range(len(labels)), labels, fontsize=7)
@@ -357,11 +369,17 @@ def draw_depth(depth_runs: list[dict], config: Config):
   ax.set_ylim(0, 1.05)
   ax.set_title(
     f"Copy at distance {config.depth_distance}: dilated depth against one attention layer\n"
-    f"(median, bars: lowest-highest of {len(config.seeds)} seeds; D steps back needs receptive field > D)",
+    f"(bar: mean of {len(config.seeds)} seeds, whisker: lowest-highest; D steps back needs receptive field > D)",
     fontsize=9,
   )
   ax.legend(fontsize=7)
   return figures.save(fig, config.out, "long_range_depth")
+
+
+def redraw(record: dict, config: Config) -> list:
+  """The figures of a results file (harness.redraw)."""
+  paths = [draw(record["runs"], config, list(config.models or MODELS))]
+  return paths + ([draw_depth(record["depth_runs"], config)] if record["depth_runs"] else [])
 
 
 def most_runs(config: Config, names: list[str]) -> int:

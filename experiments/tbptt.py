@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from matplotlib import ticker
 
 from harness import cli, figures, report, timing
 from harness.runs import Runs
@@ -77,6 +78,9 @@ class Config:
       )
     return self
 
+
+# results files written before the training options moved into `train` (harness.redraw reads them)
+RENAMED = {"steps": "train.steps", "batch": "train.batch_size", "learning_rate": "train.learning_rate"}
 
 # TrainConfig options that belong to `fit` (devices, precision, checkpoints, logging), not to this loop
 UNSUPPORTED = (
@@ -231,7 +235,7 @@ def cost_rows(costs: list[dict], config: Config) -> list[dict]:
   ]
 
 
-def draw_cost(costs: list[dict], config: Config):
+def draw_cost(costs: list[dict], config: Config, device: str):
   fig, (memory_ax, time_ax) = figures.figure(10, 4.2, columns=2)
   k2s = [c["k2"] for c in costs]
   memory_ax.loglog(k2s, [c["update"]["temp_bytes"] / 1e6 for c in costs], "-o", label="one update's gradient")
@@ -249,11 +253,13 @@ def draw_cost(costs: list[dict], config: Config):
   time_ax.set_title("per update: grows with k2; per pass at k1 = k2: does not", fontsize=9)
   for ax in (memory_ax, time_ax):
     ax.set_xlabel("backward window k2 (steps)")
+    ax.set_xticks(k2s, [str(k2) for k2 in k2s])  # the windows measured, not log-scale labels printing over each other
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
   fig.suptitle(
     f"The cost of TBPTT's backward window (LSTM H={config.cost_hidden}, batch {config.train.batch_size}, "
-    f"{config.cost_time}-step sequence, {jax.devices()[0].platform})",
+    f"{config.cost_time}-step sequence, {device})",
     fontsize=10,
   )
   return figures.save(fig, config.out, "tbptt_cost")
@@ -277,6 +283,11 @@ def draw(runs: list[dict], config: Config):
   return figures.save(fig, config.out, "tbptt")
 
 
+def redraw(record: dict, config: Config) -> list:
+  """The figures of a results file (harness.redraw)."""
+  return [draw(record["runs"], config), draw_cost(record["cost"], config, record["provenance"]["device"])]
+
+
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   plan = Runs(len(config.k2s) * len(config.seeds))
@@ -297,7 +308,7 @@ def main(argv=None):
     )
   figure_path = draw(runs, config)
   costs = [cost(config, k2) for k2 in config.cost_k2s]
-  cost_path = draw_cost(costs, config)
+  cost_path = draw_cost(costs, config, report.device())
   report.write(
     "tbptt",
     "Truncated BPTT and a dependency of length T",

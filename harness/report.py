@@ -57,14 +57,18 @@ def cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
   return f"{fields.get('model name', platform.processor() or 'cpu unknown')} ({isa})"
 
 
+def device() -> str:
+  """The devices the numbers were made on, as provenance records them: 'platform: kind xcount'."""
+  return f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind} x{jax.device_count()}"
+
+
 def provenance(script: str, argv) -> dict:
   """script: the module run with -m (pass __spec__.name); argv: its arguments (None: the command line's)."""
-  device = jax.devices()[0]
   return {
     "command": " ".join(["python -m", script, *portable(list(sys.argv[1:] if argv is None else argv))]),
     "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
     "machine": f"{platform.machine()}, {os.cpu_count()} cores, {cpu()}, {platform.platform()}",
-    "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
+    "device": device(),
     "versions": {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__},
   }
 

@@ -10,7 +10,7 @@ import pytest
 
 import benchmarks
 import experiments
-from harness import cli, report
+from harness import cli, redraw, report
 
 HELPERS = {"__main__"}
 MODULES = [
@@ -61,6 +61,23 @@ def test_smoke_run_writes_results(module, tmp_path, capsys):
   for markdown in tmp_path.glob("*.md"):
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown.read_text()):
       assert (tmp_path / image).is_file(), image
+  if module.__name__ in COUNTED:  # every model's parameter count is in the results file
+    counts = COUNTED[module.__name__](data)
+    assert counts and all(isinstance(n, int) and n > 0 for n in counts), counts
+  drawn = {path.name: path.read_bytes() for path in tmp_path.glob("*.png")}
+  if drawn and module.__name__ not in NOT_REDRAWN:  # the results file alone draws the same figures, bit for bit
+    assert {path.name: path.read_bytes() for path in redraw.redraw(written, tmp_path / "redrawn")} == drawn
+
+
+# scripts whose results record each model's parameter count -> the counts in a results file
+COUNTED = {
+  "experiments.bottleneck": lambda data: list(data["parameters"].values()),
+  "experiments.attention_scores": lambda data: list(data["parameters"].values()),
+  "experiments.contextual_embeddings": lambda data: [n for run in data["runs"] for n in run["parameters"].values()],
+}
+
+# scripts whose figures need more than their results file (harness.redraw refuses them by name)
+NOT_REDRAWN = {"experiments.translation"}  # its attention figure labels the corpus's subwords
 
 
 @pytest.mark.parametrize(
