@@ -66,6 +66,7 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.journal import Journal
+from harness.runs import Runs
 from harness.sizing import count_params
 from seqjax import _validate, decoding
 from seqjax._paths import path_names
@@ -785,14 +786,20 @@ def journal(config: Config, family: str) -> Journal:
   return Journal("translation", config, fields=tuple(f for f in Config.__dataclass_fields__ if f not in ignored))
 
 
-def tune(name: str, corpus: Corpus, config: Config, journaled: Journal) -> tuple[list[dict], dict]:
-  """Every pilot of one model (journaled), and the chosen one."""
+def pilot_grid(name: str, config: Config) -> list[tuple[str, float]]:
+  """(layout, peak rate) of each pilot of one model."""
   norms = config.transformer_norms if name == TRANSFORMER else ("-",)
-  grid = [
-    journaled.run(f"pilot|{name}|{norm}|{rate:g}", lambda n=norm, r=rate: pilot(name, n, r, corpus, config))
-    for norm in norms
-    for rate in config.learning_rates
-  ]
+  return [(norm, rate) for norm in norms for rate in config.learning_rates]
+
+
+def tune(name: str, corpus: Corpus, config: Config, journaled: Journal, plan: Runs) -> tuple[list[dict], dict]:
+  """Every pilot of one model (journaled, announced in plan), and the chosen one."""
+  grid = []
+  for norm, rate in pilot_grid(name, config):
+    key = f"pilot|{name}|{norm}|{rate:g}"
+    label = f"pilot of {name}" + (f" ({norm}-LN)" if name == TRANSFORMER else "") + f" at peak lr {rate:g}"
+    train = lambda n=norm, r=rate, k=key: journaled.run(k, lambda: pilot(name, n, r, corpus, config))  # noqa: E731
+    grid.append(plan.run(label, config.seeds[0], train, reused=key in journaled.done))
   if len(grid) == 1:  # nothing to choose between
     return grid, grid[0]
   return grid, choose(grid)
@@ -812,9 +819,10 @@ def main(argv=None):
   )
   journals = {family: journal(config, family) for family in OWN_FIELDS}
   family = lambda name: TRANSFORMER if name == TRANSFORMER else "RNN"  # noqa: E731
+  plan = Runs(sum(len(pilot_grid(name, config)) for name in names) + len(names) * len(config.seeds))
   pilots, choices = {}, {}
   for name in names:
-    pilots[name], choices[name] = tune(name, corpus, config, journals[family(name)])
+    pilots[name], choices[name] = tune(name, corpus, config, journals[family(name)], plan)
     print(
       f"{name}: peak lr {choices[name]['learning_rate']:g} ({choices[name]['norm']}), of {len(pilots[name])} pilots",
       flush=True,
@@ -824,9 +832,11 @@ def main(argv=None):
   for seed in config.seeds:
     for name in names:
       workdir = runs_dir / f"{name.split(' ')[0].lower()}-seed{seed}"
-      record = journals[family(name)].run(
-        f"{name}|{seed}", lambda n=name, s=seed, w=workdir: run_one(n, s, choices[n], corpus, config, w, example)
+      journaled, key = journals[family(name)], f"{name}|{seed}"
+      train = lambda n=name, s=seed, w=workdir, j=journaled, k=key: j.run(  # noqa: E731
+        k, lambda: run_one(n, s, choices[n], corpus, config, w, example)
       )
+      record = plan.run(name, seed, train, reused=key in journaled.done)
       runs.append(record)
       print(
         f"seed {seed} {name}: BLEU {record['bleu']:.2f} (floor {record['floor_bleu']:.2f}), "
