@@ -24,7 +24,8 @@ beta2 `train.adam_b2`), the same schedule (`warmup_rsqrt`: linear warmup to the 
 Each model's peak learning rate, and the Transformer's layout, are chosen on the validation split,
 never the test split: a pilot of `pilot_steps` steps per grid point (`learning_rates`, x
 `transformer_norms` for the Transformer), scored by the validation cross-entropy (teacher forced,
-no smoothing); the grid, each pilot's score and the choice are in the results. Each chosen model
+no smoothing), and while the best rate sits on the grid's edge up to `extend_grid` pilots one
+grid step further out; the grid, each pilot's score and the choice are in the results. Each chosen model
 then trains until its greedy validation BLEU (`valid_sentences` verses, every `train.eval_every`
 steps) has not improved for `patience` evaluations, or `train.steps` steps: `stopped` says which,
 and the model at the stop is the one tested. Training pairs longer than `max_tokens` subwords on
@@ -113,6 +114,7 @@ class Config:
   transformer_norms: tuple[str, ...] = ("pre", "post")  # the Transformer's layouts tried in the pilots
   pilot_steps: int = 300  # each pilot's steps (warmup: pilot_warmup), scored on the validation split
   pilot_warmup: int = 50
+  extend_grid: int = 2  # pilots added past the grid's edge while the best rate is on it
   patience: int = 4  # stop after this many evaluations without a better validation BLEU (0: all train.steps)
   margin: float = 1.0  # BLEU a model must beat its source-blind floor by (interval included) to "translate"
   train: TrainConfig = TrainConfig(
@@ -143,6 +145,7 @@ class Config:
     self.train.check()
     for name in ("embed", "hidden", "bahdanau_hidden", "rnn_layers", "dim", "heads", "ff_dim", "layers"):
       _validate.positive_int(name, getattr(self, name))
+    cli.at_least("extend_grid", self.extend_grid, 0)
     for name in ("beam_size", "pad_multiple", "pilot_steps", "pilot_warmup"):
       _validate.positive_int(name, getattr(self, name))
     cli.at_least("vocab_size", self.vocab_size, 16)
@@ -782,7 +785,9 @@ def journal(config: Config, family: str) -> Journal:
   fields and the other family's own, so a change to the Transformer's width keeps the RNN runs
   (both families' lines share one file, told apart by their fingerprints)."""
   other = {f for fam, fields in OWN_FIELDS.items() if fam != family for f in fields}
-  ignored = {"models", "seeds", "workdir", "out", "margin", "bootstrap_samples"} | other
+  # extend_grid only decides which pilots run (each keyed by its rate) and so the chosen rate,
+  # which is part of a run's key
+  ignored = {"models", "seeds", "workdir", "out", "margin", "bootstrap_samples", "extend_grid"} | other
   return Journal("translation", config, fields=tuple(f for f in Config.__dataclass_fields__ if f not in ignored))
 
 
@@ -792,17 +797,40 @@ def pilot_grid(name: str, config: Config) -> list[tuple[str, float]]:
   return [(norm, rate) for norm in norms for rate in config.learning_rates]
 
 
+def beyond_edge(grid: list[dict], best: dict) -> float | None:
+  """The next rate past the grid's edge when the best pilot sits on it (the largest or smallest
+  rate tried in its layout): one grid step further (the ratio of the two outermost rates on that
+  side). None when the best is inside the grid."""
+  rates = sorted(p["learning_rate"] for p in grid if p["norm"] == best["norm"])
+  if len(rates) < 2 or rates[0] < best["learning_rate"] < rates[-1]:
+    return None
+  if best["learning_rate"] == rates[-1]:
+    return rates[-1] * rates[-1] / rates[-2]
+  return rates[0] * rates[0] / rates[1]
+
+
 def tune(name: str, corpus: Corpus, config: Config, journaled: Journal, plan: Runs) -> tuple[list[dict], dict]:
-  """Every pilot of one model (journaled, announced in plan), and the chosen one."""
-  grid = []
-  for norm, rate in pilot_grid(name, config):
+  """Every pilot of one model (journaled, announced in plan) and the chosen one; while the best
+  rate is on the grid's edge, up to extend_grid pilots one step further out."""
+
+  def tried(norm: str, rate: float) -> dict:
     key = f"pilot|{name}|{norm}|{rate:g}"
     label = f"pilot of {name}" + (f" ({norm}-LN)" if name == TRANSFORMER else "") + f" at peak lr {rate:g}"
-    train = lambda n=norm, r=rate, k=key: journaled.run(k, lambda: pilot(name, n, r, corpus, config))  # noqa: E731
-    grid.append(plan.run(label, config.seeds[0], train, reused=key in journaled.done))
+    train = lambda: journaled.run(key, lambda: pilot(name, norm, rate, corpus, config))  # noqa: E731
+    return plan.run(label, config.seeds[0], train, reused=key in journaled.done)
+
+  grid = [tried(norm, rate) for norm, rate in pilot_grid(name, config)]
   if len(grid) == 1:  # nothing to choose between
     return grid, grid[0]
-  return grid, choose(grid)
+  best = choose(grid)
+  for _ in range(config.extend_grid):
+    rate = beyond_edge(grid, best)
+    if rate is None:
+      break
+    plan.total += 1
+    grid.append(tried(best["norm"], rate))
+    best = choose(grid)
+  return grid, best
 
 
 def main(argv=None):
@@ -832,7 +860,8 @@ def main(argv=None):
   for seed in config.seeds:
     for name in names:
       workdir = runs_dir / f"{name.split(' ')[0].lower()}-seed{seed}"
-      journaled, key = journals[family(name)], f"{name}|{seed}"
+      choice = choices[name]
+      journaled, key = journals[family(name)], f"{name}|{seed}|{choice['norm']}|{choice['learning_rate']:g}"
       train = lambda n=name, s=seed, w=workdir, j=journaled, k=key: j.run(  # noqa: E731
         k, lambda: run_one(n, s, choices[n], corpus, config, w, example)
       )

@@ -171,3 +171,17 @@ def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
   shared = {"vocab_size": 100, "train": dataclasses.replace(config.train, learning_rate=0.5)}
   assert fingerprint("RNN", **shared) != rnn and fingerprint(translation.TRANSFORMER, **shared) != transformer
   assert fingerprint("RNN", seeds=(5,), models=(translation.FIXED,)) == rnn  # selection fields
+
+
+def test_a_best_rate_on_the_grids_edge_adds_a_pilot_one_step_further():
+  def grid(*pairs, norm="-"):
+    return [{"norm": norm, "learning_rate": r, "valid_loss": v} for r, v in pairs]
+
+  top = grid((1e-3, 5.0), (3e-3, 4.5), (1e-2, 4.0))
+  assert translation.beyond_edge(top, translation.choose(top)) == pytest.approx(1e-2 * 1e-2 / 3e-3)
+  bottom = grid((1e-3, 4.0), (3e-3, 4.5), (1e-2, None))  # the largest diverged
+  assert translation.beyond_edge(bottom, translation.choose(bottom)) == pytest.approx(1e-3 / 3)
+  inside = grid((1e-3, 5.0), (3e-3, 4.0), (1e-2, 4.5))
+  assert translation.beyond_edge(inside, translation.choose(inside)) is None
+  layouts = grid((1e-3, 3.0), (3e-3, 3.5), norm="post") + grid((1e-3, 5.0), (3e-3, 4.0), norm="pre")
+  assert translation.beyond_edge(layouts, translation.choose(layouts)) == pytest.approx(1e-3 / 3)  # post's edge
