@@ -35,7 +35,6 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from harness.sizing import count_params
 from seqjax import _validate, decoding
 from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
@@ -43,6 +42,7 @@ from seqjax.data.vocab import BOS, EOS, PAD, Vocab
 from seqjax.seq2seq.metrics import bleu_by_length, corpus_bleu, exact_match
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit
+from seqjax.zoo import count_params
 
 FIXED = {"attention": "none"}
 BAHDANAU = {"attention": "bahdanau", "bidirectional_encoder": True}

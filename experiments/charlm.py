@@ -27,9 +27,11 @@ anchor: nanoGPT's shakespeare-char CPU recipe (GPT, 4 layers, 4 heads, width 128
 batch 12, 2,000 iterations, lr 1e-3 cosine, dropout 0), which reaches validation loss ~1.88
 nats/char on Shakespeare, run here on this text.
 
-Trained models are kept as `fit` workdirs under `workdir`; sample from any of them through the
-one decoding API (one compiled loop; the GPT and the recurrent models by their own caches, the
-others by `seqjax.decoding.Uncached`):
+Every model is a language model of `seqjax.zoo` (ARCHITECTURES below); `--models` also takes any
+architecture of the zoo, by its name or as "package.module:builder" (your own: README, "Your own
+model"). Trained models are kept as `fit` workdirs under `workdir`; sample from any of them through
+the one decoding API (one compiled loop; the GPT and the recurrent models by their own caches, the
+others by rerunning the model, `seqjax.decoding.Uncached`):
 
     python -m experiments.charlm sample --checkpoint runs/charlm/lstm-seed0 --prompt "In the beginning" --tokens 200
 
@@ -57,15 +59,11 @@ from flax import nnx
 from harness import budget, cli, figures, report, timing
 from harness.journal import Journal
 from harness.runs import Runs
-from harness.sizing import count_params, matched_width
-from seqjax import decoding
-from seqjax.conv import DilatedConvStack
+from seqjax import decoding, zoo
 from seqjax.data import bible_text, char_text
-from seqjax.parallel import ScanBlockStack
-from seqjax.recurrent import RNNLanguageModel
 from seqjax.train import TrainConfig, fit, make_eval_step, split_model, token_cross_entropy
 from seqjax.train.records import cumulative_train_seconds, read_metrics
-from seqjax.transformer import GPT, GPTConfig
+from seqjax.transformer import GPT
 
 SEED_TABLE = {  # seed 000's V100 figures: (GPU utilization, tokens/s)
   "LSTM": ("15-25% (LSTM, seq); 30-40% optimized", "~8,000; ~15,000 optimized"),
@@ -93,7 +91,7 @@ TRAIN = TrainConfig(
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  models: tuple[str, ...] = ()  # () = all of MODELS
+  models: tuple[str, ...] = ()  # of ARCHITECTURES, or seqjax.zoo's: a name or "package.module:builder"; () = all
   params: int = 1_000_000  # each model's width is chosen to come nearest to this count
   context: int = 128  # characters a model reads per window (and the CNN's receptive field)
   train: TrainConfig = TRAIN
@@ -122,9 +120,8 @@ class Config:
   out: str = report.default_out("charlm")
 
   def check(self) -> "Config":
-    unknown = [m for m in self.models if m not in MODELS]
-    if unknown:
-      raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
+    for name in self.models:
+      architecture(name)  # a ValueError naming it unless it is known
     cli.at_least("params", self.params, 1000)
     cli.at_least("context", self.context, 2)
     cli.at_least("anchor_context", self.anchor_context, 2)
@@ -145,55 +142,30 @@ class Config:
 # ---------------------------------------------------------------------------------------- models
 
 
-class StackLM(nnx.Module):
-  """tokens [B, T] -> logits [B, T, V]: an embedding, a causal [B, T, D] -> [B, T, D] stack, a readout."""
-
-  def __init__(self, vocab_size: int, width: int, stack: nnx.Module, *, rngs: nnx.Rngs):
-    self.embed = nnx.Embed(vocab_size, width, rngs=rngs)
-    self.stack = stack
-    self.readout = nnx.Linear(width, vocab_size, rngs=rngs)
-
-  def __call__(self, tokens: jax.Array) -> jax.Array:
-    return self.readout(self.stack(self.embed(tokens)))  # [B, T, V]
-
-
-def rnn(kind: str, **options):
-  return lambda w, v, c, r: RNNLanguageModel(v, w, w, kind=kind, num_layers=RNN_LAYERS, rngs=r, **options)
-
-
-def scan_stack(kind: str):
-  return lambda w, v, c, r: StackLM(v, w, ScanBlockStack(kind, w, SCAN_LAYERS, rngs=r), rngs=r)
-
-
-def gpt(width: int, vocab: int, context: int, rngs: nnx.Rngs, *, position: str = "rope", layers: int = GPT_LAYERS):
-  config = GPTConfig(
-    vocab_size=vocab,
-    max_length=SAMPLE_LENGTH if position == "rope" else context,
-    dim=width,
-    num_heads=GPT_HEADS,
-    num_layers=layers,
-    ff_dim=4 * width,
-    dropout_rate=0.0,
-    position=position,
-  )
-  return GPT(config, rngs=rngs)
-
-
-def dilated_cnn(width: int, vocab: int, context: int, rngs: nnx.Rngs):
-  layers = max(1, math.ceil(math.log2(context)))  # kernel 2: receptive field 2^layers >= context
-  return StackLM(vocab, width, DilatedConvStack(width, width, layers, gated=True, rngs=rngs), rngs=rngs)
-
-
-# name -> (builder(width, vocab, context, rngs), width multiple)
-MODELS = {
-  "Elman RNN (tanh)": (rnn("rnn_tanh"), 4),
-  "LSTM": (rnn("lstm", forget_bias=1.0), 4),
-  "GRU": (rnn("gru"), 4),
-  "minGRU": (scan_stack("mingru"), 4),
-  "LRU": (scan_stack("lru"), 4),
-  "GPT (RoPE)": (gpt, 2 * GPT_HEADS),  # even head size for the rotary pairs
-  "dilated CNN": (dilated_cnn, 4),
+# name -> (a seqjax.zoo architecture, its options): each a language model through zoo.build
+ARCHITECTURES = {
+  "Elman RNN (tanh)": ("elman_tanh", {"num_layers": RNN_LAYERS}),
+  "LSTM": ("lstm", {"num_layers": RNN_LAYERS, "forget_bias": 1.0}),
+  "GRU": ("gru", {"num_layers": RNN_LAYERS}),
+  "minGRU": ("mingru", {"num_layers": SCAN_LAYERS}),
+  "LRU": ("lru", {"num_layers": SCAN_LAYERS}),
+  "GPT (RoPE)": ("gpt", {"num_layers": GPT_LAYERS, "num_heads": GPT_HEADS, "max_length": SAMPLE_LENGTH}),
+  "dilated CNN": ("dilated_cnn", {"gated": True}),  # WaveNet's units, receptive field >= the context
 }
+ANCHOR_ARCHITECTURE = ("gpt", {"num_layers": GPT_LAYERS, "num_heads": GPT_HEADS, "position": "learned"})
+
+
+def architecture(name: str) -> tuple[str, dict]:
+  """(zoo spec, options) of a model's name: ARCHITECTURES', the anchor's, or a zoo spec's own (no options)."""
+  if name in ARCHITECTURES:
+    return ARCHITECTURES[name]
+  if name == ANCHOR:
+    return ANCHOR_ARCHITECTURE
+  try:
+    zoo.resolve(name)
+  except ValueError as error:
+    raise ValueError(f"models: {name!r} is not one of {list(ARCHITECTURES)}, nor {error}") from None
+  return name, {}
 
 
 def slug(name: str) -> str:
@@ -205,13 +177,13 @@ def lookup_params(model: nnx.Module) -> int:
   readout; learned positions)."""
   if not isinstance(model, GPT):
     return model.embed.embedding.size
-  positions = 0 if model.embed.positions is None else count_params(model.embed.positions)
+  positions = 0 if model.embed.positions is None else zoo.count_params(model.embed.positions)
   return positions + (0 if model.head is None else model.embed.tokens.embedding.size)
 
 
 def flops_per_token(model: nnx.Module, context: int) -> float:
   """Nominal training FLOPs per token: 6 per matmul parameter, plus attention's 12 L T D (nanoGPT)."""
-  flops = 6.0 * (count_params(model) - lookup_params(model))
+  flops = 6.0 * (zoo.count_params(model) - lookup_params(model))
   if isinstance(model, GPT):
     flops += 12.0 * model.config.num_layers * context * model.config.dim
   return flops
@@ -271,7 +243,7 @@ def train_one(name, model, train_ids, windows, train: TrainConfig, context: int,
   return {
     "model": name,
     "seed": train.seed,
-    "parameters": count_params(result.model),
+    "parameters": zoo.count_params(result.model),
     "width": run["width"],
     "valid_bpc": curve[-1][2],
     "curve": curve,  # (step, training seconds, valid bits/char, train loss in nats)
@@ -299,9 +271,14 @@ def budget_and_convergence(record: dict, train: TrainConfig, context: int, thres
 
 
 def run_config(name: str, width: int, config: Config, train: TrainConfig, context: int, vocabulary: str) -> dict:
-  """What a workdir's config.json records: enough for `sample` to rebuild the model."""
+  """What a workdir's config.json records: enough for `sample` to rebuild the model (its zoo
+  architecture, the builder that spec names as "module:qualname", its options), here or elsewhere."""
+  spec, options = architecture(name)
   return {
     "model": name,
+    "architecture": spec,
+    "builder": zoo.resolve(spec).source,
+    "options": options,
     "width": width,
     "context": context,
     "vocabulary": vocabulary,
@@ -310,10 +287,25 @@ def run_config(name: str, width: int, config: Config, train: TrainConfig, contex
   }
 
 
+def language_model(name: str, width: int, vocab: int, context: int, rngs: nnx.Rngs) -> nnx.Module:
+  spec, options = architecture(name)
+  return zoo.build(spec, width=width, vocab=vocab, context=context, rngs=rngs, **options)
+
+
 def build(name: str, width: int, vocab: int, context: int, seed: int) -> nnx.Module:
-  if name == ANCHOR:
-    return gpt(width, vocab, context, nnx.Rngs(seed), position="learned")
-  return MODELS[name][0](width, vocab, context, nnx.Rngs(seed))
+  return language_model(name, width, vocab, context, nnx.Rngs(seed))
+
+
+def width_multiple(name: str) -> int:
+  return zoo.resolve(architecture(name)[0]).width_multiple
+
+
+def model_key(name: str, width: int, vocab: int, context: int) -> str:
+  """What the journal knows a model by: its name, its builder ("module:qualname") and the
+  fingerprint of its parameters at seed 0 (names, shapes and initial values), so a changed
+  architecture or init is trained again, not read back."""
+  source = zoo.resolve(architecture(name)[0]).source
+  return f"{name}|{source}|{zoo.fingerprint(build(name, width, vocab, context, 0))}"
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -365,16 +357,16 @@ def draw(runs: list[dict], names: list[str], config: Config, peak: float):
   return paths
 
 
+def redraw(record: dict, config: Config) -> list:
+  """The figures of a results file (harness.redraw)."""
+  shown = list(config.models or ARCHITECTURES) + ([ANCHOR] if config.anchor else [])
+  return draw(record["runs"], shown, config, record["matmul_peak_flops"])
+
+
 def converged_count(flags: list) -> str:
   """Runs' `converged` flags (True, False, None: not judged) -> "1 of 2 seeds", naming any not judged."""
   count, unjudged = sum(flag is True for flag in flags), sum(flag is None for flag in flags)
   return f"{count} of {len(flags)} seeds" + (f" ({unjudged} not judged)" if unjudged else "")
-
-
-def redraw(record: dict, config: Config) -> list:
-  """The figures of a results file (harness.redraw)."""
-  shown = list(config.models or MODELS) + ([ANCHOR] if config.anchor else [])
-  return draw(record["runs"], shown, config, record["matmul_peak_flops"])
 
 
 def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
@@ -408,7 +400,7 @@ def main(argv=None):
   if argv[:1] == ["sample"]:
     return sample_main(argv[1:])
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  names = list(config.models or MODELS)
+  names = list(config.models or ARCHITECTURES)
   started = time.perf_counter()
   split = load_text(config)
   train_ids = char_text.encode(split.train, split.vocabulary)
@@ -423,8 +415,8 @@ def main(argv=None):
   )
   runs, widths = [], {}
   for name in names:
-    widths[name] = matched_width(
-      lambda w, r, b=MODELS[name][0]: b(w, vocab, config.context, r), config.params, MODELS[name][1]
+    widths[name] = zoo.matched_width(
+      lambda w, r, n=name: language_model(n, w, vocab, config.context, r), config.params, width_multiple(name)
     )
   windows = char_text.fixed_windows(valid_ids, config.valid_windows, config.context)
   runs_dir = Path(config.workdir or Path(config.out) / "charlm-runs") / runs_folder
@@ -440,7 +432,8 @@ def main(argv=None):
     run = run_config(name, width, config, train, context, split.vocabulary)
     workdir = runs_dir / f"{slug(name)}-seed{seed}"
     model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
-    key = f"{name}|{seed}" + (f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else "") + same_text
+    key = f"{model_key(name, width, vocab, context)}|{seed}" + same_text
+    key += f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else ""
     record = plan.run(
       name,
       seed,
@@ -526,18 +519,17 @@ def restore(checkpoint: str | Path) -> tuple[nnx.Module, dict]:
     raise ValueError(f"checkpoint must be a charlm run's workdir holding config.json, got {str(checkpoint)!r}")
   run = json.loads(path.read_text())["config"]
   train = TrainConfig(**{**run["train"], "progress": False})
-  model = build(run["model"], run["width"], len(run["vocabulary"]), run["context"], train.seed)
+  # the architecture the run recorded, not today's ARCHITECTURES (runs written before it was recorded: by name)
+  spec, options = (run["architecture"], run["options"]) if "architecture" in run else architecture(run["model"])
+  model = zoo.build(
+    spec, width=run["width"], vocab=len(run["vocabulary"]), context=run["context"], rngs=nnx.Rngs(train.seed), **options
+  )
   result = fit(model, loss_fn, lambda step, rows: None, train, workdir=checkpoint, run_config=run, stop_after=0)
   if result.step != train.steps:
     raise ValueError(
       f"{checkpoint} holds no finished run: its newest valid checkpoint is at step {result.step} of {train.steps}"
     )
   return result.model, run
-
-
-def decodable(model: nnx.Module, vocab: int):
-  """The model itself where it keeps a decoding state (GPT's KV cache, the RNN's carries), else Uncached."""
-  return model if isinstance(model, GPT | RNNLanguageModel) else decoding.Uncached(model, vocab)
 
 
 def sample_main(argv) -> str:
@@ -559,9 +551,7 @@ def sample_main(argv) -> str:
     raise ValueError(f"prompt must be non-empty text in the model's vocabulary; unknown characters: {unknown}")
   prompt = jnp.asarray(char_text.encode(args.prompt, vocabulary))[None, :]  # [1, P]
   options = {"temperature": args.temperature, "top_k": args.top_k}
-  tokens, _ = decoding.sample(
-    decodable(model, len(vocabulary)), prompt, key=jax.random.key(args.seed), max_new_tokens=args.tokens, **options
-  )
+  tokens, _ = decoding.sample(model, prompt, key=jax.random.key(args.seed), max_new_tokens=args.tokens, **options)
   text = args.prompt + char_text.decode(tokens[0], vocabulary)
   print(text)
   return text

@@ -82,7 +82,7 @@ class Regressor(nnx.Module):
     self.readout = nnx.Linear(config.hidden, 1, rngs=rngs)
 
   def __call__(self, x):
-    outputs, _ = self.rnn(x)  # [B, T, H]
+    outputs = self.rnn(x)  # [B, T, H]
     return self.readout(outputs[:, -1])[:, 0]  # [B]
 
 

@@ -47,7 +47,6 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from harness.sizing import count_params
 from seqjax import _validate
 from seqjax.data.batching import step_indices
 from seqjax.data.wordpiece import WordPiece
@@ -55,6 +54,7 @@ from seqjax.interop import from_pretrained
 from seqjax.recurrent import RNN, LSTMCell
 from seqjax.train import TrainConfig, fit, token_cross_entropy
 from seqjax.transformer import BertConfig, BertForPreTraining, mask_tokens
+from seqjax.zoo import count_params
 
 MASK, WORD = 0, 1  # token ids: [MASK], the ambiguous word; then the cue words, then the fillers
 SENSES = ("finance", "river")

@@ -117,16 +117,16 @@ CONFIGS = {
 
 class CausalEncoder(nnx.Module):
   """A Transformer encoder over real-valued inputs: x [B, T, F] -> projection to D, sinusoidal
-  positions, `layers` causal pre-LN blocks -> (outputs [B, T, D], None), as StackedRNN returns."""
+  positions, `layers` causal pre-LN blocks -> outputs [B, T, D], as StackedRNN returns."""
 
   def __init__(self, features: int, dim: int, layers: int, *, rngs: nnx.Rngs):
     self.dim = dim
     self.project = nnx.Linear(features, dim, rngs=rngs)
-    self.stack = TransformerStack(layers, dim=dim, num_heads=4, ff_dim=4 * dim, norm="pre", rngs=rngs)
+    self.stack = TransformerStack(layers, dim=dim, num_heads=4, ff_dim=4 * dim, norm="pre", causal=True, rngs=rngs)
 
-  def __call__(self, x: jax.Array) -> tuple[jax.Array, None]:
+  def __call__(self, x: jax.Array) -> jax.Array:
     h = self.project(x) + sinusoidal_encoding(jnp.arange(x.shape[1]), self.dim)[None]  # [B, T, D]
-    return self.stack(h, is_causal=True)[0], None
+    return self.stack(h)
 
 
 def build(kind: str, options: dict, config: Config, seed: int) -> nnx.Module:
@@ -143,7 +143,7 @@ class LastStepRegressor(nnx.Module):
     self.readout = nnx.Linear(hidden, 1, rngs=rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return self.readout(self.encoder(x)[0][:, -1])[:, 0]
+    return self.readout(self.encoder(x)[:, -1])[:, 0]
 
 
 def first_input_loss(model: LastStepRegressor, batch: dict, rng):
@@ -193,7 +193,7 @@ def input_gradient_norms(model: nnx.Module, config: Config, seed: int, readout=N
   @jax.jit
   def grads(params, x):
     def loss(x):
-      outputs, _ = nnx.merge(graphdef, params)(x)
+      outputs = nnx.merge(graphdef, params)(x)  # [B, T, H]
       return jnp.sum(outputs[:, -1] @ readout)
 
     return jax.grad(loss)(x)  # [B, T, F]

@@ -24,11 +24,12 @@ import time
 
 import numpy as np
 
-from experiments.long_range import Recurrent, score_text, train_and_test
 from harness import cli, figures, report
+from harness.long_range_runs import score_text, train_and_test
 from harness.runs import Runs
-from seqjax import _validate
-from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS
+from seqjax import _validate, zoo
+from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS, shape
+from seqjax.heads import SequencePredictor
 from seqjax.train import TrainConfig
 
 VARIANTS = {
@@ -115,12 +116,15 @@ def main(argv=None):
     for name in names:
       kind, options = VARIANTS[name]
 
-      def build(width, task_name, rngs, kind=kind, options=options):
-        return Recurrent(kind, width, task_name, rngs=rngs, **options)
+      def build(rngs, kind=kind, options=options, task=task):
+        """One recurrent layer reading the task's inputs, answering from its last step."""
+        features, outputs = shape(task)
+        return SequencePredictor(
+          outputs, config.hidden, zoo.rnn, causal=True, in_features=features, kind=kind, rngs=rngs, **options
+        )
 
       def train(seed, name=name, build=build, task=task):
-        steps = config.train.steps
-        return train_and_test(name, build, config.hidden, task, distance(task, config), seed, config, steps)
+        return train_and_test(name, build, task, distance(task, config), seed, config.train, config.test_size)
 
       runs += [plan.run(f"{name}, {task}", s, lambda s=s, train=train: train(s)) for s in config.seeds]
   rows = []

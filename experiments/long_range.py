@@ -44,28 +44,24 @@ Commands:
 """
 
 import dataclasses
-import hashlib
 import textwrap
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from matplotlib import ticker
 
 from harness import cli, figures, report
 from harness.journal import Journal
+from harness.long_range_runs import SOLVED_ACCURACY, SOLVED_EXPLAINED, run_text, score_text, train_and_test
 from harness.runs import Runs
-from harness.sizing import matched_width
-from seqjax.conv import DilatedConvStack
-from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS, TASKS, make_batch, shape
-from seqjax.parallel import ScanBlockStack
-from seqjax.recurrent import StackedRNN
-from seqjax.train import TrainConfig, fit
-from seqjax.transformer import TransformerStack
+from seqjax import zoo
+from seqjax.data.long_range import SYMBOLS, TASKS, shape
+from seqjax.heads import SequencePredictor
+from seqjax.train import TrainConfig
 
-SOLVED_ACCURACY, SOLVED_EXPLAINED = 0.95, 0.9  # accuracy (chance 1 / SYMBOLS); adding: 1 - MSE / ADDING_VARIANCE
 FLOOR = -0.3  # the figure's lowest score
 DODGE = 0.07  # octaves between neighbouring models' points in the figure
 MARKERS = "osD^vP*Xhp"  # one per model (cycled)
@@ -75,7 +71,7 @@ MARKERS = "osD^vP*Xhp"  # one per model (cycled)
 class Config:
   distances: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
   tasks: tuple[str, ...] = ("copy", "adding")  # the `full` config adds recall
-  models: tuple[str, ...] = ()  # () = all of MODELS
+  models: tuple[str, ...] = ()  # of ARCHITECTURES, or seqjax.zoo's: a name or "package.module:builder"; () = all
   caps: tuple[tuple[str, int], ...] = (  # (model, longest distance run): the CPU cost of longer ones
     ("Transformer (causal, RoPE)", 64),
     ("LRU", 64),
@@ -97,9 +93,8 @@ class Config:
       raise ValueError(f"distances must be strictly increasing, got {self.distances}")
     if not self.tasks or any(t not in TASKS for t in self.tasks):
       raise ValueError(f"tasks must name at least one of {TASKS}, got {self.tasks}")
-    unknown = [m for m in (*self.models, *dict(self.caps)) if m not in MODELS]
-    if unknown:
-      raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
+    for name in (*self.models, *dict(self.caps)):
+      choice(name)  # a ValueError naming it unless it is known
     for name, cap in self.caps:
       cli.at_least(f"caps[{name!r}]", cap, self.distances[0])
     cli.at_least("params", self.params, 100)
@@ -113,168 +108,78 @@ class Config:
     return self
 
 
-def fingerprints(x: np.ndarray) -> set[bytes]:
-  return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x}
-
-
 # ---------------------------------------------------------------------------------------- models
 
 
-class Recurrent(nnx.Module):
-  """One recurrent layer, answering from its last output."""
+class Choice(NamedTuple):
+  """A compared model: an architecture of `seqjax.zoo` (a registered name or
+  "package.module:builder") with its builder's options, between a projection of the task's inputs
+  (none where the builder reads them itself) and a readout pooled as `pool`
+  (`seqjax.heads.SequencePredictor`), on `tasks`."""
 
-  def __init__(self, kind: str, width: int, task: str, *, rngs: nnx.Rngs, **cell_options):
-    features, outputs = shape(task)
-    self.rnn = StackedRNN(kind, features, width, rngs=rngs, **cell_options)
-    self.readout = nnx.Linear(width, outputs, rngs=rngs)
-
-  def __call__(self, x):
-    h, _ = self.rnn(x)  # [B, T, H]
-    return self.readout(h[:, -1])  # [B, O]
-
-
-class BiRecurrent(nnx.Module):
-  """A bidirectional layer answering from both final states: forward at T-1, backward at 0."""
-
-  def __init__(self, kind: str, width: int, task: str, *, rngs: nnx.Rngs):
-    features, outputs = shape(task)
-    self.rnn = StackedRNN(kind, features, width, bidirectional=True, rngs=rngs)
-    self.readout = nnx.Linear(2 * width, outputs, rngs=rngs)
-    self.width = width
-
-  def __call__(self, x):
-    h, _ = self.rnn(x)  # [B, T, 2H]: forward | backward
-    final = jnp.concatenate([h[:, -1, : self.width], h[:, 0, self.width :]], axis=-1)  # [B, 2H]
-    return self.readout(final)  # [B, O]
-
-
-class ScanBlocks(nnx.Module):
-  """Two residual minGRU or LRU blocks (`seqjax.parallel.ScanBlockStack`), answering from the last step."""
-
-  def __init__(self, kind: str, width: int, task: str, *, rngs: nnx.Rngs):
-    features, outputs = shape(task)
-    self.embed = nnx.Linear(features, width, rngs=rngs)
-    self.stack = ScanBlockStack(kind, width, 2, rngs=rngs)
-    self.readout = nnx.Linear(width, outputs, rngs=rngs)
-
-  def __call__(self, x):
-    return self.readout(self.stack(self.embed(x))[:, -1])  # [B, O]
-
-
-class CausalTransformer(nnx.Module):
-  """A causal pre-LN Transformer with rotary positions (two heads)."""
-
-  def __init__(self, width: int, task: str, *, layers: int = 2, rngs: nnx.Rngs):
-    features, outputs = shape(task)
-    self.embed = nnx.Linear(features, width, rngs=rngs)
-    self.stack = TransformerStack(layers, dim=width, num_heads=2, ff_dim=2 * width, norm="pre", rope=True, rngs=rngs)
-    self.readout = nnx.Linear(width, outputs, rngs=rngs)
-
-  def __call__(self, x):
-    h, _ = self.stack(self.embed(x), is_causal=True)  # [B, T, D]
-    return self.readout(h[:, -1])  # [B, O]
-
-
-class DilatedCNN(nnx.Module):
-  """A causal dilated convolution stack (kernel 2, dilations 1, 2, 4, ...; receptive field 2^layers)."""
-
-  def __init__(self, width: int, task: str, *, layers: int, rngs: nnx.Rngs):
-    features, outputs = shape(task)
-    self.stack = DilatedConvStack(features, width, layers, rngs=rngs)
-    self.readout = nnx.Linear(width, outputs, rngs=rngs)
-
-  def __call__(self, x):
-    return self.readout(self.stack(x)[:, -1])  # [B, O]
+  spec: str
+  options: tuple[tuple[str, object], ...] = ()
+  causal: bool = True
+  pool: str = "last"
+  tasks: tuple[str, ...] = TASKS
 
 
 def cnn_name(layers: int) -> str:
   return f"dilated CNN, {layers} layers (receptive field {2**layers})"
 
 
-# name -> (builder(width, task, rngs), tasks it runs); widths step by 4 (two heads, even RoPE dims)
-MODELS = {
-  "Elman tanh": (lambda w, t, r: Recurrent("rnn_tanh", w, t, rngs=r), TASKS),
-  "IRNN": (lambda w, t, r: Recurrent("rnn_relu", w, t, recurrent_init="identity", rngs=r), TASKS),
-  "LSTM, forget bias 1": (lambda w, t, r: Recurrent("lstm", w, t, forget_bias=1.0, rngs=r), TASKS),
-  "GRU": (lambda w, t, r: Recurrent("gru", w, t, rngs=r), TASKS),
-  "BiLSTM": (lambda w, t, r: BiRecurrent("lstm", w, t, rngs=r), ("adding",)),
-  "minGRU": (lambda w, t, r: ScanBlocks("mingru", w, t, rngs=r), TASKS),
-  "LRU": (lambda w, t, r: ScanBlocks("lru", w, t, rngs=r), TASKS),
-  "Transformer (causal, RoPE)": (lambda w, t, r: CausalTransformer(w, t, rngs=r), TASKS),
-  cnn_name(6): (lambda w, t, r: DilatedCNN(w, t, layers=6, rngs=r), TASKS),
-  cnn_name(10): (lambda w, t, r: DilatedCNN(w, t, layers=10, rngs=r), TASKS),
+# name -> the model; one recurrent layer each, two scan blocks, two Transformer layers of two heads
+ARCHITECTURES = {
+  "Elman tanh": Choice("elman_tanh"),
+  "IRNN": Choice("irnn"),
+  "LSTM, forget bias 1": Choice("lstm", (("forget_bias", 1.0),)),
+  "GRU": Choice("gru"),
+  # adding only, answering from both final states: on copy and recall the backward direction would read the answer
+  "BiLSTM": Choice("bilstm", causal=False, pool="ends", tasks=("adding",)),
+  "minGRU": Choice("mingru"),
+  "LRU": Choice("lru"),
+  "Transformer (causal, RoPE)": Choice("transformer"),
+  cnn_name(6): Choice("dilated_cnn", (("num_layers", 6),)),
+  cnn_name(10): Choice("dilated_cnn", (("num_layers", 10),)),
 }
 CONTROL_MODEL = "LSTM, forget bias 1"
 
 
-def width_for(build, task: str, params: int) -> tuple[int, int]:
-  """The width (a multiple of 4) of the model nearest `params` parameters on `task`, and its count."""
-  return matched_width(lambda width, rngs: build(width, task, rngs), params)
+def choice(name: str) -> Choice:
+  """ARCHITECTURES[name], else the zoo architecture `name` (causal, read at the last step, every task)."""
+  if name in ARCHITECTURES:
+    return ARCHITECTURES[name]
+  try:
+    zoo.resolve(name)
+  except ValueError as error:
+    raise ValueError(f"models: {name!r} is not one of {list(ARCHITECTURES)}, nor {error}") from None
+  return Choice(name)
+
+
+def predictor(model: Choice, task: str) -> Callable[[int, nnx.Rngs], SequencePredictor]:
+  """build(width, rngs): `model` on `task`'s inputs and outputs."""
+  features, outputs = shape(task)
+  builder = zoo.resolve(model.spec).builder
+  options = dict(model.options)
+  return lambda width, rngs: SequencePredictor(
+    outputs, width, builder, causal=model.causal, in_features=features, pool=model.pool, rngs=rngs, **options
+  )
+
+
+def width_for(model: Choice, task: str, params: int) -> tuple[int, int]:
+  """The width (a multiple of the architecture's width step) nearest `params` parameters on `task`, and its count."""
+  return zoo.matched_width(predictor(model, task), params, zoo.resolve(model.spec).width_multiple)
+
+
+def model_key(name: str, model: Choice, task: str, width: int) -> str:
+  """What the journal knows a model by: its name, its builder ("module:qualname") and the
+  fingerprint of its parameters at seed 0 (names, shapes and initial values), so a changed
+  architecture or init is trained again, not read back."""
+  built = predictor(model, task)(width, nnx.Rngs(0))
+  return f"{name}|{zoo.resolve(model.spec).source}|{zoo.fingerprint(built)}"
 
 
 # -------------------------------------------------------------------------------------- training
-
-
-def loss_fn(task: str):
-  def classify(model, batch, rng):
-    del rng
-    logits = model(batch["x"])  # [B, O]
-    loss = -jnp.take_along_axis(jax.nn.log_softmax(logits), batch["y"][:, None], axis=-1).mean()
-    return loss, {"accuracy": (logits.argmax(-1) == batch["y"]).mean()}
-
-  def regress(model, batch, rng):
-    del rng
-    return jnp.mean((model(batch["x"])[:, 0] - batch["y"]) ** 2), {}
-
-  return regress if task == "adding" else classify
-
-
-def train_and_test(name: str, build, width: int, task: str, distance: int, seed: int, config: Config, steps: int):
-  """Trains one model; returns its test score (accuracy, or variance explained) and bookkeeping."""
-  train = dataclasses.replace(config.train, seed=seed, steps=steps)
-  seen: set[bytes] = set()
-  stream = 1 + TASKS.index(task)
-
-  def batch_fn(step: int, rows: slice) -> dict:
-    batch = make_batch(task, distance, np.random.default_rng([seed, stream, distance, step]), train.batch_size)
-    seen.update(fingerprints(batch["x"]))
-    return {k: v[rows] for k, v in batch.items()}
-
-  test = make_batch(task, distance, np.random.default_rng([seed, stream, distance, 10**9]), config.test_size)
-  record = {"model": name, "task": task, "distance": distance, "seed": seed, "steps": steps}
-  start = time.perf_counter()
-  try:
-    result = fit(build(width, task, nnx.Rngs(seed)), loss_fn(task), batch_fn, train)
-  except FloatingPointError as error:  # fit stops a run whose updates stay non-finite: a measured outcome
-    return {**record, "score": None, "solved": False, "diverged": str(error), "train_test_overlap": 0}
-  seconds = time.perf_counter() - start
-  out = np.asarray(nnx.jit(lambda model, x: model(x))(result.model, jnp.asarray(test["x"])))  # [B, O]
-  if task == "adding":
-    score = 1.0 - float(np.mean((out[:, 0] - test["y"]) ** 2)) / ADDING_VARIANCE
-  else:
-    score = float((out.argmax(-1) == test["y"]).mean())
-  return {
-    **record,
-    "score": score,
-    "solved": score >= (SOLVED_EXPLAINED if task == "adding" else SOLVED_ACCURACY),
-    "diverged": None,
-    "final_train_loss": float(result.history[-1]["loss"]),
-    "train_loss": [(h["step"], h["loss"]) for h in result.history],  # every log_every steps
-    "train_test_overlap": len(seen & fingerprints(test["x"])),
-    "train_seconds": seconds,
-    "compile_seconds": result.compile_seconds,
-  }
-
-
-def run_text(run: dict) -> str:
-  return "diverged" if run["score"] is None else f"{run['score']:.3f}"
-
-
-def score_text(runs: list[dict]) -> str:
-  """The scores' mean [range] over seeds, and how many runs diverged (no score)."""
-  finite = [r["score"] for r in runs if r["score"] is not None]
-  text = report.spread(finite, ".2f") if finite else "none"
-  return text + (f" ({len(runs) - len(finite)} of {len(runs)} diverged)" if len(finite) < len(runs) else "")
 
 
 def drawn(run: dict) -> float:
@@ -378,7 +283,7 @@ def draw_depth(depth_runs: list[dict], config: Config):
 
 def redraw(record: dict, config: Config) -> list:
   """The figures of a results file (harness.redraw)."""
-  paths = [draw(record["runs"], config, list(config.models or MODELS))]
+  paths = [draw(record["runs"], config, list(config.models or ARCHITECTURES))]
   return paths + ([draw_depth(record["depth_runs"], config)] if record["depth_runs"] else [])
 
 
@@ -390,7 +295,7 @@ def most_runs(config: Config, names: list[str]) -> int:
     sum(distance <= caps.get(name, distance) for distance in config.distances)
     for task in config.tasks
     for name in names
-    if task in MODELS[name][1]
+    if task in choice(name).tasks
   )
   copy = "copy" in config.tasks
   depth = len(config.depth_layers) + 1 if copy else 0
@@ -400,28 +305,35 @@ def most_runs(config: Config, names: list[str]) -> int:
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  names = list(config.models or MODELS)
+  names = list(config.models or ARCHITECTURES)
   started = time.perf_counter()
   runs, widths, rows = [], {}, []
   journal = Journal("long_range", config, fields=("params", "train", "test_size"))  # what one run depends on
 
   plan = Runs(most_runs(config, names), at_most=True)
 
-  def trained(name, build, width, task, distance, seed, steps):
-    key = f"{name}|{task}|{distance}|{seed}|{steps}"
-    train = lambda: train_and_test(name, build, width, task, distance, seed, config, steps)  # noqa: E731
+  model_keys = {}  # (name, task) -> model_key
+
+  def trained(name, model, width, task, distance, seed, steps):
+    if (name, task) not in model_keys:
+      model_keys[name, task] = model_key(name, model, task, width)
+    key = f"{model_keys[name, task]}|{task}|{distance}|{seed}|{steps}"
+    build, run_train = predictor(model, task), dataclasses.replace(config.train, steps=steps)
+    train = lambda: train_and_test(  # noqa: E731
+      name, lambda rngs: build(width, rngs), task, distance, seed, run_train, config.test_size
+    )
     return plan.run(f"{name}, {task} D={distance}", seed, lambda: journal.run(key, train), reused=key in journal.done)
 
   for task in config.tasks:
     for name in names:
-      build, tasks = MODELS[name]
-      if task not in tasks:
+      model = choice(name)
+      if task not in model.tasks:
         continue
-      width, count = widths[name, task] = width_for(build, task, config.params)
+      width, count = widths[name, task] = width_for(model, task, config.params)
       for distance in config.distances:
         if distance > dict(config.caps).get(name, distance):
           break  # capped: the CPU cost of longer distances
-        batch = [trained(name, build, width, task, distance, seed, config.train.steps) for seed in config.seeds]
+        batch = [trained(name, model, width, task, distance, seed, config.train.steps) for seed in config.seeds]
         runs += batch
         print(f"{task} D={distance} {name}: " + ", ".join(run_text(r) for r in batch), flush=True)
         if not any(r["solved"] for r in batch):
@@ -446,16 +358,16 @@ def main(argv=None):
   if "copy" in config.tasks:
     for layers in config.depth_layers:
       name = cnn_name(layers)
-      build = MODELS[name][0] if name in MODELS else (lambda w, t, r, n=layers: DilatedCNN(w, t, layers=n, rngs=r))
-      width, _ = width_for(build, "copy", config.params)
+      model = ARCHITECTURES.get(name, Choice("dilated_cnn", (("num_layers", layers),)))
+      width, _ = width_for(model, "copy", config.params)
       depth_runs += [
-        trained(name, build, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
+        trained(name, model, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
       ]
     attention = "Transformer, 1 layer (causal, RoPE)"
-    build = lambda w, t, r: CausalTransformer(w, t, layers=1, rngs=r)  # noqa: E731
-    width, _ = width_for(build, "copy", config.params)
+    model = Choice("transformer", (("num_layers", 1),))
+    width, _ = width_for(model, "copy", config.params)
     depth_runs += [
-      trained(attention, build, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
+      trained(attention, model, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
     ]
   depth_rows = [
     {
@@ -474,10 +386,10 @@ def main(argv=None):
     lstm = [r for r in runs if r["model"] == CONTROL_MODEL and r["task"] == "copy"]
     failed = sorted({r["distance"] for r in lstm} - {r["distance"] for r in lstm if r["solved"]})
     if failed:
-      distance, build = failed[0], MODELS[CONTROL_MODEL][0]
+      distance, model = failed[0], ARCHITECTURES[CONTROL_MODEL]
       steps = config.control_factor * config.train.steps
       control_runs = [
-        trained(CONTROL_MODEL, build, widths[CONTROL_MODEL, "copy"][0], "copy", distance, s, steps)
+        trained(CONTROL_MODEL, model, widths[CONTROL_MODEL, "copy"][0], "copy", distance, s, steps)
         for s in config.seeds
       ]
       before = [r for r in lstm if r["distance"] == distance]

@@ -112,6 +112,7 @@ class Reverser(nnx.Module):
       ff_dim=4 * config.dim,
       norm="pre",
       rope=position == "rope",
+      causal=self.causal,
       rngs=rngs,
     )
     self.readout = nnx.Linear(config.dim, SYMBOLS, rngs=rngs)
@@ -122,7 +123,7 @@ class Reverser(nnx.Module):
     if self.absolute is not None:
       x = x + self.absolute(positions)[None]
     bias = None if self.relative is None else self.relative(positions, positions)  # [1, H, L, L]
-    h, _ = self.stack(x, is_causal=self.causal, bias=bias)
+    h = self.stack(x, bias=bias)
     return self.readout(h[:, -self.answers :])  # [B, n, SYMBOLS]
 
 

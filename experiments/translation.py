@@ -68,7 +68,6 @@ from flax import nnx
 from harness import cli, figures, report
 from harness.journal import Journal
 from harness.runs import Runs
-from harness.sizing import count_params
 from seqjax import _validate, decoding
 from seqjax._paths import path_names
 from seqjax.data import bible
@@ -80,6 +79,7 @@ from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit, make_eval_step, split_model
 from seqjax.train.records import cumulative_train_seconds, read_metrics
 from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
+from seqjax.zoo import count_params
 
 EDGES = (1, 11, 21, 31, 41, math.inf)  # source words: the buckets around the seed's
 SEED_TABLE = {"1-10": "35-40 (5-10 words)", "11-20": "28-32 (15-20)", "21-30": "20-25 (25-30)", "41+": "< 15 (40+)"}

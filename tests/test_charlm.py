@@ -9,7 +9,8 @@ import pytest
 from flax import nnx
 
 from experiments import charlm
-from harness import report, sizing
+from harness import report
+from seqjax import zoo
 from seqjax.data import bible, bible_text
 
 FIXTURE = report.REPO / "tests" / "fixtures" / "bible"
@@ -35,12 +36,12 @@ def test_whole_books_are_held_out():
     bible_text.split_by_book({"Gen": "x"}, 1)
 
 
-@pytest.mark.parametrize("name", sorted(charlm.MODELS))
+@pytest.mark.parametrize("name", sorted(charlm.ARCHITECTURES))
 def test_every_model_is_causal_at_its_matched_size(name):
-  build, multiple = charlm.MODELS[name]
-  width, count = sizing.matched_width(lambda w, r: build(w, 11, 16, r), 4000, multiple)
-  model = build(width, 11, 16, nnx.Rngs(0))
-  assert width % multiple == 0 and sizing.count_params(model) == count and abs(count - 4000) < 0.5 * 4000
+  multiple = charlm.width_multiple(name)
+  width, count = zoo.matched_width(lambda w, r: charlm.language_model(name, w, 11, 16, r), 4000, multiple)
+  model = charlm.language_model(name, width, 11, 16, nnx.Rngs(0))
+  assert width % multiple == 0 and zoo.count_params(model) == count and abs(count - 4000) < 0.5 * 4000
   tokens = jnp.asarray(np.random.default_rng(0).integers(0, 11, (1, 16)), jnp.int32)
   changed = tokens.at[:, 9:].set((tokens[:, 9:] + 1) % 11)
   np.testing.assert_allclose(model(tokens)[:, :9], model(changed)[:, :9], atol=1e-5)  # t < 9 never reads t >= 9

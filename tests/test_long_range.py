@@ -3,9 +3,10 @@ experiment's bookkeeping (matched widths, longest solved distance) counts what i
 
 import numpy as np
 import pytest
+from flax import nnx
 
 from experiments import long_range
-from harness import sizing
+from seqjax import zoo
 from seqjax.data import long_range as tasks
 
 
@@ -46,12 +47,12 @@ def test_adding_marks_one_value_in_the_first_tenth_and_one_in_the_second_half():
 
 @pytest.mark.parametrize("name", ["LSTM, forget bias 1", "LRU", "Transformer (causal, RoPE)"])
 def test_matched_width_comes_nearest_the_target_among_multiples_of_four(name):
-  build = long_range.MODELS[name][0]
-  width, count = sizing.matched_width(lambda w, r: build(w, "adding", r), 3000)
+  build = long_range.predictor(long_range.ARCHITECTURES[name], "adding")
+  width, count = zoo.matched_width(build, 3000)
   assert width % 4 == 0
 
   def size(w):
-    return sizing.count_params(build(w, "adding", long_range.nnx.Rngs(0)))
+    return zoo.count_params(build(w, nnx.Rngs(0)))
 
   assert size(width) == count
   for neighbour in (width - 4, width + 4):

@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 from jax.experimental.pallas import tpu as pltpu
 
+from seqjax import defaults
 from seqjax.attention import dot_product_attention, padding_mask
 from seqjax.attention.blockwise import blockwise_attention
 from seqjax.attention.dispatch import auto_implementation, fused_attention
@@ -64,7 +65,7 @@ def test_associative_equals_sequential_outputs_and_gradients(name):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **tol), g_par, g_seq)
 
 
-@pytest.mark.parametrize("kind", ["mingru", "lru"])
+@pytest.mark.parametrize("kind", ["mingru", "minlstm", "lru"])
 def test_scan_block_stack_is_causal_and_equals_its_blocks_written_out(kind):
   stack = ScanBlockStack(kind, 8, 2, rngs=nnx.Rngs(0))
   x = jnp.asarray(normal(1, 2, 6, 8))
@@ -75,8 +76,38 @@ def test_scan_block_stack_is_causal_and_equals_its_blocks_written_out(kind):
   np.testing.assert_allclose(stack(x), stack.norms[-1](h), atol=1e-6)
   later = jax.jacobian(lambda x: stack(x)[0, 2])(x)[:, 0, 3:]  # d out[t=2] / d x[t>2]: [D, T-3, D]
   assert float(jnp.abs(later).max()) == 0.0
-  with pytest.raises(ValueError, match=r"h must have shape \[B, T, D\] \(rank 3\), got shape \(6, 8\)"):
+  with pytest.raises(ValueError, match=r"x must have shape \[B, T, D\] \(rank 3\), got shape \(6, 8\)"):
     stack(x[0])
+  with pytest.raises(ValueError, match=r"mask must be a bool array \[B, T\] = \[2, 6\], got int32\[2, 6\]"):
+    stack(x, mask=jnp.ones((2, 6), jnp.int32))
+
+
+MASKS = {  # rows of a [3, 7] mask: padding at the end, at the start, in the middle
+  "right": [1, 1, 1, 1, 0, 0, 0],
+  "left": [0, 0, 1, 1, 1, 1, 1],
+  "gaps": [1, 0, 1, 1, 0, 0, 1],
+}
+
+
+@pytest.mark.parametrize("mode", ["sequential", "associative"])
+@pytest.mark.parametrize("kind", ["mingru", "minlstm", "lru"])
+def test_masked_scan_block_stack_equals_each_sequence_alone_unpadded(kind, mode, monkeypatch):
+  """Padded steps never change a real output: each row's real outputs equal the stack run on
+  that row's real steps alone; padding outputs zeros, and NaN in the padding reaches neither
+  the outputs nor the gradients."""
+  monkeypatch.setattr(defaults, "scan_mode", lambda: mode)
+  stack = ScanBlockStack(kind, 8, 2, rngs=nnx.Rngs(0))
+  mask = jnp.asarray(list(MASKS.values()), bool)  # [3, 7]
+  x = jnp.asarray(normal(1, 3, 7, 8))
+  poisoned = jnp.where(mask[:, :, None], x, jnp.nan)
+  out = stack(poisoned, mask=mask)
+  for row in range(3):
+    real = np.flatnonzero(np.asarray(mask[row]))
+    alone = stack(x[row : row + 1, real])[0]  # [T_real, D]: no padding at all
+    np.testing.assert_allclose(out[row, real], alone, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(np.asarray(out)[~np.asarray(mask)], 0.0)
+  grads = nnx.grad(lambda m: jnp.sum(m(poisoned, mask=mask) ** 2))(stack)
+  assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
 
 
 def test_log_space_stays_finite_over_long_sequences():

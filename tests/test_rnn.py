@@ -99,8 +99,8 @@ def test_time_major_equals_batch_major():
   batch_major = StackedRNN("gru", F, H, rngs=nnx.Rngs(0), **kwargs)
   time_major = StackedRNN("gru", F, H, time_major=True, rngs=nnx.Rngs(0), **kwargs)
   x = jnp.asarray(normal(1, B, T, F))
-  y_bm, c_bm = batch_major(x, mask=MASK)
-  y_tm, c_tm = time_major(jnp.swapaxes(x, 0, 1), mask=MASK)  # the mask stays [B, T]
+  y_bm, c_bm = batch_major.run(x, mask=MASK)
+  y_tm, c_tm = time_major.run(jnp.swapaxes(x, 0, 1), mask=MASK)  # the mask stays [B, T]
   np.testing.assert_allclose(y_bm, jnp.swapaxes(y_tm, 0, 1), rtol=1e-6)
   chex.assert_trees_all_close(c_bm, c_tm, rtol=1e-5, atol=1e-6)
 
@@ -122,7 +122,7 @@ def test_initial_carry_is_used():
 def test_stacked_equals_layers_chained_by_hand():
   stack = randomize(StackedRNN("lstm", F, H, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0)))
   x = jnp.asarray(normal(1, B, T, F))
-  outputs, carries = stack(x, mask=MASK)
+  outputs, carries = stack.run(x, mask=MASK)
   first, c0 = stack.layers[0](x, mask=MASK)
   second, c1 = stack.layers[1](first, mask=MASK)
   chex.assert_shape(outputs, (B, T, 2 * H))
@@ -135,23 +135,23 @@ def test_residual_adds_layer_input_from_second_layer():
   y0, _ = stack.layers[0](x)
   y1, _ = stack.layers[1](y0)
   y2, _ = stack.layers[2](y0 + y1)
-  np.testing.assert_allclose(stack(x)[0], y0 + y1 + y2, rtol=1e-6)
+  np.testing.assert_allclose(stack(x), y0 + y1 + y2, rtol=1e-6)
 
 
 def test_dropout_only_with_key_and_deterministic_per_key():
   stack = StackedRNN("lstm", F, H, num_layers=3, dropout_rate=0.5, rngs=nnx.Rngs(0))
   x = jnp.asarray(normal(1, B, T, F))
-  evaluation, _ = stack(x)
+  evaluation = stack(x)
   plain = StackedRNN("lstm", F, H, num_layers=3, rngs=nnx.Rngs(0))
-  np.testing.assert_array_equal(evaluation, plain(x)[0])
+  np.testing.assert_array_equal(evaluation, plain(x))
   key = jax.random.key(7)
-  a, _ = stack(x, dropout_key=key)
-  b, _ = stack(x, dropout_key=key)
-  c, _ = stack(x, dropout_key=jax.random.key(8))
+  a = stack(x, dropout_key=key)
+  b = stack(x, dropout_key=key)
+  c = stack(x, dropout_key=jax.random.key(8))
   np.testing.assert_array_equal(a, b)
   assert np.abs(np.asarray(a - evaluation)).max() > 1e-3
   assert np.abs(np.asarray(a - c)).max() > 1e-3
-  jitted, _ = nnx.jit(lambda m, x, k: m(x, dropout_key=k))(stack, x, key)
+  jitted = nnx.jit(lambda m, x, k: m(x, dropout_key=k))(stack, x, key)
   np.testing.assert_allclose(jitted, a, rtol=1e-5, atol=1e-6)
 
 
@@ -174,7 +174,96 @@ def test_rnn_gradients_match_finite_differences(kind):
     mask = prefix_mask([4, 1, 3], 4)
 
     def loss(params, x):
-      outputs, _ = nnx.merge(graphdef, params)(x, mask=mask)
+      outputs = nnx.merge(graphdef, params)(x, mask=mask)
       return jnp.sum(jnp.sin(outputs))
 
     check_grads(loss, (params, x), order=1, modes=("rev",))
+
+
+class IndRNNCell(nnx.Module):
+  """A cell written from the contract alone (docs/recurrent.md): h' = relu(x W + b + u * h)."""
+
+  def __init__(self, in_features, hidden_features, *, rngs):
+    self.in_features, self.hidden_features = in_features, hidden_features
+    self.input = nnx.Linear(in_features, hidden_features, rngs=rngs)
+    self.recurrent = nnx.Param(jax.random.uniform(rngs.params(), (hidden_features,)))
+
+  def initialize_carry(self, batch_shape=()):
+    return jnp.zeros((*batch_shape, self.hidden_features))
+
+  def project_inputs(self, x):
+    return self.input(x)
+
+  def recur(self, h, projected):
+    h = jax.nn.relu(projected + jnp.broadcast_to(self.recurrent[...], h.shape) * h)
+    return h, h
+
+
+def numpy_indrnn(cell: IndRNNCell, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+  """The IndRNN equations in NumPy, each row run to its own length, zeros past it."""
+  W, b, u = (np.asarray(a, np.float64) for a in (cell.input.kernel[...], cell.input.bias[...], cell.recurrent[...]))
+  out = np.zeros((*x.shape[:2], cell.hidden_features))
+  for row_index, length in enumerate(lengths):
+    h = np.zeros(cell.hidden_features)
+    for t in range(length):
+      h = np.maximum(x[row_index, t] @ W + b + u * h, 0.0)
+      out[row_index, t] = h
+  return out
+
+
+@pytest.mark.parametrize("hoist", [True, False])
+def test_a_custom_cell_factory_stacks_and_runs_as_its_equations(hoist):
+  stack = StackedRNN(IndRNNCell, F, H, num_layers=2, hoist_input_projection=hoist, rngs=nnx.Rngs(0))
+  x = normal(1, B, T, F)
+  first = numpy_indrnn(stack.layers[0].cell, x, LENGTHS)
+  want = numpy_indrnn(stack.layers[1].cell, first, LENGTHS)
+  np.testing.assert_allclose(stack(jnp.asarray(x), mask=MASK), want, rtol=1e-5, atol=1e-6)
+  assert stack.kind == "IndRNNCell" and stack.causal and stack.out_features == H
+
+
+def test_one_built_cell_serves_one_layer_and_is_refused_for_more():
+  cell = IndRNNCell(F, H, rngs=nnx.Rngs(0))
+  x = normal(1, B, T, F)
+  np.testing.assert_allclose(
+    StackedRNN(cell, F, H, rngs=nnx.Rngs(1))(jnp.asarray(x)), numpy_indrnn(cell, x, [T] * B), rtol=1e-5, atol=1e-6
+  )
+  with pytest.raises(ValueError, match="one cell instance serves one layer in one direction"):
+    StackedRNN(cell, F, H, num_layers=2, rngs=nnx.Rngs(0))
+  with pytest.raises(
+    ValueError, match="the given cell reads 4 and keeps 5 features, the stack asks for in_features=4, hidden_features=6"
+  ):
+    StackedRNN(cell, F, 6, rngs=nnx.Rngs(0))
+
+
+def test_a_cell_breaking_the_contract_is_refused_naming_what_it_lacks():
+  class NoSizes(IndRNNCell):
+    def __init__(self, in_features, hidden_features, *, rngs):
+      super().__init__(in_features, hidden_features, rngs=rngs)
+      del self.hidden_features
+      self.recur = None
+
+  with pytest.raises(
+    ValueError,
+    match=r"cell NoSizes does not keep the cell contract: hidden_features \(int.*missing\); recur \(method.*got None\)",
+  ):
+    StackedRNN(NoSizes, F, H, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match=r"cell NoSizes does not keep the cell contract: hidden_features"):
+    RNN(NoSizes(F, H, rngs=nnx.Rngs(0)))
+  with pytest.raises(
+    ValueError, match=r"kind must be one of \['rnn_tanh', 'rnn_relu', 'lstm', 'gru'\], a cell factory or a cell, got 3"
+  ):
+    StackedRNN(3, F, H, rngs=nnx.Rngs(0))
+
+
+def test_a_causal_stack_steps_as_it_runs_and_a_bidirectional_one_cannot_step():
+  stack = randomize(StackedRNN("lstm", F, H, num_layers=2, residual=True, rngs=nnx.Rngs(0)))
+  x = jnp.asarray(normal(1, B, T, F))
+  state, steps = stack.init_state(B), []
+  for t in range(T):
+    y, state = stack.step(state, x[:, t])
+    steps.append(y)
+  outputs, carries = stack.run(x)
+  np.testing.assert_allclose(jnp.stack(steps, 1), outputs, rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(state, carries, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="a bidirectional StackedRNN reads the whole sequence"):
+    StackedRNN("gru", F, H, bidirectional=True, rngs=nnx.Rngs(0)).init_state(B)

@@ -422,7 +422,7 @@ def test_a_post_ln_stack_with_a_final_norm_is_the_stack_then_that_norm():
   assert plain.final_norm is None
   normed.final_norm.scale.set_value(jnp.linspace(0.5, 1.5, 8))
   x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 5, 8)), jnp.float32)  # [B, T, D]
-  np.testing.assert_allclose(normed(x)[0], normed.final_norm(plain(x)[0]), rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(normed(x), normed.final_norm(plain(x)), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("position", ["sinusoidal", "relative"])

@@ -95,7 +95,7 @@ def test_bidirectional_mismatches():
 def test_stacked_initial_carry_count():
   stack = StackedRNN("gru", F, H, num_layers=2, rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match=r"initial_carry must hold one carry per layer \(2\)"):
-    stack(np.zeros((B, T, F), np.float32), initial_carry=(jnp.zeros((B, H)),))
+    stack.run(np.zeros((B, T, F), np.float32), initial_carry=(jnp.zeros((B, H)),))
 
 
 def test_interop_errors():

@@ -18,7 +18,8 @@ UNITS = ("relu", "gated", "glu")
 
 
 class DilatedConvStack(nnx.Module):
-  """stack(x [B, T, F_in], *, mask [B, T] bool | None) -> [B, T, features].
+  """stack(x [B, T, F_in], *, mask [B, T] bool | None = None, dropout_key=None) -> [B, T, features];
+  a sequence mixer (`seqjax.zoo`; it has no dropout: dropout_key is accepted and unused).
 
   An input projection to `features`, then `num_layers` dilated convolutions. causal=True pads on
   the left only, so no output depends on a later input (WaveNet, a decoder); causal=False pads
@@ -68,7 +69,12 @@ class DilatedConvStack(nnx.Module):
     a, g = jnp.split(h, 2, axis=-1)  # [B, T, features] each
     return (jnp.tanh(a) if self.unit == "gated" else a) * jax.nn.sigmoid(g)
 
-  def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
+  @property
+  def out_features(self) -> int:
+    return self.features
+
+  def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
+    del dropout_key  # no dropout in this stack
     _validate.float_array("x", x, "[B, T, F]", 3)
     _validate.axis_size("x", x, 2, self.in_features, f"[B, T, F={self.in_features}]")
     keep = None

@@ -107,6 +107,8 @@ def rnn_to_torch(model: StackedRNN) -> dict[str, np.ndarray]:
   """
   if not isinstance(model, StackedRNN):
     raise ValueError(f"model must be a seqjax.recurrent.StackedRNN, got {type(model).__name__}")
+  if model.kind not in KINDS:
+    raise ValueError(f"model's cells must be one of {list(KINDS)} (torch's), got {model.kind!r}")
   if model.residual and len(model.layers) > 1:
     raise ValueError("model has residual connections, which torch.nn.RNN/LSTM/GRU lack")
   if isinstance(model.layers[0], Bidirectional) and model.layers[0].merge != "concat":

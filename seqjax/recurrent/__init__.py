@@ -2,11 +2,12 @@
 
 from seqjax.recurrent.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
 from seqjax.recurrent.init import INITIALIZERS, Spectrum, initializer, spectrum
-from seqjax.recurrent.language_model import RNNLanguageModel, RNNLanguageModelState
-from seqjax.recurrent.rnn import RNN, Bidirectional
+from seqjax.recurrent.language_model import RNNLanguageModel
+from seqjax.recurrent.rnn import CELL_CONTRACT, RNN, Bidirectional, check_cell
 from seqjax.recurrent.stacked import KINDS, StackedRNN, make_cell
 
 __all__ = [
+  "CELL_CONTRACT",
   "INITIALIZERS",
   "KINDS",
   "RNN",
@@ -15,10 +16,10 @@ __all__ = [
   "GRUCell",
   "LSTMCell",
   "RNNLanguageModel",
-  "RNNLanguageModelState",
   "RecurrentCell",
   "Spectrum",
   "StackedRNN",
+  "check_cell",
   "initializer",
   "make_cell",
   "spectrum",

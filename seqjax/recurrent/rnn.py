@@ -1,4 +1,4 @@
-"""Sequence layers over a cell: `RNN` (one direction) and `Bidirectional`."""
+"""Sequence layers over a cell: `RNN` (one direction) and `Bidirectional`, and the cell contract they run."""
 
 import jax
 import jax.numpy as jnp
@@ -6,6 +6,32 @@ from flax import nnx
 
 from seqjax import _validate, defaults
 from seqjax.recurrent.scan import flip_sequences, length_mask, scan_cell
+
+CELL_CONTRACT = {  # what RNN reads of a cell (docs/recurrent.md, "Writing a cell")
+  "in_features": "int: F, the features of one input step",
+  "hidden_features": "int: H, the features of one output step",
+  "initialize_carry": "method: initialize_carry(batch_shape) -> the carry (a pytree of [*batch_shape, ...] arrays)",
+  "project_inputs": "method: project_inputs(x [..., F]) -> what recur reads (any [..., P])",
+  "recur": "method: recur(carry, projected) -> (new_carry, y [..., H])",
+}
+
+
+def check_cell(cell):
+  """`cell` if it keeps the cell contract (CELL_CONTRACT), else a ValueError naming each part it lacks."""
+  problems = []
+  for name, meaning in CELL_CONTRACT.items():
+    value = getattr(cell, name, None)
+    wanted_int = meaning.startswith("int")
+    if (wanted_int and not _positive_int(value)) or (not wanted_int and not callable(value)):
+      got = "missing" if not hasattr(cell, name) else f"got {value!r}"
+      problems.append(f"{name} ({meaning}; {got})")
+  if problems:
+    raise ValueError(f"cell {type(cell).__name__} does not keep the cell contract: " + "; ".join(problems))
+  return cell
+
+
+def _positive_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 class RNN(nnx.Module):
@@ -25,7 +51,7 @@ class RNN(nnx.Module):
 
   hoist_input_projection: project all T inputs in one matmul before the scan (True) or inside
   each step (False); unroll: `lax.scan`'s unroll factor. None picks the faster for the backend
-  (`seqjax.defaults`).
+  (`seqjax.defaults`). `cell` is checked against the cell contract (`check_cell`).
   """
 
   def __init__(
@@ -38,10 +64,14 @@ class RNN(nnx.Module):
   ):
     if unroll is not None:
       _validate.positive_int("unroll", unroll)
-    self.cell = cell
+    self.cell = check_cell(cell)
     self.time_major = time_major
     self.hoist_input_projection = hoist_input_projection
     self.unroll = unroll
+
+  @property
+  def in_features(self) -> int:
+    return self.cell.in_features
 
   @property
   def out_features(self) -> int:
@@ -112,6 +142,10 @@ class Bidirectional(nnx.Module):
   @property
   def time_major(self) -> bool:
     return self.forward_rnn.time_major
+
+  @property
+  def in_features(self) -> int:
+    return self.forward_rnn.in_features
 
   @property
   def out_features(self) -> int:

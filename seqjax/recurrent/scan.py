@@ -38,7 +38,7 @@ def scan_cell(cell, carry, xs: jax.Array, mask: jax.Array | None, *, hoist_input
     xs = cell.project_inputs(xs)  # [T, B, G*H]
     step = cell.recur
   else:
-    step = cell
+    step = lambda carry, x_t: cell.recur(carry, cell.project_inputs(x_t))  # noqa: E731
 
   def body(carry, inputs):
     x_t, valid_t = inputs  # [B, F or G*H], [B] or None

@@ -123,7 +123,7 @@ class Seq2Seq(nnx.Module):
     x = self.source_embed(src)  # [B, S, E]
     if self.config.reverse_source:
       x = jnp.swapaxes(flip_sequences(jnp.swapaxes(x, 0, 1), lengths), 0, 1)
-    states, carries = self.encoder(x, mask=src_mask)  # [B, S, D_mem]
+    states, carries = self.encoder.run(x, mask=src_mask)  # [B, S, D_mem]
     if self.bridge is not None:  # concatenate directions, project to the decoder's size
       carries = tuple(
         jax.tree.map(lambda f, b: jnp.tanh(self.bridge(jnp.concatenate([f, b], -1))), *layer) for layer in carries

@@ -81,7 +81,7 @@ class BertModel(nnx.Module):
     x = self.embed(tokens, positions=positions, token_types=token_types, dropout_key=keys[0])
     if attention_mask is not None:
       _validate.bool_mask("attention_mask", attention_mask, tokens.shape, axes="[B, T]")
-    x, _ = self.encoder(x, mask=attention_mask, segment_ids=segment_ids, dropout_key=keys[1])
+    x = self.encoder(x, mask=attention_mask, segment_ids=segment_ids, dropout_key=keys[1])
     return x, jnp.tanh(self.pooler(x[:, 0]))  # pooled: the [CLS] position
 
 

@@ -208,12 +208,24 @@ def _keep_weights(result, weights: dict, name: str, returned: bool) -> jax.Array
 
 
 class TransformerStack(nnx.Module):
-  """`num_layers` blocks of one configuration, then (pre-LN stacks, or `final_norm`) a norm of the blocks' norm_type."""
+  """`num_layers` blocks of one configuration, then (pre-LN stacks, or `final_norm`) a norm of the
+  blocks' norm_type; a sequence mixer (`seqjax.zoo`):
 
-  def __init__(self, num_layers: int, *, rngs: nnx.Rngs, final_norm: bool | None = None, **block_options):
+      stack(x [B, T, D], *, mask [B, T] bool | None = None, dropout_key=None, **block_kwargs) -> [B, T, D]
+      stack.run(x, *, caches=None, memory=None, return_weights=False, ...) -> (x, caches[, weights])
+
+  causal (fixed at construction): every block's self-attention reads positions <= t only (a
+  decoder, GPT); otherwise it reads the whole sequence (an encoder, BERT). mask: x's padding
+  (False), never attended to."""
+
+  def __init__(
+    self, num_layers: int, *, rngs: nnx.Rngs, causal: bool = False, final_norm: bool | None = None, **block_options
+  ):
     """final_norm: a norm after the last block; None: exactly for pre-LN stacks (True on a post-LN
     stack is what torch.nn.Transformer's encoder and decoder `norm` add)."""
     _validate.positive_int("num_layers", num_layers)
+    if not isinstance(causal, bool):
+      raise ValueError(f"causal must be True or False, got {causal!r}")
     self.blocks = nnx.List([TransformerBlock(rngs=rngs, **block_options) for _ in range(num_layers)])
     pre = block_options.get("norm", "post") == "pre" if final_norm is None else final_norm
     dim = block_options["dim"]
@@ -221,8 +233,14 @@ class TransformerStack(nnx.Module):
     use_bias = block_options.get("use_bias", True)
     norm_type = block_options.get("norm_type", "layer")
     self.final_norm = make_norm(norm_type, dim, epsilon=eps, use_bias=use_bias, rngs=rngs) if pre else None
+    self.causal = causal
+    self.in_features = self.out_features = dim
 
-  def __call__(self, x, *, dropout_key=None, caches=None, memory=None, return_weights=False, **block_kwargs):
+  def __call__(self, x: jax.Array, *, mask=None, dropout_key=None, **block_kwargs) -> jax.Array:
+    """x [B, T, D] -> [B, T, D]; block_kwargs (segment_ids, positions, bias, memory, ...) go to every block."""
+    return self.run(x, mask=mask, dropout_key=dropout_key, **block_kwargs)[0]
+
+  def run(self, x, *, dropout_key=None, caches=None, memory=None, return_weights=False, **block_kwargs):
     """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block.
     memory: [B, S, D] for every block's cross-attention, or per block its keys and values
     (`project_memory`). return_weights: a third element, each block's attention weights
@@ -234,7 +252,13 @@ class TransformerStack(nnx.Module):
       per_block = isinstance(memory, tuple) and not isinstance(memory, ContextKV)
       block_memory = memory[index] if per_block else memory
       out = block(
-        x, dropout_key=keys[index], cache=cache, memory=block_memory, return_weights=return_weights, **block_kwargs
+        x,
+        is_causal=self.causal,
+        dropout_key=keys[index],
+        cache=cache,
+        memory=block_memory,
+        return_weights=return_weights,
+        **block_kwargs,
       )
       x, cache = out[:2]
       new_caches.append(cache)

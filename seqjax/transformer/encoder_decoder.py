@@ -118,6 +118,7 @@ class EncoderDecoder(nnx.Module):
     def stack(num_layers, cross_attention):
       return TransformerStack(
         num_layers,
+        causal=cross_attention,  # the decoder
         dim=config.dim,
         num_heads=config.num_heads,
         ff_dim=config.ff_dim,
@@ -195,7 +196,7 @@ class EncoderDecoder(nnx.Module):
     positions = jnp.arange(src.shape[1])  # relative bias: distances within a run are the row's
     bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
     check_source_mask(src_mask, src.shape)
-    return self.encoder(
+    return self.encoder.run(
       x, mask=src_mask, segment_ids=segment_ids, bias=bias, dropout_key=keys[1], return_weights=return_weights
     )
 
@@ -218,9 +219,8 @@ class EncoderDecoder(nnx.Module):
     x = self._target_embed()(tgt, positions=within, dropout_key=keys[0])
     positions = jnp.arange(tgt.shape[1])
     bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
-    return self.decoder(
+    return self.decoder.run(
       x,
-      is_causal=True,
       segment_ids=tgt_ids,
       bias=bias,
       memory=memory,
@@ -288,5 +288,5 @@ class EncoderDecoder(nnx.Module):
     if self.decoder_bias is not None:  # relative positions: slots serve, a row's padding offset cancels
       queries = caches[0].length + jnp.arange(T, dtype=jnp.int32)  # [T] slots
       bias = self.decoder_bias(queries, jnp.arange(caches[0].key.shape[1], dtype=jnp.int32))
-    x, caches = self.decoder(x, bias=bias, memory=state.memory, memory_mask=state.memory_mask, caches=caches)
+    x, caches = self.decoder.run(x, bias=bias, memory=state.memory, memory_mask=state.memory_mask, caches=caches)
     return self._logits(x), state._replace(caches=caches)

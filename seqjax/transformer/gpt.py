@@ -62,6 +62,7 @@ class GPT(nnx.Module):
     )
     self.stack = TransformerStack(
       config.num_layers,
+      causal=True,
       dim=config.dim,
       num_heads=config.num_heads,
       ff_dim=config.ff_dim,
@@ -90,7 +91,7 @@ class GPT(nnx.Module):
       check_segment_ids(segment_ids, *tokens.shape, tokens.shape[1])
       positions = segment_positions(segment_ids)  # [B, T]
     x = self.embed(tokens, positions=positions, dropout_key=keys[0])  # [B, T, D]
-    x, _ = self.stack(x, is_causal=True, segment_ids=segment_ids, positions=positions, dropout_key=keys[1])
+    x = self.stack(x, segment_ids=segment_ids, positions=positions, dropout_key=keys[1])
     return self._logits(x)  # [B, T, V]
 
   # ---- the decoding protocol (seqjax.decoding.protocol) ----------------------------------------
@@ -125,5 +126,5 @@ class GPT(nnx.Module):
   def _extend(self, state: GPTState, tokens: jax.Array) -> tuple[jax.Array, GPTState]:
     """tokens [B, T] following what the caches hold -> (logits [B, T, V], state)."""
     x = self.embed(tokens, positions=state.caches[0].positions(tokens.shape[1]))
-    x, caches = self.stack(x, caches=state.caches)
+    x, caches = self.stack.run(x, caches=state.caches)
     return self._logits(x), GPTState(caches)

@@ -76,5 +76,5 @@ class ViT(nnx.Module):
     x = self.patch_embed(patchify(images, c.patch_size))  # [B, N_patches, D]
     cls = jnp.broadcast_to(self.class_token[...], (x.shape[0], 1, c.dim))
     x = jnp.concatenate([cls, x], axis=1) + self.position[...]  # [B, 1 + N_patches, D]
-    x, _ = self.encoder(dropout(x, c.dropout_rate, keys[0]), dropout_key=keys[1])
+    x = self.encoder(dropout(x, c.dropout_rate, keys[0]), dropout_key=keys[1])
     return self.head(x[:, 0])
