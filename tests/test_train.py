@@ -37,7 +37,7 @@ from seqjax.train import (
 )
 from seqjax.train.records import cumulative_train_seconds, read_metrics
 from seqjax.train.step import optimizer_init, optimizer_update
-from seqjax.train.tbptt import segments, truncated_bptt
+from seqjax.train.tbptt import truncated_bptt, update_windows
 from seqjax.transformer.blocks import TransformerBlock
 from tests import tiny_lm
 from tests.helpers import normal
@@ -201,7 +201,7 @@ def test_tbptt_with_k2_at_least_T_equals_full_bptt():
 def test_tbptt_gradients_stop_k2_steps_back(k1, k2):
   step_fn, loss_fn, params, h0, xs, targets = elman_setup()
   _, _, grads, _ = truncated_bptt(step_fn, loss_fn, params, h0, xs, targets, k1=k1, k2=k2)
-  for (w, _, e), g in zip(segments(12, k1, k2), grads, strict=True):
+  for (w, _, e), g in zip(update_windows(12, k1, k2), grads, strict=True):
     delta = np.abs(np.asarray(g["delta"])).sum(-1)  # [T]
     assert (delta[:w] == 0).all() and (delta[e:] == 0).all()  # exactly zero beyond the window
     assert (delta[w:e] > 0).all()
@@ -217,7 +217,7 @@ def test_tbptt_updates_between_segments_and_rejects_k1_above_k2():
   again = truncated_bptt(step_fn, loss_fn, first[0], h0, xs, targets, k1=4, k2=6, update=sgd)
   assert float(sum(again[1])) < float(sum(first[1]))
   with pytest.raises(ValueError, match=r"k1 \(5\) > k2 \(3\) is unsupported"):
-    segments(12, 5, 3)
+    update_windows(12, 5, 3)
 
 
 # ---- checkpoints, resume, workdir -------------------------------------------------------------

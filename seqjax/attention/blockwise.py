@@ -26,7 +26,7 @@ def pad_to(x: jax.Array, axis: int, multiple: int) -> jax.Array:
   return jnp.pad(x, widths)
 
 
-def segments(key_mask, segment_ids, batch: int, length: int, padded_q: int, padded_k: int):
+def block_segment_ids(key_mask, segment_ids, batch: int, length: int, padded_q: int, padded_k: int):
   """-> (query segments [B, Tp], key segments [B, Sp]) int32 for keys of `length` S padded to Sp
   (and, with segment_ids, queries of the same length padded to Tp): a query attends to the keys of its
   own segment. Without segment_ids every position is in segment 0; key padding (key_mask False)
@@ -215,7 +215,7 @@ def _blockwise(query, key, value, key_mask, segment_ids, mask, *, is_causal: boo
   S = key.shape[1]
   q = pad_to(query, 1, block_q)
   k, v = pad_to(key, 1, block_k), pad_to(value, 1, block_k)
-  q_segments, k_segments = segments(key_mask, segment_ids, B, S, q.shape[1], k.shape[1])  # [B, Tp], [B, Sp]
+  q_segments, k_segments = block_segment_ids(key_mask, segment_ids, B, S, q.shape[1], k.shape[1])  # [B, Tp], [B, Sp]
 
   def one_head(q, k, v, q_segments, k_segments, mask):
     usable = k_segments >= 0  # [Sp]: real keys

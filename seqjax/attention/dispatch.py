@@ -1,4 +1,4 @@
-"""`attention`: plain, key-padded and/or causal attention by the fastest path the backend has.
+"""`fused_attention`: plain, key-padded and/or causal attention by the fastest path the backend has.
 
     dense      the vmapped one-head core (`core.dot_product_attention`)
     blockwise  `blockwise.blockwise_attention`: online softmax, memory linear in T
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate
-from seqjax.attention.blockwise import blockwise_attention, pad_to, segments
+from seqjax.attention.blockwise import block_segment_ids, blockwise_attention, pad_to
 from seqjax.attention.core import check_inputs, check_key_mask, check_segment_ids, dot_product_attention, segment_mask
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
@@ -49,7 +49,8 @@ def pallas_flash_attention(query, key, value, key_mask, segment_ids, is_causal: 
   k, v = pad_to(key, 1, PALLAS_BLOCK), pad_to(value, 1, PALLAS_BLOCK)  # [B, Sp, N, D], [B, Sp, N, Dv]
   ids = None
   if key_mask is not None or segment_ids is not None or k.shape[1] != S:
-    ids = tpu_flash.SegmentIds(*segments(key_mask, segment_ids, B, S, q.shape[1], k.shape[1]))  # [B, Tp], [B, Sp]
+    ids = block_segment_ids(key_mask, segment_ids, B, S, q.shape[1], k.shape[1])  # [B, Tp], [B, Sp]
+    ids = tpu_flash.SegmentIds(*ids)
   q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))  # the kernel's layout [B, N, T, D]
   out = tpu_flash.flash_attention(q, k, v, segment_ids=ids, causal=is_causal, sm_scale=D**-0.5)
   return jnp.swapaxes(out, 1, 2)[:, :T]  # [B, T, N, Dv]

@@ -23,11 +23,6 @@ def sinusoidal_encoding(positions: jax.Array, dim: int) -> jax.Array:
   return jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(*positions.shape, dim)  # interleave
 
 
-def check_positions_fit(length: int, max_length: int, what: str = "sequence") -> None:
-  if length > max_length:
-    raise ValueError(f"{what} length {length} exceeds max_length {max_length} of the learned position table")
-
-
 class AbsolutePositions(nnx.Module):
   """Added to token embeddings: kind="sinusoidal" (fixed) or "learned" (a [max_length, D] table)."""
 

@@ -45,13 +45,12 @@ class Seq2SeqConfig:
   input_feeding: bool = True  # luong: feed the last attentional vector to the next step
   bidirectional_encoder: bool = False
   reverse_source: bool = False  # Sutskever et al.'s trick
-  pad_id: int = 0
 
   def check(self) -> "Seq2SeqConfig":
     _validate.fields(
       self,
       positive=("source_vocab_size", "target_vocab_size", "embed_dim", "hidden_features", "num_layers"),
-      nonnegative=("window_half_width", "pad_id"),
+      nonnegative=("window_half_width",),
       booleans=("input_feeding", "bidirectional_encoder", "reverse_source"),
       cell=("lstm", "gru"),
       attention=ATTENTIONS,

@@ -15,7 +15,7 @@ import jax
 from seqjax import _validate
 
 
-def segments(length: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
+def update_windows(length: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
   """[(w, s, e)] for every update: forward over [w, e), loss on [s, e)."""
   _validate.positive_int("k1", k1)
   _validate.positive_int("k2", k2)
@@ -67,7 +67,7 @@ def truncated_bptt(
   """
   length = jax.tree.leaves(xs)[0].shape[0]
   segment = segment_gradient(step_fn, loss_fn)
-  plan = segments(length, k1, k2)
+  plan = update_windows(length, k1, k2)
   stored = {0: jax.lax.stop_gradient(carry)}  # carry at time t, from earlier forward passes
   losses, all_grads = [], []
 

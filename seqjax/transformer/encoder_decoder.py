@@ -288,5 +288,7 @@ class EncoderDecoder(nnx.Module):
     if self.decoder_bias is not None:  # relative positions: slots serve, a row's padding offset cancels
       queries = caches[0].length + jnp.arange(T, dtype=jnp.int32)  # [T] slots
       bias = self.decoder_bias(queries, jnp.arange(caches[0].key.shape[1], dtype=jnp.int32))
-    x, caches = self.decoder.run(x, bias=bias, memory=state.memory, memory_mask=state.memory_mask, caches=caches)
+    x, caches = self.decoder.run(
+      x, bias=bias, block_memories=state.memory, memory_mask=state.memory_mask, caches=caches
+    )
     return self._logits(x), state._replace(caches=caches)
