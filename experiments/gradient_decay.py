@@ -33,16 +33,15 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from seqjax import _validate
-from seqjax.attention.positional import sinusoidal_encoding
+from seqjax import _validate, zoo
+from seqjax.heads import SequenceEncoder
 from seqjax.recurrent import StackedRNN, initializer, spectrum
 from seqjax.train import TrainConfig, fit
-from seqjax.transformer.blocks import TransformerStack
 
 MULTIPLIERS = (0.9, 0.95, 1.05, 1.1)
 STEPS = (30, 50, 100)
 
-# (label, kind, options for the cell)
+# (label, kind, options for the cell): the zoo's recurrent stack of that kind, or its Transformer (`encoder`)
 MODELS = [
   ("Elman tanh, Xavier W_h", "rnn_tanh", {"recurrent_init": "xavier_uniform"}),
   ("Elman tanh, orthogonal W_h", "rnn_tanh", {"recurrent_init": "orthogonal"}),
@@ -115,30 +114,35 @@ CONFIGS = {
 }
 
 
-class CausalEncoder(nnx.Module):
-  """A Transformer encoder over real-valued inputs: x [B, T, F] -> projection to D, sinusoidal
-  positions, `layers` causal pre-LN blocks -> outputs [B, T, D], as StackedRNN returns."""
-
-  def __init__(self, features: int, dim: int, layers: int, *, rngs: nnx.Rngs):
-    self.dim = dim
-    self.project = nnx.Linear(features, dim, rngs=rngs)
-    self.stack = TransformerStack(layers, dim=dim, num_heads=4, ff_dim=4 * dim, norm="pre", causal=True, rngs=rngs)
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    h = self.project(x) + sinusoidal_encoding(jnp.arange(x.shape[1]), self.dim)[None]  # [B, T, D]
-    return self.stack(h)
-
-
-def build(kind: str, options: dict, config: Config, seed: int) -> nnx.Module:
+def build(kind: str, options: dict, config: Config, seed: int) -> SequenceEncoder:
+  """The encoder x [B, T, F] -> [B, T, H] of a row of MODELS (`seqjax.zoo`): one recurrent layer of
+  `kind` reading x, or for "transformer" a projection to H, sinusoidal positions and `layers` causal
+  pre-LN blocks of 4 heads."""
   if kind == "transformer":
-    return CausalEncoder(config.features, config.hidden, config.layers, rngs=nnx.Rngs(seed))
-  return StackedRNN(kind, config.features, config.hidden, rngs=nnx.Rngs(seed), **options)
+    spec, options = (
+      "transformer",
+      {"num_layers": config.layers, "num_heads": 4, "ff_factor": 4, "position": "sinusoidal"},
+    )
+  else:
+    spec, options = "rnn", {"kind": kind, **options}
+  builder = zoo.resolve(spec).builder
+  return SequenceEncoder(
+    config.hidden,
+    builder,
+    causal=True,
+    in_features=config.features,
+    context=config.time,
+    rngs=nnx.Rngs(seed),
+    **options,
+  )
 
 
 class LastStepRegressor(nnx.Module):
-  """encoder, then a linear readout of its last output: x [B, T, F] -> [B]."""
+  """encoder, then a linear readout of its last output: x [B, T, F] -> [B]. This experiment's own
+  (not `seqjax.heads.SequencePredictor`): the readout draws from a seed of its own, so the encoder
+  trained here starts from exactly the one measured at init."""
 
-  def __init__(self, encoder: nnx.Module, hidden: int, *, rngs: nnx.Rngs):
+  def __init__(self, encoder: SequenceEncoder, hidden: int, *, rngs: nnx.Rngs):
     self.encoder = encoder
     self.readout = nnx.Linear(hidden, 1, rngs=rngs)
 
@@ -202,11 +206,11 @@ def input_gradient_norms(model: nnx.Module, config: Config, seed: int, readout=N
   return np.linalg.norm(g, axis=-1).mean(axis=0)  # [T]
 
 
-def spectral_radius(model: nnx.Module, config: Config) -> float | None:
+def spectral_radius(model: SequenceEncoder, config: Config) -> float | None:
   """Of the first layer's recurrent matrix (its first gate); None for the Transformer."""
-  if not isinstance(model, StackedRNN):
+  if not isinstance(model.stack, StackedRNN):
     return None
-  return spectrum(np.asarray(model.layers[0].cell.recurrent_kernel[...])[:, : config.hidden]).spectral_radius
+  return spectrum(np.asarray(model.stack.layers[0].cell.recurrent_kernel[...])[:, : config.hidden]).spectral_radius
 
 
 def draw(per_seed: dict, config: Config):

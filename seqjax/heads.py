@@ -2,6 +2,7 @@
 every architecture comparison shares, so any mixer, a researcher's own too, runs in each.
 
     SequenceLM(vocab_size, width, builder)            tokens [B, T] -> next-token logits [B, T, V]
+    SequenceEncoder(width, builder, ...)              inputs [B, T, ...] -> the mixer's [B, T, D_out]
     SequencePredictor(outputs, width, builder, ...)   inputs [B, T, ...] -> [B, outputs]: one class
                                                       score vector or regression per sequence
     TokenTagger(outputs, width, builder, ...)         inputs [B, T, ...] -> [B, T, outputs]
@@ -10,7 +11,7 @@ Inputs are floats [B, T, F] (in_features=F: a linear projection to width, or non
 builder reads in_features itself) or token ids [B, T] (vocab_size=V: an embedding). The mixer is
 `model.stack`. The parts draw their initial values from one `rngs`, so a model is one function of
 its seed, in a fixed order: a SequenceLM makes its mixer, then its embedding and readout; the
-predictor and the tagger their input layer, then the mixer and the readout (the orders the
+encoder, predictor and tagger their input layer, then the mixer and the readout (the orders the
 experiments' models were first written in: their committed numbers depend on them).
 """
 
@@ -82,10 +83,22 @@ class SequenceLM(nnx.Module):
     return self.readout(y), SequenceLMState(mixer_state)
 
 
-class _Encoder(nnx.Module):
-  """An input layer and a mixer: inputs [B, T, F] floats or [B, T] ids -> [B, T, D_out]."""
+class SequenceEncoder(nnx.Module):
+  """encoder(inputs, *, mask=None, dropout_key=None) -> [B, T, D_out]: an input layer and the
+  mixer `builder` makes (asked for `causal`; `options` go to it), the outputs at every position."""
 
-  def __init__(self, width, builder, *, in_features, vocab_size, causal, context, rngs, options):
+  def __init__(
+    self,
+    width: int,
+    builder: Builder,
+    *,
+    causal: bool,
+    in_features: int | None = None,
+    vocab_size: int | None = None,
+    context: int | None = None,
+    rngs: nnx.Rngs,
+    **options,
+  ):
     _validate.positive_int("width", width)
     if (in_features is None) == (vocab_size is None):
       raise ValueError(
@@ -103,7 +116,7 @@ class _Encoder(nnx.Module):
     self.stack = build_mixer(builder, width, causal=causal, rngs=rngs, in_features=mixer_in, context=context, **options)
     self.in_features, self.vocab_size = in_features, vocab_size
 
-  def encode(self, inputs: jax.Array, mask, dropout_key) -> jax.Array:
+  def __call__(self, inputs: jax.Array, *, mask=None, dropout_key=None) -> jax.Array:
     if self.vocab_size is not None:
       _validate.token_ids("inputs", inputs, self.vocab_size)
     else:
@@ -115,7 +128,7 @@ class _Encoder(nnx.Module):
     return self.stack(x, mask=mask, dropout_key=dropout_key)  # [B, T, D_out]
 
 
-class SequencePredictor(_Encoder):
+class SequencePredictor(SequenceEncoder):
   """model(inputs, *, mask=None, dropout_key=None) -> [B, outputs]: one vector per sequence (class
   logits, or regression values), a linear readout of the mixer's outputs pooled over time:
 
@@ -151,7 +164,7 @@ class SequencePredictor(_Encoder):
       causal=causal,
       context=context,
       rngs=rngs,
-      options=options,
+      **options,
     )
     if pool == "ends" and self.stack.out_features % 2:
       raise ValueError(f"pool='ends' reads two halves of the features, got out_features={self.stack.out_features}")
@@ -159,11 +172,11 @@ class SequencePredictor(_Encoder):
     self.pool = pool
 
   def __call__(self, inputs: jax.Array, *, mask=None, dropout_key=None) -> jax.Array:
-    h = self.encode(inputs, mask, dropout_key)  # [B, T, D]
+    h = super().__call__(inputs, mask=mask, dropout_key=dropout_key)  # [B, T, D]
     return self.readout(pooled(h, mask, self.pool))  # [B, outputs]
 
 
-class TokenTagger(_Encoder):
+class TokenTagger(SequenceEncoder):
   """model(inputs, *, mask=None, dropout_key=None) -> [B, T, outputs]: a linear readout at every
   position of the mixer's outputs (tags, or per-position predictions). causal: what the builder
   is asked for (`seqjax.mixer`); `options` go to the builder."""
@@ -190,12 +203,12 @@ class TokenTagger(_Encoder):
       causal=causal,
       context=context,
       rngs=rngs,
-      options=options,
+      **options,
     )
     self.readout = nnx.Linear(self.stack.out_features, outputs, rngs=rngs)
 
   def __call__(self, inputs: jax.Array, *, mask=None, dropout_key=None) -> jax.Array:
-    return self.readout(self.encode(inputs, mask, dropout_key))  # [B, T, outputs]
+    return self.readout(super().__call__(inputs, mask=mask, dropout_key=dropout_key))  # [B, T, outputs]
 
 
 def pooled(h: jax.Array, mask: jax.Array | None, pool: str) -> jax.Array:

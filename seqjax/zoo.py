@@ -17,7 +17,9 @@ Builders and the mixer interface: `seqjax.mixer`. The registered names:
                                                  their language model is `RNNLanguageModel`
     bilstm                                       a bidirectional LSTM (causal=False only)
     mingru, minlstm, lru                         two ScanBlockStack blocks (num_layers, ff_factor)
-    transformer                                  two pre-LN blocks, 2 heads, RoPE, feed-forward 2 x width
+    transformer                                  two pre-LN blocks, 2 heads, feed-forward 2 x width;
+                                                 position = rope (default), sinusoidal, learned,
+                                                 relative or none
     gpt                                          GPT-2's blocks (4 layers, 4 heads); its language model is `GPT`
     dilated_cnn                                  DilatedConvStack; layers from num_layers, or enough
                                                  for a receptive field of `context`
@@ -223,25 +225,34 @@ def lru(width: int, *, causal: bool, rngs: nnx.Rngs, num_layers: int = 2, ff_fac
   return _scan_blocks("lru", width, rngs, num_layers, ff_factor)
 
 
+POSITIONS = ("rope", "sinusoidal", "learned", "relative", "none")
+
+
 def transformer(
   width: int,
   *,
   causal: bool,
   rngs: nnx.Rngs,
+  context: int | None = None,
   num_layers: int = 2,
   num_heads: int = 2,
   ff_factor: int = 2,
-  rope: bool = True,
+  position: str = "rope",
   **block_options,
 ) -> TransformerStack:
-  """Pre-LN blocks with rotary positions (rope=False: none; the model sees no order but causality's)."""
+  """Pre-LN blocks; position: rotary ("rope"), absolute ("sinusoidal", "learned": a table of
+  `context` positions), T5's relative bias ("relative") or "none" (no order but causality's)."""
+  if position not in POSITIONS:
+    raise ValueError(f"position must be one of {list(POSITIONS)}, got {position!r}")
   return TransformerStack(
     num_layers,
     dim=width,
     num_heads=num_heads,
     ff_dim=ff_factor * width,
     norm="pre",
-    rope=rope,
+    rope=position == "rope",
+    position=None if position in ("rope", "none") else position,
+    max_length=context,
     causal=causal,
     rngs=rngs,
     **block_options,

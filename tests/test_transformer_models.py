@@ -451,3 +451,17 @@ def test_encdec_attention_weights_are_each_layers_softmax_over_real_keys(positio
   np.testing.assert_allclose(
     model(src, tgt, src_mask=src_mask), model.decode(tgt, memory, src_mask=src_mask), atol=1e-6
   )
+
+
+def test_cross_attention_reads_memory_or_each_blocks_projection_of_it_by_name():
+  from seqjax.transformer import TransformerStack
+
+  stack = TransformerStack(2, dim=8, num_heads=2, ff_dim=16, cross_attention=True, rngs=nnx.Rngs(0))
+  rng = np.random.default_rng(0)
+  x, memory = (jnp.asarray(rng.standard_normal(shape), jnp.float32) for shape in ((2, 3, 8), (2, 5, 8)))
+  projected = stack.project_memory(memory)
+  np.testing.assert_allclose(stack.run(x, block_memories=projected)[0], stack(x, memory=memory), rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match=r"give memory .* or block_memories .*, not both"):
+    stack.run(x, memory=memory, block_memories=projected)
+  with pytest.raises(ValueError, match=r"block_memories must hold one per block \(2\), got 1"):
+    stack.run(x, block_memories=projected[:1])

@@ -205,3 +205,42 @@ def test_a_cell_of_ones_own_trains_in_charlm_and_samples_from_its_workdir(tmp_pa
   assert (run["architecture"], run["builder"], run["options"]) == (spec, spec, {})
   text = charlm.main(["sample", "--checkpoint", str(workdir), "--prompt", "In the", "--tokens", "6"])
   assert text.startswith("In the") and len(text) == 12
+
+
+@pytest.mark.parametrize("position", zoo.POSITIONS)
+def test_the_transformer_mixer_keeps_its_promises_with_every_position(position):
+  for causal in (True, False):
+    mixer = zoo.transformer(D, causal=causal, rngs=nnx.Rngs(0), context=T, position=position)
+    x = jnp.asarray(normal(4, B, T, D))
+    out = mixer(x)
+    mask = jnp.arange(T)[None] < jnp.array([[T], [4]])
+    np.testing.assert_allclose(mixer(x.at[1, 4:].set(9.0), mask=mask)[1, :4], mixer(x[1:, :4])[0], rtol=1e-5, atol=1e-5)
+    if causal:
+      np.testing.assert_allclose(mixer(x.at[:, 5:].set(-3.0))[:, :5], out[:, :5], rtol=1e-5, atol=1e-6)
+
+
+def test_stack_level_positions_add_what_they_say():
+  from seqjax.attention.positional import sinusoidal_encoding
+  from seqjax.transformer import TransformerStack
+
+  options = {"dim": D, "num_heads": 2, "ff_dim": 16, "norm": "pre", "causal": True}
+  x = jnp.asarray(normal(5, B, T, D))
+  plain = TransformerStack(2, rngs=nnx.Rngs(0), **options)
+  sinusoidal = TransformerStack(2, position="sinusoidal", rngs=nnx.Rngs(0), **options)  # draws nothing more
+  want = plain(x + sinusoidal_encoding(jnp.arange(T), D)[None])
+  np.testing.assert_allclose(sinusoidal(x), want, rtol=1e-5, atol=1e-6)
+  relative = TransformerStack(2, position="relative", rngs=nnx.Rngs(0), **options)
+  bias = relative.relative(jnp.arange(T), jnp.arange(T))  # [1, N, T, T]
+  h = x
+  for block in relative.blocks:
+    h = block(h, is_causal=True, bias=bias)[0]
+  np.testing.assert_allclose(relative(x), relative.final_norm(h), rtol=1e-5, atol=1e-6)
+  learned = TransformerStack(2, position="learned", max_length=T - 1, rngs=nnx.Rngs(0), **options)
+  with pytest.raises(ValueError, match=f"x has {T} positions, more than max_length {T - 1}"):
+    learned(x)
+  with pytest.raises(ValueError, match="position='relative' makes the attention bias itself"):
+    relative(x, bias=bias)
+  with pytest.raises(ValueError, match="serves full sequences, not caches"):
+    relative.run(x, caches=relative.init_caches(B, T))
+  with pytest.raises(ValueError, match="max_length must be a positive integer"):
+    TransformerStack(2, position="learned", rngs=nnx.Rngs(0), **options)

@@ -19,6 +19,7 @@ from flax import nnx
 
 from seqjax import _validate
 from seqjax.attention.multihead import ContextKV, KVCache, MultiHeadAttention
+from seqjax.attention.positional import AbsolutePositions, RelativePositionBias
 from seqjax.dropout import dropout, split_key
 from seqjax.logical_axes import EMBED, MLP, axes
 from seqjax.transformer.norms import NORM_TYPES, make_norm
@@ -216,19 +217,43 @@ class TransformerStack(nnx.Module):
 
   causal (fixed at construction): every block's self-attention reads positions <= t only (a
   decoder, GPT); otherwise it reads the whole sequence (an encoder, BERT). mask: x's padding
-  (False), never attended to."""
+  (False), never attended to.
+
+  Positions: `rope=True` (a block option) rotates queries and keys inside attention; position=
+  "sinusoidal" or "learned" (a table of max_length) adds absolute positions 0..T-1 to x, and
+  "relative" adds T5's bucketed bias (bidirectional unless causal) to every block's logits; None:
+  the stack adds none (the caller's embedding may). The stack-level ones serve full sequences
+  (`__call__`, `run` without caches)."""
+
+  positions_kinds = ("sinusoidal", "learned", "relative")
 
   def __init__(
-    self, num_layers: int, *, rngs: nnx.Rngs, causal: bool = False, final_norm: bool | None = None, **block_options
+    self,
+    num_layers: int,
+    *,
+    rngs: nnx.Rngs,
+    causal: bool = False,
+    final_norm: bool | None = None,
+    position: str | None = None,
+    max_length: int | None = None,
+    **block_options,
   ):
     """final_norm: a norm after the last block; None: exactly for pre-LN stacks (True on a post-LN
     stack is what torch.nn.Transformer's encoder and decoder `norm` add)."""
     _validate.positive_int("num_layers", num_layers)
     if not isinstance(causal, bool):
       raise ValueError(f"causal must be True or False, got {causal!r}")
+    if position is not None:
+      _validate.choice("position", position, self.positions_kinds)
+    if position == "learned":
+      _validate.positive_int("max_length", max_length)
+    absolute = position in AbsolutePositions.kinds
+    dim = block_options["dim"]
+    self.absolute = AbsolutePositions(position, max_length, dim, rngs=rngs) if absolute else None
+    heads = block_options["num_heads"]
+    self.relative = RelativePositionBias(heads, bidirectional=not causal, rngs=rngs) if position == "relative" else None
     self.blocks = nnx.List([TransformerBlock(rngs=rngs, **block_options) for _ in range(num_layers)])
     pre = block_options.get("norm", "post") == "pre" if final_norm is None else final_norm
-    dim = block_options["dim"]
     eps = block_options.get("layer_norm_epsilon", 1e-6)
     use_bias = block_options.get("use_bias", True)
     norm_type = block_options.get("norm_type", "layer")
@@ -240,17 +265,24 @@ class TransformerStack(nnx.Module):
     """x [B, T, D] -> [B, T, D]; block_kwargs (segment_ids, positions, bias, memory, ...) go to every block."""
     return self.run(x, mask=mask, dropout_key=dropout_key, **block_kwargs)[0]
 
-  def run(self, x, *, dropout_key=None, caches=None, memory=None, return_weights=False, **block_kwargs):
+  def run(
+    self, x, *, dropout_key=None, caches=None, memory=None, block_memories=None, return_weights=False, **block_kwargs
+  ):
     """x [B, T, D] -> ([B, T, D], per-block caches or None); block_kwargs go to every block.
-    memory: [B, S, D] for every block's cross-attention, or per block its keys and values
-    (`project_memory`). return_weights: a third element, each block's attention weights
-    (`TransformerBlock`), first block first."""
+    Cross-attention reads memory [B, S, D] in every block, or block_memories, each block's own keys
+    and values of it (`project_memory`); not both. return_weights: a third element, each block's
+    attention weights (`TransformerBlock`), first block first."""
+    if memory is not None and block_memories is not None:
+      raise ValueError("give memory [B, S, D] or block_memories (project_memory's, one per block), not both")
+    if block_memories is not None and len(block_memories) != len(self.blocks):
+      raise ValueError(f"block_memories must hold one per block ({len(self.blocks)}), got {len(block_memories)}")
+    if self.absolute is not None or self.relative is not None:
+      x, block_kwargs = self._positioned(x, caches, block_kwargs)
     keys = split_key(dropout_key, len(self.blocks))
     new_caches, weights = [], []
     for index, block in enumerate(self.blocks):
       cache = None if caches is None else caches[index]
-      per_block = isinstance(memory, tuple) and not isinstance(memory, ContextKV)
-      block_memory = memory[index] if per_block else memory
+      block_memory = memory if block_memories is None else block_memories[index]
       out = block(
         x,
         is_causal=self.causal,
@@ -266,6 +298,19 @@ class TransformerStack(nnx.Module):
     x = x if self.final_norm is None else self.final_norm(x)
     caches = None if caches is None else tuple(new_caches)
     return (x, caches, weights) if return_weights else (x, caches)
+
+  def _positioned(self, x: jax.Array, caches, block_kwargs: dict) -> tuple[jax.Array, dict]:
+    """x with absolute positions 0..T-1 added, or block_kwargs with the relative bias."""
+    if caches is not None:
+      raise ValueError("a stack with position='sinusoidal', 'learned' or 'relative' serves full sequences, not caches")
+    positions = jnp.arange(x.shape[1], dtype=jnp.int32)  # [T]
+    if self.absolute is not None:
+      if self.absolute.kind == "learned" and x.shape[1] > self.absolute.max_length:
+        raise ValueError(f"x has {x.shape[1]} positions, more than max_length {self.absolute.max_length}")
+      return x + self.absolute(positions).astype(x.dtype)[None], block_kwargs
+    if block_kwargs.get("bias") is not None:
+      raise ValueError("position='relative' makes the attention bias itself: give no bias")
+    return x, {**block_kwargs, "bias": self.relative(positions, positions)}  # [1, N, T, T]
 
   def init_caches(self, batch: int, max_length: int, dtype=jnp.float32) -> tuple[KVCache, ...]:
     return tuple(block.self_attention.init_cache(batch, max_length, dtype) for block in self.blocks)
