@@ -303,18 +303,12 @@ def most_runs(config: Config, names: list[str]) -> int:
   return (series + depth + control) * len(config.seeds)
 
 
-def main(argv=None):
-  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  names = list(config.models or ARCHITECTURES)
-  started = time.perf_counter()
-  runs, widths, rows = [], {}, []
-  journal = Journal("long_range", config, fields=("params", "train", "test_size"))  # what one run depends on
-
-  plan = Runs(most_runs(config, names), at_most=True)
-
+def journaled_trainer(config: Config, journal: Journal, plan: Runs):
+  """trained(name, model, width, task, distance, seed, steps) -> its record: journaled (by the
+  model's key: builder and initial parameters), announced as one of `plan`'s runs."""
   model_keys = {}  # (name, task) -> model_key
 
-  def trained(name, model, width, task, distance, seed, steps):
+  def trained(name: str, model: Choice, width: int, task: str, distance: int, seed: int, steps: int) -> dict:
     if (name, task) not in model_keys:
       model_keys[name, task] = model_key(name, model, task, width)
     key = f"{model_keys[name, task]}|{task}|{distance}|{seed}|{steps}"
@@ -324,6 +318,13 @@ def main(argv=None):
     )
     return plan.run(f"{name}, {task} D={distance}", seed, lambda: journal.run(key, train), reused=key in journal.done)
 
+  return trained
+
+
+def distance_series(trained, config: Config, names: list[str]) -> tuple[list[dict], dict, list[dict]]:
+  """Each model on each of its tasks at increasing distances (up to its cap), stopping after the
+  first distance no seed solves -> (runs, {(name, task): (width, parameters)}, table rows)."""
+  runs, widths, rows = [], {}, []
   for task in config.tasks:
     for name in names:
       model = choice(name)
@@ -339,35 +340,41 @@ def main(argv=None):
         if not any(r["solved"] for r in batch):
           break  # longer distances not run
       mine = [r for r in runs if r["model"] == name and r["task"] == task]
-      reach = [longest_solved([r for r in mine if r["seed"] == s], config.distances) for s in config.seeds]
-      ran = sorted({r["distance"] for r in mine})
-      rows.append(
-        {
-          "task": task,
-          "model": name,
-          "width": width,
-          "parameters": count,
-          "longest solved D, median [range over seeds]": distances_text(reach, config.distances, ran[-1]),
-          "score at the longest D run, mean [range]": score_text([r for r in mine if r["distance"] == ran[-1]])
-          + f" at D={ran[-1]}",
-          "the seed's claim": SEED_CLAIMS.get(name, ""),
-        }
-      )
+      rows.append(series_row(name, task, width, count, mine, config))
+  return runs, widths, rows
 
+
+def series_row(name: str, task: str, width: int, count: int, mine: list[dict], config: Config) -> dict:
+  """The table row of one model's series on one task."""
+  reach = [longest_solved([r for r in mine if r["seed"] == s], config.distances) for s in config.seeds]
+  ran = sorted({r["distance"] for r in mine})
+  return {
+    "task": task,
+    "model": name,
+    "width": width,
+    "parameters": count,
+    "longest solved D, median [range over seeds]": distances_text(reach, config.distances, ran[-1]),
+    "score at the longest D run, mean [range]": score_text([r for r in mine if r["distance"] == ran[-1]])
+    + f" at D={ran[-1]}",
+    "the seed's claim": SEED_CLAIMS.get(name, ""),
+  }
+
+
+def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
+  """Copy at depth_distance: dilated stacks of each of depth_layers beside one attention layer ->
+  (runs, table rows); none without the copy task."""
+  if "copy" not in config.tasks:
+    return [], []
   depth_runs = []
-  if "copy" in config.tasks:
-    for layers in config.depth_layers:
-      name = cnn_name(layers)
-      model = ARCHITECTURES.get(name, Choice("dilated_cnn", (("num_layers", layers),)))
-      width, _ = width_for(model, "copy", config.params)
-      depth_runs += [
-        trained(name, model, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
-      ]
-    attention = "Transformer, 1 layer (causal, RoPE)"
-    model = Choice("transformer", (("num_layers", 1),))
+  models = [
+    (cnn_name(n), ARCHITECTURES.get(cnn_name(n), Choice("dilated_cnn", (("num_layers", n),))))
+    for n in config.depth_layers
+  ]
+  models.append(("Transformer, 1 layer (causal, RoPE)", Choice("transformer", (("num_layers", 1),))))
+  for name, model in models:
     width, _ = width_for(model, "copy", config.params)
     depth_runs += [
-      trained(attention, model, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
+      trained(name, model, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
     ]
   depth_rows = [
     {
@@ -379,31 +386,48 @@ def main(argv=None):
     }
     for name in dict.fromkeys(r["model"] for r in depth_runs)
   ]
+  return depth_runs, depth_rows
 
-  control_runs = []
-  control_text = "not run (the LSTM or copy is not in this run, or some seed solved every distance run)"
-  if CONTROL_MODEL in names and "copy" in config.tasks:
-    lstm = [r for r in runs if r["model"] == CONTROL_MODEL and r["task"] == "copy"]
-    failed = sorted({r["distance"] for r in lstm} - {r["distance"] for r in lstm if r["solved"]})
-    if failed:
-      distance, model = failed[0], ARCHITECTURES[CONTROL_MODEL]
-      steps = config.control_factor * config.train.steps
-      control_runs = [
-        trained(CONTROL_MODEL, model, widths[CONTROL_MODEL, "copy"][0], "copy", distance, s, steps)
-        for s in config.seeds
-      ]
-      before = [r for r in lstm if r["distance"] == distance]
-      control_text = (
-        f"LSTM on copy at D={distance} (its first distance no seed solved): accuracy "
-        f"{score_text(before)} after {config.train.steps} steps, {score_text(control_runs)} after "
-        f"{steps} steps; solved by {sum(r['solved'] for r in control_runs)} of {len(config.seeds)} seeds with the "
-        f"longer budget."
-      )
+
+def lstm_control(trained, config: Config, names: list[str], runs: list[dict], widths: dict) -> tuple[list[dict], str]:
+  """The LSTM at the first copy distance no seed solved, with control_factor x the steps -> (runs,
+  the report's text)."""
+  not_run = "not run (the LSTM or copy is not in this run, or some seed solved every distance run)"
+  if CONTROL_MODEL not in names or "copy" not in config.tasks:
+    return [], not_run
+  lstm = [r for r in runs if r["model"] == CONTROL_MODEL and r["task"] == "copy"]
+  failed = sorted({r["distance"] for r in lstm} - {r["distance"] for r in lstm if r["solved"]})
+  if not failed:
+    return [], not_run
+  distance, model = failed[0], ARCHITECTURES[CONTROL_MODEL]
+  steps = config.control_factor * config.train.steps
+  control_runs = [
+    trained(CONTROL_MODEL, model, widths[CONTROL_MODEL, "copy"][0], "copy", distance, s, steps) for s in config.seeds
+  ]
+  before = [r for r in lstm if r["distance"] == distance]
+  return control_runs, (
+    f"LSTM on copy at D={distance} (its first distance no seed solved): accuracy "
+    f"{score_text(before)} after {config.train.steps} steps, {score_text(control_runs)} after "
+    f"{steps} steps; solved by {sum(r['solved'] for r in control_runs)} of {len(config.seeds)} seeds with the "
+    f"longer budget."
+  )
+
+
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  names = list(config.models or ARCHITECTURES)
+  started = time.perf_counter()
+  journal = Journal("long_range", config, fields=("params", "train", "test_size"))  # what one run depends on
+  trained = journaled_trainer(config, journal, Runs(most_runs(config, names), at_most=True))
+  runs, widths, rows = distance_series(trained, config, names)
+  depth_runs, depth_rows = depth_sweep(trained, config)
+  control_runs, control_text = lstm_control(trained, config, names, runs, widths)
+  all_runs = runs + depth_runs + control_runs
 
   figure_path = draw(runs, config, names)
   depth_path = draw_depth(depth_runs, config) if depth_runs else None
   total = time.perf_counter() - started
-  overlap = sum(r["train_test_overlap"] for r in runs + depth_runs + control_runs)
+  overlap = sum(r["train_test_overlap"] for r in all_runs)
   sections = [
     (
       "Longest solved distance per architecture",
@@ -425,7 +449,7 @@ def main(argv=None):
     )
   sections.append(("Control: more steps for the LSTM", control_text))
   resumed = f" (resumed from {journal.path.name}: {journal.resumed} runs read back)" if journal.resumed else ""
-  trained_seconds = sum(r.get("train_seconds", 0.0) for r in runs + depth_runs + control_runs)
+  trained_seconds = sum(r.get("train_seconds", 0.0) for r in all_runs)
   sections.append(
     (
       "Cost",
