@@ -313,3 +313,15 @@ def test_attention_seq2seq_learns_to_reverse():
   hyps = [" ".join(vocab.decode(row)) for row in np.asarray(tokens)]
   refs = [" ".join(vocab.decode(row)) for row in batch["tgt_out"]]
   assert exact_match(hyps, refs) > 0.99
+
+
+def test_teacher_forced_loss_reads_any_model_through_its_teacher_forced_logits():
+  class Uniform:  # no Seq2Seq, no EncoderDecoder: only the protocol
+    def teacher_forced_logits(self, src, tgt_in, *, src_mask=None, dropout_key=None):
+      return jnp.zeros((*tgt_in.shape, 5))
+
+  tokens = jnp.zeros((2, 3), jnp.int32)
+  batch = {"src": tokens, "src_mask": None, "tgt_in": tokens, "tgt_out": tokens, "tgt_mask": jnp.ones((2, 3), bool)}
+  loss, metrics = teacher_forced_loss(Uniform(), batch)
+  np.testing.assert_allclose(loss, np.log(5), rtol=1e-6)
+  assert int(metrics["tokens"]) == 6

@@ -205,19 +205,21 @@ class Seq2Seq(nnx.Module):
     _, (logits, weights) = jax.lax.scan(body, state, jnp.swapaxes(tgt_in, 0, 1))  # over T
     return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)  # [B, T, V], [B, T, S]
 
+  def teacher_forced_logits(self, src, tgt_in, *, src_mask=None, dropout_key=None) -> jax.Array:
+    """[B, T, V] of a teacher-forced pass (`teacher_forced_loss`'s protocol); no dropout here."""
+    del dropout_key
+    return self(src, tgt_in, src_mask)[0]
+
 
 def teacher_forced_loss(
   model, batch: dict, rng: jax.Array | None = None, *, label_smoothing: float = 0.0
 ) -> tuple[jax.Array, dict]:
   """Mean token cross-entropy of a `seqjax.data.batching.seq2seq_batch` under teacher forcing,
-  as a `seqjax.train` loss_fn: -> (loss, {"tokens": real target tokens}). model: a `Seq2Seq`
-  (no dropout; its attention output unused) or any model(src, tgt_in, *, src_mask, dropout_key)
-  -> logits, such as `seqjax.transformer.EncoderDecoder` (rng: its dropout key).
+  as a `seqjax.train` loss_fn: -> (loss, {"tokens": real target tokens}). model: any with
+  model.teacher_forced_logits(src, tgt_in, *, src_mask, dropout_key) -> logits [B, T, V], as
+  `Seq2Seq` and `seqjax.transformer.EncoderDecoder` have (rng: the dropout key).
   label_smoothing: the target distribution's mass spread over the vocabulary (0.1 in the 2017
   paper; `functools.partial(teacher_forced_loss, label_smoothing=0.1)` is a loss_fn)."""
-  if isinstance(model, Seq2Seq):
-    logits, _ = model(batch["src"], batch["tgt_in"], batch["src_mask"])
-  else:
-    logits = model(batch["src"], batch["tgt_in"], src_mask=batch["src_mask"], dropout_key=rng)
+  logits = model.teacher_forced_logits(batch["src"], batch["tgt_in"], src_mask=batch["src_mask"], dropout_key=rng)
   loss, count = token_cross_entropy(logits, batch["tgt_out"], batch["tgt_mask"], label_smoothing=label_smoothing)
   return loss, {"tokens": count}

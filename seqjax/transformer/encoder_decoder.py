@@ -244,6 +244,10 @@ class EncoderDecoder(nnx.Module):
       dropout_key=keys[1],
     )
 
+  def teacher_forced_logits(self, src, tgt_in, *, src_mask=None, dropout_key=None) -> jax.Array:
+    """[B, T, V] of a teacher-forced pass: the model itself (`seqjax.seq2seq.teacher_forced_loss`'s protocol)."""
+    return self(src, tgt_in, src_mask=src_mask, dropout_key=dropout_key)
+
   # ---- the decoding protocol (seqjax.decoding.protocol) ----------------------------------------
 
   @property
