@@ -23,7 +23,6 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from seqjax import _validate
 from seqjax.data.batching import seq2seq_batch
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit
@@ -43,7 +42,7 @@ class Config:
 
   def check(self) -> "Config":
     self.train.check()
-    _validate.positive_int("hidden", self.hidden)
+    cli.at_least("hidden", self.hidden, 1)
     cli.check_seeds(self.seeds)
     return self
 

@@ -35,7 +35,7 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from seqjax import _validate, decoding
+from seqjax import decoding
 from seqjax.data.batching import seq2seq_batch, step_indices
 from seqjax.data.synthetic import generate
 from seqjax.data.vocab import BOS, EOS, PAD, Vocab
@@ -67,9 +67,9 @@ class Config:
 
   def check(self) -> "Config":
     self.train.check()
-    _validate.nonnegative_int("max_clauses", self.max_clauses)
+    cli.at_least("max_clauses", self.max_clauses, 0)
     for name in ("train_sentences", "test_sentences", "attention_hidden", "control_hidden", "control_steps", "embed"):
-      _validate.positive_int(name, getattr(self, name))
+      cli.at_least(name, getattr(self, name), 1)
     if not isinstance(self.test_clauses, int) or self.test_clauses < self.max_clauses:
       raise ValueError(f"test_clauses must be an integer >= max_clauses = {self.max_clauses}, got {self.test_clauses}")
     if not isinstance(self.held_out_percent, int) or not 1 <= self.held_out_percent <= 50:
@@ -77,7 +77,7 @@ class Config:
     if not self.fixed_hiddens:
       raise ValueError("fixed_hiddens must name at least one width")
     for hidden in self.fixed_hiddens:
-      _validate.positive_int("fixed_hiddens", hidden)
+      cli.at_least("fixed_hiddens", hidden, 1)
     cli.check_seeds(self.seeds)
     if self.train_sentences < self.train.batch_size:
       raise ValueError(

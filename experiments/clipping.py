@@ -22,7 +22,6 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from seqjax import _validate
 from seqjax.recurrent import StackedRNN
 from seqjax.train import TrainConfig, fit
 
@@ -48,9 +47,9 @@ class Config:
   def check(self) -> "Config":
     self.train.check()
     cli.at_least("time", self.time, 2)
-    _validate.positive_int("hidden", self.hidden)
-    _validate.finite_number("recurrent_gain", self.recurrent_gain, low=0.0, inclusive=False)
-    _validate.finite_number("clip_norm", self.clip_norm, low=0.0, inclusive=False)
+    cli.at_least("hidden", self.hidden, 1)
+    cli.positive_number("recurrent_gain", self.recurrent_gain)
+    cli.positive_number("clip_norm", self.clip_norm)
     cli.check_seeds(self.seeds)
     return self
 

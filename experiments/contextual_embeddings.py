@@ -47,7 +47,6 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from seqjax import _validate
 from seqjax.data.batching import step_indices
 from seqjax.data.wordpiece import WordPiece
 from seqjax.interop import from_pretrained
@@ -90,9 +89,9 @@ class Config:
     cli.at_least("probe_sentences", self.probe_sentences, 4)
     cli.check_seeds(self.seeds)
     for name in ("cues_per_sense", "fillers", "dim", "train_sentences"):
-      _validate.positive_int(name, getattr(self, name))
-    _validate.finite_number("ridge", self.ridge, low=0.0, inclusive=False)
-    _validate.finite_number("collapse_learning_rate", self.collapse_learning_rate, low=0.0, inclusive=False)
+      cli.at_least(name, getattr(self, name), 1)
+    cli.positive_number("ridge", self.ridge)
+    cli.positive_number("collapse_learning_rate", self.collapse_learning_rate)
     edges = self.distance_edges
     if not edges or edges[0] != 1 or any(b <= a for a, b in itertools.pairwise(edges)):
       raise ValueError(f"distance_edges must rise strictly from 1, got {edges}")

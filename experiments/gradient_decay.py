@@ -33,7 +33,7 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from seqjax import _validate, zoo
+from seqjax import zoo
 from seqjax.heads import SequenceEncoder
 from seqjax.recurrent import StackedRNN, initializer, spectrum
 from seqjax.train import TrainConfig, fit
@@ -79,7 +79,7 @@ class Config:
   def check(self) -> "Config":
     self.train.check()
     for name in ("time", "hidden", "features", "batch", "seeds", "layers"):
-      _validate.positive_int(name, getattr(self, name))
+      cli.at_least(name, getattr(self, name), 1)
     if not self.kinds or any(kind not in KINDS for kind in self.kinds):
       raise ValueError(f"kinds must name at least one of {KINDS}, got {self.kinds}")
     if self.hidden % 4:

@@ -27,7 +27,6 @@ import numpy as np
 from flax import nnx
 
 from harness import cli, figures, report
-from seqjax import _validate
 from seqjax.recurrent import StackedRNN
 
 
@@ -46,12 +45,12 @@ class Config:
     cli.at_least("time", self.time, 2)
     cli.at_least("vocab", self.vocab, 2)
     for name in ("hidden", "batch"):
-      _validate.positive_int(name, getattr(self, name))
+      cli.at_least(name, getattr(self, name), 1)
     if not self.gains:
       raise ValueError("gains must name at least one recurrent gain")
     for gain in self.gains:
-      _validate.finite_number("gains", gain, low=0.0, inclusive=False)
-    _validate.finite_number("threshold", self.threshold, low=0.0, inclusive=False)
+      cli.positive_number("gains", gain)
+    cli.positive_number("threshold", self.threshold)
     cli.check_seeds(self.seeds)
     return self
 

@@ -27,7 +27,7 @@ import numpy as np
 from harness import cli, figures, report
 from harness.long_range_runs import score_text, train_and_test
 from harness.runs import Runs
-from seqjax import _validate, zoo
+from seqjax import zoo
 from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS, shape
 from seqjax.heads import SequencePredictor
 from seqjax.train import TrainConfig
@@ -60,7 +60,7 @@ class Config:
     unknown = [v for v in self.variants if v not in VARIANTS]
     if unknown:
       raise ValueError(f"variants: unknown {unknown}; known: {list(VARIANTS)}")
-    _validate.positive_int("hidden", self.hidden)
+    cli.at_least("hidden", self.hidden, 1)
     cli.at_least("copy_distance", self.copy_distance, 2)
     cli.at_least("adding_distance", self.adding_distance, 2)
     self.train.check()

@@ -31,7 +31,6 @@ from matplotlib import ticker
 
 from harness import cli, figures, report, timing
 from harness.runs import Runs
-from seqjax import _validate
 from seqjax.recurrent import LSTMCell
 from seqjax.train import TrainConfig
 from seqjax.train.step import optimizer_init, optimizer_update
@@ -59,7 +58,7 @@ class Config:
   def check(self) -> "Config":
     cli.at_least("time", self.time, 2)
     for name in ("vocab", "hidden", "k1"):
-      _validate.positive_int(name, getattr(self, name))
+      cli.at_least(name, getattr(self, name), 1)
     cli.check_seeds(self.seeds)
     self.train.check()
     unsupported = [name for name in UNSUPPORTED if getattr(self.train, name) != getattr(TrainConfig(), name)]
@@ -68,7 +67,7 @@ class Config:
     if not self.k2s or any(not isinstance(k2, int) or k2 < self.k1 for k2 in self.k2s):
       raise ValueError(f"k2s must name at least one window, each an integer >= k1 = {self.k1}, got {self.k2s}")
     for name in ("cost_time", "cost_hidden", "cost_k1", "cost_runs"):
-      _validate.positive_int(name, getattr(self, name))
+      cli.at_least(name, getattr(self, name), 1)
     if not self.cost_k2s or any(
       not isinstance(k2, int) or not self.cost_k1 <= k2 <= self.cost_time for k2 in self.cost_k2s
     ):

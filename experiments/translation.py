@@ -68,7 +68,7 @@ from flax import nnx
 from harness import cli, figures, report
 from harness.journal import Journal
 from harness.runs import Runs
-from seqjax import _validate, decoding
+from seqjax import decoding
 from seqjax._paths import path_names
 from seqjax.data import bible
 from seqjax.data.batching import bucketed_batches, seq2seq_batch
@@ -144,10 +144,10 @@ class Config:
       raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
     self.train.check()
     for name in ("embed", "hidden", "bahdanau_hidden", "rnn_layers", "dim", "heads", "ff_dim", "layers"):
-      _validate.positive_int(name, getattr(self, name))
+      cli.at_least(name, getattr(self, name), 1)
     cli.at_least("extend_grid", self.extend_grid, 0)
     for name in ("beam_size", "pad_multiple", "pilot_steps", "pilot_warmup"):
-      _validate.positive_int(name, getattr(self, name))
+      cli.at_least(name, getattr(self, name), 1)
     cli.at_least("vocab_size", self.vocab_size, 16)
     cli.at_least("max_tokens", self.max_tokens, 4)
     cli.at_least("valid_sentences", self.valid_sentences, 1)
@@ -168,13 +168,13 @@ class Config:
     if not self.learning_rates:
       raise ValueError("learning_rates: give at least one peak learning rate")
     for rate in self.learning_rates:
-      _validate.finite_number("learning_rates", rate, low=0.0, inclusive=False)
+      cli.positive_number("learning_rates", rate)
     if not self.transformer_norms or any(n not in ("pre", "post") for n in self.transformer_norms):
       raise ValueError(f"transformer_norms must be a non-empty tuple of 'pre' / 'post', got {self.transformer_norms}")
-    _validate.probability("dropout", self.dropout)
-    _validate.probability("label_smoothing", self.label_smoothing)
-    _validate.finite_number("length_penalty", self.length_penalty, low=0.0)
-    _validate.finite_number("margin", self.margin, low=0.0)
+    cli.probability("dropout", self.dropout)
+    cli.probability("label_smoothing", self.label_smoothing)
+    cli.number_at_least("length_penalty", self.length_penalty, 0.0)
+    cli.number_at_least("margin", self.margin, 0.0)
     cli.check_seeds(self.seeds)
     return self
 

@@ -21,12 +21,30 @@ from typing import TypeVar
 
 import tyro
 
+from seqjax import _validate  # the library's checks, offered to the scripts by the functions below
+
 T = TypeVar("T")
 
 
 def at_least(name: str, value, low: int) -> None:
+  """An integer >= low (the scripts' one integer check)."""
   if not isinstance(value, int) or isinstance(value, bool) or value < low:
     raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def positive_number(name: str, value) -> None:
+  """A finite real number > 0."""
+  _validate.finite_number(name, value, low=0.0, inclusive=False)
+
+
+def number_at_least(name: str, value, low: float) -> None:
+  """A finite real number >= low."""
+  _validate.finite_number(name, value, low=low)
+
+
+def probability(name: str, value) -> None:
+  """A number in [0, 1)."""
+  _validate.probability(name, value)
 
 
 def check_seeds(seeds) -> None:

@@ -85,14 +85,14 @@ NOT_REDRAWN = {"experiments.translation"}  # its attention figure labels the cor
   [
     ("bottleneck", ["--train-sentences", "4"], r"train_sentences \(4\) must be >= train.batch_size \(8\)"),
     ("contextual_embeddings", ["--train-sentences", "4"], r"train_sentences \(4\) must be >= train.batch_size \(8\)"),
-    ("bahdanau_drill", ["--hidden", "0"], "hidden must be a positive integer, got 0"),
+    ("bahdanau_drill", ["--hidden", "0"], "hidden must be an integer >= 1, got 0"),
     ("bahdanau_drill", ["--train.steps", "0"], "steps must be"),
     ("tbptt", ["--train.learning-rate", "0"], "learning_rate must be a finite number > 0, got 0.0"),
     ("tbptt", ["--train.learning-rate", "-1"], "learning_rate must be a finite number > 0, got -1.0"),
     ("tbptt", ["--train.precision", "bf16"], "train.precision: the TBPTT loop here does not implement precision"),
     ("tbptt", ["--k2s", "1", "6"], r"k2s must name at least one window, each an integer >= k1 = 2"),
     ("clipping", ["--time", "1"], "time must be an integer >= 2, got 1"),
-    ("gradient_decay", ["--seeds", "0"], "seeds must be a positive integer, got 0"),
+    ("gradient_decay", ["--seeds", "0"], "seeds must be an integer >= 1, got 0"),
     ("bottleneck", ["--seeds", "-1"], "seeds must name at least one seed, each an integer >= 0"),
     ("bottleneck", ["--out", "/proc/no/such"], "out must be a writable folder"),
     ("long_range", ["--distances", "8", "4"], "distances must be strictly increasing"),
@@ -144,3 +144,11 @@ def test_provenance_names_the_cpu_and_its_widest_vector_instructions(tmp_path):
   assert report.cpu(tmp_path / "cpuinfo") == "Some CPU 9000 (avx2)"
   assert report.cpu(tmp_path / "absent") == (platform.processor() or "cpu unknown")  # no /proc: the platform's
   assert report.cpu() in report.provenance("experiments.x", [])["machine"]
+
+
+def test_no_script_imports_the_librarys_private_checks():
+  """Scripts check their configs through harness.cli's public checkers alone (issue #29)."""
+  folders = (report.REPO / "experiments", report.REPO / "benchmarks")
+  scripts = [path for folder in folders for path in sorted(folder.glob("*.py"))]
+  private = [path.name for path in scripts if "_validate" in path.read_text()]
+  assert not private, f"{private} import seqjax._validate; use harness.cli's checkers"
