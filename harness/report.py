@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -63,9 +64,11 @@ def device() -> str:
 
 
 def provenance(script: str, argv) -> dict:
-  """script: the module run with -m (pass __spec__.name); argv: its arguments (None: the command line's)."""
+  """script: the module run with -m (pass __spec__.name); argv: its arguments (None: the command line's).
+  The command is quoted for a POSIX shell, so it reruns as written (`--models "LSTM, forget bias 1"`)."""
+  arguments = portable(list(sys.argv[1:] if argv is None else argv))
   return {
-    "command": " ".join(["python -m", script, *portable(list(sys.argv[1:] if argv is None else argv))]),
+    "command": shlex.join(["python", "-m", script, *arguments]),
     "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
     "machine": f"{platform.machine()}, {os.cpu_count()} cores, {cpu()}, {platform.platform()}",
     "device": device(),

@@ -152,3 +152,12 @@ def test_no_script_imports_the_librarys_private_checks():
   scripts = [path for folder in folders for path in sorted(folder.glob("*.py"))]
   private = [path.name for path in scripts if "_validate" in path.read_text()]
   assert not private, f"{private} import seqjax._validate; use harness.cli's checkers"
+
+
+def test_provenance_records_a_command_that_reruns_as_written():
+  """An argument with spaces or quotes comes back whole from the recorded command (issue #29)."""
+  import shlex
+
+  argv = ["smoke", "--models", "LSTM, forget bias 1", "tests.test_zoo:build_indrnn", "--out", "it's here"]
+  command = report.provenance("experiments.long_range", argv)["command"]
+  assert shlex.split(command) == ["python", "-m", "experiments.long_range", *argv]
