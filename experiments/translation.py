@@ -22,10 +22,11 @@ beta2 `train.adam_b2`), the same schedule (`warmup_rsqrt`: linear warmup to the 
     Luong           2-layer LSTM, general (bilinear) scores, input feeding (Luong et al. 2015)
     Transformer     `EncoderDecoder` (sinusoidal positions, tied embeddings), pre-LN or post-LN
 Each model's peak learning rate, and the Transformer's layout, are chosen on the validation split,
-never the test split: a pilot of `pilot_steps` steps per grid point (`learning_rates`, x
-`transformer_norms` for the Transformer), scored by the validation cross-entropy (teacher forced,
-no smoothing), and while the best rate sits on the grid's edge up to `extend_grid` pilots one
-grid step further out; the grid, each pilot's score and the choice are in the results. Each chosen model
+never the test split, by the tuning protocol of `harness.sweep`: a pilot of `pilot_steps` steps per
+grid point (`learning_rates`, at least 4 log-spaced rates spanning 10x, x `transformer_norms` for
+the Transformer), scored by the validation cross-entropy (teacher forced, no smoothing), and while
+the best rate sits on the grid's edge up to `extend_grid` pilots one grid step further out; the
+grid, each pilot's score and the choice are in the results. Each chosen model
 then trains until its greedy validation BLEU (`valid_sentences` verses, every `train.eval_every`
 steps) has not improved for `patience` evaluations, or `train.steps` steps: `stopped` says which,
 and the model at the stop is the one tested. Training pairs longer than `max_tokens` subwords on
@@ -65,7 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from harness import cli, figures, report
+from harness import cli, figures, report, sweep
 from harness.journal import Journal
 from harness.runs import Runs
 from seqjax import decoding
@@ -76,7 +77,7 @@ from seqjax.data.subword import Subwords
 from seqjax.data.vocab import BOS, EOS, PAD
 from seqjax.seq2seq.metrics import bootstrap_by_length, corpus_bleu, corpus_chrf
 from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
-from seqjax.train import TrainConfig, fit, make_eval_step, split_model
+from seqjax.train import TrainConfig, fit
 from seqjax.train.records import cumulative_train_seconds, read_metrics
 from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
 from seqjax.zoo import count_params
@@ -165,12 +166,10 @@ class Config:
       raise ValueError("patience > 0 needs train.eval_every > 0 (the evaluations it counts)")
     if self.dim % (2 * self.heads):
       raise ValueError(f"dim ({self.dim}) must be a multiple of 2 x heads ({2 * self.heads})")
-    if not self.learning_rates:
-      raise ValueError("learning_rates: give at least one peak learning rate")
-    for rate in self.learning_rates:
-      cli.positive_number("learning_rates", rate)
-    if not self.transformer_norms or any(n not in ("pre", "post") for n in self.transformer_norms):
-      raise ValueError(f"transformer_norms must be a non-empty tuple of 'pre' / 'post', got {self.transformer_norms}")
+    sweep.check_grid(self.learning_rates)
+    norms = self.transformer_norms
+    if not norms or any(n not in ("pre", "post") for n in norms) or len(set(norms)) < len(norms):
+      raise ValueError(f"transformer_norms must be a non-empty tuple of 'pre' / 'post', each once, got {norms}")
     cli.probability("dropout", self.dropout)
     cli.probability("label_smoothing", self.label_smoothing)
     cli.number_at_least("length_penalty", self.length_penalty, 0.0)
@@ -205,10 +204,11 @@ CONFIGS = {
       heads=2,
       ff_dim=16,
       layers=1,
-      learning_rates=(1e-3, 3e-3),
+      learning_rates=(1e-3, 3e-3, 1e-2, 3e-2),  # the protocol's smallest grid (harness.sweep)
       transformer_norms=("pre",),
       pilot_steps=2,
       pilot_warmup=1,
+      extend_grid=0,  # 16 pilots (tests/test_sweep.py extends grids)
       patience=1,
       train=dataclasses.replace(Config().train, steps=6, batch_size=8, warmup_steps=1, log_every=2, eval_every=2),
       beam_size=2,
@@ -450,6 +450,15 @@ def text(subwords: Subwords, tokens: list[int]) -> str:
   return subwords.decode(tokens[: tokens.index(EOS)] if EOS in tokens else tokens)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def valid_sums(graphdef: nnx.GraphDef, state: nnx.State, batch: dict):
+  """(summed target cross-entropy, target tokens) of one validation batch (no label smoothing):
+  traced and compiled once per model structure (the static graphdef) and batch shape, whatever
+  model object or parameters it is given."""
+  loss, metrics = teacher_forced_loss(nnx.merge(graphdef, state), batch)
+  return loss * metrics["tokens"], metrics["tokens"]
+
+
 def valid_loss_fn(corpus: Corpus, config: Config):
   """model -> the validation split's mean target cross-entropy (nats/token, teacher forced, no
   label smoothing), over every validation pair, in batches of similar lengths."""
@@ -458,15 +467,10 @@ def valid_loss_fn(corpus: Corpus, config: Config):
   batches = [
     pairs_batch([corpus.valid[i] for i in order[j : j + size]], config.pad_multiple) for j in range(0, len(order), size)
   ]
-
-  def total(model, batch):
-    loss, metrics = teacher_forced_loss(model, batch)
-    return loss * metrics["tokens"], metrics["tokens"]
+  batches = [{k: jnp.asarray(v) for k, v in batch.items()} for batch in batches]
 
   def valid_loss(model) -> float:
-    graphdef, params, rest = split_model(model)
-    step = make_eval_step(graphdef, rest, total)
-    sums = [step(params, {k: jnp.asarray(v) for k, v in b.items()}) for b in batches]
+    sums = [valid_sums(*nnx.split(model), batch) for batch in batches]
     return float(sum(float(s) for s, _ in sums) / sum(float(c) for _, c in sums))
 
   return valid_loss
@@ -543,14 +547,6 @@ def pilot(name: str, norm: str, learning_rate: float, corpus: Corpus, config: Co
   score = result.history[-1]["valid_loss"]
   return {"norm": norm, "learning_rate": learning_rate, "valid_loss": score if math.isfinite(score) else None,
           "train_loss": result.history[-1]["loss"], "seconds": time.perf_counter() - started}  # fmt: skip
-
-
-def choose(pilots: list[dict]) -> dict:
-  """The pilot of lowest validation loss (a diverged pilot, loss None, is never chosen)."""
-  finite = [p for p in pilots if p["valid_loss"] is not None]
-  if not finite:
-    raise FloatingPointError(f"every pilot diverged: {pilots}")
-  return min(finite, key=lambda p: p["valid_loss"])
 
 
 def train_until_stale(
@@ -791,46 +787,20 @@ def journal(config: Config, family: str) -> Journal:
   return Journal("translation", config, fields=tuple(f for f in Config.__dataclass_fields__ if f not in ignored))
 
 
-def pilot_grid(name: str, config: Config) -> list[tuple[str, float]]:
-  """(layout, peak rate) of each pilot of one model."""
-  norms = config.transformer_norms if name == TRANSFORMER else ("-",)
-  return [(norm, rate) for norm in norms for rate in config.learning_rates]
+def variants(name: str, config: Config) -> tuple[str, ...]:
+  """The layouts a model's pilots try beside the rate: the Transformer's norms, else none."""
+  return config.transformer_norms if name == TRANSFORMER else (sweep.NO_VARIANT,)
 
 
-def beyond_edge(grid: list[dict], best: dict) -> float | None:
-  """The next rate past the grid's edge when the best pilot sits on it (the largest or smallest
-  rate tried in its layout): one grid step further (the ratio of the two outermost rates on that
-  side). None when the best is inside the grid."""
-  rates = sorted(p["learning_rate"] for p in grid if p["norm"] == best["norm"])
-  if len(rates) < 2 or rates[0] < best["learning_rate"] < rates[-1]:
-    return None
-  if best["learning_rate"] == rates[-1]:
-    return rates[-1] * rates[-1] / rates[-2]
-  return rates[0] * rates[0] / rates[1]
-
-
-def tune(name: str, corpus: Corpus, config: Config, journaled: Journal, plan: Runs) -> tuple[list[dict], dict]:
-  """Every pilot of one model (journaled, announced in plan) and the chosen one; while the best
-  rate is on the grid's edge, up to extend_grid pilots one step further out."""
-
-  def tried(norm: str, rate: float) -> dict:
-    key = f"pilot|{name}|{norm}|{rate:g}"
-    label = f"pilot of {name}" + (f" ({norm}-LN)" if name == TRANSFORMER else "") + f" at peak lr {rate:g}"
-    train = lambda: journaled.run(key, lambda: pilot(name, norm, rate, corpus, config))  # noqa: E731
-    return plan.run(label, config.seeds[0], train, reused=key in journaled.done)
-
-  grid = [tried(norm, rate) for norm, rate in pilot_grid(name, config)]
-  if len(grid) == 1:  # nothing to choose between
-    return grid, grid[0]
-  best = choose(grid)
-  for _ in range(config.extend_grid):
-    rate = beyond_edge(grid, best)
-    if rate is None:
-      break
-    plan.total += 1
-    grid.append(tried(best["norm"], rate))
-    best = choose(grid)
-  return grid, best
+def tune(name: str, corpus: Corpus, config: Config, journaled: Journal, plan: Runs) -> sweep.Tuning:
+  """Every pilot of one model and the chosen one, by harness.sweep's protocol: pilots of
+  pilot_steps steps over learning_rates x the model's layouts, scored by the validation
+  cross-entropy, up to extend_grid more past the grid's edge (journaled, announced in plan)."""
+  return sweep.tune(
+    name, lambda norm, rate: pilot(name, norm, rate, corpus, config), journaled, plan,
+    learning_rates=config.learning_rates, seed=config.seeds[0], score="valid_loss", variants=variants(name, config),
+    extend=config.extend_grid,
+  )  # fmt: skip
 
 
 def main(argv=None):
@@ -847,25 +817,21 @@ def main(argv=None):
   )
   journals = {family: journal(config, family) for family in OWN_FIELDS}
   family = lambda name: TRANSFORMER if name == TRANSFORMER else "RNN"  # noqa: E731
-  plan = Runs(sum(len(pilot_grid(name, config)) for name in names) + len(names) * len(config.seeds))
-  pilots, choices = {}, {}
+  pilot_count = sum(len(sweep.grid(config.learning_rates, variants(name, config))) for name in names)
+  plan = Runs(pilot_count + len(names) * len(config.seeds))  # extensions past the grid are added as they run
+  tunings = {}
   for name in names:
-    pilots[name], choices[name] = tune(name, corpus, config, journals[family(name)], plan)
-    print(
-      f"{name}: peak lr {choices[name]['learning_rate']:g} ({choices[name]['norm']}), of {len(pilots[name])} pilots",
-      flush=True,
-    )
+    tunings[name] = tune(name, corpus, config, journals[family(name)], plan)
+    print(tunings[name].line(), flush=True)
+  pilots = {name: list(tuning.pilots) for name, tuning in tunings.items()}
+  choices = {name: tuning.choice for name, tuning in tunings.items()}
   runs_dir = Path(config.workdir or Path(config.out) / "translation-runs")
   runs = []
   for seed in config.seeds:
     for name in names:
       workdir = runs_dir / f"{name.split(' ')[0].lower()}-seed{seed}"
-      choice = choices[name]
-      journaled, key = journals[family(name)], f"{name}|{seed}|{choice['norm']}|{choice['learning_rate']:g}"
-      train = lambda n=name, s=seed, w=workdir, j=journaled, k=key: j.run(  # noqa: E731
-        k, lambda: run_one(n, s, choices[n], corpus, config, w, example)
-      )
-      record = plan.run(name, seed, train, reused=key in journaled.done)
+      train = lambda n=name, s=seed, w=workdir: run_one(n, s, choices[n], corpus, config, w, example)  # noqa: E731
+      record = sweep.train_seed(tunings[name], seed, train, journals[family(name)], plan)
       runs.append(record)
       print(
         f"seed {seed} {name}: BLEU {record['bleu']:.2f} (floor {record['floor_bleu']:.2f}), "
@@ -883,10 +849,11 @@ def main(argv=None):
     f"{config.train.adam_b2}), {config.train.schedule} (warmup {config.train.warmup_steps}), label smoothing "
     f"{config.label_smoothing}, clip {config.train.clip_norm}; at most {config.train.steps} steps, stopped when "
     f"validation BLEU had not improved for {config.patience} evaluations (every {config.train.eval_every} steps); "
-    f"seeds {list(config.seeds)} (init and batch order). Beam {config.beam_size}, length penalty "
-    f"{config.length_penalty}. Intervals: 95% bootstrap over the bucket's verses ({config.bootstrap_samples} "
-    f"resamples). After each BLEU: ' / floor', the same model on other verses' sources of the same bucket; "
-    f"'x' marks a bucket where the model does not beat its floor by more than {config.margin} BLEU (paired interval)."
+    f"seeds {list(config.seeds)}{sweep.seeds_note(config.seeds)} (init and batch order). Beam {config.beam_size}, "
+    f"length penalty {config.length_penalty}. Intervals: 95% bootstrap over the bucket's verses "
+    f"({config.bootstrap_samples} resamples). After each BLEU: ' / floor', the same model on other verses' sources "
+    f"of the same bucket; 'x' marks a bucket where the model does not beat its floor by more than {config.margin} "
+    "BLEU (paired interval)."
   )
   sections = [
     (

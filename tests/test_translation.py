@@ -4,6 +4,9 @@ read-outs are distributions over the source, its control swaps sources within a 
 and its nominal FLOPs count what the docstring says."""
 
 import dataclasses
+import json
+import shutil
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,12 +15,14 @@ import pytest
 from flax import nnx
 
 from experiments import translation
+from harness.runs import Runs
 from seqjax._paths import path_names
 from seqjax.data import bible
 from seqjax.seq2seq.model import teacher_forced_loss
 from seqjax.train.losses import token_cross_entropy
 
 CONFIG = translation.CONFIGS["smoke"][1]
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -173,15 +178,62 @@ def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
   assert fingerprint("RNN", seeds=(5,), models=(translation.FIXED,)) == rnn  # selection fields
 
 
-def test_a_best_rate_on_the_grids_edge_adds_a_pilot_one_step_further():
-  def grid(*pairs, norm="-"):
-    return [{"norm": norm, "learning_rate": r, "valid_loss": v} for r, v in pairs]
+class Stop(Exception):
+  """Raised by a pilot the journal does not hold: the next pilot the sweep would train."""
 
-  top = grid((1e-3, 5.0), (3e-3, 4.5), (1e-2, 4.0))
-  assert translation.beyond_edge(top, translation.choose(top)) == pytest.approx(1e-2 * 1e-2 / 3e-3)
-  bottom = grid((1e-3, 4.0), (3e-3, 4.5), (1e-2, None))  # the largest diverged
-  assert translation.beyond_edge(bottom, translation.choose(bottom)) == pytest.approx(1e-3 / 3)
-  inside = grid((1e-3, 5.0), (3e-3, 4.0), (1e-2, 4.5))
-  assert translation.beyond_edge(inside, translation.choose(inside)) is None
-  layouts = grid((1e-3, 3.0), (3e-3, 3.5), norm="post") + grid((1e-3, 5.0), (3e-3, 4.0), norm="pre")
-  assert translation.beyond_edge(layouts, translation.choose(layouts)) == pytest.approx(1e-3 / 3)  # post's edge
+
+def test_the_long_runs_journal_reads_back_the_same_pilots_choice_and_next_pilot(tmp_path, monkeypatch):
+  """The first 10 lines of results/translation.runs.jsonl (tests/fixtures/README.md) through
+  harness.sweep: the pilots, choice and next pilots the code that wrote them gives (checked on
+  that code, 5519b93), so the running `long` run resumes without training a pilot again."""
+  shutil.copy(FIXTURES / "translation.runs.head.jsonl", tmp_path / "translation.runs.jsonl")
+  entries = [json.loads(line) for line in (FIXTURES / "translation.runs.head.jsonl").read_text().splitlines()]
+  records = {entry["key"]: entry["record"] for entry in entries}
+  config = dataclasses.replace(translation.CONFIGS["long"][1], out=str(tmp_path))
+  asked = []
+
+  def pilot(name, norm, rate, corpus, config):
+    asked.append((name, norm, rate))
+    raise Stop
+
+  monkeypatch.setattr(translation, "pilot", pilot)
+  journal = translation.journal(config, "RNN")
+  assert journal.fingerprint == entries[0]["fingerprint"] and len(journal.done) == 10
+  fixed = translation.tune(translation.FIXED, None, config, journal, Runs(4))
+  rates = ("0.0003", "0.001", "0.003", "0.01", "0.0333333", "0.111111")  # the grid, then two past its edge
+  assert list(fixed.pilots) == [records[f"pilot|{translation.FIXED}|-|{rate}"] for rate in rates]
+  assert fixed.choice == records[f"pilot|{translation.FIXED}|-|0.0333333"] and not asked
+  assert fixed.seed_key(0) == f"{translation.FIXED}|0|-|0.0333333"  # the key of its seed-0 run
+  next_pilots = {  # Bahdanau's best (1e-2) is the grid's edge: one step past it; the others start
+    translation.BAHDANAU: ("-", 1e-2 * 1e-2 / 3e-3),
+    translation.LUONG: ("-", 3e-4),
+    translation.TRANSFORMER: ("pre", 3e-4),
+  }
+  for name, first in next_pilots.items():
+    family = translation.TRANSFORMER if name == translation.TRANSFORMER else "RNN"
+    with pytest.raises(Stop):
+      translation.tune(name, None, config, translation.journal(config, family), Runs(8))
+    assert asked.pop() == (name, *first) and not asked  # every journaled pilot read back, not trained
+
+
+def test_the_validation_loss_is_traced_once_per_model_structure_and_batch_shape(corpus, monkeypatch):
+  traced = []
+
+  def counted(model, batch, **options):
+    traced.append(batch["src"].shape)
+    return teacher_forced_loss(model, batch, **options)
+
+  monkeypatch.setattr(translation, "teacher_forced_loss", counted)
+  config = dataclasses.replace(CONFIG, embed=6, hidden=6)  # a structure no other test compiles
+  valid_loss = translation.valid_loss_fn(corpus, config)
+  model = translation.build(translation.LUONG, len(corpus.subwords), config, seed=0)
+  first = valid_loss(model)
+  shapes = len(traced)
+  assert shapes == len(set(traced)) >= 1  # each batch shape traced once
+  assert valid_loss(model) == first
+  other = translation.build(translation.LUONG, len(corpus.subwords), config, seed=1)  # another model, same structure
+  assert valid_loss(other) != first
+  assert len(traced) == shapes  # no evaluation traced (or compiled) the step again
+  whole = translation.pairs_batch(corpus.valid, config.pad_multiple)  # every pair in one batch: the reference
+  loss, _ = teacher_forced_loss(model, {k: jnp.asarray(v) for k, v in whole.items()})
+  np.testing.assert_allclose(first, float(loss), rtol=1e-5)
