@@ -17,7 +17,11 @@ parallel); a GPT of four pre-LN layers with rotary positions; and a causal dilat
 (`seqjax.conv`, WaveNet's gated units, receptive field = the context). Every model trains on
 the same windows of `context` + 1 characters in the same order (the seed draws init and data
 order) with the same optimizer and steps; validation bits per character on fixed windows of the
-held-out books every `train.eval_every` steps.
+held-out books every `train.eval_every` steps. Learning rates: `train.learning_rate` for every
+model, or, with `learning_rates` (a grid), each model's own, chosen first by harness.sweep's
+protocol: pilots of `pilot_steps` steps trained on the training text less its last 1/`valid_every`
+and scored on windows of that last part (never on the held-out text), then every seed at the
+chosen rate (the anchor keeps its recipe's); the grid, each pilot and the choice are in the results.
 
 Reported: validation bits/char against steps and against training seconds (compilation and
 evaluation excluded), training tokens/s, and the fraction of this machine's float32 matmul peak
@@ -56,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from harness import budget, cli, figures, report, timing
+from harness import budget, cli, figures, report, sweep, timing
 from harness.journal import Journal
 from harness.runs import Runs
 from seqjax import decoding, zoo
@@ -113,6 +117,9 @@ class Config:
   anchor_context: int = 64
   anchor_width: int = 128  # the recipe's (4 heads of 32)
   seeds: tuple[int, ...] = (0, 1)
+  learning_rates: tuple[float, ...] = ()  # a grid: each model's peak rate tuned (harness.sweep); (): train's for all
+  pilot_steps: int = 100  # with learning_rates: each pilot's steps (train's schedule over them), seed seeds[0]
+  extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
   converged_below: float = 0.01  # bits/char: a run is `converged` if it improved less (harness.budget)
   corpus: str = ""  # the prepared corpus folder ("": seqjax.data.bible's default)
   text: str = ""  # a UTF-8 text file to train on in place of the corpus ("": the corpus)
@@ -134,9 +141,22 @@ class Config:
     cli.at_least("valid_windows", self.valid_windows, 1)
     cli.at_least("valid_every", self.valid_every, 2)
     cli.check_seeds(self.seeds)
+    if self.learning_rates:
+      self.check_tuning()
     if isinstance(self.converged_below, bool) or not 0 <= self.converged_below < math.inf:
       raise ValueError(f"converged_below must be a finite number >= 0 (bits/char), got {self.converged_below!r}")
     return self
+
+  def check_tuning(self) -> None:
+    """learning_rates is a grid as harness.sweep asks; a pilot is shorter than a run, past the warmup."""
+    sweep.check_grid(self.learning_rates)
+    low, high, steps = max(2, self.train.warmup_steps + 1), self.train.steps, self.pilot_steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or not low <= steps <= high:
+      raise ValueError(
+        f"pilot_steps must be an integer in [{low}, {high}] (past train.warmup_steps, at most train.steps), "
+        f"got {self.pilot_steps!r}"
+      )
+    cli.at_least("extend_grid", self.extend_grid, 0)
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -308,6 +328,86 @@ def model_key(name: str, width: int, vocab: int, context: int) -> str:
   return f"{name}|{source}|{zoo.fingerprint(build(name, width, vocab, context, 0))}"
 
 
+# -------------------------------------------------------------------------------- learning rates
+
+
+def tuning_split(train_ids: np.ndarray, valid_every: int) -> tuple[np.ndarray, np.ndarray]:
+  """The pilots' own split of the training text: (all but its last 1/valid_every, what they train
+  on; that last part, what they are scored on). No pilot reads the held-out text the results report."""
+  cut = len(train_ids) - len(train_ids) // valid_every
+  return train_ids[:cut], train_ids[cut:]
+
+
+def pilot(name: str, width: int, rate: float, ids: tuple, config: Config, vocabulary: str, workdir: Path) -> dict:
+  """One grid point: pilot_steps steps (train's schedule over them) at peak rate `rate` from the
+  first seed's init, on the pilots' training part; scored in bits/char on the tuning windows.
+  ids: (the pilots' training ids, the tuning windows)."""
+  train = dataclasses.replace(
+    config.train, seed=config.seeds[0], learning_rate=rate, steps=config.pilot_steps, eval_every=0
+  )
+  run = run_config(name, width, config, train, config.context, vocabulary)
+  model = build(name, width, len(vocabulary), config.context, config.seeds[0])
+  try:
+    record = train_one(name, model, *ids, train, config.context, workdir, run)
+  except FloatingPointError as error:  # fit stops a run whose updates stay non-finite
+    return {"learning_rate": rate, "tuning_bpc": None, "diverged": str(error)}
+  bpc = record["valid_bpc"]
+  return {"learning_rate": rate, "tuning_bpc": bpc if math.isfinite(bpc) else None,
+          "train_loss": record["curve"][-1][3], "seconds": record["train_seconds"]}  # fmt: skip
+
+
+def tune_models(widths: dict, train_ids: np.ndarray, vocabulary: str, config: Config, journal: Journal,
+                plan: Runs, runs_dir: Path, same_text: str) -> dict[str, sweep.Tuning]:  # fmt: skip
+  """Each model's peak rate by harness.sweep's protocol (pilots journaled, announced in plan),
+  or {} when config.learning_rates names no grid (every model at train.learning_rate)."""
+  if not config.learning_rates:
+    return {}
+  pilot_ids, tuning_ids = tuning_split(train_ids, config.valid_every)
+  ids = (pilot_ids, char_text.fixed_windows(tuning_ids, config.valid_windows, config.context))
+  tunings = {}
+  for name, (width, _) in widths.items():
+    key = model_key(name, width, len(vocabulary), config.context) + same_text
+    key += f"|pilots of {config.pilot_steps} steps, seed {config.seeds[0]}"  # not in the journal's fingerprint
+
+    def one(_variant, rate, name=name, width=width):
+      return pilot(name, width, rate, ids, config, vocabulary, runs_dir / "pilots" / f"{slug(name)}-lr{rate:g}")
+
+    tunings[name] = sweep.tune(
+      name, one, journal, plan, learning_rates=config.learning_rates, seed=config.seeds[0], score="tuning_bpc",
+      extend=config.extend_grid, key=key,
+    )  # fmt: skip
+    print(tunings[name].line(), flush=True)
+  return tunings
+
+
+def pilots_text(tunings: dict[str, sweep.Tuning], config: Config) -> str:
+  """The report's pilots section: how the rates were chosen, one line per model, every pilot."""
+  return (
+    f"Each model's peak rate is chosen by harness.sweep's protocol: pilots of {config.pilot_steps} steps (the same "
+    f"schedule over them) at {', '.join(f'{r:g}' for r in config.learning_rates)}, up to {config.extend_grid} more "
+    f"past the grid's edge while the best sits on it, from seed {config.seeds[0]}'s init; each trains on the training "
+    f"text less its last 1/{config.valid_every} and is scored in bits/char on {config.valid_windows} windows of that "
+    "last part (never on the held-out text above). The anchor keeps its recipe's rate.\n\n"
+    + "\n".join(f"- {tuning.line()}" for tuning in tunings.values())
+    + "\n\n"
+    + report.markdown_table(pilot_table(tunings))
+  )
+
+
+def pilot_table(tunings: dict[str, sweep.Tuning]) -> list[dict]:
+  """One row per pilot: its model, peak rate, bits/char on the tuning windows, and the choice."""
+  return [
+    {
+      "model": name,
+      "peak lr": f"{rate:g}",
+      "tuning bits/char": "diverged" if sweep.diverged(record["tuning_bpc"]) else f"{record['tuning_bpc']:.3f}",
+      "chosen": "yes" if index == tuning.chosen else "",
+    }
+    for name, tuning in tunings.items()
+    for index, ((_, rate), record) in enumerate(zip(tuning.tried, tuning.pilots, strict=True))
+  ]
+
+
 # ---------------------------------------------------------------------------------------- report
 
 
@@ -382,6 +482,7 @@ def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
         "model": model,
         "width": mine[0]["width"],
         "parameters": f"{mine[0]['parameters']:,}",
+        "peak lr": f"{mine[0]['learning_rate']:g}",
         "valid bits/char, mean [range]": report.spread([r["valid_bpc"] for r in mine], ".3f"),
         "training tokens/s, mean [range]": report.spread([r["tokens_per_s"] for r in mine], ",.0f"),
         "fraction of matmul peak": report.spread([100 * f for f in fraction], ".1f") + "%",
@@ -425,22 +526,27 @@ def main(argv=None):
   if config.text:
     same_text = f"|text sha256 {hashlib.sha256((split.train + split.valid).encode()).hexdigest()[:16]}"
 
-  plan = Runs(len(config.seeds) * (len(names) + bool(config.anchor)))
+  plan = Runs(len(config.seeds) * (len(names) + bool(config.anchor)) + len(config.learning_rates) * len(names))
+  tunings = tune_models(widths, train_ids, split.vocabulary, config, journal, plan, runs_dir, same_text)
 
   def trained(name: str, seed: int, width: int, context: int, train: TrainConfig, windows: np.ndarray) -> dict:
     train = dataclasses.replace(train, seed=seed)
+    if name in tunings:  # at its chosen peak rate
+      train = dataclasses.replace(train, learning_rate=tunings[name].learning_rate)
     run = run_config(name, width, config, train, context, split.vocabulary)
     workdir = runs_dir / f"{slug(name)}-seed{seed}"
     model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
     key = f"{model_key(name, width, vocab, context)}|{seed}" + same_text
     key += f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else ""
+    key += f"|peak lr {train.learning_rate:g}" if name in tunings else ""
     record = plan.run(
       name,
       seed,
       lambda: journal.run(key, lambda: train_one(name, model(), train_ids, windows, train, context, workdir, run)),
       reused=key in journal.done,
     )
-    record = {**record, **budget_and_convergence(record, train, context, config.converged_below)}
+    record = {**record, "learning_rate": train.learning_rate}
+    record |= budget_and_convergence(record, train, context, config.converged_below)
     print(
       f"seed {seed} {name}: {record['valid_bpc']:.3f} bits/char, {record['tokens_per_s']:,.0f} tokens/s, "
       f"converged {record['convergence']['converged']}",
@@ -470,6 +576,12 @@ def main(argv=None):
     if anchor_runs
     else "not run (anchor=False)."
   )
+  rates = (
+    f"each its own peak lr (pilots below), {config.train.schedule}; seeds {list(config.seeds)}"
+    + sweep.seeds_note(config.seeds)
+    if tunings
+    else f"lr {config.train.learning_rate:g} {config.train.schedule}; seeds {list(config.seeds)}"
+  )
   sections = [
     ("Validation bits per character and training speed", report.markdown_table(rows)),
     (
@@ -479,7 +591,7 @@ def main(argv=None):
       f"windows of {config.context + 1} characters, {overlap_count} of them found verbatim in the training text. "
       f"Each model: {config.train.steps} steps of {config.train.batch_size} windows of {config.context} characters "
       f"({config.train.steps * config.train.batch_size * config.context:,} tokens), {config.train.optimizer} "
-      f"lr {config.train.learning_rate:g} {config.train.schedule}; seeds {list(config.seeds)} (init and data order). "
+      f"{rates} (init and data order). "
       f"Matmul peak (float32 2048^3, measured at the start and end of this run): "
       f"{', '.join(f'{p / 1e9:.0f}' for p in peaks)} GFLOP/s. Fraction of peak = nominal model FLOPs/token x "
       "tokens/s / peak; nominal TFLOP = FLOPs/token x training tokens. Converged: the mean held-out bits/char "
@@ -488,6 +600,7 @@ def main(argv=None):
       "the cosine decay to 0 they end halfway through the decay, where an unconverged curve still falls.",
     ),
     ("External anchor", anchor_text),
+    *([("Learning-rate pilots", pilots_text(tunings, config))] if tunings else []),
     ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths)),
   ]
   data = {
@@ -500,6 +613,7 @@ def main(argv=None):
     "valid_characters": len(split.valid),
     "valid_windows_in_train": overlap_count,
     "seeds": list(config.seeds),
+    "tuning": {name: tuning.record() for name, tuning in tunings.items()},
     "seconds": time.perf_counter() - started,
     "runs_resumed_from_journal": journal.resumed,
   }
@@ -572,6 +686,7 @@ CONFIGS = {
       anchor_context=8,
       anchor_width=8,
       seeds=(0,),
+      pilot_steps=2,  # with --learning-rates (tests/test_charlm.py): the tuned path on tiny shapes
       corpus=str(report.REPO / "tests" / "fixtures" / "bible"),
       workdir="",
       out="/tmp/seqjax-smoke",

@@ -17,8 +17,9 @@ Per architecture ("model"):
 Pilots and seeds are journaled (harness.journal), so a killed sweep resumes where it stopped:
 a pilot under the key "pilot|<model>|<variant>|<rate:g>", a seed's run under
 "<model>|<seed>|<variant>|<rate:g>" (<model>: the model's key, by default its name).
-`Tuning.record()` holds the grid, every pilot's record (its score included) and the choice, for
-the results file; `Tuning.line()` the choice in one line, for a table or the log.
+`Tuning.record()` holds the grid, every pilot's record (its score included), the choice and
+whether it is still on the edge of the rates tried (the extension budget spent), for the results
+file; `Tuning.line()` says the same in one line, for a report or the log.
 """
 
 import dataclasses
@@ -116,6 +117,13 @@ class Tuning:
     """(variant, rate) of the pilots added past the grid's edge."""
     return self.tried[len(self.learning_rates) * len(self.variants) :]
 
+  @property
+  def on_edge(self) -> bool:
+    """The chosen rate is the largest or smallest tried in its variant (extensions included): the
+    best rate may lie further out."""
+    rates = [rate for variant, rate in self.tried if variant == self.variant]
+    return self.learning_rate in (min(rates), max(rates))
+
   def seed_key(self, seed: int) -> str:
     return f"{self.key}|{seed}|{self.variant}|{self.learning_rate:g}"
 
@@ -129,6 +137,7 @@ class Tuning:
       "score": self.score,
       "pilots": [{**p, "variant": v, "learning_rate": r} for (v, r), p in zip(self.tried, self.pilots, strict=True)],
       "chosen": {"variant": self.variant, "learning_rate": self.learning_rate},
+      "on_edge": self.on_edge,
     }
 
   def line(self) -> str:
@@ -139,6 +148,7 @@ class Tuning:
       f"{self.model}: peak lr {self.learning_rate:g}{variant} ({self.score} {self.choice[self.score]:.4g}), chosen of "
       f"{len(self.pilots)} pilots over {self.learning_rates[0]:g}-{self.learning_rates[-1]:g}"
       + (f", {past} past the grid" if past else "")
+      + ("; on the edge of the rates tried: the best may lie further out" if self.on_edge else "")
     )
 
 

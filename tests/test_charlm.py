@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from experiments import charlm
-from harness import report
+from harness import cli, report
 from seqjax import zoo
 from seqjax.data import bible, bible_text
 
@@ -88,3 +88,47 @@ def test_a_text_file_of_ones_own_trains_and_samples_through_the_command_line(tmp
   assert (
     json.loads((tmp_path / "out" / "charlm-notes.json").read_text())["runs"][0]["valid_bpc"] != first[0]["valid_bpc"]
   )
+
+
+def test_the_pilots_split_is_the_training_texts_tail_never_the_held_out_text():
+  ids = np.arange(103)
+  pilot_ids, tuning_ids = charlm.tuning_split(ids, 10)
+  np.testing.assert_array_equal(np.concatenate([pilot_ids, tuning_ids]), ids)
+  assert len(tuning_ids) == 10  # the last 1/valid_every
+
+
+def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path):
+  tuned = ["smoke", "--models", "LSTM", "--no-anchor", "--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2"]
+  tuned += ["--extend-grid", "1", "--out", str(tmp_path)]  # smoke's pilots: 2 steps
+  charlm.main(tuned)
+  data = json.loads((tmp_path / "charlm.json").read_text())
+  tuning = data["tuning"]["LSTM"]
+  assert tuning["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] and tuning["score"] == "tuning_bpc"
+  pilots = tuning["pilots"]
+  assert [p["learning_rate"] for p in pilots[:4]] == tuning["grid"] and len(pilots) <= 5
+  scores = [p["tuning_bpc"] for p in pilots]
+  chosen = tuning["chosen"]["learning_rate"]
+  assert chosen == pilots[scores.index(min(s for s in scores if s is not None))]["learning_rate"]
+  (run,) = data["runs"]
+  assert run["learning_rate"] == chosen and data["table"][0]["peak lr"] == f"{chosen:g}"
+  recorded = json.loads((tmp_path / "charlm-runs" / "lstm-seed0" / "config.json").read_text())["config"]
+  assert recorded["train"]["learning_rate"] == chosen  # the seed trained at the chosen rate
+  page = (tmp_path / "charlm.md").read_text()
+  assert "## Learning-rate pilots" in page and f"LSTM: peak lr {chosen:g} (tuning_bpc" in page
+  charlm.main(tuned)  # every pilot and the run read back from the journal
+  again = json.loads((tmp_path / "charlm.json").read_text())
+  assert again["runs_resumed_from_journal"] == len(pilots) + 1
+  assert again["tuning"] == data["tuning"] and again["runs"] == data["runs"]
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (["--learning-rates", "1e-3", "1e-2"], "learning_rates must hold at least 4 learning rates"),
+    (["--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2", "--pilot-steps", "5"], r"pilot_steps must be .* \[2, 4\]"),
+    (["--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2", "--extend-grid", "-1"], "extend_grid must be an integer"),
+  ],
+)
+def test_a_bad_tuning_setting_is_refused_before_any_work(args, message):
+  with pytest.raises(ValueError, match=message):
+    cli.parse(charlm.CONFIGS, ["smoke", *args])

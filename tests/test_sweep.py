@@ -89,8 +89,8 @@ def test_pilots_extend_past_the_top_edge_until_the_best_is_bracketed(tmp_path):
   assert record["grid"] == list(GRID) and record["past_the_grid"] == [list(pair) for pair in trained[4:]]
   assert [p["learning_rate"] for p in record["pilots"]] == [rate for _, rate in trained]
   assert [p["valid_loss"] for p in record["pilots"]] == [p["valid_loss"] for p in tuning.pilots]
-  assert record["chosen"] == {"variant": "-", "learning_rate": tuning.learning_rate}
-  assert tuning.line().startswith("LSTM: peak lr 0.09 (valid_loss 1.002), chosen of 6 pilots over 0.001-0.03, 2 past")
+  assert record["chosen"] == {"variant": "-", "learning_rate": tuning.learning_rate} and not record["on_edge"]
+  assert tuning.line() == "LSTM: peak lr 0.09 (valid_loss 1.002), chosen of 6 pilots over 0.001-0.03, 2 past the grid"
 
 
 def test_pilots_extend_past_the_bottom_edge_and_stop_at_the_extension_budget(tmp_path):
@@ -98,6 +98,7 @@ def test_pilots_extend_past_the_bottom_edge_and_stop_at_the_extension_budget(tmp
   tuning, plan, _ = tuned(tmp_path, pilot, extend=2)
   assert [rate for _, rate in trained] == pytest.approx([*GRID, 1e-3 / 3, 1e-3 / 9])
   assert tuning.learning_rate == pytest.approx(1e-3 / 9) and plan.total == 6
+  assert tuning.on_edge and tuning.line().endswith("; on the edge of the rates tried: the best may lie further out")
   (tmp_path / "none").mkdir()
   pilot, trained = bowl(best=1e-5)
   assert tuned(tmp_path / "none", pilot, extend=0)[0].learning_rate == 1e-3 and len(trained) == 4
