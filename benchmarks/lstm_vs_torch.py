@@ -96,9 +96,7 @@ class Config:
   out: str = str(RESULTS)
 
   def check(self) -> "Config":
-    unknown = [v for v in self.variants if v not in VARIANTS]
-    if unknown:
-      raise ValueError(f"variants: unknown {unknown}; known: {list(VARIANTS)}")
+    cli.known("variants", self.variants, VARIANTS)
     cli.at_least("width", self.width, 1)
     cli.at_least("context", self.context, 2)
     cli.at_least("valid_windows", self.valid_windows, 1)

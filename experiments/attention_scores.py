@@ -50,9 +50,7 @@ class Config:
 
   def check(self) -> "Config":
     self.task.check()
-    unknown = [v for v in self.variants if v not in NAMED_ATTENTIONS]
-    if unknown:
-      raise ValueError(f"variants: unknown {unknown}; known: {list(NAMED_ATTENTIONS)}")
+    cli.known("variants", self.variants, NAMED_ATTENTIONS)
     cli.at_least("window_half_width", self.window_half_width, 0)
     return self
 

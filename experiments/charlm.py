@@ -177,15 +177,9 @@ ANCHOR_ARCHITECTURE = ("gpt", {"num_layers": GPT_LAYERS, "num_heads": GPT_HEADS,
 
 def architecture(name: str) -> tuple[str, dict]:
   """(zoo spec, options) of a model's name: ARCHITECTURES', the anchor's, or a zoo spec's own (no options)."""
-  if name in ARCHITECTURES:
-    return ARCHITECTURES[name]
   if name == ANCHOR:
     return ANCHOR_ARCHITECTURE
-  try:
-    zoo.resolve(name)
-  except ValueError as error:
-    raise ValueError(f"models: {name!r} is not one of {list(ARCHITECTURES)}, nor {error}") from None
-  return name, {}
+  return cli.model_choice(name, ARCHITECTURES, lambda spec: (spec, {}))
 
 
 def slug(name: str) -> str:

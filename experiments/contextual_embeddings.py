@@ -23,9 +23,15 @@ BERT trained with `collapse_learning_rate` (no warmup) checks, over the seeds, w
 BERT collapses to one vector for every sentence at that rate. Each seed draws its own training
 data, probe sentences and initialization; the probe sentences found in training are counted.
 
+The ELMo-style model's two directions are the LSTM of `seqjax.zoo`; `--models` also takes any
+causal architecture of the zoo by its name or as "package.module:builder" (your own: README,
+"Your own model"), trained the same way (a forward and a backward language model of width `dim`
+sharing the embedding and softmax) and probed beside the LSTM's, per direction and both together.
+
 Commands:
     python -m experiments.contextual_embeddings default   # T=48, 3 models x 3 seeds: well under an hour on 2 CPU cores
     python -m experiments.contextual_embeddings smoke
+    python -m experiments.contextual_embeddings smoke --models LSTM gru mypkg.cells:build_indrnn
     python -m experiments.contextual_embeddings large     # T=128, D=256, 10000 steps: for an accelerator
     python -m experiments.contextual_embeddings default --pretrained bert-base-uncased   # a real BERT, see below
 
@@ -39,6 +45,7 @@ probed beside its input embedding; <out>/contextual_embeddings_pretrained.*.
 
 import dataclasses
 import itertools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,10 +54,11 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
+from seqjax import zoo
 from seqjax.data.batching import step_indices
 from seqjax.data.wordpiece import WordPiece
 from seqjax.interop import from_pretrained
-from seqjax.recurrent import RNN, LSTMCell
+from seqjax.mixer import Builder, build_mixer
 from seqjax.train import TrainConfig, fit, token_cross_entropy
 from seqjax.transformer import BertConfig, BertForPreTraining, mask_tokens
 from seqjax.zoo import count_params
@@ -67,8 +75,36 @@ FILLERS = (
 )  # fmt: skip
 
 
+class Recurrent(NamedTuple):
+  """An architecture of the ELMo-style model (`BiLM`): its seqjax.zoo spec and the names of its
+  results: the key of its parameters and loss, its forward and its two-direction representation."""
+
+  spec: str
+  key: str
+  forward: str
+  both: str
+
+
+# name -> the ELMo-style model's architecture (its names are the committed results')
+ARCHITECTURES = {
+  "LSTM": Recurrent("lstm", "BiLM", "forward LSTM (left context)", "BiLSTM, ELMo-style (both sides)"),
+}
+
+
+def recurrent(name: str) -> Recurrent:
+  """ARCHITECTURES[name], else the zoo architecture `name` (a name or "package.module:builder")."""
+  return cli.model_choice(
+    name,
+    ARCHITECTURES,
+    lambda spec: Recurrent(
+      spec, f"BiLM {spec}", f"forward {spec} (left context)", f"{spec} both ways, ELMo-style (both sides)"
+    ),
+  )
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
+  models: tuple[str, ...] = ()  # ELMo-style: of ARCHITECTURES, or seqjax.zoo's: a name or "module:builder"; () = all
   length: int = 48
   cues_per_sense: int = 8
   fillers: int = 40
@@ -99,6 +135,12 @@ class Config:
       raise ValueError(
         f"train_sentences ({self.train_sentences}) must be >= train.batch_size ({self.train.batch_size})"
       )
+    for name in self.models:
+      recurrent(name)  # a ValueError naming it unless it is known
+      try:  # and it must build as two causal language models (on shapes alone)
+        nnx.eval_shape(lambda name=name: bilm(name, self, nnx.Rngs(0)))
+      except (TypeError, ValueError) as error:
+        raise ValueError(f"models: {name!r} does not build causal at width dim={self.dim}: {error}") from None
     if self.pretrained and (self.cues_per_sense > len(FINANCE) or self.fillers > len(FILLERS)):
       raise ValueError(
         f"with pretrained, cues_per_sense must be <= {len(FINANCE)} and fillers <= {len(FILLERS)} (the English "
@@ -166,23 +208,36 @@ def sentences(config: Config, count: int, seed: int) -> dict[str, np.ndarray]:
 
 
 class BiLM(nnx.Module):
-  """ELMo's bidirectional LM (Peters et al. 2018) with one LSTM layer each way and a shared softmax:
-  the forward LSTM's state at t predicts token t+1, the backward LSTM's (read right to left)
-  predicts token t-1. states(tokens [B, T]) -> (forward [B, T, D], backward [B, T, D])."""
+  """ELMo's bidirectional LM (Peters et al. 2018): one embedding, a forward and a backward language
+  model each of a causal mixer `builder` makes (`seqjax.mixer`; the backward one reads each
+  sentence right to left), one shared softmax: the forward mixer's state at t predicts token t+1,
+  the backward one's token t-1. states(tokens [B, T]) -> (forward [B, T, D], backward [B, T, D]).
 
-  def __init__(self, vocab: int, dim: int, *, rngs: nnx.Rngs):
+  This experiment's own, not a `seqjax.heads` model: ELMo's two one-way language models share
+  their input embedding and softmax, and the probe reads each direction's state at the word.
+  Made in the order embedding, forward, backward, softmax (the committed numbers depend on it)."""
+
+  def __init__(self, vocab: int, dim: int, builder: Builder, *, context: int, rngs: nnx.Rngs):
     self.embed = nnx.Embed(vocab, dim, rngs=rngs)
-    self.forward_rnn = RNN(LSTMCell(dim, dim, rngs=rngs))
-    self.backward_rnn = RNN(LSTMCell(dim, dim, rngs=rngs))
-    self.out = nnx.Linear(dim, vocab, rngs=rngs)
+    self.forward_rnn, self.backward_rnn = (
+      build_mixer(builder, dim, causal=True, rngs=rngs, in_features=dim, context=context) for _ in range(2)
+    )
+    self.out = nnx.Linear(self.forward_rnn.out_features, vocab, rngs=rngs)
 
   def states(self, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
     x = self.embed(tokens)  # [B, T, D]
-    return self.forward_rnn(x)[0], self.backward_rnn(x, reverse=True)[0]
+    backward = jnp.flip(self.backward_rnn(jnp.flip(x, axis=1)), axis=1)  # read right to left, put back in place
+    return self.forward_rnn(x), backward
 
   def __call__(self, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
     forward, backward = self.states(tokens)
     return self.out(forward[:, :-1]), self.out(backward[:, 1:])  # next-token and previous-token logits
+
+
+def bilm(name: str, config: Config, rngs: nnx.Rngs) -> BiLM:
+  """The ELMo-style model of `name` (ARCHITECTURES' or the zoo's) at the config's sizes."""
+  builder = zoo.resolve(recurrent(name).spec).builder
+  return BiLM(vocab_size(config), config.dim, builder, context=config.length, rngs=rngs)
 
 
 def bilm_loss(model: BiLM, batch, rng):
@@ -277,8 +332,8 @@ def scores(vectors: np.ndarray, probe: dict, config: Config) -> dict:
 
 
 def run(config: Config, seed: int) -> dict:
-  """Train the BiLM, the BERT and the BERT at the collapse rate from `seed`; probe each representation."""
-  V = vocab_size(config)
+  """Train the BiLM of each model, the BERT and the BERT at the collapse rate from `seed`; probe each
+  representation."""
   train_tokens = sentences(config, config.train_sentences, seed)["tokens"]
   probe = sentences(config, config.probe_sentences, 10_000 + seed)
   overlap = len(set(map(bytes, probe["tokens"])) & set(map(bytes, train_tokens)))
@@ -286,17 +341,25 @@ def run(config: Config, seed: int) -> dict:
   at_word = lambda states: np.asarray(states)[rows_index, probe["position"]]  # noqa: E731  [N, D]
 
   train_config = dataclasses.replace(config.train, seed=seed)
-  bilm, bilm_loss_final = train(BiLM(V, config.dim, rngs=nnx.Rngs(seed)), bilm_loss, train_tokens, train_config)
-  bert_model, bert_loss = bert(config, seed, config.train.learning_rate, train_tokens)
-  collapsed, collapsed_loss = bert(config, seed, config.collapse_learning_rate, train_tokens)
-
   tokens = jnp.asarray(probe["tokens"])
-  forward, backward = (at_word(s) for s in bilm.states(tokens))
+  representations, parameters, losses = {}, {}, {}
+  for name in config.models or ARCHITECTURES:
+    model = recurrent(name)
+    trained, losses[model.key] = train(bilm(name, config, nnx.Rngs(seed)), bilm_loss, train_tokens, train_config)
+    parameters[model.key] = count_params(trained)
+    forward, backward = (at_word(s) for s in trained.states(tokens))
+    representations[model.forward] = forward
+    representations[model.both] = np.concatenate([forward, backward], axis=1)
+  bert_model, losses["BERT"] = bert(config, seed, config.train.learning_rate, train_tokens)
+  collapsed, losses[f"BERT at lr {config.collapse_learning_rate:g}"] = bert(
+    config, seed, config.collapse_learning_rate, train_tokens
+  )
+  parameters["BERT"] = count_params(bert_model)  # the collapse BERT: as BERT
+
   table = np.asarray(bert_model.bert.embed.tokens.embedding[...])  # [V, D]
   representations = {
     "static (input embedding table)": np.tile(table[WORD], (config.probe_sentences, 1)),  # one vector, always
-    "forward LSTM (left context)": forward,
-    "BiLSTM, ELMo-style (both sides)": np.concatenate([forward, backward], axis=1),
+    **representations,
     "BERT, last layer (both sides, attention)": at_word(bert_model.bert(tokens)[0]),
     f"BERT trained at lr {config.collapse_learning_rate:g}": at_word(collapsed.bert(tokens)[0]),
   }
@@ -304,12 +367,8 @@ def run(config: Config, seed: int) -> dict:
     "seed": seed,
     "train_test_overlap": overlap,
     "cue_before_share": float(probe["cue_before"][config.probe_sentences // 2 :].mean()),
-    "parameters": {"BiLM": count_params(bilm), "BERT": count_params(bert_model)},  # the collapse BERT: as BERT
-    "losses": {
-      "BiLM": bilm_loss_final,
-      "BERT": bert_loss,
-      f"BERT at lr {config.collapse_learning_rate:g}": collapsed_loss,
-    },
+    "parameters": parameters,
+    "losses": losses,
     "representations": {name: scores(vectors, probe, config) for name, vectors in representations.items()},
   }
 

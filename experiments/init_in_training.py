@@ -57,9 +57,7 @@ class Config:
   out: str = report.default_out("init_in_training")
 
   def check(self) -> "Config":
-    unknown = [v for v in self.variants if v not in VARIANTS]
-    if unknown:
-      raise ValueError(f"variants: unknown {unknown}; known: {list(VARIANTS)}")
+    cli.known("variants", self.variants, VARIANTS)
     cli.at_least("hidden", self.hidden, 1)
     cli.at_least("copy_distance", self.copy_distance, 2)
     cli.at_least("adding_distance", self.adding_distance, 2)

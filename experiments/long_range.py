@@ -147,13 +147,7 @@ CONTROL_MODEL = "LSTM, forget bias 1"
 
 def choice(name: str) -> Choice:
   """ARCHITECTURES[name], else the zoo architecture `name` (causal, read at the last step, every task)."""
-  if name in ARCHITECTURES:
-    return ARCHITECTURES[name]
-  try:
-    zoo.resolve(name)
-  except ValueError as error:
-    raise ValueError(f"models: {name!r} is not one of {list(ARCHITECTURES)}, nor {error}") from None
-  return Choice(name)
+  return cli.model_choice(name, ARCHITECTURES, Choice)
 
 
 def predictor(model: Choice, task: str) -> Callable[[int, nnx.Rngs], SequencePredictor]:

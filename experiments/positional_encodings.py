@@ -18,9 +18,16 @@ optimizer and steps:
 Per-symbol test accuracy on fresh sequences (the sequences shared with training are counted),
 over `seeds` (init and data order), for each n in `lengths`.
 
+Each model is an architecture of `seqjax.zoo` under a per-token readout (`seqjax.heads.TokenTagger`,
+read at the n answer positions): the five Transformers are the zoo's `transformer` with each
+`position`. `--models` picks among them by scheme, and also takes any architecture of the zoo by
+its name or as "package.module:builder" (your own: README, "Your own model"), built at width
+`dim` and asked for causal=False as the encoder, causal=True as the decoder.
+
 Commands:
     python -m experiments.positional_encodings default   # n = 8, 16, 32; 3 seeds; about 30 minutes on 2 CPU cores
     python -m experiments.positional_encodings smoke
+    python -m experiments.positional_encodings smoke --models rope lstm mypkg.cells:build_indrnn
     python -m experiments.positional_encodings large     # n up to 256, wider, 5 seeds
 """
 
@@ -34,13 +41,15 @@ from flax import nnx
 
 from harness import cli, figures, report
 from harness.runs import Runs
-from seqjax.attention.positional import AbsolutePositions, RelativePositionBias
+from seqjax import zoo
+from seqjax.heads import SequenceEncoder, TokenTagger
 from seqjax.train import TrainConfig, fit
-from seqjax.transformer import TransformerStack
 
 SYMBOLS = 8  # the alphabet; the decoder's separator is token SYMBOLS
-POSITIONS = ("none", "sinusoidal", "learned", "rope", "relative")
+POSITIONS = ("none", "sinusoidal", "learned", "rope", "relative")  # the compared models: a Transformer with each
 KINDS = ("encoder", "decoder")
+# fields renamed since a committed results file was written (harness.redraw): old -> today's
+RENAMED = {"positions": "models", "heads": "num_heads", "layers": "num_layers"}
 
 
 def order_blind_ceiling(n: int, samples: int = 200_000, seed: int = 0) -> float:
@@ -54,10 +63,10 @@ def order_blind_ceiling(n: int, samples: int = 200_000, seed: int = 0) -> float:
 @dataclasses.dataclass(frozen=True)
 class Config:
   lengths: tuple[int, ...] = (8, 16, 32)
-  positions: tuple[str, ...] = POSITIONS
-  dim: int = 64
-  heads: int = 4
-  layers: int = 2
+  models: tuple[str, ...] = POSITIONS  # Transformers' position schemes, or seqjax.zoo's: a name or "module:builder"
+  dim: int = 64  # every model's width
+  num_heads: int = 4  # the Transformers'
+  num_layers: int = 2  # the Transformers'
   train: TrainConfig = TrainConfig(steps=600, batch_size=32, learning_rate=1e-3, clip_norm=1.0)
   test_size: int = 512
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -66,14 +75,21 @@ class Config:
   def check(self) -> "Config":
     if not self.lengths or any(not isinstance(n, int) or n < 2 for n in self.lengths):
       raise ValueError(f"lengths must name at least one length, each an integer >= 2, got {self.lengths}")
-    if not self.positions or any(p not in POSITIONS for p in self.positions):
-      raise ValueError(f"positions must name at least one of {POSITIONS}, got {self.positions}")
-    for name in ("dim", "heads", "layers", "test_size"):
+    if not self.models:
+      raise ValueError(f"models must name at least one of {POSITIONS} or of seqjax.zoo, got {self.models}")
+    for name in ("dim", "num_heads", "num_layers", "test_size"):
       cli.at_least(name, getattr(self, name), 1)
-    if self.dim % (2 * self.heads):
+    if self.dim % (2 * self.num_heads):
       raise ValueError(
-        f"dim must be a multiple of 2 x heads (even RoPE head dims), got dim {self.dim}, heads {self.heads}"
+        f"dim must be a multiple of 2 x num_heads (even RoPE head dims), got dim {self.dim}, num_heads {self.num_heads}"
       )
+    for name in self.models:
+      architecture(name, self)  # a ValueError naming it unless it is known
+      for kind in KINDS if name not in POSITIONS else ():  # a zoo architecture must build for both (on shapes)
+        try:
+          nnx.eval_shape(lambda kind=kind, name=name: reverser(kind, name, 2, self, nnx.Rngs(0)))
+        except (TypeError, ValueError) as error:
+          raise ValueError(f"models: {name!r} does not build as the {kind} at width dim={self.dim}: {error}") from None
     self.train.check()
     cli.check_seeds(self.seeds)
     return self
@@ -90,51 +106,43 @@ def make_batch(kind: str, n: int, rng: np.random.Generator, size: int) -> dict:
   return {"tokens": tokens.astype(np.int32), "targets": y.astype(np.int32)}
 
 
-class Reverser(nnx.Module):
-  """Embedding (+ absolute positions), a pre-LN Transformer stack (RoPE or T5 bias inside), readout.
-  model(tokens [B, L]) -> logits [B, n, SYMBOLS] at the n answer positions (the last n)."""
+def architecture(name: str, config: Config) -> tuple[str, dict]:
+  """(zoo spec, options) of a model's name: a position scheme's Transformer (pre-LN blocks,
+  feed-forward 4 x dim) at the config's sizes, or a zoo spec's own (no options)."""
+  transformers = {
+    position: ("transformer", {"position": position, "num_layers": config.num_layers,
+                               "num_heads": config.num_heads, "ff_factor": 4})
+    for position in POSITIONS
+  }  # fmt: skip
+  return cli.model_choice(name, transformers, lambda spec: (spec, {}))
 
-  def __init__(self, kind: str, position: str, n: int, config: Config, *, rngs: nnx.Rngs):
-    self.causal = kind == "decoder"
-    self.answers = n
-    length = 2 * n if self.causal else n
-    self.embed = nnx.Embed(SYMBOLS + 1, config.dim, rngs=rngs)
-    self.absolute = (
-      AbsolutePositions(position, length, config.dim, rngs=rngs) if position in AbsolutePositions.kinds else None
-    )
-    self.relative = (
-      RelativePositionBias(config.heads, bidirectional=not self.causal, rngs=rngs) if position == "relative" else None
-    )
-    self.stack = TransformerStack(
-      config.layers,
-      dim=config.dim,
-      num_heads=config.heads,
-      ff_dim=4 * config.dim,
-      norm="pre",
-      rope=position == "rope",
-      causal=self.causal,
-      rngs=rngs,
-    )
-    self.readout = nnx.Linear(config.dim, SYMBOLS, rngs=rngs)
 
-  def __call__(self, tokens):
-    positions = jnp.arange(tokens.shape[1])  # [L]
-    x = self.embed(tokens)  # [B, L, D]
-    if self.absolute is not None:
-      x = x + self.absolute(positions)[None]
-    bias = None if self.relative is None else self.relative(positions, positions)  # [1, H, L, L]
-    h = self.stack(x, bias=bias)
-    return self.readout(h[:, -self.answers :])  # [B, n, SYMBOLS]
+def reverser(kind: str, name: str, n: int, config: Config, rngs: nnx.Rngs) -> TokenTagger:
+  """The model `name` reading kind's tokens [B, L] (L = n, or 2n for the decoder) -> logits
+  [B, L, SYMBOLS]; the answers are the last n (`answer_logits`). Its learned positions, if any,
+  are a table of L; the encoder asks the builder for causal=False."""
+  spec, options = architecture(name, config)
+  causal, length = kind == "decoder", 2 * n if kind == "decoder" else n
+  builder = zoo.resolve(spec).builder
+  return TokenTagger(
+    SYMBOLS, config.dim, builder, causal=causal, vocab_size=SYMBOLS + 1, context=length, rngs=rngs, **options
+  )
+
+
+def answer_logits(model: TokenTagger, tokens: jax.Array, answers: int) -> jax.Array:
+  """tokens [B, L] -> logits [B, answers, SYMBOLS], the readout of the last `answers` positions only
+  (reading out every position and slicing after gives the readout's gradient other last bits)."""
+  return model.readout(SequenceEncoder.__call__(model, tokens)[:, -answers:])
 
 
 def loss_fn(model, batch, rng):
   del rng
-  logits = model(batch["tokens"])
+  logits = answer_logits(model, batch["tokens"], batch["targets"].shape[1])
   loss = -jnp.take_along_axis(jax.nn.log_softmax(logits), batch["targets"][..., None], axis=-1).mean()
   return loss, {"accuracy": (logits.argmax(-1) == batch["targets"]).mean()}
 
 
-def run(kind: str, position: str, n: int, seed: int, config: Config) -> dict:
+def run(kind: str, name: str, n: int, seed: int, config: Config) -> dict:
   train = dataclasses.replace(config.train, seed=seed)
   stream = 1 + KINDS.index(kind)
   seen: set[bytes] = set()
@@ -145,13 +153,13 @@ def run(kind: str, position: str, n: int, seed: int, config: Config) -> dict:
     return {k: v[rows] for k, v in batch.items()}
 
   start = time.perf_counter()
-  result = fit(Reverser(kind, position, n, config, rngs=nnx.Rngs(seed)), loss_fn, batch_fn, train)
+  result = fit(reverser(kind, name, n, config, nnx.Rngs(seed)), loss_fn, batch_fn, train)
   seconds = time.perf_counter() - start
   test = make_batch(kind, n, np.random.default_rng([seed, stream, n, 10**9]), config.test_size)
-  logits = nnx.jit(lambda model, tokens: model(tokens))(result.model, jnp.asarray(test["tokens"]))
+  logits = nnx.jit(answer_logits, static_argnums=2)(result.model, jnp.asarray(test["tokens"]), n)
   return {
     "kind": kind,
-    "position": position,
+    "position": name,  # the model's name: a position scheme (the Transformer's), or the zoo architecture
     "length": n,
     "seed": seed,
     "accuracy": float((np.asarray(logits).argmax(-1) == test["targets"]).mean()),
@@ -164,14 +172,14 @@ def run(kind: str, position: str, n: int, seed: int, config: Config) -> dict:
 def draw(runs: list[dict], config: Config):
   fig, axes = figures.figure(11.0, 4.4, columns=2)
   for ax, kind in zip(axes, KINDS, strict=True):
-    for index, position in enumerate(config.positions):
+    for index, name in enumerate(config.models):
       scores = np.array(
         [
-          [r["accuracy"] for r in runs if (r["kind"], r["position"], r["length"]) == (kind, position, n)]
+          [r["accuracy"] for r in runs if (r["kind"], r["position"], r["length"]) == (kind, name, n)]
           for n in config.lengths
         ]
       )  # [lengths, seeds]
-      ax.plot(config.lengths, scores.mean(1), marker="o", ms=3, color=f"C{index}", label=position)
+      ax.plot(config.lengths, scores.mean(1), marker="o", ms=3, color=f"C{index}", label=name)
       ax.fill_between(config.lengths, scores.min(1), scores.max(1), color=f"C{index}", alpha=0.15)
     ax.axhline(1 / SYMBOLS, color="gray", lw=0.8, ls="-.", label="chance")
     ax.set_xscale("log", base=2)
@@ -185,13 +193,18 @@ def draw(runs: list[dict], config: Config):
       fontsize=10,
     )
     ax.grid(alpha=0.3)
-  axes[1].legend(fontsize=8, title="positions")
+  axes[1].legend(fontsize=8, title="positions" if set(config.models) <= set(POSITIONS) else "model")
   fig.suptitle(
-    f"Reversing n symbols with each position scheme ({config.layers} layers, D={config.dim}, "
+    f"Reversing n symbols with each position scheme ({config.num_layers} layers, D={config.dim}, "
     f"{config.train.steps} steps; mean, band: lowest-highest of {len(config.seeds)} seeds)",
     fontsize=10,
   )
   return figures.save(fig, config.out, "positional_encodings")
+
+
+def label(name: str) -> str:
+  """A model's name in the table and progress: "Transformer, <scheme> positions", or the zoo architecture's."""
+  return f"Transformer, {name} positions" if name in POSITIONS else name
 
 
 def redraw(record: dict, config: Config) -> list:
@@ -202,22 +215,20 @@ def redraw(record: dict, config: Config) -> list:
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   started = time.perf_counter()
-  plan = Runs(len(KINDS) * len(config.positions) * len(config.lengths) * len(config.seeds))
+  plan = Runs(len(KINDS) * len(config.models) * len(config.lengths) * len(config.seeds))
   runs = [
-    plan.run(
-      f"{kind}, {position} positions, n = {n}", seed, lambda k=kind, p=position, n=n, s=seed: run(k, p, n, s, config)
-    )
+    plan.run(f"{kind}, {label(name)}, n = {n}", seed, lambda k=kind, m=name, n=n, s=seed: run(k, m, n, s, config))
     for kind in KINDS
-    for position in config.positions
+    for name in config.models
     for n in config.lengths
     for seed in config.seeds
   ]
   rows = []
   for kind in KINDS:
-    for position in config.positions:
-      row = {"model": kind, "positions": position}
+    for name in config.models:
+      row = {"reading": kind, "model": label(name)}
       for n in config.lengths:
-        scores = [r["accuracy"] for r in runs if (r["kind"], r["position"], r["length"]) == (kind, position, n)]
+        scores = [r["accuracy"] for r in runs if (r["kind"], r["position"], r["length"]) == (kind, name, n)]
         row[f"n = {n}"] = report.spread(scores, ".2f")
       rows.append(row)
   overlap = sum(r["train_test_overlap"] for r in runs)
@@ -228,7 +239,9 @@ def main(argv=None):
     [
       (
         "Per-symbol test accuracy reversing n symbols (chance 0.125), mean [lowest-highest]",
-        f"{config.layers}-layer pre-LN Transformers, D={config.dim}, {config.heads} heads; "
+        f"{config.num_layers}-layer pre-LN Transformers, D={config.dim}, {config.num_heads} heads"
+        + "".join(f"; {name} (seqjax.zoo) at width {config.dim}" for name in config.models if name not in POSITIONS)
+        + "; "
         f"{config.train.steps} Adam steps of batch {config.train.batch_size} at learning rate "
         f"{config.train.learning_rate:g}; seeds {list(config.seeds)} (init and data order); "
         f"{config.test_size} fresh test sequences per run, {overlap} of them (all runs together) also drawn in "
@@ -250,10 +263,10 @@ CONFIGS = {
     "n = 4, three schemes, D=8, 3 steps, 1 seed",
     Config(
       lengths=(4,),
-      positions=("none", "learned", "relative"),
+      models=("none", "learned", "relative"),
       dim=8,
-      heads=2,
-      layers=1,
+      num_heads=2,
+      num_layers=1,
       train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-3),
       test_size=8,
       seeds=(0,),
@@ -265,8 +278,8 @@ CONFIGS = {
     Config(
       lengths=(8, 16, 32, 64, 128, 256),
       dim=256,
-      heads=8,
-      layers=4,
+      num_heads=8,
+      num_layers=4,
       train=TrainConfig(steps=5000, batch_size=64, learning_rate=3e-4, clip_norm=1.0),
       test_size=2048,
       seeds=(0, 1, 2, 3, 4),

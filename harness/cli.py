@@ -15,13 +15,13 @@ the experiments train without one.
 """
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import tyro
 
-from seqjax import _validate  # the library's checks, offered to the scripts by the functions below
+from seqjax import _validate, zoo  # _validate: the library's checks, offered to the scripts below
 
 T = TypeVar("T")
 
@@ -50,6 +50,26 @@ def probability(name: str, value) -> None:
 def check_seeds(seeds) -> None:
   if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
     raise ValueError(f"seeds must name at least one seed, each an integer >= 0, got {seeds!r}")
+
+
+def known(name: str, values, choices) -> None:
+  """Every entry of `values` (a config's selection: variants, ...; empty for all) one of `choices`."""
+  unknown = [value for value in values if value not in choices]
+  if unknown:
+    raise ValueError(f"{name}: unknown {unknown}; known: {list(choices)}")
+
+
+def model_choice(name: str, named: Mapping[str, T], of_zoo: Callable[[str], T]) -> T:
+  """An entry of a config's `models`: named[name] (the script's own compared models), else
+  of_zoo(name) where `name` is an architecture of seqjax.zoo (a registered name or
+  "package.module:builder"); a ValueError naming it, the script's names and the zoo's otherwise."""
+  if name in named:
+    return named[name]
+  try:
+    zoo.resolve(name)
+  except ValueError as error:
+    raise ValueError(f"models: {name!r} is not one of {list(named)}, nor {error}") from None
+  return of_zoo(name)
 
 
 def check_writable(out: str) -> None:
