@@ -137,35 +137,16 @@ class SequencePredictor(SequenceEncoder):
       pool="ends"   the first half of the features at the last real step, the second at the
                     first real step: a bidirectional RNN's two final states (merge="concat")
 
-  causal: what the builder is asked for (`seqjax.mixer`); `options` go to the builder.
+  encoder_options: SequenceEncoder's (causal, in_features or vocab_size, context) and the
+  builder's options.
   """
 
   def __init__(
-    self,
-    outputs: int,
-    width: int,
-    builder: Builder,
-    *,
-    causal: bool,
-    in_features: int | None = None,
-    vocab_size: int | None = None,
-    pool: str = "last",
-    context: int | None = None,
-    rngs: nnx.Rngs,
-    **options,
+    self, outputs: int, width: int, builder: Builder, *, pool: str = "last", rngs: nnx.Rngs, **encoder_options
   ):
     _validate.positive_int("outputs", outputs)
     _validate.choice("pool", pool, POOLS)
-    super().__init__(
-      width,
-      builder,
-      in_features=in_features,
-      vocab_size=vocab_size,
-      causal=causal,
-      context=context,
-      rngs=rngs,
-      **options,
-    )
+    super().__init__(width, builder, rngs=rngs, **encoder_options)
     if pool == "ends" and self.stack.out_features % 2:
       raise ValueError(f"pool='ends' reads two halves of the features, got out_features={self.stack.out_features}")
     self.readout = nnx.Linear(self.stack.out_features, outputs, rngs=rngs)
@@ -178,33 +159,12 @@ class SequencePredictor(SequenceEncoder):
 
 class TokenTagger(SequenceEncoder):
   """model(inputs, *, mask=None, dropout_key=None) -> [B, T, outputs]: a linear readout at every
-  position of the mixer's outputs (tags, or per-position predictions). causal: what the builder
-  is asked for (`seqjax.mixer`); `options` go to the builder."""
+  position of the mixer's outputs (tags, or per-position predictions). encoder_options:
+  SequenceEncoder's (causal, in_features or vocab_size, context) and the builder's options."""
 
-  def __init__(
-    self,
-    outputs: int,
-    width: int,
-    builder: Builder,
-    *,
-    causal: bool,
-    in_features: int | None = None,
-    vocab_size: int | None = None,
-    context: int | None = None,
-    rngs: nnx.Rngs,
-    **options,
-  ):
+  def __init__(self, outputs: int, width: int, builder: Builder, *, rngs: nnx.Rngs, **encoder_options):
     _validate.positive_int("outputs", outputs)
-    super().__init__(
-      width,
-      builder,
-      in_features=in_features,
-      vocab_size=vocab_size,
-      causal=causal,
-      context=context,
-      rngs=rngs,
-      **options,
-    )
+    super().__init__(width, builder, rngs=rngs, **encoder_options)
     self.readout = nnx.Linear(self.stack.out_features, outputs, rngs=rngs)
 
   def __call__(self, inputs: jax.Array, *, mask=None, dropout_key=None) -> jax.Array:

@@ -24,7 +24,11 @@ and receives them only when it declares them.
 import inspect
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 from flax import nnx
+
+from seqjax import _validate
 
 Builder = Callable[..., nnx.Module]
 
@@ -69,3 +73,20 @@ def check_mixer(mixer, builder: Builder, *, causal: bool) -> nnx.Module:
   if causal and not mixer.causal:
     raise ValueError(f"builder {source} was asked for a causal mixer (causal=True) and returned one that is not")
   return mixer
+
+
+def checked_padding(x: jax.Array, mask: jax.Array | None, in_features: int, feature_axis: str = "D"):
+  """A mixer's inputs checked, x [B, T, D=in_features] floats (the last axis named `feature_axis`
+  in errors) and mask [B, T] bool or None; returns mask[:, :, None] [B, T, 1] (None without a
+  mask) for `zero_padding`."""
+  _validate.float_array("x", x, f"[B, T, {feature_axis}]", 3)
+  _validate.axis_size("x", x, 2, in_features, f"[B, T, {feature_axis}={in_features}]")
+  if mask is None:
+    return None
+  _validate.bool_mask("mask", mask, x.shape[:2], axes="[B, T]")
+  return mask[:, :, None]  # [B, T, 1]
+
+
+def zero_padding(h: jax.Array, keep: jax.Array | None) -> jax.Array:
+  """h [B, T, D] with zeros at the padded steps (keep [B, T, 1] False); h itself when keep is None."""
+  return h if keep is None else jnp.where(keep, h, jnp.zeros((), h.dtype))

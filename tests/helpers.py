@@ -22,3 +22,15 @@ def normal(seed: int, *shape, dtype=np.float32):
 def prefix_mask(lengths, time: int) -> jax.Array:
   """[B] lengths -> [B, T] bool, True on each row's first `length` steps (the real tokens)."""
   return jax.numpy.arange(time)[None, :] < jax.numpy.asarray(lengths)[:, None]
+
+
+def redraw_torch(model, seed: int = 0):
+  """A torch model with every parameter redrawn as N(0, 0.3^2) (so a port is tested away from the
+  init's symmetries), in eval mode. torch is imported here: the tests that call this skip without it."""
+  import torch
+
+  generator = torch.Generator().manual_seed(seed)
+  with torch.no_grad():
+    for parameter in model.parameters():
+      parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+  return model.eval()

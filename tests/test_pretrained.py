@@ -14,6 +14,7 @@ from seqjax import decoding
 from seqjax.interop import from_pretrained, save_pretrained
 from seqjax.transformer.gpt import GPT, GPTConfig
 from seqjax.transformer.norms import layer_norm
+from tests.helpers import redraw_torch
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -21,20 +22,12 @@ transformers = pytest.importorskip("transformers")
 VOCAB = 61
 
 
-def redraw(model, seed: int = 0):
-  generator = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for parameter in model.parameters():
-      parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
-  return model.eval()
-
-
 def hf_gpt2(tmp_path, *, tie: bool = True, shard: str | None = None):
   config = transformers.GPT2Config(
     vocab_size=VOCAB, n_positions=16, n_embd=16, n_layer=2, n_head=4, tie_word_embeddings=tie, bos_token_id=0,
     eos_token_id=0,
   )  # fmt: skip
-  model = redraw(transformers.GPT2LMHeadModel(config))
+  model = redraw_torch(transformers.GPT2LMHeadModel(config))
   folder = tmp_path / "hf"
   model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
   return model, folder
@@ -166,7 +159,7 @@ def hf_bert(tmp_path):
     vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
     max_position_embeddings=16,
   )  # fmt: skip
-  model = redraw(transformers.BertForPreTraining(config), seed=1)
+  model = redraw_torch(transformers.BertForPreTraining(config), seed=1)
   folder = tmp_path / "hf"
   model.save_pretrained(folder)
   return model, folder
@@ -260,7 +253,7 @@ def hf_vit(tmp_path):
     image_size=8, patch_size=4, num_channels=3, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
     intermediate_size=32, num_labels=5,
   )  # fmt: skip
-  model = redraw(transformers.ViTForImageClassification(config), seed=2)
+  model = redraw_torch(transformers.ViTForImageClassification(config), seed=2)
   folder = tmp_path / "hf"
   model.save_pretrained(folder)
   return model, folder
@@ -306,7 +299,7 @@ def hf_t5(tmp_path, version: str = "1.0", d_kv: int = 4):
     relative_attention_num_buckets=8, relative_attention_max_distance=20,
     feed_forward_proj="relu" if version == "1.0" else "gated-gelu", tie_word_embeddings=version == "1.0",
   )  # fmt: skip
-  model = redraw(transformers.T5ForConditionalGeneration(config), seed=3)
+  model = redraw_torch(transformers.T5ForConditionalGeneration(config), seed=3)
   folder = tmp_path / "hf"
   model.save_pretrained(folder)
   return model, folder
@@ -425,7 +418,7 @@ def test_contextual_embeddings_probes_a_pretrained_bert_folder(tmp_path, capsys)
     max_position_embeddings=32,
   )  # fmt: skip
   folder = tmp_path / "bert"
-  redraw(transformers.BertForPreTraining(config), seed=4).save_pretrained(folder)
+  redraw_torch(transformers.BertForPreTraining(config), seed=4).save_pretrained(folder)
   (folder / "vocab.txt").write_text("\n".join(pieces) + "\n")
   experiment.main(["smoke", "--pretrained", str(folder), "--out", str(tmp_path / "out")])
   data = json.loads((tmp_path / "out" / "contextual_embeddings_pretrained.json").read_text())

@@ -10,6 +10,7 @@ from jax.test_util import check_grads
 
 from seqjax.recurrent import RNN, Bidirectional, StackedRNN, make_cell
 from tests.helpers import normal, prefix_mask, randomize
+from tests.test_zoo import IndRNNCell  # a cell written from the contract alone: h' = relu(x W + b + u * h)
 
 B, T, F, H = 3, 6, 4, 5
 LENGTHS = np.array([6, 2, 4], np.int32)
@@ -178,25 +179,6 @@ def test_rnn_gradients_match_finite_differences(kind):
       return jnp.sum(jnp.sin(outputs))
 
     check_grads(loss, (params, x), order=1, modes=("rev",))
-
-
-class IndRNNCell(nnx.Module):
-  """A cell written from the contract alone (docs/recurrent.md): h' = relu(x W + b + u * h)."""
-
-  def __init__(self, in_features, hidden_features, *, rngs):
-    self.in_features, self.hidden_features = in_features, hidden_features
-    self.input = nnx.Linear(in_features, hidden_features, rngs=rngs)
-    self.recurrent = nnx.Param(jax.random.uniform(rngs.params(), (hidden_features,)))
-
-  def initialize_carry(self, batch_shape=()):
-    return jnp.zeros((*batch_shape, self.hidden_features))
-
-  def project_inputs(self, x):
-    return self.input(x)
-
-  def recur(self, h, projected):
-    h = jax.nn.relu(projected + jnp.broadcast_to(self.recurrent[...], h.shape) * h)
-    return h, h
 
 
 def numpy_indrnn(cell: IndRNNCell, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytest
 
 from seqjax import generate
 from seqjax.interop import load_tokenizer
+from tests.helpers import redraw_torch
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -30,14 +31,6 @@ PROBES = [
 END = "<|endoftext|>"
 
 
-def redraw(model, seed: int = 0):
-  generator = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for parameter in model.parameters():
-      parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
-  return model.eval()
-
-
 def byte_level_bpe():
   bpe = tokenizers.ByteLevelBPETokenizer()
   bpe.train_from_iterator(CORPUS, vocab_size=320, min_frequency=1, special_tokens=[END])
@@ -51,7 +44,7 @@ def gpt2_folder(folder, *, files: str = "tokenizer.json"):
   config = transformers.GPT2Config(
     vocab_size=bpe.get_vocab_size(), n_positions=64, n_embd=16, n_layer=2, n_head=2, bos_token_id=end, eos_token_id=end
   )  # fmt: skip
-  model = redraw(transformers.GPT2LMHeadModel(config))
+  model = redraw_torch(transformers.GPT2LMHeadModel(config))
   model.save_pretrained(folder)
   if files == "tokenizer.json":
     transformers.GPT2TokenizerFast(tokenizer_object=bpe._tokenizer).save_pretrained(folder)
@@ -116,7 +109,7 @@ def t5_folder(folder):
     vocab_size=len(hf), decoder_start_token_id=0, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_decoder_layers=2,
     num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
   )  # fmt: skip
-  model = redraw(transformers.T5ForConditionalGeneration(config), seed=3)
+  model = redraw_torch(transformers.T5ForConditionalGeneration(config), seed=3)
   model.save_pretrained(folder)
   return model, hf
 

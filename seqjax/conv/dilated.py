@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.mixer import checked_padding, zero_padding
 
 UNITS = ("relu", "gated", "glu")
 
@@ -75,15 +76,10 @@ class DilatedConvStack(nnx.Module):
 
   def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
     del dropout_key  # no dropout in this stack
-    _validate.float_array("x", x, "[B, T, F]", 3)
-    _validate.axis_size("x", x, 2, self.in_features, f"[B, T, F={self.in_features}]")
-    keep = None
-    if mask is not None:
-      _validate.bool_mask("mask", mask, x.shape[:2], axes="[B, T]")
-      keep = mask[:, :, None]  # [B, T, 1]
+    keep = checked_padding(x, mask, self.in_features, feature_axis="F")  # [B, T, 1] or None
     h = self.project(x)  # [B, T, features]
     for conv in self.convs:
-      h = h if keep is None else jnp.where(keep, h, jnp.zeros((), h.dtype))  # padding reads as zeros
+      h = zero_padding(h, keep)  # padding reads as zeros
       y = self._unit(conv(h))  # [B, T, features]
       h = h + y if self.residual else y
-    return h if keep is None else jnp.where(keep, h, jnp.zeros((), h.dtype))
+    return zero_padding(h, keep)

@@ -3,10 +3,10 @@ al. 2024; Orvieto et al. 2023): each block is h += seq(norm(h)); h += ffn(norm(h
 final norm, [B, T, D] -> [B, T, D]. Causal: position t reads positions <= t only."""
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
+from seqjax.mixer import checked_padding, zero_padding
 from seqjax.parallel.layers import LRU, MinGRU, MinLSTM
 from seqjax.transformer.blocks import FeedForward
 
@@ -43,15 +43,9 @@ class ScanBlockStack(nnx.Module):
 
   def __call__(self, x: jax.Array, *, mask: jax.Array | None = None, dropout_key=None) -> jax.Array:
     del dropout_key  # no dropout in these blocks
-    _validate.float_array("x", x, "[B, T, D]", 3)
-    _validate.axis_size("x", x, 2, self.in_features, f"[B, T, D={self.in_features}]")
-    keep = None
-    if mask is not None:
-      _validate.bool_mask("mask", mask, x.shape[:2], axes="[B, T]")
-      keep = mask[:, :, None]  # [B, T, 1]
-    h = x if keep is None else jnp.where(keep, x, jnp.zeros((), x.dtype))  # padding reads zeros
+    keep = checked_padding(x, mask, self.in_features)  # [B, T, 1] or None
+    h = zero_padding(x, keep)  # padding reads zeros
     for index, (seq, ffn) in enumerate(zip(self.seqs, self.ffns, strict=True)):
       h = h + seq(self.norms[2 * index](h), mask=mask)  # [B, T, D]
       h = h + ffn(self.norms[2 * index + 1](h))
-    h = self.norms[-1](h)
-    return h if keep is None else jnp.where(keep, h, jnp.zeros((), h.dtype))
+    return zero_padding(self.norms[-1](h), keep)
