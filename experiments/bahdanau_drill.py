@@ -31,18 +31,20 @@ SYMBOLS = 6  # token ids 4..9 (0-3 are PAD, BOS, EOS, UNK)
 SOURCES = np.array(list(itertools.product(range(4, 4 + SYMBOLS), repeat=3)))  # all 216 sources [216, 3]
 _ORDER = np.random.default_rng(2026).permutation(len(SOURCES))
 HELD_OUT, TRAINING = SOURCES[_ORDER[: len(SOURCES) // 5]], SOURCES[_ORDER[len(SOURCES) // 5 :]]  # 43 / 173
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hidden": "hidden_features"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  hidden: int = 16
+  hidden_features: int = 16
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's train.seed
   train: TrainConfig = TrainConfig(steps=300, batch_size=64, learning_rate=1e-2, clip_norm=None)
   out: str = report.default_out("bahdanau_drill")
 
   def check(self) -> "Config":
     self.train.check()
-    cli.at_least("hidden", self.hidden, 1)
+    cli.at_least("hidden_features", self.hidden_features, 1)
     cli.check_seeds(self.seeds)
     return self
 
@@ -55,7 +57,7 @@ CONFIGS = {
   ),
   "large": (
     "H=64, 10 seeds",
-    Config(hidden=64, seeds=tuple(range(10)), out=report.default_out("bahdanau_drill", "large")),
+    Config(hidden_features=64, seeds=tuple(range(10)), out=report.default_out("bahdanau_drill", "large")),
   ),
 }
 
@@ -130,7 +132,7 @@ def main(argv=None):
     4 + SYMBOLS,
     4 + SYMBOLS,
     embed_dim=8,
-    hidden_features=config.hidden,
+    hidden_features=config.hidden_features,
     attention="bahdanau",
     bidirectional_encoder=True,
   )
@@ -168,7 +170,7 @@ def main(argv=None):
         f"{len(TRAINING)} of the 216 possible are trained on), seeds {list(config.seeds)}; output accuracy "
         f"{report.spread(accuracy)}",
         report.markdown_table(summary) + "\n\nAdditive score e_j = v^T tanh(W1 h_j + W2 s_{i-1}) over a bidirectional "
-        f"LSTM encoder, H={config.hidden}.\n\n![mean attention on held-out sources]({figure_path.name})",
+        f"LSTM encoder, H={config.hidden_features}.\n\n![mean attention on held-out sources]({figure_path.name})",
       ),
     ],
     {"seeds": len(config.seeds), "train_test_overlap": 0, "held_out": HELD_OUT.tolist(), "runs": runs},

@@ -25,11 +25,14 @@ from harness.runs import Runs
 from seqjax.recurrent import StackedRNN
 from seqjax.train import TrainConfig, fit
 
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hidden": "hidden_features"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   time: int = 50
-  hidden: int = 64
+  hidden_features: int = 64
   recurrent_gain: float = 1.5
   clip_norm: float = 1.0
   seeds: tuple[int, ...] = (0, 1, 2)  # each pair of runs' train.seed
@@ -47,7 +50,7 @@ class Config:
   def check(self) -> "Config":
     self.train.check()
     cli.at_least("time", self.time, 2)
-    cli.at_least("hidden", self.hidden, 1)
+    cli.at_least("hidden_features", self.hidden_features, 1)
     cli.positive_number("recurrent_gain", self.recurrent_gain)
     cli.positive_number("clip_norm", self.clip_norm)
     cli.check_seeds(self.seeds)
@@ -58,13 +61,19 @@ CONFIGS = {
   "default": ("T=50, H=64, 400 steps (the README's numbers)", Config()),
   "smoke": (
     "T=8, H=8, 6 steps",
-    Config(time=8, hidden=8, seeds=(0,), train=dataclasses.replace(Config().train, steps=6), out="/tmp/seqjax-smoke"),
+    Config(
+      time=8,
+      hidden_features=8,
+      seeds=(0,),
+      train=dataclasses.replace(Config().train, steps=6),
+      out="/tmp/seqjax-smoke",
+    ),
   ),
   "large": (
     "for an accelerator: T=200, H=256, 2000 steps, 5 seeds",
     Config(
       time=200,
-      hidden=256,
+      hidden_features=256,
       seeds=(0, 1, 2, 3, 4),
       train=dataclasses.replace(Config().train, steps=2000, skip_limit=2000),
       out=report.default_out("clipping", "large"),
@@ -77,8 +86,8 @@ class Regressor(nnx.Module):
   """RNN over [B, T, 2] -> a scalar prediction from the last hidden state."""
 
   def __init__(self, config: Config, rngs: nnx.Rngs):
-    self.rnn = StackedRNN("rnn_tanh", 2, config.hidden, recurrent_gain=config.recurrent_gain, rngs=rngs)
-    self.readout = nnx.Linear(config.hidden, 1, rngs=rngs)
+    self.rnn = StackedRNN("rnn_tanh", 2, config.hidden_features, recurrent_gain=config.recurrent_gain, rngs=rngs)
+    self.readout = nnx.Linear(config.hidden_features, 1, rngs=rngs)
 
   def __call__(self, x):
     outputs = self.rnn(x)  # [B, T, H]
@@ -209,7 +218,7 @@ def main(argv=None):
     "Gradient clipping on the adding problem",
     [
       (
-        f"Elman tanh RNN, T={config.time}, H={config.hidden}, recurrent gain {config.recurrent_gain}, "
+        f"Elman tanh RNN, T={config.time}, H={config.hidden_features}, recurrent gain {config.recurrent_gain}, "
         f"SGD lr {config.train.learning_rate}, {config.train.steps} steps, batch {config.train.batch_size}; "
         f"mean [lowest-highest] over seeds {list(config.seeds)} (init and data order)",
         report.markdown_table(rows)

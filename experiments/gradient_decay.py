@@ -8,8 +8,8 @@ respect to every input x_t. The ratio ||dL/dx_0|| / ||dL/dx_{T-1}|| says how muc
 signal reaches the first position. Claims checked: tanh RNNs with Xavier or shrunken
 recurrent weights vanish; orthogonal init delays it; LSTM (forget bias 1) and GRU keep far
 more gradient at the start; a recurrent gain > 1 with ReLU explodes. Beside them, a causal
-Transformer encoder of `layers` pre-LN blocks (the seed's "a 24-layer Transformer has 24
-gradient steps, not 512"): the path from any input to the last output crosses `layers` blocks,
+Transformer encoder of `num_layers` pre-LN blocks (the seed's "a 24-layer Transformer has 24
+gradient steps, not 512"): the path from any input to the last output crosses `num_layers` blocks,
 whatever the distance.
 
 Part 3, after training: every model (same init) is trained by `fit` to output the first input's
@@ -18,7 +18,7 @@ trained readout on the same inputs. Training can learn to keep the gradient (or 
 loss says whether the model learned the T-step dependency.
 
 Commands (the README's main job):
-    python -m experiments.gradient_decay default [--time 100] [--hidden 64] [--batch 16] [--seeds 3]
+    python -m experiments.gradient_decay default [--time 100] [--hidden-features 64] [--batch 16] [--seeds 0 1 2]
     python -m experiments.gradient_decay smoke
     python -m experiments.gradient_decay large     # T=512 (the seed's 512 tokens), H=256, 2000 training steps
 """
@@ -64,26 +64,39 @@ MODELS = [
 KINDS = tuple(dict.fromkeys(kind for _, kind, _ in MODELS))
 
 
+def seeds_of_count(seeds):
+  """`seeds` as a results file written before issue #29 holds it, a count n (the seeds 0..n-1), as
+  today's list of seeds (today's passes unchanged)."""
+  return list(range(seeds)) if isinstance(seeds, int) else seeds
+
+
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hidden": "hidden_features", "layers": "num_layers", "seeds": ("seeds", seeds_of_count)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   time: int = 100
-  hidden: int = 64
+  hidden_features: int = 64
   features: int = 8
   batch: int = 16
-  seeds: int = 3
-  layers: int = 2  # the Transformer encoder's blocks (width `hidden`, 4 heads)
+  seeds: tuple[int, ...] = (0, 1, 2)  # each draws init, inputs and training batches
+  num_layers: int = 2  # the Transformer encoder's blocks (width `hidden_features`, 4 heads)
   kinds: tuple[str, ...] = KINDS  # the rows of MODELS to run, by kind
   train: TrainConfig = TrainConfig(steps=300, batch_size=32, learning_rate=1e-3, clip_norm=1.0)
   out: str = report.default_out("gradient_decay")
 
   def check(self) -> "Config":
     self.train.check()
-    for name in ("time", "hidden", "features", "batch", "seeds", "layers"):
+    for name in ("time", "hidden_features", "features", "batch", "num_layers"):
       cli.at_least(name, getattr(self, name), 1)
+    cli.check_seeds(self.seeds)
     if not self.kinds or any(kind not in KINDS for kind in self.kinds):
       raise ValueError(f"kinds must name at least one of {KINDS}, got {self.kinds}")
-    if self.hidden % 4:
-      raise ValueError(f"hidden must be a multiple of 4 (the Transformer's 4 heads), got {self.hidden}")
+    if self.hidden_features % 4:
+      raise ValueError(
+        f"hidden_features must be a multiple of 4 (the Transformer's 4 heads), got {self.hidden_features}"
+      )
     return self
 
 
@@ -93,9 +106,9 @@ CONFIGS = {
     "T=12, H=8, 1 seed, 2 training steps",
     Config(
       time=12,
-      hidden=8,
+      hidden_features=8,
       batch=2,
-      seeds=1,
+      seeds=(0,),
       kinds=("gru", "transformer"),
       train=dataclasses.replace(Config().train, steps=2, batch_size=8),
       out="/tmp/seqjax-smoke",
@@ -105,8 +118,8 @@ CONFIGS = {
     "for an accelerator: T=512, H=256, 4 layers, 2000 training steps",
     Config(
       time=512,
-      hidden=256,
-      layers=4,
+      hidden_features=256,
+      num_layers=4,
       train=dataclasses.replace(Config().train, steps=2000),
       out=report.default_out("gradient_decay", "large"),
     ),
@@ -116,18 +129,18 @@ CONFIGS = {
 
 def build(kind: str, options: dict, config: Config, seed: int) -> SequenceEncoder:
   """The encoder x [B, T, F] -> [B, T, H] of a row of MODELS (`seqjax.zoo`): one recurrent layer of
-  `kind` reading x, or for "transformer" a projection to H, sinusoidal positions and `layers` causal
+  `kind` reading x, or for "transformer" a projection to H, sinusoidal positions and `num_layers` causal
   pre-LN blocks of 4 heads."""
   if kind == "transformer":
     spec, options = (
       "transformer",
-      {"num_layers": config.layers, "num_heads": 4, "ff_factor": 4, "position": "sinusoidal"},
+      {"num_layers": config.num_layers, "num_heads": 4, "ff_factor": 4, "position": "sinusoidal"},
     )
   else:
     spec, options = "rnn", {"kind": kind, **options}
   builder = zoo.resolve(spec).builder
   return SequenceEncoder(
-    config.hidden,
+    config.hidden_features,
     builder,
     causal=True,
     in_features=config.features,
@@ -158,7 +171,7 @@ def first_input_loss(model: LastStepRegressor, batch: dict, rng):
 
 def trained(kind: str, options: dict, config: Config, seed: int) -> tuple[nnx.Module, jax.Array, float]:
   """The model of `seed` trained on the first-input task -> (encoder, readout vector [H], final loss)."""
-  model = LastStepRegressor(build(kind, options, config, seed), config.hidden, rngs=nnx.Rngs(10_000 + seed))
+  model = LastStepRegressor(build(kind, options, config, seed), config.hidden_features, rngs=nnx.Rngs(10_000 + seed))
 
   def batch_fn(step: int, rows: slice) -> dict:
     x = np.random.default_rng((seed, step)).standard_normal((config.train.batch_size, config.time, config.features))
@@ -192,7 +205,8 @@ def input_gradient_norms(model: nnx.Module, config: Config, seed: int, readout=N
   graphdef, params = nnx.split(model)
   keys = jax.random.split(jax.random.key(1000 + seed), 2)
   x = jax.random.normal(keys[0], (config.batch, config.time, config.features))
-  readout = jax.random.normal(keys[1], (config.hidden,)) / np.sqrt(config.hidden) if readout is None else readout
+  H = config.hidden_features
+  readout = jax.random.normal(keys[1], (H,)) / np.sqrt(H) if readout is None else readout
 
   @jax.jit
   def grads(params, x):
@@ -210,7 +224,8 @@ def spectral_radius(model: SequenceEncoder, config: Config) -> float | None:
   """Of the first layer's recurrent matrix (its first gate); None for the Transformer."""
   if not isinstance(model.stack, StackedRNN):
     return None
-  return spectrum(np.asarray(model.stack.layers[0].cell.recurrent_kernel[...])[:, : config.hidden]).spectral_radius
+  recurrent = np.asarray(model.stack.layers[0].cell.recurrent_kernel[...])  # [H, gates x H]
+  return spectrum(recurrent[:, : config.hidden_features]).spectral_radius
 
 
 def draw(per_seed: dict, config: Config):
@@ -231,7 +246,7 @@ def draw(per_seed: dict, config: Config):
   axes[1].set_title(f"after {config.train.steps} training steps on recalling x_0", fontsize=10)
   axes[0].legend(fontsize=7, ncol=2)
   fig.suptitle(
-    f"Gradient reaching input t (T={config.time}, {config.seeds} seeds, band = min-max): tanh RNNs, GRU and the "
+    f"Gradient reaching input t (T={config.time}, {len(config.seeds)} seeds, band = min-max): tanh RNNs, GRU and the "
     "PyTorch-default LSTM vanish;\nforget bias 2 keeps it, and through attention it does not decay with distance",
     fontsize=10,
   )
@@ -271,14 +286,14 @@ def measure_seed(kind: str, options: dict, config: Config, seed: int) -> dict:
 
 def measure(label: str, kind: str, options: dict, config: Config, plan: Runs) -> dict:
   """measure_seed's numbers of every seed, as lists over seeds; each seed is one run of `plan`."""
-  per_seed = [plan.run(label, s, lambda s=s: measure_seed(kind, options, config, s)) for s in range(config.seeds)]
+  per_seed = [plan.run(label, s, lambda s=s: measure_seed(kind, options, config, s)) for s in config.seeds]
   return {name: [numbers[name] for numbers in per_seed] for name in ("norms", "norms_trained", "rho", "final_loss")}
 
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
 
-  table = multiplier_norms(config.hidden)
+  table = multiplier_norms(config.hidden_features)
   multiplier_rows = [
     {"lambda": lam, **{f"after {k} steps": f"{v:.4g}" for k, v in zip(STEPS, norms, strict=True)}}
     for lam, norms in table.items()
@@ -287,7 +302,7 @@ def main(argv=None):
   rows, trained_rows, per_seed = [], [], {}
   T = config.time
   models = [model for model in MODELS if model[1] in config.kinds]
-  plan = Runs(len(models) * config.seeds)
+  plan = Runs(len(models) * len(config.seeds))
   for label, kind, options in models:
     runs = measure(label, kind, options, config, plan)
     norms, after = np.asarray(runs["norms"]), np.asarray(runs["norms_trained"])  # [seeds, T]
@@ -325,12 +340,13 @@ def main(argv=None):
         report.markdown_table(multiplier_rows) + f"\n\n![multiplier curves]({multipliers_path.name})",
       ),
       (
-        f"Input-gradient norm by position, T={T}, H={config.hidden}: geometric mean over "
-        f"{config.seeds} seeds [lowest-highest seed], each the mean over {config.batch} sequences",
+        f"Input-gradient norm by position, T={T}, H={config.hidden_features}: geometric mean over "
+        f"{len(config.seeds)} seeds [lowest-highest seed], each the mean over {config.batch} sequences",
         report.markdown_table(rows)
         + "\n\nrho(W_h): spectral radius of the (first gate's) recurrent matrix at init."
         + " first/last << 1 is vanishing, >> 1 exploding. 0: the gradient underflows float32."
-        + f" The Transformer encoder: {config.layers} causal pre-LN blocks, width {config.hidden}, 4 heads.",
+        + f" The Transformer encoder: {config.num_layers} causal pre-LN blocks, width {config.hidden_features},"
+        + " 4 heads.",
       ),
       (
         f"After training: {config.train.steps} Adam steps (batch {config.train.batch_size}, lr "
@@ -341,7 +357,7 @@ def main(argv=None):
       ),
     ],
     {
-      "seeds": config.seeds,
+      "seeds": len(config.seeds),
       "multipliers": {str(k): v for k, v in table.items()},
       "steps": STEPS,
       "rows": rows,

@@ -29,12 +29,15 @@ from flax import nnx
 from harness import cli, figures, report
 from seqjax.recurrent import StackedRNN
 
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hidden": "hidden_features"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   time: int = 60
   vocab: int = 4
-  hidden: int = 32
+  hidden_features: int = 32
   batch: int = 256
   gains: tuple[float, ...] = (0.5, 1.0, 1.5)  # the Elman RNN's recurrent spectral radius
   threshold: float = 0.01
@@ -44,7 +47,7 @@ class Config:
   def check(self) -> "Config":
     cli.at_least("time", self.time, 2)
     cli.at_least("vocab", self.vocab, 2)
-    for name in ("hidden", "batch"):
+    for name in ("hidden_features", "batch"):
       cli.at_least(name, getattr(self, name), 1)
     if not self.gains:
       raise ValueError("gains must name at least one recurrent gain")
@@ -57,10 +60,13 @@ class Config:
 
 CONFIGS = {
   "default": ("T=60, H=32, 256 sequences, 3 seeds (the README's numbers)", Config()),
-  "smoke": ("T=6, H=4, 8 sequences, 1 seed", Config(time=6, hidden=4, batch=8, seeds=(0,), out="/tmp/seqjax-smoke")),
+  "smoke": (
+    "T=6, H=4, 8 sequences, 1 seed",
+    Config(time=6, hidden_features=4, batch=8, seeds=(0,), out="/tmp/seqjax-smoke"),
+  ),
   "large": (
     "for an accelerator: T=400, H=256, 1024 sequences",
-    Config(time=400, hidden=256, batch=1024, out=report.default_out("hidden_state_drill", "large")),
+    Config(time=400, hidden_features=256, batch=1024, out=report.default_out("hidden_state_drill", "large")),
   ),
 }
 
@@ -81,7 +87,7 @@ def hidden_states(stack: StackedRNN, x: jax.Array) -> list[jax.Array]:
 
 
 def trace(kind: str, options: dict, config: Config, seed: int) -> dict:
-  stack = StackedRNN(kind, config.vocab, config.hidden, num_layers=2, rngs=nnx.Rngs(seed), **options)
+  stack = StackedRNN(kind, config.vocab, config.hidden_features, num_layers=2, rngs=nnx.Rngs(seed), **options)
   rng = np.random.default_rng(seed)
   tokens = rng.integers(0, config.vocab, (config.batch, config.time))  # [B, T]
   changed = tokens.copy()
@@ -123,7 +129,8 @@ def draw(runs: list[dict], example: dict, config: Config):
   curves.set_ylabel("effect of the first token on h_t (relative to t = 0)")
   curves.set_title(
     "Where information decays: what changing token 0 still changes at step t\n"
-    f"(untrained, H={config.hidden}; geometric mean, band: {len(config.seeds)} seeds; float32 floor near 1e-7)",
+    f"(untrained, H={config.hidden_features}; geometric mean, band: {len(config.seeds)} seeds; "
+    "float32 floor near 1e-7)",
     fontsize=9,
   )
   curves.legend(fontsize=6, ncol=2)
@@ -174,8 +181,9 @@ def main(argv=None):
     "Where information decays in a two-layer RNN",
     [
       (
-        f"Untrained two-layer RNNs, H={config.hidden}, vocab {config.vocab}, T={config.time}, {config.batch} random "
-        f"sequences read twice (the second with another first token); seeds {list(config.seeds)} (init and data)",
+        f"Untrained two-layer RNNs, H={config.hidden_features}, vocab {config.vocab}, T={config.time}, "
+        f"{config.batch} random sequences read twice (the second with another first token); "
+        f"seeds {list(config.seeds)} (init and data)",
         report.markdown_table(rows) + f"\n\n![logged hidden states and decay]({figure_path.name})",
       )
     ],

@@ -1,7 +1,7 @@
 """Initialization strategies in training, not only at initialization (seed 000, section 1.4:
 LSTM forget-gate bias "1 or 2"; orthogonal recurrent matrices; identity for ReLU RNNs, IRNN).
 
-One recurrent layer of `hidden` units trained on two long-range tasks of `seqjax.data.long_range`
+One recurrent layer of `hidden_features` units trained on two long-range tasks of `seqjax.data.long_range`
 (copy at distance `copy_distance`, adding at `adding_distance`), the same optimizer, data and
 steps for every variant:
 
@@ -43,12 +43,14 @@ VARIANTS = {
   "IRNN (ReLU, identity recurrent)": ("rnn_relu", {"recurrent_init": "identity"}),
 }
 TASK_NAMES = ("copy", "adding")
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hidden": "hidden_features"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   variants: tuple[str, ...] = ()  # () = all of VARIANTS
-  hidden: int = 64
+  hidden_features: int = 64
   copy_distance: int = 64
   adding_distance: int = 100
   train: TrainConfig = TrainConfig(steps=800, batch_size=32, learning_rate=3e-3, clip_norm=1.0)
@@ -58,7 +60,7 @@ class Config:
 
   def check(self) -> "Config":
     cli.known("variants", self.variants, VARIANTS)
-    cli.at_least("hidden", self.hidden, 1)
+    cli.at_least("hidden_features", self.hidden_features, 1)
     cli.at_least("copy_distance", self.copy_distance, 2)
     cli.at_least("adding_distance", self.adding_distance, 2)
     self.train.check()
@@ -92,7 +94,7 @@ def draw(runs: list[dict], config: Config):
     ax.grid(alpha=0.3, which="both")
   axes[1].legend(fontsize=7)
   fig.suptitle(
-    f"Initialization in training: one recurrent layer, H={config.hidden} (mean, band: lowest-highest of "
+    f"Initialization in training: one recurrent layer, H={config.hidden_features} (mean, band: lowest-highest of "
     f"{len(config.seeds)} seeds; diverged runs left out)",
     fontsize=10,
   )
@@ -118,7 +120,7 @@ def main(argv=None):
         """One recurrent layer reading the task's inputs, answering from its last step."""
         features, outputs = shape(task)
         return SequencePredictor(
-          outputs, config.hidden, zoo.rnn, causal=True, in_features=features, kind=kind, rngs=rngs, **options
+          outputs, config.hidden_features, zoo.rnn, causal=True, in_features=features, kind=kind, rngs=rngs, **options
         )
 
       def train(seed, name=name, build=build, task=task):
@@ -142,10 +144,11 @@ def main(argv=None):
     [
       (
         "Test score after training",
-        f"One recurrent layer, H={config.hidden}; {config.train.steps} Adam steps of batch {config.train.batch_size}, "
-        f"learning rate {config.train.learning_rate:g}, clip {config.train.clip_norm}; seeds {list(config.seeds)} "
-        f"(init and data order); {config.test_size} fresh test sequences per run ({overlap} also drawn in "
-        f"training, all runs together). Solved: accuracy >= 0.95, variance explained >= 0.9. All runs: "
+        f"One recurrent layer, H={config.hidden_features}; {config.train.steps} Adam steps of batch "
+        f"{config.train.batch_size}, learning rate {config.train.learning_rate:g}, clip {config.train.clip_norm}; "
+        f"seeds {list(config.seeds)} (init and data order); {config.test_size} fresh test sequences per run "
+        f"({overlap} also drawn in training, all runs together). Solved: accuracy >= 0.95, variance explained "
+        f">= 0.9. All runs: "
         f"{(time.perf_counter() - started) / 60:.1f} minutes.\n\n"
         + report.markdown_table(rows)
         + f"\n\n![training loss curves]({figure_path.name})",
@@ -164,7 +167,7 @@ CONFIGS = {
     "two variants, H=4, D=4, 3 steps, 1 seed",
     Config(
       variants=("LSTM, forget bias 0", "IRNN (ReLU, identity recurrent)"),
-      hidden=4,
+      hidden_features=4,
       copy_distance=4,
       adding_distance=4,
       train=TrainConfig(steps=3, batch_size=8, learning_rate=3e-3, log_every=1),
@@ -176,7 +179,7 @@ CONFIGS = {
   "large": (
     "for an accelerator: H=256, copy D=256, adding T=400, 3000 steps, 5 seeds",
     Config(
-      hidden=256,
+      hidden_features=256,
       copy_distance=256,
       adding_distance=400,
       train=TrainConfig(steps=3000, batch_size=64, learning_rate=1e-3, clip_norm=1.0),

@@ -48,7 +48,7 @@ from seqjax.train import TrainConfig, fit
 SYMBOLS = 8  # the alphabet; the decoder's separator is token SYMBOLS
 POSITIONS = ("none", "sinusoidal", "learned", "rope", "relative")  # the compared models: a Transformer with each
 KINDS = ("encoder", "decoder")
-# fields renamed since a committed results file was written (harness.redraw): old -> today's
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
 RENAMED = {"positions": "models", "heads": "num_heads", "layers": "num_layers"}
 
 

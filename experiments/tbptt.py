@@ -42,7 +42,7 @@ from seqjax.train.trainer import build_optimizer
 class Config:
   time: int = 20
   vocab: int = 4
-  hidden: int = 64
+  hidden_features: int = 64
   k1: int = 5
   k2s: tuple[int, ...] = (5, 10, 20)
   # steps: passes over a fresh batch, each making T / k1 updates; no clipping, as the seed's trade-off is about k2 alone
@@ -57,7 +57,7 @@ class Config:
 
   def check(self) -> "Config":
     cli.at_least("time", self.time, 2)
-    for name in ("vocab", "hidden", "k1"):
+    for name in ("vocab", "hidden_features", "k1"):
       cli.at_least(name, getattr(self, name), 1)
     cli.check_seeds(self.seeds)
     self.train.check()
@@ -78,8 +78,13 @@ class Config:
     return self
 
 
-# results files written before the training options moved into `train` (harness.redraw reads them)
-RENAMED = {"steps": "train.steps", "batch": "train.batch_size", "learning_rate": "train.learning_rate"}
+# results files written before the training options moved into `train` and before issue #29 (harness.renames)
+RENAMED = {
+  "steps": "train.steps",
+  "batch": "train.batch_size",
+  "learning_rate": "train.learning_rate",
+  "hidden": "hidden_features",
+}
 
 # TrainConfig options that belong to `fit` (devices, precision, checkpoints, logging), not to this loop
 UNSUPPORTED = (
@@ -100,7 +105,7 @@ CONFIGS = {
       time=6,
       k1=2,
       k2s=(2, 6),
-      hidden=8,
+      hidden_features=8,
       train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-2, clip_norm=None, progress=False),
       seeds=(0,),
       cost_time=8,
@@ -115,7 +120,7 @@ CONFIGS = {
     "for an accelerator: T=100, H=256, k2 up to 100; the cost at T=2000, H=1024",
     Config(
       time=100,
-      hidden=256,
+      hidden_features=256,
       k1=10,
       k2s=(10, 25, 50, 100),
       train=TrainConfig(steps=2000, batch_size=64, learning_rate=1e-2, clip_norm=None, progress=False),
@@ -136,8 +141,8 @@ class Recaller(nnx.Module):
   """One-hot token -> LSTM cell -> logits; a step function for TBPTT."""
 
   def __init__(self, config: Config, rngs: nnx.Rngs):
-    self.cell = LSTMCell(config.vocab, config.hidden, rngs=rngs)
-    self.readout = nnx.Linear(config.hidden, config.vocab, rngs=rngs)
+    self.cell = LSTMCell(config.vocab, config.hidden_features, rngs=rngs)
+    self.readout = nnx.Linear(config.hidden_features, config.vocab, rngs=rngs)
 
   def __call__(self, carry, x_t):
     carry, h = self.cell(carry, x_t)
@@ -196,7 +201,7 @@ def train(config: Config, k2: int, seed: int) -> dict:
 
 def cost(config: Config, k2: int) -> dict:
   """Memory and time of TBPTT with backward window k2 on one sequence of cost_time steps."""
-  shape = dataclasses.replace(config, time=config.cost_time, hidden=config.cost_hidden)
+  shape = dataclasses.replace(config, time=config.cost_time, hidden_features=config.cost_hidden)
   model = Recaller(shape, nnx.Rngs(0))
   graphdef, params = nnx.split(model)
   step_fn, loss_fn = step_and_loss(graphdef, shape)
@@ -315,7 +320,7 @@ def main(argv=None):
       (
         f"Recall the first of T={config.time} tokens (vocab {config.vocab}, chance {1 / config.vocab:.2f}), "
         f"accuracy on {TEST_SIZE} fresh sequences; "
-        f"LSTM H={config.hidden}, k1={config.k1}, {config.train.steps} batches of {config.train.batch_size}, "
+        f"LSTM H={config.hidden_features}, k1={config.k1}, {config.train.steps} batches of {config.train.batch_size}, "
         f"{config.train.optimizer} {config.train.learning_rate}, seeds {list(config.seeds)} (init and data order); "
         f"test sequences seen in training: {sum(r['train_test_overlap'] for r in runs)}",
         report.markdown_table(rows) + f"\n\n![recall accuracy against k2]({figure_path.name})",

@@ -6,8 +6,10 @@ progress bar was shown (CONFIG_IGNORED):
 
 prints "identical" or how many numbers differ and the most different entries by their path in
 the file; exits 1 when any number differs by more than rtol
-(default 0: bit for bit) or the two files are not shaped alike. This is how a rerun is checked
-against the committed numbers (docs/experiments.md, "Reproducing the committed numbers")."""
+(default 0: bit for bit) or the two files are not shaped alike. A config field renamed since a
+file was written is read under today's name (the writing script's RENAMED, `harness.renames`).
+This is how a rerun is checked against the committed numbers (docs/experiments.md, "Reproducing
+the committed numbers")."""
 
 import argparse
 import json
@@ -15,6 +17,8 @@ import math
 import sys
 from pathlib import Path
 from typing import NamedTuple
+
+from harness import renames
 
 IGNORED = ("provenance",)  # when and on what the numbers were made, not what they are
 # Config fields that change what a run shows, not what it computes: a run shown with a progress bar
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
   documents = []
   for name, path in (("first", args.first), ("second", args.second)):
     try:
-      documents.append(json.loads(path.read_text()))
+      documents.append(renames.current(json.loads(path.read_text())))
     except (OSError, ValueError) as error:
       parser.error(f"{name} must be a readable results .json, got {str(path)!r}: {error}")
   found, count = differences(*documents)

@@ -9,7 +9,7 @@ experiments.clipping default` -> experiments.clipping; no other module is import
 `redraw(record, config) -> list[Path]`, which hands the file's numbers to the same drawing
 functions its `main` calls, so a script's figure has one source. The config is the file's `config`
 rebuilt as the script's `Config` and checked: fields added since take the script's defaults, a field the
-script names in its `RENAMED` (old name -> today's dotted path) moves there, and any other field
+script names in its `RENAMED` (old name -> today's dotted path, `harness.renames`) moves there, and any other field
 the script no longer has is refused by name, as is a file that is not a results file or lacks a
 number the figures are drawn from.
 """
@@ -19,26 +19,27 @@ import dataclasses
 import importlib
 import json
 import pkgutil
-import re
 import sys
 import types
 import typing
 from pathlib import Path
+
+from harness import renames
 
 PACKAGES = ("experiments", "benchmarks")
 
 
 def script(record: dict, source: Path) -> types.ModuleType:
   """The experiment or benchmark module that wrote `record` (its provenance's `python -m NAME ...`)."""
-  command = record.get("provenance", {}).get("command", "") if isinstance(record.get("provenance"), dict) else ""
-  match = re.fullmatch(r"python -m ((?:experiments|benchmarks)\.[a-z0-9_]+)(?: .*)?", command)
-  package, _, name = match[1].partition(".") if match else ("", "", "")
-  if not match or name not in {info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)}:
+  found = renames.script_name(record)
+  package, _, name = found.partition(".") if found else ("", "", "")
+  if not found or name not in {info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)}:
+    command = record.get("provenance", {}).get("command", "") if isinstance(record.get("provenance"), dict) else ""
     raise ValueError(
       f"{source}: provenance.command must name an experiment or benchmark (python -m experiments.NAME ...), "
       f"got {command!r}"
     )
-  module = importlib.import_module(match[1])
+  module = importlib.import_module(found)
   if not hasattr(module, "redraw"):
     raise ValueError(f"{source}: {module.__name__} has no redraw(record, config): its figures need more than the file")
   return module
@@ -76,19 +77,6 @@ def rebuild(cls, values, where: str, base=None):
   return dataclasses.replace(base, **fields) if base is not None else cls(**fields)
 
 
-def _moved(values: dict, renamed: dict[str, str]) -> dict:
-  """values with each old top-level field of `renamed` moved to its dotted path (e.g. "train.batch_size")."""
-  values = json.loads(json.dumps(values))  # a copy to move fields in
-  for old, new in renamed.items():
-    if old in values:
-      *parents, leaf = new.split(".")
-      inner = values
-      for parent in parents:
-        inner = inner.setdefault(parent, {})
-      inner[leaf] = values.pop(old)
-  return values
-
-
 def load(path: Path) -> tuple[types.ModuleType, dict, object]:
   """The script, the record and the rebuilt, checked config of the results file at `path`."""
   try:
@@ -99,7 +87,8 @@ def load(path: Path) -> tuple[types.ModuleType, dict, object]:
     raise ValueError(f"{path}: not a results file (no config object)")
   module = script(record, path)
   try:
-    config = rebuild(module.Config, _moved(record["config"], getattr(module, "RENAMED", {})), "config", module.Config())
+    values = renames.moved(record["config"], getattr(module, "RENAMED", {}))
+    config = rebuild(module.Config, values, "config", module.Config())
     config = config.check() if hasattr(config, "check") else config
   except (TypeError, ValueError) as error:
     raise ValueError(f"{path}: {error}") from None

@@ -19,7 +19,7 @@ import flax
 import jax
 import numpy as np
 
-from harness import compare
+from harness import compare, renames
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "results"  # the committed numbers (the README's), written only with --out results
@@ -162,11 +162,13 @@ def comparison(record: dict, committed: list[tuple[Path, dict | None]], *, writt
   """How record's numbers compare with the first committed file made with the same config
   (harness.compare: identical, or the largest differences); if none was, why not. A committed
   config lacking fields that `config` (the run's dataclass config) holds at their defaults counts
-  as the same config (with_defaults)."""
+  as the same config (with_defaults), its fields renamed since read under today's names
+  (harness.renames)."""
   if not committed:
     return "no committed results of this experiment to compare with"
   committed = [
-    (p, doc if doc is None else {**doc, "config": with_defaults(doc.get("config"), config)}) for p, doc in committed
+    (p, doc if doc is None else {**doc, "config": with_defaults(renames.current(doc).get("config"), config)})
+    for p, doc in committed
   ]
   same = [(path, doc) for path, doc in committed if doc is not None and not _config_differences(doc, record)]
   if not same:

@@ -1,11 +1,13 @@
-"""harness.compare: a rerun's results file against the committed one, number by number."""
+"""harness.compare: a rerun's results file against the committed one, number by number, a config
+field renamed since read under today's name (harness.renames)."""
 
+import dataclasses
 import json
 import math
 
 import pytest
 
-from harness import compare
+from harness import compare, renames, report
 
 COMMITTED = {
   "provenance": {"date": "2026-11-22", "machine": "host A"},
@@ -73,3 +75,46 @@ def test_a_missing_or_unparsable_file_is_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
       compare.main([committed, second])
     assert f"second must be a readable results .json, got '{second}'" in capsys.readouterr().err
+
+
+def _in_todays_names(record: dict) -> dict:
+  """gradient_decay's committed record as today's script writes its config (issue #29's renames)."""
+  rerun = json.loads(json.dumps(record))
+  config = rerun["config"]
+  config["hidden_features"], config["num_layers"] = config.pop("hidden"), config.pop("layers")
+  config["seeds"] = list(range(config["seeds"]))  # a count then, the seeds themselves now
+  return rerun
+
+
+def test_a_config_field_renamed_since_compares_under_todays_name(tmp_path, capsys):
+  committed = report.RESULTS / "gradient_decay.json"
+  record = json.loads(committed.read_text())
+  assert {"hidden", "layers"} <= set(record["config"]) and record["config"]["seeds"] == 3  # the names before #29
+  rerun = _write(tmp_path, "b.json", _in_todays_names(record))
+  assert compare.main([str(committed), rerun]) == 0
+  assert capsys.readouterr().out.startswith("identical")
+  assert compare.main([rerun, str(committed)]) == 0  # either way round
+
+
+def test_the_comparison_a_run_prints_reads_a_committed_file_under_todays_names(tmp_path):
+  from experiments import init_in_training
+
+  committed = report.RESULTS / "init_in_training.json"
+  record = json.loads(committed.read_text())
+  assert "hidden" in record["config"]  # the name before #29
+  config = init_in_training.Config(out=str(tmp_path))  # the default the committed file was made with
+  rerun = {**record, "config": {**json.loads(json.dumps(dataclasses.asdict(config))), "out": "results"}}
+  printed = report.comparison(rerun, [(committed, record)], written=tmp_path / "init_in_training.json", config=config)
+  assert printed.startswith("compared with results/init_in_training.json (same config): identical")
+
+
+def test_renamed_fields_move_to_their_dotted_path_and_convert_once():
+  from experiments.gradient_decay import seeds_of_count
+
+  renamed = {"steps": "train.steps", "seeds": ("seeds", seeds_of_count)}
+  old = {"steps": 5, "seeds": 2, "train": {"batch_size": 4}}
+  assert renames.moved(old, renamed) == {"train": {"batch_size": 4, "steps": 5}, "seeds": [0, 1]}
+  assert renames.moved(renames.moved(old, renamed), renamed) == renames.moved(old, renamed)  # today's: unchanged
+  assert old == {"steps": 5, "seeds": 2, "train": {"batch_size": 4}}  # a copy moved, not the record
+  foreign = {"config": {"hidden": 3}, "provenance": {"command": "python -m os"}}  # no script of ours: as it is
+  assert renames.current(foreign) is foreign

@@ -50,6 +50,13 @@ def test_a_file_from_before_a_rename_is_read_through_the_scripts_renamed_map(tmp
   assert config.train.clip_norm is None  # today's default, as the old script had no clipping
 
 
+def test_a_file_from_before_issue_29_reads_its_knobs_and_seed_count_under_todays_names():
+  committed = json.loads((report.RESULTS / "gradient_decay.json").read_text())
+  assert (committed["config"]["hidden"], committed["config"]["layers"], committed["config"]["seeds"]) == (64, 2, 3)
+  _, _, config = redraw.load(report.RESULTS / "gradient_decay.json")
+  assert (config.hidden_features, config.num_layers, config.seeds) == (64, 2, (0, 1, 2))  # a count of 3: seeds 0-2
+
+
 def write(path: Path, record) -> Path:
   path.write_text(record if isinstance(record, str) else json.dumps(record))
   return path
