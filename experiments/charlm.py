@@ -54,6 +54,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -490,53 +491,62 @@ def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
   return rows
 
 
-def main(argv=None):
-  argv = sys.argv[1:] if argv is None else list(argv)
-  if argv[:1] == ["sample"]:
-    return sample_main(argv[1:])
-  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  names = list(config.models or ARCHITECTURES)
-  started = time.perf_counter()
+class Data(NamedTuple):
+  """The text as every run reads it."""
+
+  split: char_text.CharSplit
+  train_ids: np.ndarray  # the training characters' ids
+  windows: np.ndarray  # the fixed held-out windows of context + 1 characters
+  anchor_windows: np.ndarray  # of anchor_context + 1
+  text_key: str  # what journal keys add for a text file: its content's hash ("" for the corpus)
+
+
+def load_data(config: Config) -> Data:
+  """The corpus or text file, split, encoded and cut into the fixed held-out windows; announced."""
   split = load_text(config)
   train_ids = char_text.encode(split.train, split.vocabulary)
   valid_ids = char_text.encode(split.valid, split.vocabulary)
-  vocab = len(split.vocabulary)
   held_out = ", ".join(split.held_out)
   print(f"text: {len(split.train):,} training and {len(split.valid):,} held-out characters ({held_out})")
-  peaks = [timing.matmul_peak()]
-  text_name, report_name, runs_folder = names_of(config)
-  journal = Journal(
-    report_name, config, fields=("params", "context", "train", "valid_windows", "valid_every", "corpus")
-  )
-  runs, widths = [], {}
-  for name in names:
-    widths[name] = zoo.matched_width(
+  text_key = ""  # with a text file, journal keys name its content: an edited file's runs are trained again
+  if config.text:
+    text_key = f"|text sha256 {hashlib.sha256((split.train + split.valid).encode()).hexdigest()[:16]}"
+  windows = char_text.fixed_windows(valid_ids, config.valid_windows, config.context)
+  anchor_windows = char_text.fixed_windows(valid_ids, config.valid_windows, config.anchor_context)
+  return Data(split, train_ids, windows, anchor_windows, text_key)
+
+
+def matched_widths(config: Config, names: list[str], vocab: int) -> dict[str, tuple[int, int]]:
+  """name -> (the width whose model comes nearest `params` parameters, its count)."""
+  return {
+    name: zoo.matched_width(
       lambda w, r, n=name: language_model(n, w, vocab, config.context, r), config.params, width_multiple(name)
     )
-  windows = char_text.fixed_windows(valid_ids, config.valid_windows, config.context)
-  runs_dir = Path(config.workdir or Path(config.out) / "charlm-runs") / runs_folder
-  anchor_windows = char_text.fixed_windows(valid_ids, config.valid_windows, config.anchor_context)
-  same_text = ""  # with a text file, journal keys name its content: an edited file's runs are trained again
-  if config.text:
-    same_text = f"|text sha256 {hashlib.sha256((split.train + split.valid).encode()).hexdigest()[:16]}"
+    for name in names
+  }
 
-  plan = Runs(len(config.seeds) * (len(names) + bool(config.anchor)) + len(config.learning_rates) * len(names))
-  tunings = tune_models(widths, train_ids, split.vocabulary, config, journal, plan, runs_dir, same_text)
+
+def journaled_trainer(config: Config, data: Data, journal: Journal, plan: Runs, runs_dir: Path, tunings: dict):
+  """trained(name, seed, width, context, train, windows) -> the run's record with its learning
+  rate, budget and convergence: at its model's tuned peak rate where `tunings` holds one,
+  journaled (by the model's key: builder and initial parameters, the seed, the text), announced as
+  one of `plan`'s runs, its fit workdir runs_dir/<model>-seed<k>."""
+  vocab = len(data.split.vocabulary)
 
   def trained(name: str, seed: int, width: int, context: int, train: TrainConfig, windows: np.ndarray) -> dict:
     train = dataclasses.replace(train, seed=seed)
     if name in tunings:  # at its chosen peak rate
       train = dataclasses.replace(train, learning_rate=tunings[name].learning_rate)
-    run = run_config(name, width, config, train, context, split.vocabulary)
+    run = run_config(name, width, config, train, context, data.split.vocabulary)
     workdir = runs_dir / f"{slug(name)}-seed{seed}"
     model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
-    key = f"{model_key(name, width, vocab, context)}|{seed}" + same_text
+    key = f"{model_key(name, width, vocab, context)}|{seed}" + data.text_key
     key += f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else ""
     key += f"|peak lr {train.learning_rate:g}" if name in tunings else ""
     record = plan.run(
       name,
       seed,
-      lambda: journal.run(key, lambda: train_one(name, model(), train_ids, windows, train, context, workdir, run)),
+      lambda: journal.run(key, lambda: train_one(name, model(), data.train_ids, windows, train, context, workdir, run)),
       reused=key in journal.done,
     )
     record = {**record, "learning_rate": train.learning_rate}
@@ -548,56 +558,78 @@ def main(argv=None):
     )
     return record
 
+  return trained
+
+
+def train_all(trained, config: Config, names: list[str], widths: dict, data: Data) -> list[dict]:
+  """Every model at its matched width for each seed, then the anchor's recipe (if `anchor`)."""
+  runs = []
   for seed in config.seeds:
-    runs += [trained(name, seed, widths[name][0], config.context, config.train, windows) for name in names]
+    runs += [trained(name, seed, widths[name][0], config.context, config.train, data.windows) for name in names]
   if config.anchor:
     runs += [
-      trained(ANCHOR, s, config.anchor_width, config.anchor_context, config.anchor_train, anchor_windows)
+      trained(ANCHOR, s, config.anchor_width, config.anchor_context, config.anchor_train, data.anchor_windows)
       for s in config.seeds
     ]
-  peaks.append(timing.matmul_peak())
-  peak = float(np.mean(peaks))
-  shown = names + ([ANCHOR] if config.anchor else [])
-  rows = table(runs, shown, peak)
-  paths = draw(runs, shown, config, peak)
-  overlap_count = overlap(windows, split.vocabulary, split.train)
+  return runs
+
+
+def anchor_text(runs: list[dict]) -> str:
+  """The report's external anchor: nanoGPT's recipe here against the number its README reports."""
   anchor_runs = [r for r in runs if r["model"] == ANCHOR]
-  anchor_text = (
+  if not anchor_runs:
+    return "not run (anchor=False)."
+  return (
     f"nanoGPT's recipe here: {report.spread([r['valid_bpc'] * math.log(2) for r in anchor_runs], '.3f')} nats/char "
     f"({report.spread([r['valid_bpc'] for r in anchor_runs], '.3f')} bits/char) on the held-out text, against "
     "~1.88 nats/char (2.71 bits) that nanoGPT's README reports on Shakespeare. Differences from nanoGPT's script: "
     "biases in every layer (nanoGPT: none), Adam beta2 0.999 (0.99), cosine decay to 0 (to 1e-4)."
-    if anchor_runs
-    else "not run (anchor=False)."
   )
+
+
+def setup_text(config: Config, data: Data, overlap_count: int, peaks: list[float], tunings: dict) -> str:
+  """The report's Setup: the text and its windows, the training, the matmul peak, the convergence rule."""
+  split = data.split
   rates = (
     f"each its own peak lr (pilots below), {config.train.schedule}; seeds {list(config.seeds)}"
     + sweep.seeds_note(config.seeds)
     if tunings
     else f"lr {config.train.learning_rate:g} {config.train.schedule}; seeds {list(config.seeds)}"
   )
+  return (
+    f"Text: {len(split.train):,} training characters, {len(split.valid):,} held out "
+    f"({', '.join(split.held_out)}); vocabulary {len(split.vocabulary)} characters. {config.valid_windows} fixed "
+    f"held-out windows of {config.context + 1} characters, {overlap_count} of them found verbatim in the training "
+    f"text. Each model: {config.train.steps} steps of {config.train.batch_size} windows of {config.context} "
+    f"characters ({config.train.steps * config.train.batch_size * config.context:,} tokens), "
+    f"{config.train.optimizer} {rates} (init and data order). "
+    f"Matmul peak (float32 2048^3, measured at the start and end of this run): "
+    f"{', '.join(f'{p / 1e9:.0f}' for p in peaks)} GFLOP/s. Fraction of peak = nominal model FLOPs/token x "
+    "tokens/s / peak; nominal TFLOP = FLOPs/token x training tokens. Converged: the mean held-out bits/char "
+    f"improved by less than {config.converged_below:g} from one window of 20% of the steps to the next, in the "
+    "latest two over which the learning rate stays at least half its largest value there (harness.budget): with "
+    "the cosine decay to 0 they end halfway through the decay, where an unconverged curve still falls."
+  )
+
+
+def write_report(config: Config, names: list[str], runs: list[dict], peaks: list[float], data: Data, tunings: dict,
+                 bookkeeping: dict, argv) -> None:  # fmt: skip
+  """The table, figures and sections of the runs, written as the text's report (harness.report).
+  bookkeeping: the results' seconds and runs_resumed_from_journal; argv: the command, for provenance."""
+  shown = names + ([ANCHOR] if config.anchor else [])
+  peak = float(np.mean(peaks))
+  rows = table(runs, shown, peak)
+  paths = draw(runs, shown, config, peak)
+  split = data.split
+  overlap_count = overlap(data.windows, split.vocabulary, split.train)
   sections = [
     ("Validation bits per character and training speed", report.markdown_table(rows)),
-    (
-      "Setup",
-      f"Text: {len(split.train):,} training characters, {len(split.valid):,} held out "
-      f"({held_out}); vocabulary {vocab} characters. {config.valid_windows} fixed held-out "
-      f"windows of {config.context + 1} characters, {overlap_count} of them found verbatim in the training text. "
-      f"Each model: {config.train.steps} steps of {config.train.batch_size} windows of {config.context} characters "
-      f"({config.train.steps * config.train.batch_size * config.context:,} tokens), {config.train.optimizer} "
-      f"{rates} (init and data order). "
-      f"Matmul peak (float32 2048^3, measured at the start and end of this run): "
-      f"{', '.join(f'{p / 1e9:.0f}' for p in peaks)} GFLOP/s. Fraction of peak = nominal model FLOPs/token x "
-      "tokens/s / peak; nominal TFLOP = FLOPs/token x training tokens. Converged: the mean held-out bits/char "
-      f"improved by less than {config.converged_below:g} from one window of 20% of the steps to the next, in the "
-      "latest two over which the learning rate stays at least half its largest value there (harness.budget): with "
-      "the cosine decay to 0 they end halfway through the decay, where an unconverged curve still falls.",
-    ),
-    ("External anchor", anchor_text),
+    ("Setup", setup_text(config, data, overlap_count, peaks, tunings)),
+    ("External anchor", anchor_text(runs)),
     *([("Learning-rate pilots", pilots_text(tunings, config))] if tunings else []),
     ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths)),
   ]
-  data = {
+  record = {
     "runs": runs,
     "table": rows,
     "matmul_peak_flops": peaks,
@@ -608,11 +640,34 @@ def main(argv=None):
     "valid_windows_in_train": overlap_count,
     "seeds": list(config.seeds),
     "tuning": {name: tuning.record() for name, tuning in tunings.items()},
-    "seconds": time.perf_counter() - started,
-    "runs_resumed_from_journal": journal.resumed,
+    **bookkeeping,
   }
+  text_name, report_name, _ = names_of(config)
   title = f"Character-level language models on {text_name}"
-  report.write(report_name, title, sections, data, config=config, script=__spec__.name, argv=argv)
+  report.write(report_name, title, sections, record, config=config, script=__spec__.name, argv=argv)
+
+
+def main(argv=None):
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if argv[:1] == ["sample"]:
+    return sample_main(argv[1:])
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  names = list(config.models or ARCHITECTURES)
+  started = time.perf_counter()
+  data = load_data(config)
+  peaks = [timing.matmul_peak()]
+  _, report_name, runs_folder = names_of(config)
+  journal = Journal(
+    report_name, config, fields=("params", "context", "train", "valid_windows", "valid_every", "corpus")
+  )
+  widths = matched_widths(config, names, len(data.split.vocabulary))
+  runs_dir = Path(config.workdir or Path(config.out) / "charlm-runs") / runs_folder
+  plan = Runs(len(config.seeds) * (len(names) + bool(config.anchor)) + len(config.learning_rates) * len(names))
+  tunings = tune_models(widths, data.train_ids, data.split.vocabulary, config, journal, plan, runs_dir, data.text_key)
+  runs = train_all(journaled_trainer(config, data, journal, plan, runs_dir, tunings), config, names, widths, data)
+  peaks.append(timing.matmul_peak())
+  bookkeeping = {"seconds": time.perf_counter() - started, "runs_resumed_from_journal": journal.resumed}
+  write_report(config, names, runs, peaks, data, tunings, bookkeeping, argv)
   print(f"trained models (sample with --checkpoint {runs_dir}/<model>-seed<k>): {runs_dir}")
 
 
