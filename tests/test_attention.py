@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 from jax.test_util import check_grads
 
-from seqjax.attention import MultiHeadAttention, causal_mask, dot_product_attention, padding_mask
+from seqjax.attention import MultiHeadAttention, Visibility, causal_mask, dot_product_attention, padding_mask
 from tests import reference
 from tests.helpers import normal, randomize
 
@@ -115,11 +115,11 @@ def test_multihead_equals_flax(cross):
     getattr(theirs, name).bias[...] = getattr(ours, name).bias[...]
   x = jnp.asarray(normal(1, B, T, dim))
   context = jnp.asarray(normal(2, B, S, dim)) if cross else None
-  mask = padding_mask(jnp.array([S, 3]) if cross else jnp.array([T, 3]), S if cross else T)
+  mask = padding_mask(jnp.array([S, 3]) if cross else jnp.array([T, 3]), S if cross else T)  # [B, 1, 1, S]
   want = theirs(x, context, mask=mask)
-  got, weights = ours(x, context, mask=mask, return_weights=True)
+  got, weights = ours(x, context, key_mask=mask[:, 0, 0], return_weights=True)
   np.testing.assert_allclose(got, want, atol=1e-5)
-  np.testing.assert_allclose(ours(x, context, mask=mask), got, atol=0)  # weights come from the same path
+  np.testing.assert_allclose(ours(x, context, key_mask=mask[:, 0, 0]), got, atol=0)  # weights: the same path
   np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
 
 
@@ -128,6 +128,7 @@ def test_multihead_fast_paths_equal_the_dense_core(implementation):
   dim, heads = 12, 3
   dense = randomize(MultiHeadAttention(heads, dim, rngs=nnx.Rngs(0)))
   fast = MultiHeadAttention(heads, dim, implementation=implementation, rngs=nnx.Rngs(0))
+  assert fast.implementation == "blockwise"  # "auto" is resolved when the layer is built (CPU: blockwise)
   nnx.update(fast, nnx.state(dense))
   x = jnp.asarray(normal(1, B, T, dim))
   np.testing.assert_allclose(fast(x, is_causal=True), dense(x, is_causal=True), rtol=1e-5, atol=1e-6)
@@ -135,12 +136,41 @@ def test_multihead_fast_paths_equal_the_dense_core(implementation):
   np.testing.assert_allclose(fast(x, key_mask=key_mask), dense(x, key_mask=key_mask), rtol=1e-5, atol=1e-6)
   ids = (jnp.arange(T)[None, :] >= jnp.array([[2], [4]])).astype(jnp.int32)  # two packed sequences per row
   np.testing.assert_allclose(fast(x, segment_ids=ids), dense(x, segment_ids=ids), rtol=1e-5, atol=1e-6)
-  mask = key_mask[:, None, None, :]
-  if implementation == "auto":  # falls back to the dense core for what the fast paths do not serve
-    np.testing.assert_allclose(fast(x, mask=mask), dense(x, mask=mask), rtol=1e-6)
-  else:
-    with pytest.raises(ValueError, match="implementation='blockwise' serves attention with key_mask and is_causal"):
-      fast(x, mask=mask)
+  unserved = "runs implementation='blockwise', which serves key padding, segment ids and causal masking alone"
+  with pytest.raises(ValueError, match=unserved + r", not \['bias'\]"):  # "auto" sends no call elsewhere
+    fast(x, bias=jnp.zeros((1, heads, T, T)))
+  with pytest.raises(ValueError, match=unserved + r", not \['return_weights'\]"):
+    fast(x, return_weights=True)
+
+
+def test_auto_resolves_when_built_and_attention_dropout_is_dense():
+  """Before, "auto" stayed "auto" and sent each call carrying a dropout key to the dense core."""
+  x = jnp.asarray(normal(2, B, T, 8))
+  dropping = MultiHeadAttention(2, 8, dropout_rate=0.5, implementation="auto", rngs=nnx.Rngs(0))
+  assert dropping.implementation == "dense"  # no fused path drops attention weights
+  dense = MultiHeadAttention(2, 8, dropout_rate=0.5, rngs=nnx.Rngs(0))
+  key = jax.random.key(1)
+  np.testing.assert_array_equal(dropping(x, dropout_key=key), dense(x, dropout_key=key))
+  named = MultiHeadAttention(2, 8, dropout_rate=0.5, implementation="blockwise", rngs=nnx.Rngs(0))
+  np.testing.assert_allclose(named(x), dense(x), rtol=1e-5, atol=1e-6)  # without a key: no dropout
+  with pytest.raises(ValueError, match=r"not \['attention dropout \(a dropout_key with dropout_rate > 0\)'\]"):
+    named(x, dropout_key=key)
+
+
+def test_a_checked_visibility_serves_the_layer_it_was_checked_for():
+  mha = MultiHeadAttention(2, 8, rngs=nnx.Rngs(0))
+  x = jnp.asarray(normal(3, B, T, 8))
+  key_mask = padding_mask(jnp.array([T, 3]), T)[:, 0, 0]
+  ids = (jnp.arange(T)[None, :] >= 2).astype(jnp.int32).repeat(B, 0)
+  checked = Visibility.checked(B, T, T, key_mask=key_mask, segment_ids=ids, causal=True)
+  want = mha(x, key_mask=key_mask, segment_ids=ids, is_causal=True)
+  np.testing.assert_array_equal(mha(x, visibility=checked), want)
+  with pytest.raises(ValueError, match=r"give a checked visibility or the masks \['key_mask'\], not both"):
+    mha(x, key_mask=key_mask, visibility=checked)
+  with pytest.raises(ValueError, match=r"checked for \[B, T, S\] = \[2, 5, 5\], but this attention is .* \[2, 4, 4\]"):
+    mha(x[:, :4], visibility=checked)
+  with pytest.raises(ValueError, match=r"lengths must mark at least one real key in every row; rows \[1\] have none"):
+    Visibility.checked(B, T, T, key_mask=key_mask.at[1].set(False), names={"key_mask": "lengths"})
 
 
 def test_multihead_implementation_is_checked():

@@ -10,7 +10,7 @@ import optax
 import pytest
 from flax import nnx
 
-from seqjax.attention import dispatch
+from seqjax.attention import Visibility, dispatch
 from seqjax.train import init_state, make_train_step, optimizer, split_model
 from seqjax.train.grad_health import parameter_names, structurally_zero
 from seqjax.transformer import (
@@ -21,6 +21,9 @@ from seqjax.transformer import (
   EncoderDecoder,
   EncoderDecoderConfig,
   GPTConfig,
+  TransformerBlock,
+  TransformerBlockConfig,
+  TransformerStack,
   ViT,
   ViTConfig,
   mask_tokens,
@@ -112,10 +115,8 @@ def test_encdec_decoder_is_causal_and_source_padding_is_ignored(position):
 @pytest.mark.parametrize("model", ["bert", "encoder_decoder"])
 def test_padded_batches_keep_the_fast_attention_path(model, monkeypatch):
   calls = []
-  blockwise = dispatch.blockwise_attention
-  monkeypatch.setattr(
-    dispatch, "blockwise_attention", lambda *a, **k: calls.append(k["key_mask"]) or blockwise(*a, **k)
-  )
+  blockwise = dispatch.attend_blocks  # (query, key, value, key_mask, ...)
+  monkeypatch.setattr(dispatch, "attend_blocks", lambda *a, **k: calls.append(a[3]) or blockwise(*a, **k))
   lengths = jnp.array([[9], [6]])
   if model == "bert":
     dense = tiny_bert()
@@ -188,7 +189,7 @@ def test_bert_packed_sequences_equal_each_sequence_alone():
 
 @pytest.mark.parametrize(
   "position, implementation",
-  [("sinusoidal", "dense"), ("learned", "auto"), ("relative", "dense"), ("relative", "auto")],
+  [("sinusoidal", "dense"), ("learned", "auto"), ("relative", "dense")],
 )
 def test_encdec_packed_pairs_equal_each_pair_alone(position, implementation):
   config = dataclasses.replace(tiny_encdec(position).config, attention_implementation=implementation)
@@ -234,7 +235,7 @@ def test_bert_declares_its_pooler_zero_gradient_exactly_when_nothing_reads_it(ne
 
 
 def test_gpt_blockwise_attention_equals_dense():
-  dense = tiny_gpt()
+  dense = GPT(dataclasses.replace(tiny_gpt().config, attention_implementation="dense"), rngs=nnx.Rngs(0))
   blockwise = GPT(dataclasses.replace(dense.config, attention_implementation="blockwise"), rngs=nnx.Rngs(0))
   tokens = jnp.asarray(np.random.default_rng(0).integers(0, V, (2, 16)), jnp.int32)
   np.testing.assert_allclose(blockwise(tokens), dense(tokens), rtol=1e-5, atol=1e-5)
@@ -465,3 +466,126 @@ def test_cross_attention_reads_memory_or_each_blocks_projection_of_it_by_name():
     stack.run(x, memory=memory, block_memories=projected)
   with pytest.raises(ValueError, match=r"block_memories must hold one per block \(2\), got 1"):
     stack.run(x, block_memories=projected[:1])
+
+
+# ---- masks checked once, where a model takes them --------------------------------------------
+
+
+def test_each_model_checks_its_masks_once_whatever_its_depth(monkeypatch):
+  """Before, every layer's attention checked the padding mask again (each a host read outside jit)."""
+  calls = []
+  checked = Visibility.checked.__func__
+  monkeypatch.setattr(Visibility, "checked", classmethod(lambda cls, *a, **k: calls.append(a) or checked(cls, *a, **k)))
+  lengths = jnp.array([[9], [6]])
+  mask = jnp.arange(9)[None, :] < lengths
+  bert = BertModel(BertConfig(vocab_size=V, max_length=16, num_layers=3, **TINY), rngs=nnx.Rngs(0))
+  bert(tokens(0, 2, 9), attention_mask=mask, segment_ids=jnp.zeros((2, 9), jnp.int32))
+  assert calls == [(2, 9, 9)]
+  calls.clear()
+  config = EncoderDecoderConfig(vocab_size=V, max_length=16, num_encoder_layers=3, num_decoder_layers=3, **TINY)
+  EncoderDecoder(config, rngs=nnx.Rngs(0))(tokens(0, 2, 9), tokens(1, 2, 4), src_mask=mask)
+  assert calls == [(2, 9, 9), (2, 4, 4), (2, 4, 9)]  # the encoder's, the decoder's, the cross-attention's
+
+
+def test_a_block_takes_key_mask_the_padding_of_its_input():
+  block = TransformerBlock(16, 2, 32, rngs=nnx.Rngs(0))
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 16)), jnp.float32)
+  key_mask = jnp.arange(6)[None, :] < jnp.array([[6], [4]])
+  padded, _ = block(x.at[1, 4:].set(7.0), key_mask=key_mask)
+  np.testing.assert_allclose(padded[1, :4], block(x[1:, :4])[0][0], rtol=1e-5, atol=1e-6)
+  with pytest.raises(TypeError, match="unexpected keyword argument 'mask'"):
+    block(x, mask=key_mask)
+  stack = TransformerStack(2, dim=16, num_heads=2, ff_dim=32, causal=True, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="the visibility given has causal=False, but this stack has causal=True"):
+    stack(x, visibility=Visibility.checked(2, 6, 6))
+
+
+# ---- one TransformerBlockConfig in every model config -----------------------------------------
+
+OLD_FLAT_GPT = {  # dataclasses.asdict(GPTConfig(...)) as written before the block was embedded
+  "vocab_size": V,
+  "max_length": 16,
+  "dim": 16,
+  "num_heads": 2,
+  "num_layers": 2,
+  "ff_dim": 32,
+  "dropout_rate": 0.2,
+  "position": "rope",
+  "tie_embeddings": False,
+  "activation": "gelu_tanh",
+  "layer_norm_epsilon": 1e-5,
+  "attention_implementation": "dense",
+}
+
+
+def test_old_flat_gpt_config_dicts_load_as_the_same_model():
+  config = GPTConfig(**OLD_FLAT_GPT)
+  block = TransformerBlockConfig(
+    dim=16,
+    num_heads=2,
+    ff_dim=32,
+    norm="pre",  # GPT's, as before
+    activation="gelu_tanh",
+    dropout_rate=0.2,
+    attention_dropout_rate=0.2,  # one dropout_rate was both
+    layer_norm_epsilon=1e-5,
+  )
+  assert config == GPTConfig(
+    vocab_size=V, max_length=16, num_layers=2, position="rope", tie_embeddings=False, block=block
+  )
+  assert GPTConfig(**dataclasses.asdict(config)) == config  # a new config's dict: block as a dict
+  assert config.dim == 16 and config.dropout_rate == 0.2  # the block's fields read through the model config
+  assert dataclasses.replace(config, dropout_rate=0.0).block.attention_dropout_rate == 0.0
+  with pytest.raises(TypeError, match="unexpected keyword argument 'width'"):
+    GPTConfig(**OLD_FLAT_GPT, width=3)
+
+
+def test_every_model_builds_its_stack_from_its_config_block():
+  models = [tiny_gpt(), tiny_encdec(), tiny_bert(), tiny_vit()]
+  stacks = [models[0].stack, models[1].encoder, models[1].decoder, models[2].bert.encoder, models[3].encoder]
+  blocks = [models[0].config.block, *[models[1].config.block] * 2, models[2].bert.config.block, models[3].config.block]
+  for stack, block in zip(stacks, blocks, strict=True):
+    first = stack.blocks[0]
+    assert first.norm == block.norm and first.feed_forward.activation == block.activation
+    assert first.self_attention.dropout_rate == block.attention_dropout_rate
+  assert [block.norm for block in blocks] == ["pre", "post", "post", "post", "pre"]
+  with pytest.raises(ValueError, match=r"give block \(a TransformerBlockConfig\) or its fields \['dim'\], not both"):
+    TransformerStack(1, block=blocks[0], dim=8, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("position", ["sinusoidal", "learned", "relative"])
+def test_scale_embeddings_is_explicit_and_defaults_to_what_the_position_did(position):
+  config = EncoderDecoderConfig(vocab_size=V, max_length=16, position=position, **TINY)
+  assert config.scale_embeddings == (position == "sinusoidal")  # before: tied to sinusoidal positions
+  assert t5_like(vocab_size=V, **TINY).scale_embeddings is False
+  scaled = dataclasses.replace(config, scale_embeddings=True)
+  embed = EncoderDecoder(scaled, rngs=nnx.Rngs(0)).source_embed
+  x = tokens(0, 2, 5)
+  positions = 0.0 if embed.positions is None else embed.positions(jnp.arange(5))[None]
+  np.testing.assert_allclose(embed(x), embed.tokens(x) * 4.0 + positions, rtol=1e-6)  # sqrt(dim 16)
+
+
+def test_relative_positions_need_dense_self_attention():
+  """Before, "auto" with T5's bias silently ran dense: now it is refused by the config."""
+  with pytest.raises(ValueError, match=r"position='relative' adds a bias .*='auto' runs 'blockwise' here: use 'dense'"):
+    t5_like(vocab_size=V, attention_implementation="auto", **TINY).check()
+  with pytest.raises(ValueError, match="position='relative' adds a bias"):
+    TransformerStack(1, position="relative", attention_implementation="blockwise", **TINY, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize(
+  "model, message",
+  [
+    (lambda: GPT(GPTConfig(vocab_size=V, max_length=8, num_layers=1, norm="post", **TINY), rngs=nnx.Rngs(0)),
+     "GPT-2 computes block norm='pre'; this model's block has 'post'"),
+    (lambda: ViT(ViTConfig(image_size=8, patch_size=4, num_layers=1, num_classes=2, gated_feed_forward=True, **TINY),
+                 rngs=nnx.Rngs(0)),
+     "ViT computes block gated_feed_forward=False; this model's block has True"),
+  ],
+)  # fmt: skip
+def test_a_block_no_hugging_face_layout_holds_is_refused_when_saved(model, message, tmp_path):
+  from seqjax.interop import save_pretrained
+
+  with pytest.raises(ValueError, match=message):
+    save_pretrained(model(), tmp_path / "hf")
+  assert not (tmp_path / "hf").exists()  # refused before anything is written

@@ -192,10 +192,19 @@ def blockwise_attention(
   B, _, T, S = check_inputs(query, key, value, mask, None)
   check_key_mask(key_mask, B, S)
   check_segment_ids(segment_ids, B, T, S)
+  for name, size in (("block_q", block_q), ("block_k", block_k)):
+    if size is not None:
+      _validate.positive_int(name, size)
+  return attend_blocks(
+    query, key, value, key_mask, segment_ids, mask, is_causal=is_causal, block_q=block_q, block_k=block_k
+  )
+
+
+def attend_blocks(query, key, value, key_mask, segment_ids, mask, *, is_causal: bool, block_q=None, block_k=None):
+  """`blockwise_attention` of inputs its caller has checked (it, or `fused_attention`'s callers)."""
   block_q = defaults.attention_block() if block_q is None else block_q
   block_k = defaults.attention_block() if block_k is None else block_k
-  _validate.positive_int("block_q", block_q)
-  _validate.positive_int("block_k", block_k)
+  T, S = query.shape[1], key.shape[1]
   return _blockwise(
     query,
     key,

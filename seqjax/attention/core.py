@@ -46,15 +46,16 @@ def attend_one_head(q, k, v, mask, bias, keep, dropout_rate: float):
   return attended.astype(v.dtype) @ v, weights
 
 
-def check_key_mask(key_mask, batch: int, key_length: int) -> None:
+def check_key_mask(key_mask, batch: int, key_length: int, *, name="key_mask", axes="[B, S]") -> None:
   """key_mask: None or [B, S] bool, False on key padding, with at least one real key in every row
-  (checked when the values are concrete, outside jit)."""
+  (checked when the values are concrete, outside jit). name, axes: the caller's argument and its
+  axes, for the messages."""
   if key_mask is None:
     return
-  _validate.bool_mask("key_mask", key_mask, (batch, key_length))
+  _validate.bool_mask(name, key_mask, (batch, key_length), axes=axes)
   if _validate.concrete(key_mask) and not np.asarray(key_mask).any(axis=-1).all():
     rows = np.flatnonzero(~np.asarray(key_mask).any(axis=-1)).tolist()
-    raise ValueError(f"key_mask must mark at least one real key in every row; rows {rows} have none")
+    raise ValueError(f"{name} must mark at least one real key in every row; rows {rows} have none")
 
 
 def check_segment_ids(segment_ids, batch: int, query_length: int, key_length: int, *, name="segment_ids") -> None:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _validate
-from seqjax.attention.blockwise import block_segment_ids, blockwise_attention, pad_to
+from seqjax.attention.blockwise import attend_blocks, block_segment_ids, pad_to
 from seqjax.attention.core import check_inputs, check_key_mask, check_segment_ids, dot_product_attention, segment_mask
 
 IMPLEMENTATIONS = ("auto", "dense", "blockwise", "cudnn", "pallas")
@@ -37,10 +37,26 @@ def auto_implementation(backend: str, dtype, key_length: int) -> str:
   return "blockwise"
 
 
+def resolve_implementation(implementation: str, *, attention_dropout: bool, backend: str | None = None) -> str:
+  """What `MultiHeadAttention(implementation=...)` runs, decided when it is built (`backend`:
+  None, JAX's default). A named path is itself. "auto" is "dense" for a layer that drops
+  attention weights (attention_dropout: no fused path drops them), else the backend's fused path:
+  "blockwise" on a CPU, "pallas" on a TPU, and on a GPU "auto" still: `fused_attention` picks
+  cuDNN, dense or blockwise by the dtype and key length of what it is called with
+  (`auto_implementation`), not by the call's options."""
+  _validate.choice("implementation", implementation, IMPLEMENTATIONS)
+  if implementation != "auto":
+    return implementation
+  if attention_dropout:
+    return "dense"
+  backend = jax.default_backend() if backend is None else backend
+  return "auto" if backend == "gpu" else auto_implementation(backend, None, 0)  # off a GPU: whatever dtype and S
+
+
 def pallas_flash_attention(query, key, value, key_mask, segment_ids, is_causal: bool) -> jax.Array:
   """The Pallas TPU flash-attention kernel in seqjax's [B, T, N, D] layout. T and S are padded to
   its blocks; padded and key-padding positions are masked by the kernel's segment ids
-  (`blockwise.segments`: padding in segment -1), so any T, S, key_mask and segment_ids work."""
+  (`blockwise.block_segment_ids`: padding in segment -1), so any T, S, key_mask and segment_ids work."""
   from jax.experimental.pallas.ops.tpu import flash_attention as tpu_flash
 
   B, T, _, D = query.shape
@@ -65,16 +81,22 @@ def fused_attention(
   B, _, T, S = check_inputs(query, key, value, None, None)  # [B, N, T, S]
   check_key_mask(key_mask, B, S)
   check_segment_ids(segment_ids, B, T, S)
+  return attend_fused(query, key, value, key_mask, segment_ids, is_causal, implementation)
+
+
+def attend_fused(query, key, value, key_mask, segment_ids, is_causal: bool, implementation: str) -> jax.Array:
+  """`fused_attention` of inputs its caller has checked (it, or `MultiHeadAttention` holding a
+  checked `Visibility`)."""
   backend = jax.default_backend()
   if implementation == "auto":
-    implementation = auto_implementation(backend, query.dtype, S)
+    implementation = auto_implementation(backend, query.dtype, key.shape[1])
   if implementation == "cudnn" and backend != "gpu":
     raise ValueError(f"implementation='cudnn' needs an NVIDIA GPU, but JAX runs on {backend!r}: use 'auto' or 'dense'")
   if implementation in ("cudnn", "pallas") and key_mask is not None:  # padding is read as zeros, as on the others
     real = key_mask[:, :, None, None]  # [B, S, 1, 1]
     key, value = jnp.where(real, key, jnp.zeros((), key.dtype)), jnp.where(real, value, jnp.zeros((), value.dtype))
   if implementation == "blockwise":
-    return blockwise_attention(query, key, value, key_mask=key_mask, segment_ids=segment_ids, is_causal=is_causal)
+    return attend_blocks(query, key, value, key_mask, segment_ids, None, is_causal=is_causal)
   if implementation == "pallas":
     return pallas_flash_attention(query, key, value, key_mask, segment_ids, is_causal)
   mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, S]

@@ -7,15 +7,10 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.core import (
-  check_cross_segment_ids,
-  check_key_mask,
-  check_segment_ids,
-  dot_product_attention,
-  segment_mask,
-)
-from seqjax.attention.dispatch import IMPLEMENTATIONS, fused_attention
+from seqjax.attention.core import dot_product_attention
+from seqjax.attention.dispatch import attend_fused, resolve_implementation
 from seqjax.attention.positional import apply_rope
+from seqjax.attention.visibility import Visibility, take
 from seqjax.logical_axes import EMBED, HEAD_DIM, HEADS, axes
 
 
@@ -55,20 +50,26 @@ class MultiHeadAttention(nnx.Module):
   Weights have flax.nnx.MultiHeadAttention's layout: query/key/value kernels
   [D_in, N, Dh], output kernel [N, Dh, D_out].
 
-  mha(x [B, T, D], context [B, S, D_kv] | ContextKV | None, *, mask, key_mask, segment_ids,
-      key_segment_ids, bias, is_causal, dropout_key, return_weights) -> [B, T, D_out] (and weights [B, N, T, S])
+  mha(x [B, T, D], context [B, S, D_kv] | ContextKV | None, *, key_mask, segment_ids,
+      key_segment_ids, is_causal, visibility, bias, positions, dropout_key, return_weights)
+      -> [B, T, D_out] (and weights [B, N, T, S])
   Self-attention when context is None; context may be given already projected
   (`project_context`). key_mask [B, S] bool is the keys' padding (False: never attended to);
   segment_ids [B, T] int, for packed sequences, keeps each query to the keys of its own segment:
-  self-attention's keys carry the same ids, cross-attention's are `key_segment_ids` [B, S] (the
-  dense path); mask is any other boolean mask, rank 4. With rope=True, queries and keys are rotated at
+  self-attention's keys carry the same ids, cross-attention's are `key_segment_ids` [B, S];
+  is_causal hides the keys after each query's position. These are checked at every call; a
+  model passes them checked once instead, as `visibility` (`seqjax.attention.visibility`). bias
+  [1 or B, N, T, S] is added to the logits. With rope=True, queries and keys are rotated at
   `positions` (default 0..T-1 and 0..S-1). logit_scale: the logits' factor on q k^T; None is
   1 / sqrt(Dh) (Vaswani et al.), T5 uses 1.0 (its scale folded into the trained weights).
 
-  implementation: "dense" (the vmapped one-head core) or a path of
-  `seqjax.attention.fused_attention` ("auto", "blockwise", "cudnn", "pallas"), which serve
-  calls with key padding, segment ids and causal masking but no mask, bias, attention dropout or returned
-  weights; "auto" falls back to dense for the other calls, a named path refuses them.
+  implementation: "dense" (the vmapped one-head core, everything above), a path of
+  `seqjax.attention.fused_attention` ("blockwise", "cudnn", "pallas"), or "auto", resolved here,
+  when the layer is built (`dispatch.resolve_implementation`: "dense" when dropout_rate > 0, else
+  blockwise on a CPU, pallas on a TPU, fused_attention's own pick by dtype and length on a GPU);
+  `implementation` holds the result. The fused paths serve key padding, segment ids and causal
+  masking; a call they cannot serve (a bias, key_segment_ids, returned weights, or a dropout_key
+  with dropout_rate > 0) is refused, never sent elsewhere.
   """
 
   def __init__(
@@ -86,12 +87,12 @@ class MultiHeadAttention(nnx.Module):
     logit_scale: float | None = None,
     rngs: nnx.Rngs,
   ):
-    _validate.choice("implementation", implementation, IMPLEMENTATIONS)
     if logit_scale is not None:
       _validate.finite_number("logit_scale", logit_scale, low=0.0, inclusive=False)
     _validate.positive_int("num_heads", num_heads)
     _validate.positive_int("in_features", in_features)
     _validate.probability("dropout_rate", dropout_rate)
+    implementation = resolve_implementation(implementation, attention_dropout=dropout_rate > 0)
     if head_dim is None:
       if in_features % num_heads:
         raise ValueError(f"model dim in_features={in_features} must be divisible by num_heads={num_heads}")
@@ -157,64 +158,55 @@ class MultiHeadAttention(nnx.Module):
     x: jax.Array,
     context: jax.Array | ContextKV | None = None,
     *,
-    mask: jax.Array | None = None,
     key_mask: jax.Array | None = None,
     segment_ids: jax.Array | None = None,
     key_segment_ids: jax.Array | None = None,
-    bias: jax.Array | None = None,
     is_causal: bool = False,
+    visibility: Visibility | None = None,
+    bias: jax.Array | None = None,
     positions: jax.Array | None = None,
     dropout_key: jax.Array | None = None,
     return_weights: bool = False,
   ):
     _validate.float_array("x", x, "[B, T, D]", 3)
     _validate.axis_size("x", x, 2, self.in_features, f"[B, T, D={self.in_features}]")
-    q_pos = jnp.arange(x.shape[1]) if positions is None else positions
+    B, T = x.shape[:2]
+    S = T
+    if context is not None:
+      if not isinstance(context, ContextKV):
+        _validate.float_array("context", context, "[B, S, D_kv]", 3)
+      keys = context.key if isinstance(context, ContextKV) else context  # [B, S, ...]
+      if keys.shape[0] != B:
+        raise ValueError(f"context batch {keys.shape[0]} must equal x batch {B}")
+      S = keys.shape[1]
+    visibility = take(
+      visibility,
+      B,
+      T,
+      S,
+      what="MultiHeadAttention",
+      key_mask=key_mask,
+      segment_ids=segment_ids,
+      key_segment_ids=key_segment_ids,
+      causal=is_causal,
+    )
+    self._check_served(visibility, bias, dropout_key, return_weights)
+    q_pos = jnp.arange(T) if positions is None else positions
     if context is None:  # self-attention
       k, v = self._keys_values(x, q_pos)
     else:
       k, v = context if isinstance(context, ContextKV) else self.project_context(context)
-      if k.shape[0] != x.shape[0]:
-        raise ValueError(f"context batch {k.shape[0]} must equal x batch {x.shape[0]}")
     q = self._queries(x, q_pos)
     if self.implementation != "dense":
-      plain = (
-        mask is None
-        and bias is None
-        and key_segment_ids is None
-        and not return_weights
-        and (self.dropout_rate == 0 or dropout_key is None)
-      )
-      if plain:
-        out = fused_attention(
-          q, k, v, key_mask=key_mask, segment_ids=segment_ids, is_causal=is_causal, implementation=self.implementation
-        )
-        return self.out(out)
-      if self.implementation != "auto":
-        raise ValueError(
-          f"implementation={self.implementation!r} serves attention with key_mask and is_causal alone (no mask, "
-          "bias, attention dropout or returned weights); use 'dense' or 'auto' for this call"
-        )
-    if key_mask is not None:  # the dense path checks it here; fused_attention checks its own
-      check_key_mask(key_mask, k.shape[0], k.shape[1])
-      padding = key_mask[:, None, None, :]  # [B, 1, 1, S]
-      mask = padding if mask is None else mask & padding
-    if key_segment_ids is not None and segment_ids is None:
-      raise ValueError("key_segment_ids needs segment_ids, the queries' [B, T] segment ids")
-    if segment_ids is not None:
-      if key_segment_ids is None:
-        check_segment_ids(segment_ids, q.shape[0], q.shape[1], k.shape[1])
-      else:
-        check_cross_segment_ids(segment_ids, key_segment_ids, q.shape[0], q.shape[1], k.shape[1])
-      segments = segment_mask(segment_ids, key_segment_ids)  # [B, 1, T, S]
-      mask = segments if mask is None else mask & segments
+      out = attend_fused(q, k, v, visibility.key_mask, visibility.segment_ids, visibility.causal, self.implementation)
+      return self.out(out)
     result = dot_product_attention(
       q,
       k,
       v,
-      mask=mask,
+      mask=visibility.dense_mask(),
       bias=bias,
-      is_causal=is_causal,
+      is_causal=visibility.causal,
       return_weights=return_weights,
       dropout_rate=self.dropout_rate,
       dropout_key=dropout_key,
@@ -223,6 +215,26 @@ class MultiHeadAttention(nnx.Module):
       out, weights = result
       return self.out(out), weights
     return self.out(result)
+
+  def _check_served(self, visibility: Visibility, bias, dropout_key, return_weights: bool) -> None:
+    """A fused path serves padding, segment ids and causality alone: anything else is refused."""
+    if self.implementation == "dense":
+      return
+    unserved = [
+      name
+      for name, asked in (
+        ("bias", bias is not None),
+        ("key_segment_ids", visibility.key_segment_ids is not None),
+        ("return_weights", return_weights),
+        ("attention dropout (a dropout_key with dropout_rate > 0)", self.dropout_rate > 0 and dropout_key is not None),
+      )
+      if asked
+    ]
+    if unserved:
+      raise ValueError(
+        f"this attention runs implementation={self.implementation!r}, which serves key padding, segment ids and "
+        f"causal masking alone, not {unserved}: build it with implementation='dense' for such calls"
+      )
 
   def init_cache(self, batch: int, max_length: int, dtype=jnp.float32) -> KVCache:
     shape = (batch, max_length, self.num_heads, self.head_dim)

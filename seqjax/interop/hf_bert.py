@@ -12,6 +12,7 @@ tensor. PyTorch nn.Linear layout (weight [out, in]); names, with N = block index
 """
 
 from seqjax.interop.hf_layout import (
+  PLAIN_BLOCK,
   Rule,
   Tied,
   heads_in,
@@ -19,6 +20,7 @@ from seqjax.interop.hf_layout import (
   linear,
   norm,
   require,
+  require_block,
   same,
   size,
   sizes_from_hf,
@@ -45,20 +47,21 @@ def config_from_hf(hf: dict) -> BertConfig:
     vocab_size=size(hf, "vocab_size"),
     max_length=size(hf, "max_position_embeddings"),
     type_vocab_size=hf.get("type_vocab_size", 2),
-    dropout_rate=rates.pop(),
+    dropout_rate=rates.pop(),  # BertConfig's flat dropout_rate: both rates
     **sizes_from_hf(hf),
   )
 
 
 def config_to_hf(config: BertConfig) -> dict:
+  require_block(config.block, {"norm": "post", "activation": "gelu", **PLAIN_BLOCK}, "BERT")
   return {
     "architectures": ["BertForPreTraining"],
     "model_type": "bert",
     "vocab_size": config.vocab_size,
     "max_position_embeddings": config.max_length,
     "type_vocab_size": config.type_vocab_size,
-    "hidden_dropout_prob": config.dropout_rate,
-    "attention_probs_dropout_prob": config.dropout_rate,
+    "hidden_dropout_prob": config.block.dropout_rate,
+    "attention_probs_dropout_prob": config.block.attention_dropout_rate,
     **sizes_to_hf(config),
     **REQUIRED,
   }
@@ -71,7 +74,7 @@ def model_config(model: BertForPreTraining) -> BertConfig:
 
 
 def rules(config: BertConfig) -> tuple[list[Rule], list[Tied]]:
-  N = config.num_heads
+  N = config.block.num_heads
   embed = "bert.embeddings"
   found = [
     same(f"{embed}.word_embeddings.weight", "bert/embed/tokens/embedding"),

@@ -23,7 +23,19 @@ import re
 
 import numpy as np
 
-from seqjax.interop.hf_layout import Rule, Tied, heads_out, linear, norm, require, same, size
+from seqjax.interop.hf_layout import (
+  PLAIN_BLOCK,
+  Rule,
+  Tied,
+  heads_out,
+  linear,
+  norm,
+  require,
+  require_block,
+  same,
+  size,
+)
+from seqjax.transformer.blocks import TransformerBlockConfig
 from seqjax.transformer.gpt import GPT, GPTConfig
 
 MODEL = GPT
@@ -62,39 +74,47 @@ def config_from_hf(hf: dict) -> GPTConfig:
   rates = {hf.get(name, 0.1) for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop")}
   if len(rates) != 1:
     raise ValueError(f"config.json: resid_pdrop, embd_pdrop and attn_pdrop must be equal for seqjax, got {rates}")
+  rate = rates.pop()
   dim = size(hf, "n_embd")
+  block = TransformerBlockConfig(
+    dim=dim,
+    num_heads=size(hf, "n_head"),
+    ff_dim=hf.get("n_inner") or 4 * dim,
+    norm="pre",
+    activation=ACTIVATIONS[activation],
+    dropout_rate=rate,
+    attention_dropout_rate=rate,
+    layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-5),
+  )
   return GPTConfig(
     vocab_size=size(hf, "vocab_size"),
     max_length=size(hf, "n_positions"),
-    dim=dim,
-    num_heads=size(hf, "n_head"),
     num_layers=size(hf, "n_layer"),
-    ff_dim=hf.get("n_inner") or 4 * dim,
-    dropout_rate=rates.pop(),
-    activation=ACTIVATIONS[activation],
-    layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-5),
     tie_embeddings=hf.get("tie_word_embeddings", True),
+    block=block,
   )
 
 
 def config_to_hf(config: GPTConfig) -> dict:
   if config.position != "learned":
     raise ValueError(f"model: GPT-2 has learned positions; this GPT has position={config.position!r}")
-  activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[config.activation]
+  block = config.block
+  require_block(block, {"norm": "pre", **PLAIN_BLOCK}, "GPT-2")
+  activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[block.activation]
   return {
     "architectures": ["GPT2LMHeadModel"],
     "model_type": "gpt2",
     "vocab_size": config.vocab_size,
     "n_positions": config.max_length,
-    "n_embd": config.dim,
-    "n_head": config.num_heads,
+    "n_embd": block.dim,
+    "n_head": block.num_heads,
     "n_layer": config.num_layers,
-    "n_inner": config.ff_dim,
+    "n_inner": block.ff_dim,
     "activation_function": activation,
-    "resid_pdrop": config.dropout_rate,
-    "embd_pdrop": config.dropout_rate,
-    "attn_pdrop": config.dropout_rate,
-    "layer_norm_epsilon": config.layer_norm_epsilon,
+    "resid_pdrop": block.dropout_rate,
+    "embd_pdrop": block.dropout_rate,
+    "attn_pdrop": block.attention_dropout_rate,
+    "layer_norm_epsilon": block.layer_norm_epsilon,
     "tie_word_embeddings": config.tie_embeddings,
     **ATTENTION_SCALING,
   }
@@ -106,7 +126,7 @@ def model_config(model: GPT) -> GPTConfig:
 
 def _fused_qkv(hf: str, ours: str, config: GPTConfig) -> list[Rule]:
   """c_attn [D, 3D] (q | k | v, Conv1D layout) and its bias [3D] -> three per-head projections."""
-  N, D = config.num_heads, config.dim
+  N, D = config.block.num_heads, config.block.dim
   names = [f"{ours}/{n}" for n in ("query", "key", "value")]
   return [
     Rule(
@@ -125,7 +145,7 @@ def _fused_qkv(hf: str, ours: str, config: GPTConfig) -> list[Rule]:
 
 
 def rules(config: GPTConfig) -> tuple[list[Rule], list[Tied]]:
-  N = config.num_heads
+  N = config.block.num_heads
   found = [
     same("transformer.wte.weight", "embed/tokens/embedding"),
     same("transformer.wpe.weight", "embed/positions/table"),

@@ -103,7 +103,29 @@ def sizes_from_hf(hf: dict) -> dict:
 
 
 def sizes_to_hf(config) -> dict:
-  return {theirs: getattr(config, ours) for ours, theirs in ENCODER_SIZES.items()}
+  """A model config's sizes (num_layers its own, the others its block's) -> transformers' keys."""
+  return {
+    theirs: getattr(config if ours == "num_layers" else config.block, ours) for ours, theirs in ENCODER_SIZES.items()
+  }
+
+
+# TransformerBlockConfig fields that every Hugging Face layout here computes only at these values
+PLAIN_BLOCK = {
+  "use_bias": True,
+  "norm_type": "layer",
+  "head_dim": None,
+  "gated_feed_forward": False,
+  "attention_logit_scale": None,
+}
+
+
+def require_block(block, required: dict, model: str) -> None:
+  """Refuses to write a model whose block (a TransformerBlockConfig) the `model` layout cannot
+  hold: each `required` field must have its value."""
+  for name, expected in required.items():
+    value = getattr(block, name)
+    if value != expected:
+      raise ValueError(f"model: {model} computes block {name}={expected!r}; this model's block has {value!r}")
 
 
 def require(hf: dict, required: dict, model: str) -> None:

@@ -57,27 +57,27 @@ def config_from_hf(hf: dict) -> EncoderDecoderConfig:
 
 
 def config_to_hf(config: EncoderDecoderConfig) -> dict:
-  expected = t5_like(**{k: getattr(config, k) for k in T5_FREE})
+  expected = t5_like(**{k: getattr(config, k) for k in T5_FREE})  # the block's fields read through config
   if config != expected:
-    differing = sorted(
-      k for k in EncoderDecoderConfig.__dataclass_fields__ if getattr(config, k) != getattr(expected, k)
-    )
-    raise ValueError(f"model: this EncoderDecoder is not a T5 (t5_like differs in {differing})")
-  activation = {v: k for k, v in ACTIVATIONS.items() if k != "gelu_pytorch_tanh"}[config.activation]
+    differing = [k for k in config.__dataclass_fields__ if k != "block" and getattr(config, k) != getattr(expected, k)]
+    differing += [f"block.{k}" for k in config.block.__dataclass_fields__ if getattr(config, k) != getattr(expected, k)]
+    raise ValueError(f"model: this EncoderDecoder is not a T5 (t5_like differs in {sorted(differing)})")
+  block = config.block
+  activation = {v: k for k, v in ACTIVATIONS.items() if k != "gelu_pytorch_tanh"}[block.activation]
   return {
     "architectures": ["T5ForConditionalGeneration"],
     "model_type": "t5",
     "is_encoder_decoder": True,
     "vocab_size": config.vocab_size,
-    "d_model": config.dim,
-    "num_heads": config.num_heads,
+    "d_model": block.dim,
+    "num_heads": block.num_heads,
     "d_kv": head_dim(config),
-    "d_ff": config.ff_dim,
+    "d_ff": block.ff_dim,
     "num_layers": config.num_encoder_layers,
     "num_decoder_layers": config.num_decoder_layers,
-    "feed_forward_proj": ("gated-" if config.gated_feed_forward else "") + activation,
-    "dropout_rate": config.dropout_rate,
-    "layer_norm_epsilon": config.layer_norm_epsilon,
+    "feed_forward_proj": ("gated-" if block.gated_feed_forward else "") + activation,
+    "dropout_rate": block.dropout_rate,
+    "layer_norm_epsilon": block.layer_norm_epsilon,
     "tie_word_embeddings": not config.separate_head,
     "scale_decoder_outputs": config.scale_decoder_output,
     "relative_attention_num_buckets": config.relative_buckets,
@@ -88,7 +88,7 @@ def config_to_hf(config: EncoderDecoderConfig) -> dict:
   }
 
 
-T5_FREE = (  # the EncoderDecoderConfig fields a T5 checkpoint sets; every other field is t5_like's
+T5_FREE = (  # the EncoderDecoderConfig fields (and its block's) a T5 checkpoint sets; every other is t5_like's
   "vocab_size", "dim", "num_heads", "head_dim", "ff_dim", "num_encoder_layers", "num_decoder_layers", "activation",
   "gated_feed_forward", "dropout_rate", "layer_norm_epsilon", "separate_head", "scale_decoder_output",
   "relative_buckets", "relative_max_distance", "max_length", "attention_implementation",
@@ -96,7 +96,7 @@ T5_FREE = (  # the EncoderDecoderConfig fields a T5 checkpoint sets; every other
 
 
 def head_dim(config: EncoderDecoderConfig) -> int:
-  return config.head_dim or config.dim // config.num_heads
+  return config.block.head_dim or config.block.dim // config.block.num_heads
 
 
 def model_config(model: EncoderDecoder) -> EncoderDecoderConfig:
@@ -104,7 +104,7 @@ def model_config(model: EncoderDecoder) -> EncoderDecoderConfig:
 
 
 def _attention(hf: str, ours: str, config: EncoderDecoderConfig) -> list[Rule]:
-  N = config.num_heads
+  N = config.block.num_heads
   found = [
     rule
     for x, name in (("q", "query"), ("k", "key"), ("v", "value"))
@@ -116,7 +116,7 @@ def _attention(hf: str, ours: str, config: EncoderDecoderConfig) -> list[Rule]:
 def _feed_forward(hf: str, ours: str, config: EncoderDecoderConfig) -> list[Rule]:
   wi = (
     linear(f"{hf}.wi_0", f"{ours}/inner", bias=False) + linear(f"{hf}.wi_1", f"{ours}/gate", bias=False)
-    if config.gated_feed_forward
+    if config.block.gated_feed_forward
     else linear(f"{hf}.wi", f"{ours}/inner", bias=False)
   )
   return wi + linear(f"{hf}.wo", f"{ours}/outer", bias=False)

@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from seqjax.interop.hf_layout import (
+  PLAIN_BLOCK,
   Rule,
   Tied,
   heads_in,
@@ -24,6 +25,7 @@ from seqjax.interop.hf_layout import (
   linear,
   norm,
   require,
+  require_block,
   same,
   size,
   sizes_from_hf,
@@ -69,6 +71,8 @@ def config_from_hf(hf: dict) -> ViTConfig:
 
 
 def config_to_hf(config: ViTConfig) -> dict:
+  plain_vit = {"norm": "pre", "activation": "gelu", "attention_dropout_rate": 0.0, **PLAIN_BLOCK}
+  require_block(config.block, plain_vit, "ViT")
   return {
     "architectures": ["ViTForImageClassification"],
     "model_type": "vit",
@@ -78,7 +82,7 @@ def config_to_hf(config: ViTConfig) -> dict:
     **sizes_to_hf(config),
     "id2label": {str(i): f"LABEL_{i}" for i in range(config.num_classes)},
     "label2id": {f"LABEL_{i}": i for i in range(config.num_classes)},
-    "hidden_dropout_prob": config.dropout_rate,
+    "hidden_dropout_prob": config.block.dropout_rate,
     **REQUIRED,
   }
 
@@ -89,7 +93,7 @@ def model_config(model: ViT) -> ViTConfig:
 
 def _patch_embedding(config: ViTConfig) -> Rule:
   """Conv weight [D, C, P, P] <-> the linear kernel over NHWC patches [P * P * C, D]."""
-  P, C, D = config.patch_size, config.channels, config.dim
+  P, C, D = config.patch_size, config.channels, config.block.dim
   return Rule(
     "vit.embeddings.patch_embeddings.projection.weight",
     ("patch_embed/kernel",),
@@ -99,7 +103,7 @@ def _patch_embedding(config: ViTConfig) -> Rule:
 
 
 def rules(config: ViTConfig) -> tuple[list[Rule], list[Tied]]:
-  N = config.num_heads
+  N = config.block.num_heads
   found = [
     same("vit.embeddings.cls_token", "class_token"),
     same("vit.embeddings.position_embeddings", "position"),

@@ -1,7 +1,7 @@
 """Transformer models built from one set of parts (`blocks.py`): encoder-decoder, GPT, BERT, ViT."""
 
 from seqjax.transformer.bert import BertConfig, BertForPreTraining, BertModel, mask_tokens
-from seqjax.transformer.blocks import FeedForward, TransformerBlock, TransformerStack
+from seqjax.transformer.blocks import FeedForward, TransformerBlock, TransformerBlockConfig, TransformerStack
 from seqjax.transformer.encoder_decoder import EncoderDecoder, EncoderDecoderConfig, t5_like
 from seqjax.transformer.gpt import GPT, GPTConfig
 from seqjax.transformer.vit import ViT, ViTConfig, patchify
@@ -16,6 +16,7 @@ __all__ = [
   "FeedForward",
   "GPTConfig",
   "TransformerBlock",
+  "TransformerBlockConfig",
   "TransformerStack",
   "ViT",
   "ViTConfig",

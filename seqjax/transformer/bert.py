@@ -1,40 +1,50 @@
 """Encoder-only Transformer (BERT; Devlin et al. 2019): bidirectional encoder, masked-LM and next-sentence heads."""
 
 import dataclasses
+import typing
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.core import check_segment_ids
 from seqjax.attention.positional import segment_positions
+from seqjax.attention.visibility import Visibility
 from seqjax.dropout import split_key
-from seqjax.transformer.blocks import ACTIVATIONS, TransformerStack
-from seqjax.transformer.config_checks import check_transformer
+from seqjax.transformer.blocks import ACTIVATIONS, TransformerBlockConfig, TransformerStack
 from seqjax.transformer.embedding import TextEmbedding
+from seqjax.transformer.model_config import check_model, embeds_block
 from seqjax.transformer.norms import layer_norm
 
 
+@embeds_block
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
-  """Defaults are BERT-base (109,482,240 parameters for the encoder with pooler)."""
+  """Defaults are BERT-base (109,482,240 parameters for the encoder with pooler). The block's fields
+  may be given flat (`model_config.embeds_block`); dropout_rate (the embedding's, and every
+  block's) then sets attention_dropout_rate too."""
 
   vocab_size: int = 30522
   max_length: int = 512
   type_vocab_size: int = 2
-  dim: int = 768
-  num_heads: int = 12
   num_layers: int = 12
-  ff_dim: int = 3072
-  dropout_rate: float = 0.1
-  layer_norm_epsilon: float = 1e-12
-  # or "auto": the fastest path of seqjax.attention.fused_attention, padded batches included
-  # (calls with attention dropout, i.e. training with a dropout key, stay dense)
-  attention_implementation: str = "dense"
+  block: TransformerBlockConfig = TransformerBlockConfig(
+    dim=768,
+    num_heads=12,
+    ff_dim=3072,
+    norm="post",
+    activation="gelu",
+    dropout_rate=0.1,
+    attention_dropout_rate=0.1,
+    layer_norm_epsilon=1e-12,
+    # or "auto": the fastest path of seqjax.attention.fused_attention, padded batches included
+    # (resolved to dense while attention_dropout_rate > 0: MultiHeadAttention)
+    attention_implementation="dense",
+  )
+  flat_aliases: typing.ClassVar = {"dropout_rate": ("dropout_rate", "attention_dropout_rate")}
 
   def check(self) -> "BertConfig":
-    check_transformer(self, positive=("vocab_size", "max_length", "num_layers"))
+    check_model(self, positive=("vocab_size", "max_length", "num_layers"))
     _validate.nonnegative_int("type_vocab_size", self.type_vocab_size)
     return self
 
@@ -44,44 +54,39 @@ class BertModel(nnx.Module):
 
   def __init__(self, config: BertConfig, *, rngs: nnx.Rngs):
     self.config = config.check()
+    block = config.block
     self.embed = TextEmbedding(
       config.vocab_size,
-      config.dim,
+      block.dim,
       max_length=config.max_length,
       position="learned",
       type_vocab_size=config.type_vocab_size,
-      layer_norm_epsilon=config.layer_norm_epsilon,
-      dropout_rate=config.dropout_rate,
+      layer_norm_epsilon=block.layer_norm_epsilon,
+      dropout_rate=block.dropout_rate,
       rngs=rngs,
     )
-    self.encoder = TransformerStack(
-      config.num_layers,
-      dim=config.dim,
-      num_heads=config.num_heads,
-      ff_dim=config.ff_dim,
-      norm="post",
-      activation="gelu",
-      dropout_rate=config.dropout_rate,
-      attention_dropout_rate=config.dropout_rate,
-      layer_norm_epsilon=config.layer_norm_epsilon,
-      attention_implementation=config.attention_implementation,
-      rngs=rngs,
-    )
-    self.pooler = nnx.Linear(config.dim, config.dim, rngs=rngs)
+    self.encoder = TransformerStack(config.num_layers, block=block, rngs=rngs)
+    self.pooler = nnx.Linear(block.dim, block.dim, rngs=rngs)
 
   def __call__(self, tokens, *, token_types=None, attention_mask=None, segment_ids=None, dropout_key=None):
-    """segment_ids [B, T] int >= 0: several sequences packed in a row, each a contiguous run that
-    attends to itself alone and is positioned from 0, as if alone (pooled reads position 0 only:
-    the first sequence's [CLS])."""
+    """attention_mask [B, T] bool: False on padding, never attended to. segment_ids [B, T] int >= 0:
+    several sequences packed in a row, each a contiguous run that attends to itself alone and is
+    positioned from 0, as if alone (pooled reads position 0 only: the first sequence's [CLS])."""
+    _validate.token_ids("tokens", tokens, self.config.vocab_size)
     keys = split_key(dropout_key)
-    positions = None
-    if segment_ids is not None:
-      check_segment_ids(segment_ids, *tokens.shape, tokens.shape[1])
-      positions = segment_positions(segment_ids)  # [B, T]
+    B, T = tokens.shape
+    masks = Visibility.checked(  # once, for every block
+      B,
+      T,
+      T,
+      key_mask=attention_mask,
+      segment_ids=segment_ids,
+      names={"key_mask": "attention_mask"},
+      mask_axes="[B, T]",
+    )
+    positions = None if segment_ids is None else segment_positions(segment_ids)  # [B, T]
     x = self.embed(tokens, positions=positions, token_types=token_types, dropout_key=keys[0])
-    if attention_mask is not None:
-      _validate.bool_mask("attention_mask", attention_mask, tokens.shape, axes="[B, T]")
-    x = self.encoder(x, mask=attention_mask, segment_ids=segment_ids, dropout_key=keys[1])
+    x = self.encoder(x, visibility=masks, dropout_key=keys[1])
     return x, jnp.tanh(self.pooler(x[:, 0]))  # pooled: the [CLS] position
 
 
@@ -93,10 +98,11 @@ class BertForPreTraining(nnx.Module):
 
   def __init__(self, config: BertConfig, *, next_sentence: bool = True, rngs: nnx.Rngs):
     self.bert = BertModel(config, rngs=rngs)
-    self.transform = nnx.Linear(config.dim, config.dim, rngs=rngs)
-    self.transform_norm = layer_norm(config.dim, epsilon=config.layer_norm_epsilon, rngs=rngs)
+    dim = config.block.dim
+    self.transform = nnx.Linear(dim, dim, rngs=rngs)
+    self.transform_norm = layer_norm(dim, epsilon=config.block.layer_norm_epsilon, rngs=rngs)
     self.mlm_bias = nnx.Param(jnp.zeros((config.vocab_size,)))
-    self.next_sentence = nnx.Linear(config.dim, 2, rngs=rngs) if next_sentence else None
+    self.next_sentence = nnx.Linear(dim, 2, rngs=rngs) if next_sentence else None
 
   @property
   def zero_gradient_params(self) -> tuple[tuple[str, ...], ...]:

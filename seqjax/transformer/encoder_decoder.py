@@ -8,56 +8,60 @@ import jax.numpy as jnp
 from flax import nnx
 
 from seqjax import _validate
-from seqjax.attention.core import check_cross_segment_ids, check_segment_ids
+from seqjax.attention.core import check_key_mask
 from seqjax.attention.multihead import ContextKV, KVCache
 from seqjax.attention.positional import RelativePositionBias, segment_positions
+from seqjax.attention.visibility import Visibility
 from seqjax.dropout import split_key
-from seqjax.transformer.blocks import TransformerStack
-from seqjax.transformer.config_checks import check_transformer
+from seqjax.transformer.blocks import TransformerBlockConfig, TransformerStack
 from seqjax.transformer.embedding import TextEmbedding
-from seqjax.transformer.norms import NORM_TYPES
+from seqjax.transformer.model_config import check_model, embeds_block
 
 
+@embeds_block
 @dataclasses.dataclass(frozen=True)
 class EncoderDecoderConfig:
-  """Defaults are the 2017 base model (about 63M parameters with a 37,000-token shared vocabulary)."""
+  """Defaults are the 2017 base model (about 63M parameters with a 37,000-token shared vocabulary).
+  The block's fields (norm, activation, dropout_rate, ...) may be given flat
+  (`model_config.embeds_block`); dropout_rate is also the embeddings'."""
 
   vocab_size: int = 37000
-  dim: int = 512
-  num_heads: int = 8
-  ff_dim: int = 2048
   num_encoder_layers: int = 6
   num_decoder_layers: int = 6
   max_length: int = 512
   position: str = "sinusoidal"  # "sinusoidal", "learned" or "relative" (T5's bucketed bias)
-  norm: str = "post"  # "post" (2017) or "pre" (T5)
-  activation: str = "relu"
-  dropout_rate: float = 0.1
-  use_bias: bool = True
+  # embeddings times sqrt(dim) (Vaswani et al. 2017, section 3.4); None: True exactly for sinusoidal positions
+  scale_embeddings: bool | None = None
   tie_embeddings: bool = True  # one matrix for source, target and pre-softmax projection
-  layer_norm_epsilon: float = 1e-6
-  attention_implementation: str = "dense"  # self-attention: or "auto" (seqjax.attention.fused_attention), padding kept
-  norm_type: str = "layer"  # or "rms" (T5)
-  head_dim: int | None = None  # per head; None: dim // num_heads (T5-3B/11B set it apart)
-  gated_feed_forward: bool = False  # GLU feed-forward (T5 v1.1, mT5; with activation "gelu_tanh": GEGLU)
   separate_head: bool = False  # with tie_embeddings: source and target share the embedding, the output layer is its own
   scale_decoder_output: bool = False  # the decoder's output times dim^-0.5 before the output layer (T5 v1.0)
   relative_buckets: int = 32  # position "relative": T5's bucket count and largest distance told apart
   relative_max_distance: int = 128
-  attention_logit_scale: float | None = None  # None: 1 / sqrt(head dim); T5: 1.0 (unscaled)
   final_norm: bool | None = None  # a norm after each stack; None: pre-LN only (post-LN + True: torch's)
+  # attention_implementation is the self-attention's: with "auto", padding keeps the fused path
+  # (seqjax.attention.fused_attention); cross-attention is dense
+  block: TransformerBlockConfig = TransformerBlockConfig(
+    dim=512, num_heads=8, ff_dim=2048, norm="post", activation="relu", dropout_rate=0.1, layer_norm_epsilon=1e-6
+  )
+
+  def __post_init__(self):
+    if self.scale_embeddings is None:  # the field always holds what the model does
+      object.__setattr__(self, "scale_embeddings", self.position == "sinusoidal")
 
   def check(self) -> "EncoderDecoderConfig":
-    check_transformer(
+    check_model(
       self,
       positive=("vocab_size", "max_length", "num_encoder_layers", "num_decoder_layers", "relative_buckets",
                 "relative_max_distance"),
       position=("sinusoidal", "learned", "relative"),
-      norm=("post", "pre"),
-      norm_type=NORM_TYPES,
     )  # fmt: skip
-    if self.head_dim is not None:
-      _validate.positive_int("head_dim", self.head_dim)
+    _validate.fields(self, booleans=("scale_embeddings", "tie_embeddings", "separate_head", "scale_decoder_output"))
+    runs = self.block.self_attention_implementation()
+    if self.position == "relative" and runs != "dense":
+      raise ValueError(
+        "position='relative' adds a bias to the attention logits, which only the dense attention serves; "
+        f"attention_implementation={self.block.attention_implementation!r} runs {runs!r} here: use 'dense'"
+      )
     return self
 
 
@@ -66,16 +70,14 @@ def t5_like(**overrides) -> EncoderDecoderConfig:
   unscaled attention logits (attention_logit_scale 1.0).
   T5 v1.0 adds scale_decoder_output=True; v1.1 gated_feed_forward=True, activation="gelu_tanh",
   separate_head=True (seqjax.interop.from_pretrained sets these from a checkpoint's config)."""
-  return EncoderDecoderConfig(
-    **{"position": "relative", "norm": "pre", "norm_type": "rms", "use_bias": False, "attention_logit_scale": 1.0}
-    | overrides
-  )
+  t5 = {"position": "relative", "scale_embeddings": False}
+  t5 |= {"norm": "pre", "norm_type": "rms", "use_bias": False, "attention_logit_scale": 1.0}  # the block's
+  return EncoderDecoderConfig(**t5 | overrides)
 
 
 def check_source_mask(src_mask: jax.Array | None, shape: tuple[int, int]) -> None:
-  """src_mask: None or [B, S] bool, True on real tokens."""
-  if src_mask is not None:
-    _validate.bool_mask("src_mask", src_mask, shape)
+  """src_mask: None or [B, S] bool, True on real tokens, at least one in every row."""
+  check_key_mask(src_mask, *shape, name="src_mask")
 
 
 class EncoderDecoderState(NamedTuple):
@@ -107,41 +109,24 @@ class EncoderDecoder(nnx.Module):
     def embedding():
       return TextEmbedding(
         config.vocab_size,
-        config.dim,
+        config.block.dim,
         max_length=config.max_length,
         position=None if relative else config.position,
-        scale=config.position == "sinusoidal",
-        dropout_rate=config.dropout_rate,
+        scale=config.scale_embeddings,
+        dropout_rate=config.block.dropout_rate,
         rngs=rngs,
       )
 
-    def stack(num_layers, cross_attention):
+    def stack(num_layers, decoder):
       return TransformerStack(
-        num_layers,
-        causal=cross_attention,  # the decoder
-        dim=config.dim,
-        num_heads=config.num_heads,
-        ff_dim=config.ff_dim,
-        cross_attention=cross_attention,
-        norm=config.norm,
-        activation=config.activation,
-        dropout_rate=config.dropout_rate,
-        use_bias=config.use_bias,
-        layer_norm_epsilon=config.layer_norm_epsilon,
-        attention_implementation=config.attention_implementation,
-        norm_type=config.norm_type,
-        head_dim=config.head_dim,
-        gated=config.gated_feed_forward,
-        final_norm=config.final_norm,
-        attention_logit_scale=config.attention_logit_scale,
-        rngs=rngs,
+        num_layers, block=config.block, causal=decoder, cross_attention=decoder, final_norm=config.final_norm, rngs=rngs
       )
 
     def relative_bias(bidirectional):
       if not relative:
         return None
       return RelativePositionBias(
-        config.num_heads,
+        config.block.num_heads,
         bidirectional=bidirectional,
         num_buckets=config.relative_buckets,
         max_distance=config.relative_max_distance,
@@ -150,36 +135,39 @@ class EncoderDecoder(nnx.Module):
 
     self.source_embed = embedding()
     self.target_embed = None if config.tie_embeddings else embedding()
-    self.encoder = stack(config.num_encoder_layers, cross_attention=False)
-    self.decoder = stack(config.num_decoder_layers, cross_attention=True)
+    self.encoder = stack(config.num_encoder_layers, decoder=False)
+    self.decoder = stack(config.num_decoder_layers, decoder=True)
     self.encoder_bias = relative_bias(bidirectional=True)
     self.decoder_bias = relative_bias(bidirectional=False)
     own_head = config.separate_head or not config.tie_embeddings
-    self.head = nnx.Linear(config.dim, config.vocab_size, use_bias=False, rngs=rngs) if own_head else None
+    dim = config.block.dim
+    self.head = nnx.Linear(dim, config.vocab_size, use_bias=False, rngs=rngs) if own_head else None
 
   def _target_embed(self):
     return self.source_embed if self.target_embed is None else self.target_embed
 
   def _logits(self, x):
-    x = x * self.config.dim**-0.5 if self.config.scale_decoder_output else x
+    x = x * self.config.block.dim**-0.5 if self.config.scale_decoder_output else x
     return self.source_embed.attend(x) if self.head is None else self.head(x)
 
   def encode(self, src: jax.Array, *, src_mask=None, src_segment_ids=None, dropout_key=None) -> jax.Array:
     """src [B, S] -> memory [B, S, D]; padding (src_mask False) is never attended to."""
-    return self._encoder_pass(src, src_mask, dropout_key, segment_ids=src_segment_ids)[0]
+    return self._encoder_pass(src, self._source_visibility(src, src_mask, src_segment_ids), dropout_key)[0]
 
   def decode(self, tgt, memory, *, src_mask=None, src_segment_ids=None, tgt_segment_ids=None, dropout_key=None):
     """tgt [B, T] (shifted right) attending causally to itself and to memory -> logits [B, T, V].
     Packed pairs need both segment ids (see the class)."""
-    segment_ids = (src_segment_ids, tgt_segment_ids)
-    return self._logits(self._decoder_pass(tgt, memory, src_mask, dropout_key, segment_ids=segment_ids)[0])
+    masks = self._target_visibility(tgt, memory, src_mask, src_segment_ids, tgt_segment_ids)
+    return self._logits(self._decoder_pass(tgt, memory, *masks, dropout_key)[0])
 
   def attention_weights(self, src: jax.Array, tgt: jax.Array, *, src_mask: jax.Array | None = None) -> dict:
     """The attention weights of a teacher-forced pass (no dropout), per layer, first layer first:
     {"encoder": [L_enc, B, N, S, S], "decoder": [L_dec, B, N, T, T] (causal),
-    "cross": [L_dec, B, N, T, S] (zero on the source's padding)}."""
-    memory, _, encoder = self._encoder_pass(src, src_mask, None, return_weights=True)
-    _, _, decoder = self._decoder_pass(tgt, memory, src_mask, None, return_weights=True)
+    "cross": [L_dec, B, N, T, S] (zero on the source's padding)}. The attention must run dense
+    (attention_implementation "dense", or "auto" resolved to it): no fused path returns weights."""
+    memory, _, encoder = self._encoder_pass(src, self._source_visibility(src, src_mask, None), None, True)
+    masks = self._target_visibility(tgt, memory, src_mask, None, None)
+    _, _, decoder = self._decoder_pass(tgt, memory, *masks, None, True)
     stacked = lambda name, blocks: jnp.stack([w[name] for w in blocks])  # noqa: E731
     return {
       "encoder": stacked("self", encoder),
@@ -187,45 +175,50 @@ class EncoderDecoder(nnx.Module):
       "cross": stacked("cross", decoder),
     }
 
-  def _encoder_pass(self, src, src_mask, dropout_key, *, segment_ids=None, return_weights=False) -> tuple:
+  def _source_visibility(self, src, src_mask, src_segment_ids) -> Visibility:
+    """The encoder's masks, checked once for all its blocks."""
+    _validate.token_ids("src", src, self.config.vocab_size)
+    names = {"key_mask": "src_mask", "segment_ids": "src_segment_ids"}
+    return Visibility.checked(*src.shape, src.shape[1], key_mask=src_mask, segment_ids=src_segment_ids, names=names)
+
+  def _target_visibility(self, tgt, memory, src_mask, src_ids, tgt_ids) -> tuple[Visibility, Visibility]:
+    """The decoder's masks, checked once for all its blocks: (self-attention's, causal;
+    cross-attention's, over memory)."""
+    _validate.token_ids("tgt", tgt, self.config.vocab_size)
+    B, T = tgt.shape
+    if B != memory.shape[0]:
+      raise ValueError(f"tgt batch {B} must equal the source batch {memory.shape[0]}")
+    if (src_ids is None) != (tgt_ids is None):
+      raise ValueError("packed pairs need both src_segment_ids [B, S] and tgt_segment_ids [B, T], or neither")
+    own = Visibility.checked(B, T, T, segment_ids=tgt_ids, causal=True, names={"segment_ids": "tgt_segment_ids"})
+    names = {"key_mask": "src_mask", "segment_ids": "tgt_segment_ids", "key_segment_ids": "src_segment_ids"}
+    S = memory.shape[1]
+    cross = Visibility.checked(B, T, S, key_mask=src_mask, segment_ids=tgt_ids, key_segment_ids=src_ids, names=names)
+    return own, cross
+
+  def _encoder_pass(self, src, masks: Visibility, dropout_key, return_weights=False) -> tuple:
     """The encoder stack's output on src: (memory [B, S, D], None[, per-block weights])."""
-    check_segment_ids(segment_ids, *src.shape, src.shape[1], name="src_segment_ids")
     keys = split_key(dropout_key)
+    segment_ids = masks.segment_ids
     within = None if segment_ids is None else segment_positions(segment_ids)  # [B, S]
     x = self.source_embed(src, positions=within, dropout_key=keys[0])
     positions = jnp.arange(src.shape[1])  # relative bias: distances within a run are the row's
     bias = None if self.encoder_bias is None else self.encoder_bias(positions, positions)
-    check_source_mask(src_mask, src.shape)
-    return self.encoder.run(
-      x, mask=src_mask, segment_ids=segment_ids, bias=bias, dropout_key=keys[1], return_weights=return_weights
-    )
+    return self.encoder.run(x, visibility=masks, bias=bias, dropout_key=keys[1], return_weights=return_weights)
 
-  def _decoder_pass(self, tgt, memory, src_mask, dropout_key, *, segment_ids=(None, None), return_weights=False):
-    """The decoder stack's output on tgt over memory: ([B, T, D], None[, per-block weights]).
-    segment_ids: (source's [B, S], target's [B, T]), both or neither."""
-    _validate.token_ids("tgt", tgt, self.config.vocab_size)
-    if tgt.shape[0] != memory.shape[0]:
-      raise ValueError(f"tgt batch {tgt.shape[0]} must equal the source batch {memory.shape[0]}")
-    check_source_mask(src_mask, memory.shape[:2])
-    src_ids, tgt_ids = segment_ids
-    if (src_ids is None) != (tgt_ids is None):
-      raise ValueError("packed pairs need both src_segment_ids [B, S] and tgt_segment_ids [B, T], or neither")
-    if tgt_ids is not None:
-      check_cross_segment_ids(
-        tgt_ids, src_ids, tgt.shape[0], tgt.shape[1], memory.shape[1], names=("tgt_segment_ids", "src_segment_ids")
-      )
+  def _decoder_pass(self, tgt, memory, own: Visibility, cross: Visibility, dropout_key, return_weights=False):
+    """The decoder stack's output on tgt over memory: ([B, T, D], None[, per-block weights])."""
     keys = split_key(dropout_key)
-    within = None if tgt_ids is None else segment_positions(tgt_ids)  # [B, T]
+    within = None if own.segment_ids is None else segment_positions(own.segment_ids)  # [B, T]
     x = self._target_embed()(tgt, positions=within, dropout_key=keys[0])
     positions = jnp.arange(tgt.shape[1])
     bias = None if self.decoder_bias is None else self.decoder_bias(positions, positions)
     return self.decoder.run(
       x,
-      segment_ids=tgt_ids,
+      visibility=own,
       bias=bias,
       memory=memory,
-      memory_mask=src_mask,
-      memory_segment_ids=src_ids,
+      memory_visibility=cross,
       dropout_key=keys[1],
       return_weights=return_weights,
     )

@@ -1,41 +1,50 @@
 """Decoder-only Transformer language model (GPT; Radford et al. 2018, 2019): causal self-attention blocks."""
 
 import dataclasses
+import typing
 from typing import NamedTuple
 
 import jax
 from flax import nnx
 
-from seqjax.attention.core import check_segment_ids
+from seqjax import _validate
 from seqjax.attention.multihead import KVCache
 from seqjax.attention.positional import segment_positions
+from seqjax.attention.visibility import Visibility
 from seqjax.dropout import split_key
-from seqjax.transformer.blocks import TransformerStack
-from seqjax.transformer.config_checks import check_transformer
+from seqjax.transformer.blocks import TransformerBlockConfig, TransformerStack
 from seqjax.transformer.embedding import TextEmbedding
+from seqjax.transformer.model_config import check_model, embeds_block
 
 
+@embeds_block
 @dataclasses.dataclass(frozen=True)
 class GPTConfig:
-  """Defaults are GPT-2 small (124,439,808 parameters with tied embeddings)."""
+  """Defaults are GPT-2 small (124,439,808 parameters with tied embeddings). The block's fields may
+  be given flat (`model_config.embeds_block`): GPTConfig(dim=32, num_heads=4, ff_dim=64, ...);
+  dropout_rate (the embedding's, and every block's) then sets attention_dropout_rate too."""
 
   vocab_size: int = 50257
   max_length: int = 1024
-  dim: int = 768
-  num_heads: int = 12
   num_layers: int = 12
-  ff_dim: int = 3072
-  dropout_rate: float = 0.1
   position: str = "learned"  # "learned", "sinusoidal" or "rope"
   tie_embeddings: bool = True
-  activation: str = "gelu_tanh"
-  layer_norm_epsilon: float = 1e-5
-  attention_implementation: str = "dense"  # or "auto": cuDNN flash on GPUs in bf16 (seqjax.attention.dispatch)
+  block: TransformerBlockConfig = TransformerBlockConfig(
+    dim=768,
+    num_heads=12,
+    ff_dim=3072,
+    norm="pre",
+    activation="gelu_tanh",
+    dropout_rate=0.1,
+    attention_dropout_rate=0.1,
+    layer_norm_epsilon=1e-5,
+    # "auto" (blockwise on a CPU) measured no faster at benchmarks.gpt's CPU shapes: results/bench/gpt_attention.md
+    attention_implementation="dense",
+  )
+  flat_aliases: typing.ClassVar = {"dropout_rate": ("dropout_rate", "attention_dropout_rate")}
 
   def check(self) -> "GPTConfig":
-    check_transformer(
-      self, positive=("vocab_size", "max_length", "num_layers"), position=("learned", "sinusoidal", "rope")
-    )
+    check_model(self, positive=("vocab_size", "max_length", "num_layers"), position=("learned", "sinusoidal", "rope"))
     return self
 
 
@@ -54,28 +63,15 @@ class GPT(nnx.Module):
     self.config = config
     self.embed = TextEmbedding(
       config.vocab_size,
-      config.dim,
+      config.block.dim,
       max_length=config.max_length,
       position=None if rope else config.position,
-      dropout_rate=config.dropout_rate,
+      dropout_rate=config.block.dropout_rate,
       rngs=rngs,
     )
-    self.stack = TransformerStack(
-      config.num_layers,
-      causal=True,
-      dim=config.dim,
-      num_heads=config.num_heads,
-      ff_dim=config.ff_dim,
-      norm="pre",
-      activation=config.activation,
-      dropout_rate=config.dropout_rate,
-      attention_dropout_rate=config.dropout_rate,
-      rope=rope,
-      layer_norm_epsilon=config.layer_norm_epsilon,
-      attention_implementation=config.attention_implementation,
-      rngs=rngs,
-    )
-    self.head = None if config.tie_embeddings else nnx.Linear(config.dim, config.vocab_size, use_bias=False, rngs=rngs)
+    self.stack = TransformerStack(config.num_layers, block=config.block, causal=True, rope=rope, rngs=rngs)
+    dim = config.block.dim
+    self.head = None if config.tie_embeddings else nnx.Linear(dim, config.vocab_size, use_bias=False, rngs=rngs)
 
   def _logits(self, x):
     return self.embed.attend(x) if self.head is None else self.head(x)
@@ -85,13 +81,13 @@ class GPT(nnx.Module):
   ) -> jax.Array:
     """segment_ids [B, T] int >= 0: several sequences packed in a row, each a contiguous run that
     attends to itself alone and is positioned from 0, as if alone."""
+    _validate.token_ids("tokens", tokens, self.config.vocab_size)
     keys = split_key(dropout_key)
-    positions = None
-    if segment_ids is not None:
-      check_segment_ids(segment_ids, *tokens.shape, tokens.shape[1])
-      positions = segment_positions(segment_ids)  # [B, T]
+    B, T = tokens.shape
+    masks = Visibility.checked(B, T, T, segment_ids=segment_ids, causal=True)  # checked once, for every block
+    positions = None if segment_ids is None else segment_positions(segment_ids)  # [B, T]
     x = self.embed(tokens, positions=positions, dropout_key=keys[0])  # [B, T, D]
-    x = self.stack(x, segment_ids=segment_ids, positions=positions, dropout_key=keys[1])
+    x = self.stack(x, visibility=masks, positions=positions, dropout_key=keys[1])
     return self._logits(x)  # [B, T, V]
 
   # ---- the decoding protocol (seqjax.decoding.protocol) ----------------------------------------

@@ -8,27 +8,27 @@ from flax import nnx
 
 from seqjax import _validate
 from seqjax.dropout import dropout, split_key
-from seqjax.transformer.blocks import TransformerStack
-from seqjax.transformer.config_checks import check_transformer
+from seqjax.transformer.blocks import TransformerBlockConfig, TransformerStack
+from seqjax.transformer.model_config import check_model, embeds_block
 
 
+@embeds_block
 @dataclasses.dataclass(frozen=True)
 class ViTConfig:
-  """Defaults are ViT-B/16 at 224 px with 1000 classes (86,567,656 parameters)."""
+  """Defaults are ViT-B/16 at 224 px with 1000 classes (86,567,656 parameters). The block's fields
+  may be given flat (`model_config.embeds_block`); its dropout_rate is also the embedding's."""
 
   image_size: int = 224
   patch_size: int = 16
   channels: int = 3
-  dim: int = 768
-  num_heads: int = 12
   num_layers: int = 12
-  ff_dim: int = 3072
   num_classes: int = 1000
-  dropout_rate: float = 0.0
-  layer_norm_epsilon: float = 1e-6
+  block: TransformerBlockConfig = TransformerBlockConfig(
+    dim=768, num_heads=12, ff_dim=3072, norm="pre", activation="gelu", dropout_rate=0.0, layer_norm_epsilon=1e-6
+  )
 
   def check(self) -> "ViTConfig":
-    check_transformer(self, positive=("image_size", "patch_size", "channels", "num_layers", "num_classes"))
+    check_model(self, positive=("image_size", "patch_size", "channels", "num_layers", "num_classes"))
     if self.image_size % self.patch_size:
       raise ValueError(f"image_size {self.image_size} must be divisible by patch_size {self.patch_size}")
     return self
@@ -49,21 +49,12 @@ class ViT(nnx.Module):
     config.check()
     num_patches = (config.image_size // config.patch_size) ** 2
     self.config = config
-    self.patch_embed = nnx.Linear(config.patch_size**2 * config.channels, config.dim, rngs=rngs)  # a strided conv
-    self.class_token = nnx.Param(jnp.zeros((1, 1, config.dim)))
-    self.position = nnx.Param(0.02 * jax.random.normal(rngs.params(), (1, num_patches + 1, config.dim)))
-    self.encoder = TransformerStack(
-      config.num_layers,
-      dim=config.dim,
-      num_heads=config.num_heads,
-      ff_dim=config.ff_dim,
-      norm="pre",
-      activation="gelu",
-      dropout_rate=config.dropout_rate,
-      layer_norm_epsilon=config.layer_norm_epsilon,
-      rngs=rngs,
-    )
-    self.head = nnx.Linear(config.dim, config.num_classes, rngs=rngs)
+    dim = config.block.dim
+    self.patch_embed = nnx.Linear(config.patch_size**2 * config.channels, dim, rngs=rngs)  # a strided conv
+    self.class_token = nnx.Param(jnp.zeros((1, 1, dim)))
+    self.position = nnx.Param(0.02 * jax.random.normal(rngs.params(), (1, num_patches + 1, dim)))
+    self.encoder = TransformerStack(config.num_layers, block=config.block, rngs=rngs)
+    self.head = nnx.Linear(dim, config.num_classes, rngs=rngs)
 
   def __call__(self, images: jax.Array, *, dropout_key: jax.Array | None = None) -> jax.Array:
     c = self.config
@@ -74,7 +65,7 @@ class ViT(nnx.Module):
       )
     keys = split_key(dropout_key)
     x = self.patch_embed(patchify(images, c.patch_size))  # [B, N_patches, D]
-    cls = jnp.broadcast_to(self.class_token[...], (x.shape[0], 1, c.dim))
+    cls = jnp.broadcast_to(self.class_token[...], (x.shape[0], 1, c.block.dim))
     x = jnp.concatenate([cls, x], axis=1) + self.position[...]  # [B, 1 + N_patches, D]
-    x = self.encoder(dropout(x, c.dropout_rate, keys[0]), dropout_key=keys[1])
+    x = self.encoder(dropout(x, c.block.dropout_rate, keys[0]), dropout_key=keys[1])
     return self.head(x[:, 0])
