@@ -74,29 +74,36 @@ def model_flops_per_token(model: GPT, config: GPTConfig) -> float:
   return 6 * (params - positions) + 12 * config.num_layers * config.max_length * config.dim
 
 
-def main(argv=None):
-  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  m = config.model
+def compiled_train_step(m: GPTConfig, batch: int, precision: str):
+  """A GPT of config m (seed 0) and its jitted train step on random tokens [batch, max_length + 1],
+  compiled -> (model, call: one step, returning when it is done, compile seconds)."""
   model = GPT(m, rngs=nnx.Rngs(0))
   graphdef, params, rest = split_model(model)
   tx = optimizer("adam", 1e-4)
-  step = make_train_step(graphdef, rest, loss_fn, tx, compute_dtype=PRECISIONS[config.precision])
-  tokens = np.random.default_rng(0).integers(0, m.vocab_size, (config.batch, m.max_length + 1)).astype(np.int32)
+  step = make_train_step(graphdef, rest, loss_fn, tx, compute_dtype=PRECISIONS[precision])
+  tokens = np.random.default_rng(0).integers(0, m.vocab_size, (batch, m.max_length + 1)).astype(np.int32)
   batch = {"tokens": tokens}
   # the step donates its state, so each timed call feeds the previous call's state back in
   state = init_state(params, tx, 0)
   t0 = time.perf_counter()
   compiled_step = step.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
-  peak_dtype = PRECISIONS[config.precision] or "float32"
-  peak_size = 4096 if jax.default_backend() == "gpu" else 2048
-  peak = timing.matmul_peak(size=peak_size, dtype=peak_dtype)
   holder = {"state": state}
 
   def call():
     holder["state"], metrics = compiled_step(holder["state"], batch)
     jax.block_until_ready(metrics["loss"])
 
+  return model, call, compile_s
+
+
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  m = config.model
+  model, call, compile_s = compiled_train_step(m, config.batch, config.precision)
+  peak_dtype = PRECISIONS[config.precision] or "float32"
+  peak_size = 4096 if jax.default_backend() == "gpu" else 2048
+  peak = timing.matmul_peak(size=peak_size, dtype=peak_dtype)
   result = timing.time_calls(call, runs=config.runs)
   median = result["median_s"]
   tokens_per_step = config.batch * m.max_length
