@@ -2,9 +2,10 @@
 dot-product attention works nearly as well as the more complex additive variant, and it's much
 faster because it's just a matrix multiply"; global against local attention).
 
-Every variant trains the same way (`task`: the synthetic translation of experiments/bottleneck.py,
-its held-out test partition, its seeds) with one unidirectional LSTM encoder and decoder of
-width H, so only the attention differs (`seqjax.seq2seq.model.NAMED_ATTENTIONS`):
+Every variant trains the same way (`task`: experiments.bottleneck's synthetic translation, in
+harness/synthetic_translation.py: its held-out test partition, its seeds) with one
+unidirectional LSTM encoder and decoder of width H, so only the attention
+differs (`seqjax.seq2seq.model.NAMED_ATTENTIONS`):
 
     Bahdanau (additive)    e_j = v^T tanh(W1 h_j + W2 s_{i-1}), context fed into the decoder
     Luong dot              e_j = h_j^T h_t                      (global: every source position)
@@ -26,8 +27,7 @@ Commands:
 import dataclasses
 import time
 
-from experiments import bottleneck
-from harness import cli, figures, report
+from harness import cli, figures, report, synthetic_translation
 from harness.runs import Runs
 from seqjax.seq2seq.model import NAMED_ATTENTIONS
 from seqjax.train import TrainConfig
@@ -35,7 +35,7 @@ from seqjax.train import TrainConfig
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  task: bottleneck.Config = bottleneck.Config(
+  task: synthetic_translation.Config = synthetic_translation.Config(
     max_clauses=6,
     test_clauses=8,
     test_sentences=100,
@@ -61,7 +61,7 @@ def options(name: str, config: Config) -> dict:
 
 def plot(quality: dict, config: Config):
   fig, (exact_ax, bleu_ax) = figures.figure(11, 4.5, columns=2)
-  bottleneck.draw_quality(exact_ax, bleu_ax, quality, config.task)
+  synthetic_translation.draw_quality(exact_ax, bleu_ax, quality, config.task)
   fig.suptitle(
     f"Attention scores and windows on the same translation task, LSTM encoder-decoder H={config.task.attention_hidden}"
     f"\n(mean, band: lowest-highest of {len(config.task.seeds)} seeds, where bands overlap the difference is within "
@@ -80,18 +80,18 @@ def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   task = config.task
   started = time.perf_counter()
-  vocab, train_pairs, test, overlap = bottleneck.datasets(task)
+  vocab, train_pairs, test, overlap = synthetic_translation.datasets(task)
   quality, rows, sizes = {}, [], {}
   hidden, steps = task.attention_hidden, task.train.steps
   names = config.variants or NAMED_ATTENTIONS
   plan = Runs(len(names) * len(task.seeds))
   for name in names:
     variant = (name, options(name, config), hidden, steps)
-    evaluate = lambda s, v=variant: bottleneck.evaluate(v, vocab, train_pairs, test, task, s)  # noqa: E731
+    evaluate = lambda s, v=variant: synthetic_translation.evaluate(v, vocab, train_pairs, test, task, s)  # noqa: E731
     runs = [plan.run(name, s, lambda s=s, evaluate=evaluate: evaluate(s)) for s in task.seeds]
     quality[name] = runs
-    sizes[name] = bottleneck.parameters(options(name, config), hidden, vocab, task)
-    rows.append({"variant": name, "parameters": f"{sizes[name]:,}", **bottleneck.summary_cells(runs, task)})
+    sizes[name] = synthetic_translation.parameters(options(name, config), hidden, vocab, task)
+    rows.append({"variant": name, "parameters": f"{sizes[name]:,}", **synthetic_translation.summary_cells(runs, task)})
   counts = {b["lengths"]: b["sentences"] for b in next(iter(quality.values()))[0]["buckets"]}
   figure_path = plot(quality, config)
   report.write(
@@ -127,9 +127,7 @@ CONFIGS = {
   "default": ("6 variants x 3 seeds at H=32, 1200 steps (the README's numbers)", Config()),
   "smoke": (
     "tiny",
-    Config(
-      task=bottleneck.CONFIGS["smoke"][1], variants=("Luong dot", "Luong general, local-p"), out="/tmp/seqjax-smoke"
-    ),
+    Config(task=synthetic_translation.SMOKE, variants=("Luong dot", "Luong general, local-p"), out="/tmp/seqjax-smoke"),
   ),
   "large": (
     "for an accelerator: H=128, 6000 steps, 500 test sentences per bucket",

@@ -1,5 +1,6 @@
 """Every experiment's and benchmark's shipped configs parse, and each runs end to end in its smoke variant."""
 
+import ast
 import importlib
 import json
 import pkgutil
@@ -153,6 +154,21 @@ def test_no_script_imports_the_librarys_private_checks():
   scripts = [path for folder in folders for path in sorted(folder.glob("*.py"))]
   private = [path.name for path in scripts if "_validate" in path.read_text()]
   assert not private, f"{private} import seqjax._validate; use harness.cli's checkers"
+
+
+def test_no_experiment_imports_another():
+  """Shared task code lives in seqjax.data or harness/, so each script stands alone (issue #29 item 4)."""
+  importers = {}
+  for path in sorted((report.REPO / "experiments").glob("*.py")):
+    if path.name == "__main__.py":  # `python -m experiments all` runs every script: it imports them all
+      continue
+    tree = ast.parse(path.read_text())
+    names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    names += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    found = [name for name in names if name.split(".")[0] == "experiments"]
+    if found:
+      importers[path.name] = found
+  assert not importers, f"experiments import other experiments: {importers}"
 
 
 def test_provenance_records_a_command_that_reruns_as_written():
