@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from experiments.bottleneck import CONFIGS, draw, held_out
+from experiments.bottleneck import CONFIGS
+from harness.synthetic_translation import draw, held_out
 
 
 def test_test_sentences_are_distinct_and_never_trained_on():
