@@ -200,7 +200,6 @@ def test_kill_during_a_save_resumes_bit_for_bit(tmp_path, uninterrupted):
   the resumed run's metrics equal an uninterrupted run's."""
   worker = [sys.executable, "-m", "tests.fit_worker", str(tmp_path), str(RUN["steps"])]
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO), "JAX_COMPILATION_CACHE_DIR": COMPILE_CACHE}
-  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"  # as here: the same numbers, the compile cached
   process = subprocess.Popen(worker, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
   checkpoints = tmp_path / "checkpoints"
   deadline = time.monotonic() + 300
