@@ -34,6 +34,12 @@ def _positive_int(value) -> bool:
   return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def mask_lengths(mask: jax.Array | None) -> jax.Array | None:
+  """The real steps of each row [B] int32 of a checked prefix mask [B, T] (None for None): what the
+  scans read, computed once by whoever checked the mask."""
+  return None if mask is None else jnp.sum(mask, axis=-1).astype(jnp.int32)
+
+
 class RNN(nnx.Module):
   """Runs `cell` over a sequence with `jax.lax.scan`.
 
@@ -52,6 +58,9 @@ class RNN(nnx.Module):
   hoist_input_projection: project all T inputs in one matmul before the scan (True) or inside
   each step (False); unroll: `lax.scan`'s unroll factor. None picks the faster for the backend
   (`seqjax.defaults`). `cell` is checked against the cell contract (`check_cell`).
+
+  rnn.scan(x, lengths, ...) is the same with the mask already checked by the caller and given as
+  its `mask_lengths` (a stack checks its mask once for all its layers).
   """
 
   def __init__(
@@ -94,13 +103,18 @@ class RNN(nnx.Module):
     return B, T
 
   def __call__(self, x: jax.Array, *, mask=None, initial_carry=None, reverse: bool = False):
-    B, T = self.check_input(x, mask)
+    self.check_input(x, mask)
+    return self.scan(x, mask_lengths(mask), initial_carry=initial_carry, reverse=reverse)
+
+  def scan(self, x: jax.Array, lengths: jax.Array | None, *, initial_carry=None, reverse: bool = False):
+    """As calling the RNN, with lengths [B] int32 (or None): `mask_lengths` of a mask the caller
+    has checked. x is checked (its shape only)."""
+    B, T = self.check_input(x, None)
     carry = self.cell.initialize_carry((B,))
     if initial_carry is not None:
       _validate.same_tree_shapes("initial_carry", initial_carry, carry)
       carry = initial_carry
     xs = x if self.time_major else jnp.swapaxes(x, 0, 1)  # [T, B, F]
-    lengths = None if mask is None else jnp.sum(mask, axis=-1).astype(jnp.int32)  # [B]
     steps = None if lengths is None else length_mask(lengths, T)  # [T, B]
     if reverse:
       xs = flip_sequences(xs, lengths)
@@ -152,9 +166,18 @@ class Bidirectional(nnx.Module):
     fwd, bwd = self.forward_rnn.out_features, self.backward_rnn.out_features
     return fwd + bwd if self.merge == "concat" else fwd
 
+  def check_input(self, x, mask) -> tuple[int, int]:
+    """Validates x and mask (both directions read the same); returns (B, T)."""
+    return self.forward_rnn.check_input(x, mask)
+
   def __call__(self, x: jax.Array, *, mask=None, initial_carry=None):
+    self.check_input(x, mask)
+    return self.scan(x, mask_lengths(mask), initial_carry=initial_carry)
+
+  def scan(self, x: jax.Array, lengths: jax.Array | None, *, initial_carry=None):
+    """As calling it, with lengths [B] int32 (or None): `mask_lengths` of a mask the caller has checked."""
     fwd_init, bwd_init = (None, None) if initial_carry is None else initial_carry
-    fwd, fwd_carry = self.forward_rnn(x, mask=mask, initial_carry=fwd_init)
-    bwd, bwd_carry = self.backward_rnn(x, mask=mask, initial_carry=bwd_init, reverse=True)
+    fwd, fwd_carry = self.forward_rnn.scan(x, lengths, initial_carry=fwd_init)
+    bwd, bwd_carry = self.backward_rnn.scan(x, lengths, initial_carry=bwd_init, reverse=True)
     merged = jnp.concatenate([fwd, bwd], axis=-1) if self.merge == "concat" else fwd + bwd
     return merged, (fwd_carry, bwd_carry)

@@ -9,7 +9,7 @@ from flax import nnx
 from seqjax import _validate
 from seqjax.dropout import dropout, split_key
 from seqjax.recurrent.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
-from seqjax.recurrent.rnn import RNN, Bidirectional, check_cell
+from seqjax.recurrent.rnn import RNN, Bidirectional, check_cell, mask_lengths
 
 KINDS = ("rnn_tanh", "rnn_relu", "lstm", "gru")  # the names torch.nn.RNN/LSTM/GRU go by
 
@@ -58,12 +58,15 @@ class StackedRNN(nnx.Module):
 
   stack(x, *, mask=None, dropout_key=None) -> outputs
   stack.run(x, *, mask=None, initial_carry=None, dropout_key=None) -> (outputs, carries)
+  stack.scan(x, lengths, *, initial_carry=None, dropout_key=None) -> (outputs, carries)
 
     kind          a name in KINDS, a cell factory `factory(in_features, hidden_features, *,
                   rngs, **cell_options)` (a cell class is one), or one built cell (one layer,
                   one direction); any cell keeping the cell contract (docs/recurrent.md)
     x             [B, T, F] ([T, B, F] if time_major)
-    mask          [B, T] bool, each row's real steps a prefix (`RNN`); outputs are zero on padding
+    mask          [B, T] bool, each row's real steps a prefix (`RNN`); outputs are zero on padding.
+                  Checked once, in `run`; its layers scan its lengths without checking it again.
+    lengths       [B] int32: `mask_lengths` of a mask the caller has checked (`scan`)
     outputs       [B, T, D] with D = H, or 2H for bidirectional merge="concat" (`out_features`)
     carries       tuple over layers of each layer's final carry; a bidirectional
                   layer's is (forward_carry, backward_carry). initial_carry has the same form.
@@ -126,6 +129,10 @@ class StackedRNN(nnx.Module):
     return self.run(x, mask=mask, dropout_key=dropout_key)[0]
 
   def run(self, x: jax.Array, *, mask=None, initial_carry=None, dropout_key=None) -> tuple[jax.Array, tuple]:
+    self.layers[0].check_input(x, mask)
+    return self.scan(x, mask_lengths(mask), initial_carry=initial_carry, dropout_key=dropout_key)
+
+  def scan(self, x: jax.Array, lengths, *, initial_carry=None, dropout_key=None) -> tuple[jax.Array, tuple]:
     if initial_carry is not None and len(initial_carry) != len(self.layers):
       raise ValueError(f"initial_carry must hold one carry per layer ({len(self.layers)}), got {len(initial_carry)}")
     keys = split_key(dropout_key, len(self.layers))
@@ -134,7 +141,7 @@ class StackedRNN(nnx.Module):
       if index > 0:
         x = dropout(x, self.dropout_rate, keys[index])  # on the previous layer's outputs
       init = None if initial_carry is None else initial_carry[index]
-      y, carry = layer(x, mask=mask, initial_carry=init)
+      y, carry = layer.scan(x, lengths, initial_carry=init)
       x = y + x if self.residual and index > 0 else y
       carries.append(carry)
     return x, tuple(carries)

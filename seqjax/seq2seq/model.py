@@ -14,6 +14,7 @@ from flax import nnx
 
 from seqjax import _validate
 from seqjax.decoding.protocol import prefill_by_steps
+from seqjax.recurrent.rnn import mask_lengths
 from seqjax.recurrent.scan import flip_sequences
 from seqjax.recurrent.stacked import StackedRNN, make_cell
 from seqjax.seq2seq.attention import SCORES, WINDOWS, LuongPosition, Score, attend
@@ -118,11 +119,11 @@ class Seq2Seq(nnx.Module):
     del max_length
     self.check_decode_inputs(batch, src=src, src_mask=src_mask)
     src_mask = jnp.ones(src.shape, jnp.bool_) if src_mask is None else src_mask
-    lengths = jnp.sum(src_mask, axis=-1).astype(jnp.int32)  # [B]; the mask is a prefix of real tokens
+    lengths = mask_lengths(src_mask)  # [B]; the mask, checked above, is a prefix of real tokens
     x = self.source_embed(src)  # [B, S, E]
     if self.config.reverse_source:
       x = jnp.swapaxes(flip_sequences(jnp.swapaxes(x, 0, 1), lengths), 0, 1)
-    states, carries = self.encoder.run(x, mask=src_mask)  # [B, S, D_mem]
+    states, carries = self.encoder.scan(x, lengths)  # [B, S, D_mem]
     if self.bridge is not None:  # concatenate directions, project to the decoder's size
       carries = tuple(
         jax.tree.map(lambda f, b: jnp.tanh(self.bridge(jnp.concatenate([f, b], -1))), *layer) for layer in carries
