@@ -1,5 +1,7 @@
 """Parallel-scan recurrences and blockwise attention against their sequential / dense references."""
 
+import functools
+
 import jax
 import jax.extend.core
 import jax.numpy as jnp
@@ -22,14 +24,16 @@ LAYERS = {"min_gru": (MinGRU, (3, 6)), "min_lstm": (MinLSTM, (3, 6)), "lru": (LR
 
 
 def test_linear_scans_agree():
+  scan = jax.jit(linear_scan, static_argnums=3)  # eager, each level of the associative scan compiles alone
+  log_scan = jax.jit(log_linear_scan, static_argnums=3)
   with jax.enable_x64(True):
     a = jnp.asarray(np.random.default_rng(0).uniform(0.5, 1.0, (2, 33, 4)))
     b = jnp.asarray(normal(1, 2, 33, 4, dtype=np.float64))
     h0 = jnp.asarray(normal(2, 2, 4, dtype=np.float64))
-    np.testing.assert_allclose(linear_scan(a, b, h0, "associative"), linear_scan(a, b, h0, "sequential"), rtol=1e-12)
+    np.testing.assert_allclose(scan(a, b, h0, "associative"), scan(a, b, h0, "sequential"), rtol=1e-12)
     b_pos = jnp.abs(b) + 0.1
-    log = log_linear_scan(jnp.log(a), jnp.log(b_pos), jnp.log(jnp.abs(h0)), "associative")
-    np.testing.assert_allclose(jnp.exp(log), linear_scan(a, b_pos, jnp.abs(h0), "sequential"), rtol=1e-10)
+    log = log_scan(jnp.log(a), jnp.log(b_pos), jnp.log(jnp.abs(h0)), "associative")
+    np.testing.assert_allclose(jnp.exp(log), scan(a, b_pos, jnp.abs(h0), "sequential"), rtol=1e-10)
 
 
 @pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
@@ -58,24 +62,38 @@ def test_associative_equals_sequential_outputs_and_gradients(name):
     def loss(layer, x, mode):
       return jnp.sum(jnp.sin(layer(x, mode=mode)))
 
+    @functools.partial(jax.jit, static_argnums=2)  # one compile per mode, not one per eager op
+    def outputs_and_gradients(layer, x, mode):
+      return layer(x, mode=mode), jax.grad(loss, argnums=(0, 1))(layer, x, mode)
+
     tol = {"rtol": 1e-4, "atol": 1e-5} if name == "lru" else {"rtol": 1e-9, "atol": 1e-12}
-    np.testing.assert_allclose(layer(x, mode="associative"), layer(x, mode="sequential"), **tol)
-    g_par = jax.grad(loss, argnums=(0, 1))(layer, x, "associative")
-    g_seq = jax.grad(loss, argnums=(0, 1))(layer, x, "sequential")
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **tol), g_par, g_seq)
+    parallel = outputs_and_gradients(layer, x, "associative")
+    sequential = outputs_and_gradients(layer, x, "sequential")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **tol), parallel, sequential)
 
 
 @pytest.mark.parametrize("kind", ["mingru", "minlstm", "lru"])
 def test_scan_block_stack_is_causal_and_equals_its_blocks_written_out(kind):
   stack = ScanBlockStack(kind, 8, 2, rngs=nnx.Rngs(0))
   x = jnp.asarray(normal(1, 2, 6, 8))
-  h = x
-  for seq, ffn, n1, n2 in zip(stack.seqs, stack.ffns, stack.norms[0::2], stack.norms[1::2], strict=False):
-    h = h + seq(n1(h))
-    h = h + ffn(n2(h))
-  np.testing.assert_allclose(stack(x), stack.norms[-1](h), atol=1e-6)
-  later = jax.jacobian(lambda x: stack(x)[0, 2])(x)[:, 0, 3:]  # d out[t=2] / d x[t>2]: [D, T-3, D]
-  assert float(jnp.abs(later).max()) == 0.0
+
+  @nnx.jit  # one compile, not one per eager op
+  def run(stack, x):
+    h = x
+    for seq, ffn, n1, n2 in zip(stack.seqs, stack.ffns, stack.norms[0::2], stack.norms[1::2], strict=False):
+      h = h + seq(n1(h))
+      h = h + ffn(n2(h))
+
+    def row_0_at_step_2(x):  # -> out[0, 2] [D], with all of out
+      out = stack(x)
+      return out[0, 2], out
+
+    jacobian, out = jax.jacrev(row_0_at_step_2, has_aux=True)(x)  # d out[0, 2] / d x: [D, B, T, D]
+    return out, stack.norms[-1](h), jacobian
+
+  out, written_out, jacobian = run(stack, x)
+  np.testing.assert_allclose(out, written_out, atol=1e-6)
+  assert float(jnp.abs(jacobian[:, 0, 3:]).max()) == 0.0  # nothing from x[t > 2]
   with pytest.raises(ValueError, match=r"x must have shape \[B, T, D\] \(rank 3\), got shape \(6, 8\)"):
     stack(x[0])
   with pytest.raises(ValueError, match=r"mask must be a bool array \[B, T\] = \[2, 6\], got int32\[2, 6\]"):
@@ -100,19 +118,29 @@ def test_masked_scan_block_stack_equals_each_sequence_alone_unpadded(kind, mode,
   mask = jnp.asarray(list(MASKS.values()), bool)  # [3, 7]
   x = jnp.asarray(normal(1, 3, 7, 8))
   poisoned = jnp.where(mask[:, :, None], x, jnp.nan)
-  out = stack(poisoned, mask=mask)
-  for row in range(3):
-    real = np.flatnonzero(np.asarray(mask[row]))
-    alone = stack(x[row : row + 1, real])[0]  # [T_real, D]: no padding at all
-    np.testing.assert_allclose(out[row, real], alone, rtol=1e-5, atol=1e-5)
+  reals = [np.flatnonzero(row) for row in np.asarray(mask)]
+
+  def loss(stack):
+    out = stack(poisoned, mask=mask)
+    return jnp.sum(out**2), out
+
+  @nnx.jit  # one compile (the mode read when traced), not one per eager op
+  def run(stack):
+    (_, out), grads = nnx.value_and_grad(loss, has_aux=True)(stack)
+    alone = [stack(x[row : row + 1, real])[0] for row, real in enumerate(reals)]  # [T_real, D]: no padding at all
+    return out, alone, grads
+
+  out, alone, grads = run(stack)
+  for row, real in enumerate(reals):
+    np.testing.assert_allclose(out[row, real], alone[row], rtol=1e-5, atol=1e-5)
   np.testing.assert_array_equal(np.asarray(out)[~np.asarray(mask)], 0.0)
-  grads = nnx.grad(lambda m: jnp.sum(m(poisoned, mask=mask) ** 2))(stack)
   assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
 
 
 def test_log_space_stays_finite_over_long_sequences():
   layer = MinGRU(2, 4, rngs=nnx.Rngs(0))
-  out = layer(jnp.asarray(normal(0, 1, 8192, 2)), mode="associative")
+  # jitted: eager, each of the associative scan's 13 levels would compile alone
+  out = nnx.jit(lambda layer, x: layer(x, mode="associative"))(layer, jnp.asarray(normal(0, 1, 8192, 2)))
   assert np.isfinite(np.asarray(out)).all()
 
 
@@ -153,6 +181,18 @@ def qkv(t, s, seed=0, dtype=np.float32):
   return tuple(jnp.asarray(normal(seed + i, B, n, N, D, dtype=dtype)) for i, n in enumerate((t, s, s)))
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one compile per attention, not one per eager op
+def values_and_gradients(attention, q, k, v):
+  """-> attention(q, k, v) [B, T, N, Dv] and the gradients of sum(sin(attention)) by q, k, v."""
+
+  def loss(*a):
+    out = attention(*a)
+    return jnp.sum(jnp.sin(out)), out
+
+  (_, out), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(q, k, v)
+  return out, grads
+
+
 @pytest.mark.parametrize("is_causal", [False, True])
 @pytest.mark.parametrize("t,s", [(37, 45), (64, 64), (5, 100)])
 def test_blockwise_equals_dense_values_and_gradients(t, s, is_causal):
@@ -167,9 +207,9 @@ def test_blockwise_equals_dense_values_and_gradients(t, s, is_causal):
     def dense(q, k, v):
       return dot_product_attention(q, k, v, mask=dense_mask, is_causal=is_causal)
 
-    np.testing.assert_allclose(blockwise(q, k, v), dense(q, k, v), rtol=1e-10, atol=1e-12)
-    grads = [jax.grad(lambda *a, f=f: jnp.sum(jnp.sin(f(*a))), argnums=(0, 1, 2))(q, k, v) for f in (blockwise, dense)]
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), *grads)
+    (got, got_grads), (want, want_grads) = (values_and_gradients(f, q, k, v) for f in (blockwise, dense))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12), got_grads, want_grads)
 
 
 def test_blockwise_with_a_full_mask_and_fully_masked_rows():
@@ -249,17 +289,13 @@ def test_pallas_tpu_kernel_equals_dense(t, s, is_causal):
   q, k, v = qkv(t, s)
   key_mask = jnp.asarray(np.random.default_rng(t).random((2, s)) < 0.7).at[:, 0].set(True)  # holes anywhere
 
-  def loss(implementation):
-    return lambda *a: jnp.sum(
-      jnp.sin(fused_attention(*a, key_mask=key_mask, is_causal=is_causal, implementation=implementation))
-    )
+  def attention(implementation):
+    return lambda *a: fused_attention(*a, key_mask=key_mask, is_causal=is_causal, implementation=implementation)
 
-  with pltpu.force_tpu_interpret_mode():
-    got = fused_attention(q, k, v, key_mask=key_mask, is_causal=is_causal, implementation="pallas")
-    got_grads = jax.grad(loss("pallas"), argnums=(0, 1, 2))(q, k, v)
-  want = fused_attention(q, k, v, key_mask=key_mask, is_causal=is_causal, implementation="dense")
+  with pltpu.force_tpu_interpret_mode():  # traced (jit) inside: the kernel is interpreted
+    got, got_grads = values_and_gradients(attention("pallas"), q, k, v)
+  want, want_grads = values_and_gradients(attention("dense"), q, k, v)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-  want_grads = jax.grad(loss("dense"), argnums=(0, 1, 2))(q, k, v)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), got_grads, want_grads)
 
 
@@ -279,27 +315,25 @@ def test_packed_sequences_on_every_path_equal_dense_and_each_sequence_alone(is_c
   q, k, v = qkv(t, t)
   ids = packed(t)
   key_mask = jnp.ones((B, t), bool).at[1, 20:23].set(False)  # a few padded keys as well
-  want = dot_product_attention(
-    q, k, v, mask=(ids[:, :, None] == ids[:, None, :])[:, None] & key_mask[:, None, None, :], is_causal=is_causal
-  )
-  for implementation in ("dense", "blockwise", "auto"):
-    got = fused_attention(
-      q, k, v, key_mask=key_mask, segment_ids=ids, is_causal=is_causal, implementation=implementation
+
+  def attention(implementation, key_mask=key_mask, segment_ids=ids):  # each jitted: one compile, not one per op
+    return jax.jit(
+      lambda *a: fused_attention(
+        *a, key_mask=key_mask, segment_ids=segment_ids, is_causal=is_causal, implementation=implementation
+      )
     )
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-  grads = [
-    jax.grad(
-      lambda *a, i=i: jnp.sum(jnp.sin(fused_attention(*a, segment_ids=ids, is_causal=is_causal, implementation=i))),
-      argnums=(0, 1, 2),
-    )(q, k, v)
-    for i in ("blockwise", "dense")
-  ]
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), *grads)
-  with pltpu.force_tpu_interpret_mode():
-    pallas = fused_attention(q, k, v, key_mask=key_mask, segment_ids=ids, is_causal=is_causal, implementation="pallas")
+
+  mask = (ids[:, :, None] == ids[:, None, :])[:, None] & key_mask[:, None, None, :]
+  want = jax.jit(lambda *a: dot_product_attention(*a, mask=mask, is_causal=is_causal))(q, k, v)
+  for implementation in ("dense", "blockwise", "auto"):
+    np.testing.assert_allclose(attention(implementation)(q, k, v), want, rtol=1e-5, atol=1e-6)
+  no_padding, blockwise_grads = values_and_gradients(attention("blockwise", key_mask=None), q, k, v)
+  _, dense_grads = values_and_gradients(attention("dense", key_mask=None), q, k, v)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), blockwise_grads, dense_grads)
+  with pltpu.force_tpu_interpret_mode():  # traced inside: the kernel is interpreted
+    pallas = attention("pallas")(q, k, v)
   np.testing.assert_allclose(pallas, want, rtol=1e-5, atol=1e-5)
-  alone = fused_attention(q[:1, 12:24], k[:1, 12:24], v[:1, 12:24], is_causal=is_causal, implementation="dense")
-  no_padding = fused_attention(q, k, v, segment_ids=ids, is_causal=is_causal, implementation="blockwise")
+  alone = attention("dense", key_mask=None, segment_ids=None)(q[:1, 12:24], k[:1, 12:24], v[:1, 12:24])
   np.testing.assert_allclose(no_padding[:1, 12:24], alone, rtol=1e-5, atol=1e-6)  # row 0's second sequence
 
 
