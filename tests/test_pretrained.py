@@ -9,12 +9,13 @@ import re
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from seqjax import decoding
 from seqjax.interop import from_pretrained, save_pretrained
 from seqjax.transformer.gpt import GPT, GPTConfig
 from seqjax.transformer.norms import layer_norm
-from tests.helpers import redraw_torch
+from tests.helpers import forward, redraw_torch
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -48,7 +49,9 @@ def test_gpt2_logits_match_transformers(tmp_path, tie):
   ours = from_pretrained(folder)
   assert isinstance(ours, GPT) and ours.config.tie_embeddings == tie
   ids = tokens()
-  np.testing.assert_allclose(np.asarray(ours(jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0)
+  np.testing.assert_allclose(
+    np.asarray(forward(ours, jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0
+  )
 
 
 def test_gpt2_loads_from_shards(tmp_path):
@@ -56,7 +59,9 @@ def test_gpt2_loads_from_shards(tmp_path):
   assert (folder / "model.safetensors.index.json").is_file()
   ours = from_pretrained(folder)
   ids = tokens()
-  np.testing.assert_allclose(np.asarray(ours(jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0)
+  np.testing.assert_allclose(
+    np.asarray(forward(ours, jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0
+  )
 
 
 def test_gpt2_loads_the_layout_openai_s_checkpoints_are_published_in(tmp_path):
@@ -73,7 +78,7 @@ def test_gpt2_loads_the_layout_openai_s_checkpoints_are_published_in(tmp_path):
   hf = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
   ids = tokens()
   np.testing.assert_allclose(
-    np.asarray(from_pretrained(folder)(jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0
+    np.asarray(forward(from_pretrained(folder), jnp.asarray(ids, jnp.int32))), hf_logits(hf, ids), atol=1e-4, rtol=0
   )
   save_file({**published, "h.1.attn.bias": np.ones_like(mask)}, folder / "model.safetensors")
   with pytest.raises(ValueError, match=r"tensor 'h\.1\.attn\.bias' must be the causal mask"):
@@ -133,8 +138,6 @@ def test_folders_without_config_or_safetensors_are_refused(tmp_path):
 
 
 def test_models_without_a_hugging_face_layout_are_refused(tmp_path):
-  from flax import nnx
-
   rope = GPT(GPTConfig(vocab_size=8, max_length=8, dim=8, num_heads=2, num_layers=1, ff_dim=8, position="rope"),
              rngs=nnx.Rngs(0))  # fmt: skip
   with pytest.raises(ValueError, match="GPT-2 has learned positions; this GPT has position='rope'"):
@@ -144,8 +147,6 @@ def test_models_without_a_hugging_face_layout_are_refused(tmp_path):
 
 
 def test_layer_norm_uses_pytorchs_two_pass_variance_at_large_offsets():
-  from flax import nnx
-
   x = 100.0 + np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)  # mean 100, spread 1
   ours = np.asarray(layer_norm(64, epsilon=1e-5, rngs=nnx.Rngs(0))(jnp.asarray(x)))
   theirs = torch.nn.functional.layer_norm(torch.tensor(x), (64,), eps=1e-5).numpy()
@@ -178,8 +179,8 @@ def test_bert_masked_lm_and_next_sentence_logits_match_transformers_with_padding
   ids, types, mask = bert_inputs()
   with torch.no_grad():
     out = hf(torch.tensor(ids), token_type_ids=torch.tensor(types), attention_mask=torch.tensor(mask.astype(np.int64)))
-  mlm, nsp = ours(
-    jnp.asarray(ids, jnp.int32), token_types=jnp.asarray(types, jnp.int32), attention_mask=jnp.asarray(mask)
+  mlm, nsp = forward(
+    ours, jnp.asarray(ids, jnp.int32), token_types=jnp.asarray(types, jnp.int32), attention_mask=jnp.asarray(mask)
   )
   real = mask[..., None]  # padded positions' outputs are not compared: transformers computes them, seqjax too
   np.testing.assert_allclose(np.where(real, np.asarray(mlm), 0), np.where(real, out.prediction_logits.numpy(), 0),
@@ -262,7 +263,7 @@ def hf_vit(tmp_path):
 def vit_logits(hf, ours, images_nhwc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   with torch.no_grad():
     theirs = hf(torch.tensor(images_nhwc.transpose(0, 3, 1, 2))).logits.numpy()  # NHWC -> NCHW
-  return np.asarray(ours(jnp.asarray(images_nhwc))), theirs
+  return np.asarray(forward(ours, jnp.asarray(images_nhwc))), theirs
 
 
 def test_vit_logits_match_transformers_from_5x_and_4x_names(tmp_path):
@@ -312,7 +313,9 @@ def t5_inputs():
 
 
 def t5_logits(model, src, tgt, mask) -> np.ndarray:
-  return np.asarray(model(jnp.asarray(src, jnp.int32), jnp.asarray(tgt, jnp.int32), src_mask=jnp.asarray(mask)))
+  return np.asarray(
+    forward(model, jnp.asarray(src, jnp.int32), jnp.asarray(tgt, jnp.int32), src_mask=jnp.asarray(mask))
+  )
 
 
 @pytest.mark.parametrize("version,d_kv", [("1.0", 4), ("1.1", 4), ("1.1", 16)], ids=["1.0", "1.1", "heads-wider"])
@@ -387,8 +390,6 @@ def test_t5_saves_into_transformers_with_the_same_logits(tmp_path, version):
 
 
 def test_encoder_decoders_that_are_not_t5_are_refused(tmp_path):
-  from flax import nnx
-
   from seqjax.transformer import EncoderDecoder, EncoderDecoderConfig
 
   vanilla = EncoderDecoder(EncoderDecoderConfig(vocab_size=8, dim=8, num_heads=2, ff_dim=8, num_encoder_layers=1,
