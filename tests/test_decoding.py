@@ -17,7 +17,7 @@ from seqjax.attention import MultiHeadAttention
 from seqjax.recurrent import RNNLanguageModel
 from seqjax.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqjax.transformer import GPT, EncoderDecoder, EncoderDecoderConfig, GPTConfig
-from tests.helpers import randomize
+from tests.helpers import forward, randomize
 
 V = 23
 TINY = dict(dim=16, num_heads=2, ff_dim=32, dropout_rate=0.0)
@@ -68,10 +68,11 @@ KINDS = {
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_greedy_equals_the_argmax_of_the_full_forward_pass(kind):
-  model, prompt, context, forward = KINDS[kind]()
+  model, prompt, context, full_pass = KINDS[kind]()
   got, scores = decoding.greedy(model, prompt, max_new_tokens=5, **context)
   # one uncached, teacher-forced pass over prompt + output: each new token is the argmax after its prefix
-  log_p = jax.nn.log_softmax(forward(model, jnp.concatenate([prompt, got], 1))[:, prompt.shape[1] - 1 : -1], -1)
+  logits = nnx.jit(full_pass)(model, jnp.concatenate([prompt, got], 1))  # one compile, not one per op
+  log_p = jax.nn.log_softmax(logits[:, prompt.shape[1] - 1 : -1], -1)
   np.testing.assert_array_equal(got, jnp.argmax(log_p, -1))
   np.testing.assert_allclose(scores, jnp.take_along_axis(log_p, got[..., None], -1)[..., 0].sum(-1), rtol=1e-5)
 
@@ -116,7 +117,7 @@ def test_gpt_beam_search_finds_the_most_likely_continuation_by_enumeration():
   for row in range(2):
     candidates = jnp.asarray(list(itertools.product(range(vocab), repeat=steps)), jnp.int32)  # [125, 3]
     sequences = jnp.concatenate([jnp.broadcast_to(prompt[row], (len(candidates), 2)), candidates], 1)
-    log_p = jax.nn.log_softmax(model(sequences)[:, 1:-1], -1)  # [125, 3, V]: each new token's distribution
+    log_p = jax.nn.log_softmax(forward(model, sequences)[:, 1:-1], -1)  # [125, 3, V]: each new token's distribution
     totals = jnp.take_along_axis(log_p, candidates[..., None], -1)[..., 0].sum(-1)
     best = int(jnp.argmax(totals))
     np.testing.assert_array_equal(tokens_[row, 0], candidates[best])
@@ -147,11 +148,18 @@ def test_cross_attention_keys_and_values_are_projected_once_per_sequence(monkeyp
   assert len(projected) == 2  # one per decoder block, in init_state; every step reuses them
 
 
+def draws(logits, count: int, **options) -> set[int]:
+  """The tokens sample_logits draws from [1, V] logits with the keys key(0) ... key(count - 1): the keys
+  vmapped in one compiled call (eagerly, each call runs its ops one by one)."""
+  keys = jax.vmap(jax.random.key)(jnp.arange(count))
+  drawn = jax.jit(jax.vmap(lambda key: decoding.sample_logits(logits, key, **options)))(keys)  # [count, 1]
+  return set(np.asarray(drawn)[:, 0].tolist())
+
+
 def test_sampling_respects_top_k_and_temperature_zero():
   logits = jnp.asarray(normal_logits := np.random.default_rng(0).standard_normal((1, 20)), jnp.float32)
   top3 = set(np.argsort(normal_logits[0])[-3:])
-  draws = [int(decoding.sample_logits(logits, jax.random.key(i), temperature=1.0, top_k=3)[0]) for i in range(100)]
-  assert set(draws) <= top3 and len(set(draws)) == 3
+  assert draws(logits, 100, temperature=1.0, top_k=3) == top3
   assert int(decoding.sample_logits(logits, None, temperature=0.0, top_k=None)[0]) == int(np.argmax(normal_logits))
   model, prompt = gpt(), tokens(7, 2, 2)
   one, _ = decoding.sample(model, prompt, key=jax.random.key(0), temperature=0.7, top_k=1, max_new_tokens=4)
@@ -171,18 +179,14 @@ def nucleus(logits: np.ndarray, top_p: float) -> set[int]:
 def test_top_p_samples_exactly_the_nucleus(top_p):
   normal_logits = 2.0 * np.random.default_rng(1).standard_normal((1, 12))
   logits = jnp.asarray(normal_logits, jnp.float32)
-  draws = {
-    int(decoding.sample_logits(logits, jax.random.key(i), temperature=1.0, top_k=None, top_p=top_p)[0])
-    for i in range(300)
-  }
-  assert draws == nucleus(normal_logits[0], top_p)
+  assert draws(logits, 300, temperature=1.0, top_k=None, top_p=top_p) == nucleus(normal_logits[0], top_p)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_a_tiny_nucleus_samples_the_greedy_path(kind):
   model, prompt, context, _ = KINDS[kind]()
-  greedy, _ = decoding.greedy(model, prompt, max_new_tokens=4, **context)
-  sampled, _ = decoding.sample(model, prompt, key=jax.random.key(5), top_p=1e-6, max_new_tokens=4, **context)
+  greedy, _ = decoding.greedy(model, prompt, max_new_tokens=5, **context)  # 5, as above: compiled once
+  sampled, _ = decoding.sample(model, prompt, key=jax.random.key(5), top_p=1e-6, max_new_tokens=5, **context)
   np.testing.assert_array_equal(sampled, greedy)
 
 
