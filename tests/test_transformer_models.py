@@ -92,7 +92,7 @@ def test_gpt_future_tokens_never_change_earlier_outputs(position):
   model = tiny_gpt(position)
   x = tokens(0, 2, 10)
   changed = x.at[:, 6].set((x[:, 6] + 1) % V)
-  a, b = model(x), model(changed)
+  a, b = nnx.jit(lambda model: (model(x), model(changed)))(model)  # one compile, not one per eager op
   np.testing.assert_allclose(a[:, :6], b[:, :6], atol=1e-6)
   assert np.abs(np.asarray(a[:, 6:] - b[:, 6:])).max() > 1e-4
 
@@ -101,14 +101,17 @@ def test_gpt_future_tokens_never_change_earlier_outputs(position):
 def test_encdec_decoder_is_causal_and_source_padding_is_ignored(position):
   model = tiny_encdec(position)
   src, tgt = tokens(0, 2, 8), tokens(1, 2, 6)
-  logits = model(src, tgt)
-  changed = model(src, tgt.at[:, 4].set((tgt[:, 4] + 1) % V))
-  np.testing.assert_allclose(logits[:, :4], changed[:, :4], atol=1e-6)
   # source example 1 has 5 real tokens: the rest may be anything
   src_mask = jnp.arange(8)[None, :] < jnp.array([[8], [5]])
   garbage = src.at[1, 5:].set(3)
-  padded = model(garbage, tgt, src_mask=src_mask)
-  alone = model(src[1:, :5], tgt[1:])
+
+  @nnx.jit  # one compile, not one per eager op
+  def run(model):
+    changed = model(src, tgt.at[:, 4].set((tgt[:, 4] + 1) % V))
+    return model(src, tgt), changed, model(garbage, tgt, src_mask=src_mask), model(src[1:, :5], tgt[1:])
+
+  logits, changed, padded, alone = run(model)
+  np.testing.assert_allclose(logits[:, :4], changed[:, :4], atol=1e-6)
   np.testing.assert_allclose(padded[1], alone[0], atol=1e-5)
 
 
@@ -126,7 +129,8 @@ def test_padded_batches_keep_the_fast_attention_path(model, monkeypatch):
     dense = tiny_encdec()
     fast = EncoderDecoder(dataclasses.replace(dense.config, attention_implementation="auto"), rngs=nnx.Rngs(0))
     run = lambda m: m(tokens(0, 2, 9), tokens(1, 2, 4), src_mask=jnp.arange(9)[None, :] < lengths)  # noqa: E731
-  np.testing.assert_allclose(run(fast), run(dense), rtol=1e-5, atol=1e-5)
+  both = nnx.jit(lambda fast, dense: (run(fast), run(dense)))(fast, dense)  # the calls recorded while traced
+  np.testing.assert_allclose(*both, rtol=1e-5, atol=1e-5)
   padded = [mask for mask in calls if mask is not None]  # the decoder's causal self-attention has no padding
   assert len(padded) == 2  # both encoder layers took CPU's fast path with the padding (same seed: same weights)
 
@@ -135,8 +139,9 @@ def test_bert_padding_never_changes_real_tokens():
   model = tiny_bert()
   x = tokens(0, 2, 9)
   attention_mask = jnp.arange(9)[None, :] < jnp.array([[9], [6]])
-  padded, _ = model.bert(x.at[1, 6:].set(5), attention_mask=attention_mask)
-  alone, _ = model.bert(x[1:, :6])
+  padded, alone = nnx.jit(  # one compile, not one per eager op
+    lambda bert: (bert(x.at[1, 6:].set(5), attention_mask=attention_mask)[0], bert(x[1:, :6])[0])
+  )(model.bert)
   np.testing.assert_allclose(padded[1, :6], alone[0], atol=1e-5)
 
 
@@ -170,9 +175,11 @@ def test_gpt_packed_sequences_equal_each_sequence_alone(position, implementation
   first, second = tokens(3, 1, 6), tokens(4, 1, 9)
   packed = jnp.concatenate([first, second], 1)  # [1, 15]: two sequences in one row
   segment_ids = jnp.array([[0] * 6 + [1] * 9])
-  logits = model(packed, segment_ids=segment_ids)
-  np.testing.assert_allclose(logits[:, :6], model(first), rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(logits[:, 6:], model(second), rtol=1e-5, atol=1e-5)  # positions restart at 0
+  logits, alone_first, alone_second = nnx.jit(  # one compile, not one per eager op
+    lambda model: (model(packed, segment_ids=segment_ids), model(first), model(second))
+  )(model)
+  np.testing.assert_allclose(logits[:, :6], alone_first, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(logits[:, 6:], alone_second, rtol=1e-5, atol=1e-5)  # positions restart at 0
 
 
 def test_bert_packed_sequences_equal_each_sequence_alone():
@@ -180,9 +187,14 @@ def test_bert_packed_sequences_equal_each_sequence_alone():
   first, second = tokens(3, 1, 6), tokens(4, 1, 9)
   packed = jnp.concatenate([first, second], 1)  # [1, 15]: two sequences in one row
   types = jnp.array([[0] * 3 + [1] * 3 + [0] * 4 + [1] * 5])  # each sequence has its own two segments
-  logits, _ = model(packed, token_types=types, segment_ids=jnp.array([[0] * 6 + [1] * 9]))
-  alone_first, _ = model(first, token_types=types[:, :6])
-  alone_second, _ = model(second, token_types=types[:, 6:])
+  segment_ids = jnp.array([[0] * 6 + [1] * 9])
+
+  @nnx.jit  # one compile, not one per eager op
+  def run(model):
+    packed_logits = model(packed, token_types=types, segment_ids=segment_ids)[0]
+    return packed_logits, model(first, token_types=types[:, :6])[0], model(second, token_types=types[:, 6:])[0]
+
+  logits, alone_first, alone_second = run(model)
   np.testing.assert_allclose(logits[:, :6], alone_first, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(logits[:, 6:], alone_second, rtol=1e-5, atol=1e-5)  # positions restart at 0
 
@@ -200,9 +212,15 @@ def test_encdec_packed_pairs_equal_each_pair_alone(position, implementation):
   src_ids = jnp.array([[0] * 5 + [1] * 7 + [2] * 2])
   tgt_ids = jnp.array([[0] * 4 + [1] * 6])
   src_mask = jnp.arange(14)[None, :] < 12
-  packed = model(src, tgt, src_mask=src_mask, src_segment_ids=src_ids, tgt_segment_ids=tgt_ids)
-  np.testing.assert_allclose(packed[:, :4], model(*pairs[0]), rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(packed[:, 4:], model(*pairs[1]), rtol=1e-5, atol=1e-5)  # positions restart at 0
+
+  @nnx.jit  # one compile, not one per eager op
+  def run(model):
+    packed = model(src, tgt, src_mask=src_mask, src_segment_ids=src_ids, tgt_segment_ids=tgt_ids)
+    return packed, model(*pairs[0]), model(*pairs[1])
+
+  packed, first, second = run(model)
+  np.testing.assert_allclose(packed[:, :4], first, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(packed[:, 4:], second, rtol=1e-5, atol=1e-5)  # positions restart at 0
 
 
 def test_encdec_packed_pairs_refuse_mismatched_segment_ids():
@@ -227,9 +245,9 @@ def test_bert_declares_its_pooler_zero_gradient_exactly_when_nothing_reads_it(ne
     mlm, nsp = model(tokens(0, 2, 8))
     return mlm.sum() + (0.0 if nsp is None else nsp.sum())
 
-  grads = nnx.state(nnx.grad(loss)(model), nnx.Param)
+  grads = nnx.state(nnx.jit(nnx.grad(loss))(model), nnx.Param)  # jitted: one compile, not one per eager op
   pooler = {"bert/pooler/kernel", "bert/pooler/bias"}
-  norms = dict(zip(parameter_names(grads), map(float, map(jnp.linalg.norm, jax.tree.leaves(grads))), strict=True))
+  norms = dict(zip(parameter_names(grads), (float(np.linalg.norm(g)) for g in jax.tree.leaves(grads)), strict=True))
   assert all((norms[name] == 0.0) != next_sentence for name in pooler)
   assert (pooler <= structurally_zero(model)) != next_sentence
 
@@ -238,7 +256,7 @@ def test_gpt_blockwise_attention_equals_dense():
   dense = GPT(dataclasses.replace(tiny_gpt().config, attention_implementation="dense"), rngs=nnx.Rngs(0))
   blockwise = GPT(dataclasses.replace(dense.config, attention_implementation="blockwise"), rngs=nnx.Rngs(0))
   tokens = jnp.asarray(np.random.default_rng(0).integers(0, V, (2, 16)), jnp.int32)
-  np.testing.assert_allclose(blockwise(tokens), dense(tokens), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(*nnx.jit(lambda a, b: (a(tokens), b(tokens)))(blockwise, dense), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("prompt_length", [1, 4])
@@ -246,7 +264,7 @@ def test_gpt_blockwise_attention_equals_dense():
 def test_gpt_cached_decoding_equals_full_forward(position, prompt_length):
   model = tiny_gpt(position)
   sequence = tokens(2, 2, 9)
-  full = model(sequence)[:, prompt_length - 1 :]
+  full = nnx.jit(lambda model: model(sequence))(model)[:, prompt_length - 1 :]  # one compile, not one per eager op
   np.testing.assert_allclose(cached_logits(model, sequence, prompt_length), full, atol=1e-5)
 
 
@@ -257,7 +275,8 @@ def test_encdec_cached_decoding_equals_full_forward(position, norm, prompt_lengt
   src, tgt = tokens(3, 2, 7), tokens(4, 2, 8)
   src_mask = jnp.arange(7)[None, :] < jnp.array([[7], [4]])
   got = cached_logits(model, tgt, prompt_length, src=src, src_mask=src_mask)
-  np.testing.assert_allclose(got, model(src, tgt, src_mask=src_mask)[:, prompt_length - 1 :], atol=1e-5)
+  full = nnx.jit(lambda model: model(src, tgt, src_mask=src_mask))(model)  # one compile, not one per eager op
+  np.testing.assert_allclose(got, full[:, prompt_length - 1 :], atol=1e-5)
 
 
 # ---- BERT masking -----------------------------------------------------------------------------
@@ -431,7 +450,21 @@ def test_encdec_attention_weights_are_each_layers_softmax_over_real_keys(positio
   model = tiny_encdec(position)
   src, tgt = tokens(0, 2, 8), tokens(1, 2, 6)
   src_mask = jnp.arange(8)[None, :] < jnp.array([[8], [5]])
-  weights = model.attention_weights(src, tgt, src_mask=src_mask)
+
+  @nnx.jit  # one compile, not one per eager op
+  def run(model):
+    # the first decoder layer's cross weights are its cross-attention's softmax on that layer's own input
+    first = model.decoder.blocks[0]
+    x = model.source_embed(tgt)  # tied embeddings: the target shares the source's (post-LN: no input norm)
+    positions = jnp.arange(6)
+    bias = None if model.decoder_bias is None else model.decoder_bias(positions, positions)
+    after_self = first._add(x, first.self_attention(x, bias=bias, is_causal=True), first.self_attention_norm, None)
+    memory = model.encode(src, src_mask=src_mask)
+    _, expected = first.cross_attention(after_self, memory, key_mask=src_mask, return_weights=True)
+    weights = model.attention_weights(src, tgt, src_mask=src_mask)
+    return weights, expected, model(src, tgt, src_mask=src_mask), model.decode(tgt, memory, src_mask=src_mask)
+
+  weights, expected, logits, decoded = run(model)
   chex.assert_shape(weights["encoder"], (2, 2, 2, 8, 8))  # [L, B, N, S, S]
   chex.assert_shape(weights["decoder"], (2, 2, 2, 6, 6))
   chex.assert_shape(weights["cross"], (2, 2, 2, 6, 8))
@@ -440,18 +473,8 @@ def test_encdec_attention_weights_are_each_layers_softmax_over_real_keys(positio
   assert float(jnp.abs(weights["cross"][:, 1, :, :, 5:]).max()) == 0.0  # the padded source gets nothing
   assert float(jnp.abs(weights["encoder"][:, 1, :, :, 5:]).max()) == 0.0
   assert float(jnp.abs(jnp.triu(weights["decoder"], 1)).max()) == 0.0  # causal
-  # the first decoder layer's cross weights are its cross-attention's softmax on that layer's own input
-  first = model.decoder.blocks[0]
-  x = model.source_embed(tgt)  # tied embeddings: the target shares the source's (post-LN: no input norm)
-  positions = jnp.arange(6)
-  bias = None if model.decoder_bias is None else model.decoder_bias(positions, positions)
-  after_self = first._add(x, first.self_attention(x, bias=bias, is_causal=True), first.self_attention_norm, None)
-  memory = model.encode(src, src_mask=src_mask)
-  _, expected = first.cross_attention(after_self, memory, key_mask=src_mask, return_weights=True)
   np.testing.assert_allclose(weights["cross"][0], expected, atol=1e-6)
-  np.testing.assert_allclose(
-    model(src, tgt, src_mask=src_mask), model.decode(tgt, memory, src_mask=src_mask), atol=1e-6
-  )
+  np.testing.assert_allclose(logits, decoded, atol=1e-6)
 
 
 def test_cross_attention_reads_memory_or_each_blocks_projection_of_it_by_name():
@@ -479,11 +502,13 @@ def test_each_model_checks_its_masks_once_whatever_its_depth(monkeypatch):
   lengths = jnp.array([[9], [6]])
   mask = jnp.arange(9)[None, :] < lengths
   bert = BertModel(BertConfig(vocab_size=V, max_length=16, num_layers=3, **TINY), rngs=nnx.Rngs(0))
-  bert(tokens(0, 2, 9), attention_mask=mask, segment_ids=jnp.zeros((2, 9), jnp.int32))
-  assert calls == [(2, 9, 9)]
+  ids = jnp.zeros((2, 9), jnp.int32)
+  nnx.eval_shape(lambda bert: bert(tokens(0, 2, 9), attention_mask=mask, segment_ids=ids), bert)
+  assert calls == [(2, 9, 9)]  # one call traced (shapes alone: nothing compiled)
   calls.clear()
   config = EncoderDecoderConfig(vocab_size=V, max_length=16, num_encoder_layers=3, num_decoder_layers=3, **TINY)
-  EncoderDecoder(config, rngs=nnx.Rngs(0))(tokens(0, 2, 9), tokens(1, 2, 4), src_mask=mask)
+  model = EncoderDecoder(config, rngs=nnx.Rngs(0))
+  nnx.eval_shape(lambda model: model(tokens(0, 2, 9), tokens(1, 2, 4), src_mask=mask), model)
   assert calls == [(2, 9, 9), (2, 4, 4), (2, 4, 9)]  # the encoder's, the decoder's, the cross-attention's
 
 
