@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from seqjax.interop import from_pretrained
+from tests.helpers import forward
 from tests.test_pretrained import hf_bert, hf_gpt2, hf_logits, hf_t5, hf_vit, tokens
 
 torch = pytest.importorskip("torch")
@@ -112,7 +113,7 @@ def test_floating_tensors_of_every_width_load(tmp_path, dtype):
   ours = from_pretrained(folder)
   ids = tokens()
   want = hf_logits(hf.float(), ids)  # the checkpoint's values, computed in float32
-  np.testing.assert_allclose(np.asarray(ours(jnp.asarray(ids, jnp.int32))), want, atol=1e-4, rtol=0)
+  np.testing.assert_allclose(np.asarray(forward(ours, jnp.asarray(ids, jnp.int32))), want, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("how", ["empty", "truncated", "truncated-shard"])
