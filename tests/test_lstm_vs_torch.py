@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks import lstm_vs_torch as study
 from experiments import charlm
+from tests.helpers import forward
 
 torch = pytest.importorskip("torch")
 VOCAB, WIDTH, CONTEXT = 11, 8, 6
@@ -17,7 +18,7 @@ def test_both_frameworks_compute_the_same_logits_from_mixed_weights(one_bias):
   sources = {"embedding": "torch", "LSTM weights": "seqjax", "LSTM biases": "torch", "readout": "seqjax"}
   weights = study.initial_weights(sources, VOCAB, WIDTH, CONTEXT, seed=3)
   tokens = np.random.default_rng(0).integers(0, VOCAB, (2, CONTEXT))
-  ours = study.load_seqjax(weights, VOCAB, WIDTH, CONTEXT)(jnp.asarray(tokens, jnp.int32))
+  ours = forward(study.load_seqjax(weights, VOCAB, WIDTH, CONTEXT), jnp.asarray(tokens, jnp.int32))
   lm = study.load_torch(weights, VOCAB, WIDTH, one_bias)
   with torch.no_grad():
     theirs = study.torch_logits(lm, torch.from_numpy(tokens).long()).numpy()

@@ -13,7 +13,7 @@ from seqjax.attention import (
   sinusoidal_encoding,
 )
 from tests import reference
-from tests.helpers import normal
+from tests.helpers import forward, normal
 
 
 def test_sinusoidal_equals_the_formula():
@@ -53,7 +53,7 @@ def test_t5_buckets():
 
 
 def test_relative_bias_shape():
-  bias = RelativePositionBias(4, bidirectional=True, rngs=nnx.Rngs(0))(jnp.arange(5), jnp.arange(7))
+  bias = forward(RelativePositionBias(4, bidirectional=True, rngs=nnx.Rngs(0)), jnp.arange(5), jnp.arange(7))
   assert bias.shape == (1, 4, 5, 7)
 
 
