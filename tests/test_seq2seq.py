@@ -9,6 +9,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -299,10 +300,13 @@ def test_attention_seq2seq_learns_to_reverse():
   train, test = data(20000, 0), data(500, 1)
   config = Seq2SeqConfig(len(vocab), len(vocab), embed_dim=32, hidden_features=64, attention="luong")
   graphdef, params, rest = split_model(Seq2Seq(config, rngs=nnx.Rngs(0)))
-  tx = optimizer("adam", 3e-3)
+  # a cosine decay from 1e-2: exact match >= 0.998 after 150 steps for each model seed 0-3 (measured); a
+  # constant 3e-3 needed 600 steps (seed 2 was still at 0.976 after 400)
+  steps = 200
+  tx = optimizer("adam", optax.cosine_decay_schedule(1e-2, steps))
   step = make_train_step(graphdef, rest, teacher_forced_loss, tx)
   state = init_state(params, tx, 0)
-  for i in range(600):
+  for i in range(steps):
     index = np.random.default_rng(i).choice(len(train), 64, replace=False)
     state, _ = step(state, seq2seq_batch([train[j] for j in index]))
   batch = seq2seq_batch(test)
