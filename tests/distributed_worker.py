@@ -1,6 +1,7 @@
 """One process of a 2-process jax.distributed run on localhost (started by test_train.py).
 
-argv: coordinator port, process id. Prints the logged losses as JSON on its last line.
+argv: coordinator port, process id. Prints the logged losses as JSON on its last line. XLA_FLAGS
+from the environment (the test's fast-compile flags) are kept; 2 CPU devices are added.
 """
 
 import json
@@ -10,7 +11,7 @@ import sys
 port, process_id = sys.argv[1], sys.argv[2]
 os.environ.update(
   JAX_PLATFORMS="cpu",
-  XLA_FLAGS="--xla_force_host_platform_device_count=2",
+  XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",  # after the test's flags
   JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
   JAX_NUM_PROCESSES="2",
   JAX_PROCESS_ID=process_id,

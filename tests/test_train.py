@@ -1,9 +1,11 @@
 """The training library: losses, schedules, clipping, gradient health, NaN policy, accumulation,
 TBPTT, checkpoints and resume, workdir guard, sharding, two processes, reproducibility, bf16."""
 
+import dataclasses
 import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -40,6 +42,7 @@ from seqjax.train.step import optimizer_init, optimizer_update
 from seqjax.train.tbptt import truncated_bptt, update_windows
 from seqjax.transformer.blocks import TransformerBlock
 from tests import tiny_lm
+from tests.conftest import FAST_COMPILE
 from tests.helpers import normal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,24 +142,25 @@ def test_monitor_flags_planted_vanishing_and_exploding_gradients():
   assert health["global_norm"] == pytest.approx(np.sqrt(4 * 1e10 + 4 + 4e-20), rel=1e-6)
 
 
-@pytest.mark.parametrize("policy", ["skip", "stop"])
-def test_injected_nan_is_caught(policy, tmp_path):
-  def poisoned(model, batch, rng):
-    loss, metrics = tiny_lm.loss_fn(model, batch, rng)
-    return jnp.where(batch["tokens"][0, 0] >= 0, jnp.nan, 1.0) * loss, metrics
+def poisoned(model, batch, rng):
+  """tiny_lm's loss, times NaN (computed from the batch, so it reaches the gradient)."""
+  loss, metrics = tiny_lm.loss_fn(model, batch, rng)
+  return jnp.where(batch["tokens"][0, 0] >= 0, jnp.nan, 1.0) * loss, metrics
 
+
+def test_injected_nan_is_skipped():
   graphdef, params, rest = split_model(tiny_lm.make_model())
   tx = optimizer("adam", 1e-2)
-  step = make_train_step(graphdef, rest, poisoned, tx, nonfinite=policy)
+  step = make_train_step(graphdef, rest, poisoned, tx, nonfinite="skip")
   before = jax.tree.map(np.array, params)  # host copies: the step donates its input state
   state, metrics = step(init_state(params, tx, 0), tiny_lm.batch_fn(0, slice(None)))
-  assert not bool(metrics["finite"])
-  if policy == "skip":
-    assert not bool(metrics["applied"])
-    jax.tree.map(np.testing.assert_array_equal, state.params, before)
-  else:
-    with pytest.raises(FloatingPointError, match="non-finite gradient or update at step 1"):
-      fit(tiny_lm.make_model(), poisoned, tiny_lm.batch_fn, tiny_lm.config(nonfinite="stop"))
+  assert not bool(metrics["finite"]) and not bool(metrics["applied"])
+  jax.tree.map(np.testing.assert_array_equal, state.params, before)
+
+
+def test_injected_nan_stops_the_run():
+  with pytest.raises(FloatingPointError, match="non-finite gradient or update at step 1"):
+    fit(tiny_lm.make_model(), poisoned, tiny_lm.batch_fn, tiny_lm.config(nonfinite="stop"))
 
 
 # ---- truncated BPTT -------------------------------------------------------------------------------
@@ -189,12 +193,12 @@ def test_tbptt_with_k2_at_least_T_equals_full_bptt():
 
     return loss_fn(jax.lax.scan(body, h0, xs)[1], targets)
 
-  want = jax.grad(full_loss)(params)
+  loss, want = jax.jit(jax.value_and_grad(full_loss))(params)  # one compile, not an eager op at a time
   for k1 in (3, 5, 12):
     _, losses, grads, _ = truncated_bptt(step_fn, loss_fn, params, h0, xs, targets, k1=k1, k2=12)
     total = jax.tree.map(lambda *g: sum(g), *grads)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), total, want)
-    assert float(sum(losses)) == pytest.approx(float(full_loss(params)), rel=1e-5)
+    assert float(sum(losses)) == pytest.approx(float(loss), rel=1e-5)
 
 
 @pytest.mark.parametrize("k1,k2", [(3, 3), (2, 5)])
@@ -227,17 +231,38 @@ def losses(result):
   return [record["loss"] for record in result.history]
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path):
-  config = tiny_lm.config(save_every=4, keep=2)
-  whole = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, config, workdir=tmp_path / "whole")
-  part = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, config, workdir=tmp_path / "cut", stop_after=6)
-  rest = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, config, workdir=tmp_path / "cut")
+CHECKPOINTED = tiny_lm.config(save_every=4, keep=2)  # 12 steps: checkpoints at 1 (orbax saves the first), 4, 8, 12
+
+
+def checkpointed_fit(workdir, config=CHECKPOINTED, **options):
+  return fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, config, workdir=workdir, **options)
+
+
+@pytest.fixture(scope="module")
+def checkpointed(tmp_path_factory):
+  """(whole, part, folder): two runs of CHECKPOINTED from scratch, in folder/whole (never
+  interrupted) and folder/cut (stopped after 6 steps: its newest checkpoint is step 4). Tests
+  that write to a workdir work on a copy."""
+  folder = tmp_path_factory.mktemp("runs")
+  whole = checkpointed_fit(folder / "whole")
+  part = checkpointed_fit(folder / "cut", stop_after=6)
+  return whole, part, folder
+
+
+def copied(folder, run: str, tmp_path):
+  return Path(shutil.copytree(folder / run, tmp_path / run))
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, checkpointed):
+  whole, part, folder = checkpointed
+  cut = copied(folder, "cut", tmp_path)
+  rest = checkpointed_fit(cut)
   assert len(part.history) == 6 and rest.history[0]["step"] == 5  # resumed from the step-4 checkpoint
   assert losses(rest) == losses(whole)[4:]  # bit for bit: data order and dropout keys follow the step
-  read = [json.loads(line)["loss"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+  read = [json.loads(line)["loss"] for line in (cut / "metrics.jsonl").read_text().splitlines()]
   assert read == losses(whole)
-  assert [r["loss"] for r in read_metrics(tmp_path / "cut")] == losses(whole)
-  assert sorted(os.listdir(tmp_path / "whole" / "checkpoints")) == ["12", "8"]  # keep the last 2
+  assert [r["loss"] for r in read_metrics(cut)] == losses(whole)
+  assert sorted(os.listdir(folder / "whole" / "checkpoints")) == ["12", "8"]  # keep the last 2
 
 
 def test_cumulative_train_seconds_add_the_fit_calls_of_a_resumed_run():
@@ -247,29 +272,30 @@ def test_cumulative_train_seconds_add_the_fit_calls_of_a_resumed_run():
     read_metrics("/nonexistent-workdir")
 
 
-def test_partial_checkpoint_is_skipped(tmp_path):
-  config = tiny_lm.config(steps=8, save_every=4)
-  fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, config, workdir=tmp_path, stop_after=4)
-  (tmp_path / "checkpoints" / "6").mkdir()  # a step directory cut short: no commit marker
-  (tmp_path / "checkpoints" / "7.orbax-checkpoint-tmp-1").mkdir()  # an unfinished write
-  resumed = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, config, workdir=tmp_path)
+def test_partial_checkpoint_is_skipped(tmp_path, checkpointed):
+  cut = copied(checkpointed[2], "cut", tmp_path)
+  (cut / "checkpoints" / "6").mkdir()  # a step directory cut short: no commit marker
+  (cut / "checkpoints" / "7.orbax-checkpoint-tmp-1").mkdir()  # an unfinished write
+  resumed = checkpointed_fit(cut, stop_after=1)
   assert resumed.history[0]["step"] == 5
 
 
-def test_workdir_of_another_config_is_refused(tmp_path):
-  fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=2), workdir=tmp_path)
-  other = tiny_lm.config(steps=2, learning_rate=0.5)
+def test_workdir_of_another_config_is_refused(tmp_path, checkpointed):
+  workdir = copied(checkpointed[2], "whole", tmp_path)
+  other = dataclasses.replace(CHECKPOINTED, seed=1)  # (the same compiled step: only the dropout keys differ)
   with pytest.raises(ValueError, match="holds a run of a different config"):
-    fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, other, workdir=tmp_path)
-  fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, other, workdir=tmp_path, overwrite=True)
-  assert json.loads((tmp_path / "config.json").read_text())["config"]["learning_rate"] == 0.5
+    checkpointed_fit(workdir, other)
+  checkpointed_fit(workdir, other, overwrite=True, stop_after=1)
+  assert json.loads((workdir / "config.json").read_text())["config"]["seed"] == 1
+  assert os.listdir(workdir / "checkpoints") == ["1"]  # the old run's checkpoints are gone
+  assert [r["step"] for r in read_metrics(workdir)] == [1]
 
 
 def test_evaluate_runs_on_the_current_model_every_eval_every_steps():
   held_out = {"tokens": tiny_lm.DATA[:8]}
-  evaluate = lambda model: {"valid_loss": tiny_lm.loss_fn(model, held_out, None)[0]}  # noqa: E731
+  evaluate = nnx.jit(lambda model: {"valid_loss": tiny_lm.loss_fn(model, held_out, None)[0]})  # eager: 100s of compiles
   result = fit(
-    tiny_lm.make_model(0.0),
+    tiny_lm.make_model(),  # (evaluated without a dropout key: no dropout)
     tiny_lm.loss_fn,
     tiny_lm.batch_fn,
     tiny_lm.config(steps=10, log_every=3, eval_every=4),
@@ -290,10 +316,9 @@ def test_evaluate_must_not_shadow_training_metrics():
     )
 
 
-def test_same_seed_same_losses_bit_for_bit():
-  a = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=5))
-  b = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=5))
-  assert losses(a) == losses(b)
+def test_same_seed_same_losses_bit_for_bit(checkpointed):
+  whole, part, _ = checkpointed  # two runs from scratch
+  assert losses(part) == losses(whole)[:6]
 
 
 def test_bf16_compute_trains_with_float32_master_weights():
@@ -305,8 +330,7 @@ def test_bf16_compute_trains_with_float32_master_weights():
 # ---- devices and hosts ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data,model", [(8, 1), (4, 2)])
-def test_sharded_step_equals_single_device(data, model):
+def test_sharded_step_equals_single_device():
   graphdef, params, rest = split_model(tiny_lm.make_model(0.0))
   params = jax.device_get(params)  # host copy: each step donates the device arrays it is given
   tx = optimizer("sgd", 0.1)  # Adam's g / (|g| + eps) turns rounding noise in near-zero gradients into sign flips
@@ -314,14 +338,15 @@ def test_sharded_step_equals_single_device(data, model):
   step = make_train_step(graphdef, rest, tiny_lm.loss_fn, tx)
   single_mesh = make_mesh(1, 1, devices=jax.devices()[:1])
   one, one_metrics = step(init_state(shard_params(params, single_mesh), tx, 0), shard_batch(batch, single_mesh))
-  mesh = make_mesh(data, model)
-  sharded_params = shard_params(params, mesh)
-  if model > 1:  # the attention kernels really are split over "model"
-    kernel = sharded_params["stack"]["blocks"][0]["self_attention"]["query"]["kernel"][...]
-    assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, "model", None)
-  many, many_metrics = step(init_state(sharded_params, tx, 0), shard_batch(batch, mesh))
-  assert float(many_metrics["loss"]) == pytest.approx(float(one_metrics["loss"]), rel=1e-6)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), many.params, one.params)
+  for data, model in [(8, 1), (4, 2)]:
+    mesh = make_mesh(data, model)
+    sharded_params = shard_params(params, mesh)
+    if model > 1:  # the attention kernels really are split over "model"
+      kernel = sharded_params["stack"]["blocks"][0]["self_attention"]["query"]["kernel"][...]
+      assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, "model", None)
+    many, many_metrics = step(init_state(sharded_params, tx, 0), shard_batch(batch, mesh))
+    assert float(many_metrics["loss"]) == pytest.approx(float(one_metrics["loss"]), rel=1e-6), (data, model)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), many.params, one.params)
 
 
 def test_model_axis_splits_what_parameters_declare():
@@ -372,6 +397,8 @@ def test_two_processes_agree_on_the_loss():
   port = str(free_port())
   env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
   env["PYTHONPATH"] = str(ROOT)
+  flags = FAST_COMPILE.split()
+  env["XLA_FLAGS"] = " ".join(f for f in flags if not f.startswith("--xla_force_host_platform_device_count"))
   workers = [
     subprocess.Popen(
       [sys.executable, "-m", "tests.distributed_worker", port, str(i)],
@@ -383,13 +410,18 @@ def test_two_processes_agree_on_the_loss():
     )
     for i in range(2)
   ]
-  outputs = []
-  for worker in workers:
-    out, err = worker.communicate(timeout=240)
-    assert worker.returncode == 0, err[-3000:]
-    outputs.append(json.loads(out.strip().splitlines()[-1]))
+  try:
+    single = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=4))  # while they run
+    outputs = []
+    for worker in workers:
+      out, err = worker.communicate(timeout=240)
+      assert worker.returncode == 0, err[-3000:]
+      outputs.append(json.loads(out.strip().splitlines()[-1]))
+  finally:
+    for worker in workers:
+      if worker.poll() is None:
+        worker.kill()
   assert outputs[0] == outputs[1] and len(outputs[0]) == 4
-  single = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=4))
   np.testing.assert_allclose(outputs[0], losses(single), rtol=1e-5)
 
 

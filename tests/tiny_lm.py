@@ -1,5 +1,7 @@
 """A tiny language-modelling setup shared by the training tests and the 2-process worker."""
 
+import functools
+
 import numpy as np
 from flax import nnx
 
@@ -11,8 +13,15 @@ DATA = np.random.default_rng(0).integers(0, VOCAB, (64, 9)).astype(np.int32)
 
 
 def make_model(dropout_rate: float = 0.1) -> GPT:
+  return _initialized(dropout_rate)
+
+
+@functools.partial(nnx.jit, static_argnums=0)
+def _initialized(dropout_rate: float) -> GPT:
+  """Initialized in one compiled program (kept in the suite's compile cache, so a test's worker
+  process loads it), not an eager op at a time (seconds in each process): a new model each call."""
   config = GPTConfig(
-    vocab_size=VOCAB, max_length=16, dim=16, num_heads=2, num_layers=2, ff_dim=32, dropout_rate=dropout_rate
+    vocab_size=VOCAB, max_length=16, dim=16, num_heads=2, num_layers=1, ff_dim=32, dropout_rate=dropout_rate
   )
   return GPT(config, rngs=nnx.Rngs(0))
 
