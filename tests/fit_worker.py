@@ -2,8 +2,9 @@
 (test_workdir_faults.py, test_preemption.py).
 
 argv: workdir, steps, then optionally save_every (default 1: a save is nearly always in flight),
-seconds each batch_fn call waits (default 0; a slow step can be signalled mid-run) and stop_after
-(default none; 0 restores the run without training). Prints the step the model has reached."""
+seconds the batch_fn call of each step from step 3 on waits (default 0; a slow step 3 can be
+signalled once step 2 is logged) and stop_after (default none; 0 restores the run without
+training). Prints the step the model has reached."""
 
 import sys
 import time
@@ -17,7 +18,8 @@ stop_after = int(sys.argv[5]) if len(sys.argv) > 5 else None
 
 
 def batch_fn(step, rows):
-  time.sleep(delay)
+  if step >= 2:  # (0-based) steps 1 and 2 run at full speed
+    time.sleep(delay)
   return tiny_lm.batch_fn(step, rows)
 
 

@@ -2,7 +2,9 @@
 flight included), a failed background save (a full disk), a read-only workdir, metrics.jsonl
 lines that are not records, config.json edited by hand."""
 
+import concurrent.futures
 import errno
+import functools
 import json
 import os
 import re
@@ -48,11 +50,21 @@ def final_checksum(workdir) -> list:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> tuple[list[float], list]:
-  """The logged losses and the final state's checksum of a run never interrupted."""
+def finished(tmp_path_factory) -> Path:
+  """The workdir of a run of RUN, never interrupted (tests that write to it work on a copy)."""
   workdir = tmp_path_factory.mktemp("whole")
   run(workdir)
-  return losses(workdir), final_checksum(workdir)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(finished) -> tuple[list[float], list]:
+  """The logged losses and the final state's checksum of a run never interrupted."""
+  return losses(finished), final_checksum(finished)
+
+
+def copy_of(finished: Path, tmp_path: Path) -> Path:
+  return Path(shutil.copytree(finished, tmp_path / "run"))
 
 
 def assert_resumes_bit_for_bit(workdir, stopped_at: int, uninterrupted, **overrides) -> None:
@@ -99,7 +111,7 @@ def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
 
 
 def test_sigterm_finishes_the_step_saves_it_and_exits_then_resumes_bit_for_bit(tmp_path, uninterrupted):
-  """A real fit process (slow batches) gets SIGTERM during step 3, which saves nothing by
+  """A real fit process (its step 3 slow) gets SIGTERM during step 3, which saves nothing by
   itself: it finishes step 3, saves it, and exits with status 143 (128 + SIGTERM)."""
   process = start(worker(tmp_path, RUN["save_every"], 1.5))
   metrics = tmp_path / "metrics.jsonl"
@@ -112,29 +124,35 @@ def test_sigterm_finishes_the_step_saves_it_and_exits_then_resumes_bit_for_bit(t
   assert_resumes_bit_for_bit(tmp_path, 3, uninterrupted)
 
 
+def interrupted_during_a_save(folder: Path, saves_before: int) -> tuple[Path, subprocess.Popen, str]:
+  """Starts a worker that saves every step and sends it SIGINT while its save after
+  `saves_before` others is in flight -> (its workdir, the exited worker, its stderr). A worker
+  that finished its run before the signal reached it (the test process seen late by a loaded
+  machine: fit returned and printed its step) proves nothing and is tried again, at most 5 times."""
+  for attempt in range(5):
+    workdir = folder / f"{saves_before}-{attempt}"
+    process = start(worker(workdir))  # a save every step
+    checkpoints = workdir / "checkpoints"
+
+    def saving(checkpoints=checkpoints) -> bool:
+      names = [p.name for p in checkpoints.iterdir()] if checkpoints.exists() else []
+      return any(".orbax-checkpoint-tmp" in name for name in names) and len(names) > saves_before
+
+    wait_until(saving, process, "a save")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = finish(process)
+    if not stdout.startswith("step "):
+      return workdir, process, stderr
+  pytest.fail("5 workers in a row finished their runs normally: SIGINT came too late each time, or fit ignored it")
+
+
 def test_sigint_during_saves_finishes_them_and_exits(tmp_path, uninterrupted):
-  """Ctrl-C while an orbax write is in flight, in two real processes (the first save, a later
-  one): the save finishes, the process exits (KeyboardInterrupt; none hangs at exit) and leaves
-  no unfinished write; the run resumes bit for bit. A trial whose worker finished its run before
-  the signal reached it (this test seen late by a loaded machine: fit returned and printed its
-  step) proves nothing and is tried again, at most 5 times."""
-  for trial, saves_before in enumerate([0, 1]):
-    for attempt in range(5):
-      workdir = tmp_path / f"{trial}-{attempt}"
-      process = start(worker(workdir))  # a save every step
-      checkpoints = workdir / "checkpoints"
-
-      def saving(checkpoints=checkpoints, saves_before=saves_before) -> bool:
-        names = [p.name for p in checkpoints.iterdir()] if checkpoints.exists() else []
-        return any(".orbax-checkpoint-tmp" in name for name in names) and len(names) > saves_before
-
-      wait_until(saving, process, "a save")
-      process.send_signal(signal.SIGINT)
-      stdout, stderr = finish(process)
-      if not stdout.startswith("step "):
-        break
-    else:
-      pytest.fail("5 workers in a row finished their runs normally: SIGINT came too late each time, or fit ignored it")
+  """Ctrl-C while an orbax write is in flight, in two real processes at once (the first save, a
+  later one): the save finishes, the process exits (KeyboardInterrupt; none hangs at exit) and
+  leaves no unfinished write; the run resumes bit for bit."""
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:  # each thread watches and signals its worker
+    trials = list(pool.map(functools.partial(interrupted_during_a_save, tmp_path), [0, 1]))
+  for workdir, process, stderr in trials:
     assert process.returncode == -signal.SIGINT, stderr[-2000:]  # an uncaught KeyboardInterrupt
     stopped = int(re.search(r"SIGINT: fit stopped at step (\d+)", stderr)[1])
     steps = committed_steps(workdir)
@@ -226,13 +244,12 @@ def test_a_failed_background_save_stops_the_run_at_the_next_step(tmp_path, monke
 # ---- a read-only workdir --------------------------------------------------------------------------
 
 
-def test_a_finished_run_restores_from_a_read_only_workdir(tmp_path):
+def test_a_finished_run_restores_from_a_read_only_workdir(tmp_path, finished):
   """stop_after=0 reads a run and writes nothing (no lock file made, no config.json, metrics or
   folders written), so it works where nothing can be written. The workdir is made read-only with
   chmod; root, whom permissions do not stop, restores it without the capabilities that bypass
   them (setpriv drops CAP_DAC_OVERRIDE and CAP_FOWNER), so the permissions bind."""
-  workdir = tmp_path / "run"
-  run(workdir)
+  workdir = copy_of(finished, tmp_path)
   command = worker(workdir, RUN["save_every"], 0, 0)  # stop_after=0
   if os.getuid() == 0:
     if shutil.which("setpriv") is None:
@@ -294,28 +311,29 @@ def test_a_metrics_line_that_is_not_a_record_names_the_file_and_line(tmp_path, l
 # ---- config.json edited by hand -------------------------------------------------------------------
 
 
-def test_a_checkpoint_of_another_config_is_refused(tmp_path):
+def test_a_checkpoint_of_another_config_is_refused(tmp_path, finished):
   """config.json edited to another learning rate, and a rerun with that rate: the checkpoints
   were trained with the old one, and say so."""
-  run(tmp_path, stop_after=2)
-  path = tmp_path / "config.json"
+  workdir = copy_of(finished, tmp_path)
+  path = workdir / "config.json"
   edited = json.loads(path.read_text())
   edited["config"]["learning_rate"] = 0.02
   path.write_text(json.dumps(edited))
   expected = (
-    f"checkpoint {tmp_path / 'checkpoints' / '2'} was written by another run than {path} describes "
-    r"\(config.learning_rate: 0.01 in checkpoint 2, 0.02 in config.json\)"
+    f"checkpoint {workdir / 'checkpoints' / '4'} was written by another run than {path} describes "
+    r"\(config.learning_rate: 0.01 in checkpoint 4, 0.02 in config.json\)"
   )
   with pytest.raises(ValueError, match=expected):
-    run(tmp_path, learning_rate=0.02)
+    run(workdir, learning_rate=0.02)
   with pytest.raises(ValueError, match=expected):
-    run(tmp_path, learning_rate=0.02, stop_after=0)
+    run(workdir, learning_rate=0.02, stop_after=0)
 
 
-def test_a_checkpoint_from_before_run_records_is_used_with_a_warning(tmp_path, caplog, uninterrupted):
-  run(tmp_path, stop_after=2)
-  for path in (tmp_path / "checkpoints" / "2" / "run").iterdir():
-    path.unlink()
-  (tmp_path / "checkpoints" / "2" / "run").rmdir()
-  assert_resumes_bit_for_bit(tmp_path, 2, uninterrupted)
+def test_a_checkpoint_from_before_run_records_is_used_with_a_warning(tmp_path, caplog, finished, uninterrupted):
+  """A run whose newest checkpoint, step 2, was written before checkpoints held run records (the
+  run's step-4 checkpoint removed, step 2's record too)."""
+  workdir = copy_of(finished, tmp_path)
+  shutil.rmtree(workdir / "checkpoints" / "4")
+  shutil.rmtree(workdir / "checkpoints" / "2" / "run")
+  assert_resumes_bit_for_bit(workdir, 2, uninterrupted)
   assert "checkpoint 2 predates run records" in caplog.text

@@ -4,6 +4,7 @@ runs at once, an exception mid-save, a kill -9 during a save (issue #11), and ba
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from flax import nnx
 
 from seqjax.train import fit
 from seqjax.train.checkpoint import state_checksum
-from seqjax.train.records import WorkdirLock
+from seqjax.train.records import WorkdirLock, read_metrics
 from tests import tiny_lm
 from tests.conftest import COMPILE_CACHE
 
@@ -38,11 +39,21 @@ def losses(workdir) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> list[float]:
-  """The logged losses of a run with checkpoints, never interrupted."""
+def finished(tmp_path_factory) -> Path:
+  """The workdir of a run of RUN, never interrupted (tests that write to it work on a copy)."""
   workdir = tmp_path_factory.mktemp("whole")
   run(workdir, **RUN)
-  return losses(workdir)
+  return workdir
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(finished) -> list[float]:
+  """The logged losses of a run with checkpoints, never interrupted."""
+  return losses(finished)
+
+
+def copy_of(finished: Path, tmp_path: Path) -> Path:
+  return Path(shutil.copytree(finished, tmp_path / "run"))
 
 
 def data_files(step_dir: Path) -> list[Path]:
@@ -56,27 +67,27 @@ def flip_byte(path: Path) -> None:
   path.write_bytes(data)
 
 
-def test_flipped_byte_in_data_falls_back_and_the_run_repeats_bit_for_bit(tmp_path, uninterrupted, caplog):
-  run(tmp_path, **RUN)
-  for path in data_files(tmp_path / "checkpoints" / "4"):  # (some hold superseded OCDBT nodes, never read)
+def test_flipped_byte_in_data_falls_back_and_the_run_repeats_bit_for_bit(tmp_path, finished, uninterrupted, caplog):
+  workdir = copy_of(finished, tmp_path)
+  for path in data_files(workdir / "checkpoints" / "4"):  # (some hold superseded OCDBT nodes, never read)
     flip_byte(path)
   with caplog.at_level(logging.WARNING):
-    resumed = run(tmp_path, **RUN)
+    resumed = run(workdir, **RUN)
   assert "checkpoint" in caplog.text and "is unusable" in caplog.text
   assert resumed.history[0]["step"] == 3  # from the good step-2 checkpoint
-  assert losses(tmp_path) == uninterrupted
-  assert [p.name.split("-")[0] for p in (tmp_path / "quarantine").iterdir()] == ["4"]
-  assert run(tmp_path, **RUN).history == []  # step 4 was saved again: nothing left to do
+  assert losses(workdir) == uninterrupted
+  assert [p.name.split("-")[0] for p in (workdir / "quarantine").iterdir()] == ["4"]
+  assert run(workdir, **RUN).history == []  # step 4 was saved again: nothing left to do
 
 
-def test_checksum_mismatch_is_caught(tmp_path, uninterrupted):
-  run(tmp_path, **RUN)
-  saved = tmp_path / "checkpoints" / "4" / "checksum" / "metadata"
+def test_checksum_mismatch_is_caught(tmp_path, finished, uninterrupted):
+  workdir = copy_of(finished, tmp_path)
+  saved = workdir / "checkpoints" / "4" / "checksum" / "metadata"
   checksum = json.loads(saved.read_text())
   checksum[0][0] = (checksum[0][0] + 1) % 2**32
   saved.write_text(json.dumps(checksum))
-  assert run(tmp_path, **RUN).history[0]["step"] == 3
-  assert losses(tmp_path) == uninterrupted
+  assert run(workdir, **RUN).history[0]["step"] == 3
+  assert losses(workdir) == uninterrupted
 
 
 def test_checksum_sees_one_flipped_bit_in_any_dtype():
@@ -90,31 +101,33 @@ def test_checksum_sees_one_flipped_bit_in_any_dtype():
       assert state_checksum(changed) != reference, name
 
 
-def test_all_checkpoints_torn_restarts_and_saves_again(tmp_path, uninterrupted):
-  run(tmp_path, **RUN)
-  for step_dir in (tmp_path / "checkpoints").iterdir():
+def test_all_checkpoints_torn_restarts_and_saves_again(tmp_path, finished, uninterrupted):
+  workdir = copy_of(finished, tmp_path)
+  for step_dir in (workdir / "checkpoints").iterdir():
     for path in data_files(step_dir):
       path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-  restarted = run(tmp_path, **RUN)
+  restarted = run(workdir, **RUN)
   assert restarted.history[0]["step"] == 1
-  assert losses(tmp_path) == uninterrupted
-  assert "4" in os.listdir(tmp_path / "checkpoints")  # orbax did not skip the save
+  assert losses(workdir) == uninterrupted
+  assert "4" in os.listdir(workdir / "checkpoints")  # orbax did not skip the save
 
 
-def test_torn_last_metrics_line_is_dropped(tmp_path, uninterrupted):
-  run(tmp_path, **RUN, stop_after=3)
-  with (tmp_path / "metrics.jsonl").open("a") as f:
-    f.write('{"step": 4, "loss": 1.2')  # a kill mid-write
-  run(tmp_path, **RUN)
-  assert losses(tmp_path) == uninterrupted
+def test_torn_last_metrics_line_is_dropped(tmp_path, finished, uninterrupted):
+  """The workdir a kill leaves while step 4's metrics line is half written: checkpoint 4 not
+  begun (the newest is step 2), lines 1-3 whole and line 4 torn."""
+  workdir = copy_of(finished, tmp_path)
+  shutil.rmtree(workdir / "checkpoints" / "4")
+  lines = (workdir / "metrics.jsonl").read_text().splitlines()
+  (workdir / "metrics.jsonl").write_text("".join(line + "\n" for line in lines[:3]) + '{"step": 4, "loss": 1.2')
+  assert run(workdir, **RUN).history[0]["step"] == 3
+  assert losses(workdir) == uninterrupted
 
 
-def test_another_model_with_the_same_train_config_is_refused(tmp_path):
-  run(tmp_path, steps=2)
+def test_another_model_with_the_same_train_config_is_refused(tmp_path, finished):
   other = tiny_lm.make_model()
-  other.stack.blocks.pop()  # one layer fewer, same TrainConfig
+  other.stack.blocks.pop()  # no layer (tiny_lm has one), same TrainConfig
   with pytest.raises(ValueError, match=r"different config or model \(differs in: model.parameters"):
-    fit(other, tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=2), workdir=tmp_path)
+    fit(other, tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(**RUN), workdir=copy_of(finished, tmp_path))
 
 
 @pytest.mark.parametrize("text", ["", "{not json"])
@@ -147,14 +160,15 @@ def test_an_exception_waits_for_the_checkpoint_in_flight(tmp_path):
   assert newest >= 2 and (tmp_path / "checkpoints" / str(newest) / "commit_success.txt").exists()
 
 
-def test_unfinished_writes_are_moved_away_and_keep_counts_real_checkpoints(tmp_path):
-  run(tmp_path, **RUN, keep=2, stop_after=2)
-  (tmp_path / "checkpoints" / "3").mkdir()  # cut short: no commit marker
-  (tmp_path / "checkpoints" / "4.orbax-checkpoint-tmp-1").mkdir()
-  resumed = run(tmp_path, **RUN, keep=2)
+def test_unfinished_writes_are_moved_away_and_keep_counts_real_checkpoints(tmp_path, finished):
+  workdir = copy_of(finished, tmp_path)
+  shutil.rmtree(workdir / "checkpoints" / "4")  # a run stopped before step 4: checkpoints 1 and 2
+  (workdir / "checkpoints" / "3").mkdir()  # cut short: no commit marker
+  (workdir / "checkpoints" / "4.orbax-checkpoint-tmp-1").mkdir()
+  resumed = run(workdir, **RUN)
   assert resumed.history[0]["step"] == 3
-  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]
-  assert len(os.listdir(tmp_path / "quarantine")) == 2
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["1", "2", "4"]  # keep=3: counting "3", 1 would go
+  assert len(os.listdir(workdir / "quarantine")) == 2
 
 
 def test_diverging_updates_are_skipped_then_stop_the_run():
@@ -166,9 +180,8 @@ def test_diverging_updates_are_skipped_then_stop_the_run():
     fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(**config, skip_limit=3))
 
 
-def test_attention_key_bias_is_not_called_vanishing():
-  result = fit(tiny_lm.make_model(), tiny_lm.loss_fn, tiny_lm.batch_fn, tiny_lm.config(steps=2))
-  assert [record["vanishing"] for record in result.history] == [0, 0]
+def test_attention_key_bias_is_not_called_vanishing(finished):
+  assert [record["vanishing"] for record in read_metrics(finished)] == [0, 0, 0, 0]
 
 
 @pytest.mark.parametrize(
@@ -197,7 +210,8 @@ def test_a_file_as_workdir_is_refused(tmp_path):
 
 def test_kill_during_a_save_resumes_bit_for_bit(tmp_path, uninterrupted):
   """A fit subprocess saving every step is killed (SIGKILL) while an orbax write is in flight;
-  the resumed run's metrics equal an uninterrupted run's."""
+  the run resumed from its workdir (here, in the test's process) logs an uninterrupted run's
+  metrics."""
   worker = [sys.executable, "-m", "tests.fit_worker", str(tmp_path), str(RUN["steps"])]
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO), "JAX_COMPILATION_CACHE_DIR": COMPILE_CACHE}
   process = subprocess.Popen(worker, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -210,6 +224,5 @@ def test_kill_during_a_save_resumes_bit_for_bit(tmp_path, uninterrupted):
   assert process.poll() is None, f"the worker ended before a save was caught: {process.stderr.read().decode()[-2000:]}"
   os.kill(process.pid, signal.SIGKILL)
   process.wait()
-  finished = subprocess.run(worker, cwd=REPO, env=env, capture_output=True, timeout=300)
-  assert finished.returncode == 0, finished.stderr.decode()[-2000:]
+  run(tmp_path, steps=RUN["steps"], save_every=1)  # the worker's config, resumed here (the same XLA flags)
   assert losses(tmp_path) == uninterrupted
