@@ -189,11 +189,14 @@ CONFIGS = {
     Config(train=LONG_TRAIN, workdir="runs/translation-long"),
   ),
   "smoke": (
-    "tiny, on the 80-verse fixture",
+    "tiny, on the 80-verse fixture: Luong and the Transformer (one model of each family)",
     Config(
+      # every pilot compiles its own step: one RNN with attention and the Transformer run each code
+      # path; tests/test_translation.py builds, runs and reads the attention of all four models
+      models=(LUONG, TRANSFORMER),
       vocab_size=120,
       max_tokens=96,
-      pad_multiple=16,
+      pad_multiple=48,  # every training and validation batch 96 tokens long: one compiled shape
       valid_percent=20,
       test_percent=20,
       embed=8,
@@ -208,12 +211,12 @@ CONFIGS = {
       transformer_norms=("pre",),
       pilot_steps=2,
       pilot_warmup=1,
-      extend_grid=0,  # 16 pilots (tests/test_sweep.py extends grids)
+      extend_grid=0,  # 8 pilots (tests/test_sweep.py extends grids)
       patience=1,
       train=dataclasses.replace(Config().train, steps=6, batch_size=8, warmup_steps=1, log_every=2, eval_every=2),
       beam_size=2,
       valid_sentences=4,
-      decode_batch=8,
+      decode_batch=32,  # the 22 test verses in one batch: one compiled beam search
       bootstrap_samples=20,
       corpus=str(report.REPO / "tests" / "fixtures" / "bible"),
       workdir="",
