@@ -1,6 +1,7 @@
 """The character-LM experiment: its text is the corpus in book order split by whole books, every
 architecture is causal at a matched size, and `sample` decodes a trained run from its workdir."""
 
+import functools
 import json
 
 import jax.numpy as jnp
@@ -9,11 +10,20 @@ import pytest
 from flax import nnx
 
 from experiments import charlm
-from harness import cli, report
+from harness import cli, report, timing
 from seqjax import zoo
 from seqjax.data import bible, bible_text
+from tests.helpers import forward
 
 FIXTURE = report.REPO / "tests" / "fixtures" / "bible"
+
+
+@pytest.fixture
+def small_matmul_peak(monkeypatch):
+  """charlm.main measures the matmul peak at its start and end (six 2048^3 matmuls each, seconds
+  on a CPU) for its report's fraction-of-peak column, which no test here reads: a 128^3 probe,
+  measured the same way, takes milliseconds."""
+  monkeypatch.setattr(timing, "matmul_peak", functools.partial(timing.matmul_peak, size=128))
 
 
 def test_books_come_in_book_order_with_every_split_put_back_in_place():
@@ -44,11 +54,12 @@ def test_every_model_is_causal_at_its_matched_size(name):
   assert width % multiple == 0 and zoo.count_params(model) == count and abs(count - 4000) < 0.5 * 4000
   tokens = jnp.asarray(np.random.default_rng(0).integers(0, 11, (1, 16)), jnp.int32)
   changed = tokens.at[:, 9:].set((tokens[:, 9:] + 1) % 11)
-  np.testing.assert_allclose(model(tokens)[:, :9], model(changed)[:, :9], atol=1e-5)  # t < 9 never reads t >= 9
-  assert not np.allclose(model(tokens)[:, 9:], model(changed)[:, 9:])
+  logits, changed_logits = forward(model, tokens), forward(model, changed)
+  np.testing.assert_allclose(logits[:, :9], changed_logits[:, :9], atol=1e-5)  # t < 9 never reads t >= 9
+  assert not np.allclose(logits[:, 9:], changed_logits[:, 9:])
 
 
-def test_sample_decodes_a_trained_run_in_one_compiled_loop(tmp_path, capsys):
+def test_sample_decodes_a_trained_run_in_one_compiled_loop(tmp_path, capsys, small_matmul_peak):
   charlm.main(["smoke", "--out", str(tmp_path), "--no-anchor"])
   runs = tmp_path / "charlm-runs"
   for run in ("lstm-seed0", "dilated-cnn-seed0"):  # a cached (recurrent) and an uncached decoder
@@ -63,7 +74,7 @@ def test_sample_decodes_a_trained_run_in_one_compiled_loop(tmp_path, capsys):
     charlm.main(["sample", "--checkpoint", str(tmp_path)])
 
 
-def test_a_text_file_of_ones_own_trains_and_samples_through_the_command_line(tmp_path, capsys):
+def test_a_text_file_of_ones_own_trains_and_samples_through_the_command_line(tmp_path, capsys, small_matmul_peak):
   text = tmp_path / "notes.txt"
   text.write_text("the quick brown fox jumps over the lazy dog.\n" * 12, encoding="utf-8")  # 540 characters
   train = ["smoke", "--text", str(text), "--models", "LSTM", "--no-anchor", "--out", str(tmp_path / "out")]
@@ -97,7 +108,7 @@ def test_the_pilots_split_is_the_training_texts_tail_never_the_held_out_text():
   assert len(tuning_ids) == 10  # the last 1/valid_every
 
 
-def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path):
+def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path, small_matmul_peak):
   tuned = ["smoke", "--models", "LSTM", "--no-anchor", "--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2"]
   tuned += ["--extend-grid", "1", "--out", str(tmp_path)]  # smoke's pilots: 2 steps
   charlm.main(tuned)
