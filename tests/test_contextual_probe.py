@@ -49,12 +49,13 @@ def test_probe_reads_a_linear_label_and_nothing_from_a_constant():
 def test_each_direction_of_the_elmo_style_model_reads_only_its_side(name):
   config = Config(length=8, fillers=6, dim=8)
   model = study.bilm(name, config, nnx.Rngs(0))
+  states = nnx.jit(lambda model, tokens: model.states(tokens))  # one compiled program for the three calls
   tokens = jnp.asarray(sentences(config, 3, seed=1)["tokens"])  # [3, 8]
-  forward, backward = model.states(tokens)
-  changed = model.states(tokens.at[:, 5:].set(WORD))  # the words after position 4 replaced
+  forward, backward = states(model, tokens)
+  changed = states(model, tokens.at[:, 5:].set(WORD))  # the words after position 4 replaced
   np.testing.assert_allclose(changed[0][:, :5], forward[:, :5], rtol=1e-6, atol=1e-6)
   assert not np.allclose(changed[1][:, :5], backward[:, :5], atol=1e-4)
-  changed = model.states(tokens.at[:, :3].set(WORD))  # the words before position 3 replaced
+  changed = states(model, tokens.at[:, :3].set(WORD))  # the words before position 3 replaced
   np.testing.assert_allclose(changed[1][:, 3:], backward[:, 3:], rtol=1e-6, atol=1e-6)
   assert not np.allclose(changed[0][:, 3:], forward[:, 3:], atol=1e-4)
 
