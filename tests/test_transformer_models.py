@@ -158,11 +158,13 @@ def cached_logits(model, sequence, prompt_length, **context):
     state = model.init_state(B, L, **context)
     if prompt_length > 1:
       state = model.prefill(state, sequence[:, : prompt_length - 1], jnp.ones((B, prompt_length - 1), jnp.bool_))
-    pieces = []
-    for t in range(prompt_length - 1, L):
-      logits, state = model.step(state, sequence[:, t])
-      pieces.append(logits)
-    return jnp.stack(pieces, axis=1)
+
+    def step(state, tokens):  # a scan: one step compiled, not one per position
+      logits, state = model.step(state, tokens)
+      return state, logits
+
+    _, logits = jax.lax.scan(step, state, sequence[:, prompt_length - 1 :].T)  # [L - prompt_length + 1, B, V]
+    return jnp.swapaxes(logits, 0, 1)
 
   return run(model, sequence, context)
 
