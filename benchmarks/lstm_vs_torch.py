@@ -11,7 +11,7 @@ same per-step learning rate (b1 0.9, b2 0.999, eps 1e-8, decoupled decay of ever
 gradients clipped to global norm 1, on one thread (`torch_threads`).
 
 The initial weights have four parts, each drawn by one library's own initialization: seqjax's
-(charlm's `RNNLanguageModel`, nnx.Rngs(seed): embedding N(0, 1/D), LSTM input kernels Xavier
+(charlm's `RNNLanguageModel` as measured, nnx.Rngs(seed): embedding N(0, 1/D), LSTM input kernels Xavier
 uniform and recurrent kernels orthogonal gate by gate, LSTM biases 0 with forget gate 1, readout
 LeCun normal with bias 0) or torch's (its modules' defaults after torch.manual_seed(seed):
 embedding N(0, 1), every LSTM weight U(+-1/sqrt(H)), two bias vectors b_ih and b_hh each
@@ -38,10 +38,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from flax.nnx.nn.linear import default_embed_init
 
 from experiments import charlm
 from harness import budget, cli, report
 from harness.journal import Journal
+from seqjax import zoo
 from seqjax.data import bible_text, char_text
 from seqjax.interop import rnn_from_torch, rnn_to_torch
 from seqjax.recurrent import StackedRNN
@@ -80,12 +82,15 @@ OWN_INITS = ("torch, torch init", "seqjax, seqjax init")  # also trained at `lea
 HEADLINE = (*OWN_INITS, "seqjax, seqjax init but embedding from torch", "torch, torch init but embedding from seqjax")
 
 
+TRAIN = dataclasses.replace(charlm.TRAIN, weight_decay_mask="all")  # charlm's as measured: every parameter decays
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   variants: tuple[str, ...] = ()  # () = all of VARIANTS
   width: int = 244  # charlm's LSTM width at its default ~1M parameters
   context: int = 128
-  train: TrainConfig = charlm.TRAIN
+  train: TrainConfig = TRAIN
   valid_windows: int = 128
   valid_every: int = 10
   seeds: tuple[int, ...] = (0,)
@@ -138,8 +143,12 @@ def torch_logits(lm, tokens):
 
 
 def seqjax_lm(vocab: int, width: int, context: int, seed: int):
-  """charlm's LSTM as charlm builds it."""
-  return charlm.build("LSTM", width, vocab, context, seed)
+  """charlm's LSTM as charlm built it when this was measured: its embedding drawn by flax's default,
+  N(0, 1/D) (`RNNLanguageModel` has drawn N(0, 1) since, because of this study)."""
+  spec, options = charlm.architecture("LSTM")
+  return zoo.build(
+    spec, width=width, vocab=vocab, context=context, rngs=nnx.Rngs(seed), embedding_init=default_embed_init, **options
+  )
 
 
 def lstm_stack(model) -> StackedRNN:
@@ -348,7 +357,7 @@ CONFIGS = {
       learning_rates=(4e-3,),
       width=8,
       context=8,
-      train=dataclasses.replace(charlm.TRAIN, steps=4, batch_size=8, warmup_steps=1, log_every=2, eval_every=2),
+      train=dataclasses.replace(TRAIN, steps=4, batch_size=8, warmup_steps=1, log_every=2, eval_every=2),
       valid_windows=4,
       valid_every=2,
       corpus=str(report.REPO / "tests" / "fixtures" / "bible"),

@@ -12,13 +12,16 @@ its report is charlm-<file stem>, its runs under <workdir>/<file stem>.
 
 Architectures at matched parameter count (`params`; each width chosen to come nearest it):
 Elman tanh, LSTM (forget bias 1) and GRU language models of two layers (`RNNLanguageModel`,
-`lax.scan` over time); minGRU and LRU (`seqjax.parallel`, four residual blocks, scanned in
+`lax.scan` over time, embedding N(0, 1): benchmarks/lstm_vs_torch measured flax's N(0, 1/D) to
+cost the LSTM 0.67 bits/char); minGRU and LRU (`seqjax.parallel`, four residual blocks, scanned in
 parallel); a GPT of four pre-LN layers with rotary positions; and a causal dilated CNN
 (`seqjax.conv`, WaveNet's gated units, receptive field = the context). Every model trains on
 the same windows of `context` + 1 characters in the same order (the seed draws init and data
 order) with the same optimizer and steps; validation bits per character on fixed windows of the
-held-out books every `train.eval_every` steps. Learning rates: `train.learning_rate` for every
-model, or, with `learning_rates` (a grid), each model's own, chosen first by harness.sweep's
+held-out books every `train.eval_every` steps. AdamW decays weight matrices and tables only
+(`weight_decay_mask="matrices"`, nanoGPT's groups), the anchor's recipe too. Learning rates:
+`train.learning_rate` for every model, or, with `learning_rates` (a grid; the default's), each
+model's own, chosen first by harness.sweep's
 protocol: pilots of `pilot_steps` steps trained on the training text less its last 1/`valid_every`
 and scored on windows of that last part (never on the held-out text), then every seed at the
 chosen rate (the anchor keeps its recipe's); the grid, each pilot and the choice are in the results.
@@ -40,7 +43,8 @@ others by rerunning the model, `seqjax.decoding.Uncached`):
     python -m experiments.charlm sample --checkpoint runs/charlm/lstm-seed0 --prompt "In the beginning" --tokens 200
 
 Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that module):
-    python -m experiments.charlm default   # ~1M parameters, 7 models + the anchor, 2 seeds (the README's numbers)
+    python -m experiments.charlm default   # ~1M parameters, 7 models + the anchor, each model's lr tuned, 3 seeds
+    python -m experiments.charlm long      # the same 4x longer (1,600 steps)
     python -m experiments.charlm default --text notes.txt --models "GPT (RoPE)" --seeds 0 --no-anchor
     python -m experiments.charlm smoke
     python -m experiments.charlm large     # for an accelerator: ~10M parameters, context 256, 3 seeds
@@ -88,10 +92,12 @@ TRAIN = TrainConfig(
   schedule="warmup_cosine",
   warmup_steps=20,
   weight_decay=0.01,
+  weight_decay_mask="matrices",  # kernels and tables, not biases or norm scales (nanoGPT's configure_optimizers)
   clip_norm=1.0,
   log_every=25,
   eval_every=50,
 )
+GRID = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)  # the default's peak learning rates tried per model (harness.sweep)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,14 +117,15 @@ class Config:
     schedule="warmup_cosine",
     warmup_steps=100,
     weight_decay=0.1,
+    weight_decay_mask="matrices",  # as nanoGPT: 2-D parameters decay, biases and norm scales do not
     clip_norm=1.0,
     log_every=50,
     eval_every=250,
   )
   anchor_context: int = 64
   anchor_width: int = 128  # the recipe's (4 heads of 32)
-  seeds: tuple[int, ...] = (0, 1)
-  learning_rates: tuple[float, ...] = ()  # a grid: each model's peak rate tuned (harness.sweep); (): train's for all
+  seeds: tuple[int, ...] = (0, 1, 2)
+  learning_rates: tuple[float, ...] = GRID  # a grid: each model's peak rate tuned (harness.sweep); (): train's for all
   pilot_steps: int = 100  # with learning_rates: each pilot's steps (train's schedule over them), seed seeds[0]
   extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
   converged_below: float = 0.01  # bits/char: a run is `converged` if it improved less (harness.budget)
@@ -602,7 +609,10 @@ def setup_text(config: Config, data: Data, overlap_count: int, peaks: list[float
     f"held-out windows of {config.context + 1} characters, {overlap_count} of them found verbatim in the training "
     f"text. Each model: {config.train.steps} steps of {config.train.batch_size} windows of {config.context} "
     f"characters ({config.train.steps * config.train.batch_size * config.context:,} tokens), "
-    f"{config.train.optimizer} {rates} (init and data order). "
+    f"{config.train.optimizer} {rates} (init and data order), weight decay {config.train.weight_decay:g} on "
+    f"{'weight matrices and tables only' if config.train.weight_decay_mask == 'matrices' else 'every parameter'}. "
+    "Embeddings: N(0, 1) in the Elman, LSTM and GRU models (RNNLanguageModel's init, chosen by "
+    "benchmarks/lstm_vs_torch), flax's N(0, 1/width) in the others (not tuned). "
     f"Matmul peak (float32 2048^3, measured at the start and end of this run): "
     f"{', '.join(f'{p / 1e9:.0f}' for p in peaks)} GFLOP/s. Fraction of peak = nominal model FLOPs/token x "
     "tokens/s / peak; nominal TFLOP = FLOPs/token x training tokens. Converged: the mean held-out bits/char "
@@ -721,7 +731,11 @@ def sample_main(argv) -> str:
 
 
 CONFIGS = {
-  "default": ("~1M parameters, 400 steps x 16 x 128 characters, 7 models + the anchor, 2 seeds", Config()),
+  "default": (
+    "~1M parameters, each model's peak lr tuned (5 rates, 100-step pilots), 400 steps x 16 x 128 characters, "
+    "7 models + the anchor, 3 seeds",
+    Config(),
+  ),
   "smoke": (
     "tiny: two models and the anchor, a few steps",
     Config(
@@ -735,10 +749,20 @@ CONFIGS = {
       anchor_context=8,
       anchor_width=8,
       seeds=(0,),
-      pilot_steps=2,  # with --learning-rates (tests/test_charlm.py): the tuned path on tiny shapes
+      learning_rates=(),  # one rate; with --learning-rates (tests/test_charlm.py) the tuned path on tiny shapes
+      pilot_steps=2,
       corpus=str(report.REPO / "tests" / "fixtures" / "bible"),
       workdir="",
       out="/tmp/seqjax-smoke",
+    ),
+  ),
+  "long": (
+    "the default trained 4x longer (1,600 steps, 400-step pilots): toward convergence, beyond 2 cores' 2 hours",
+    Config(
+      train=dataclasses.replace(TRAIN, steps=1600, warmup_steps=80, eval_every=100),
+      pilot_steps=400,
+      workdir="runs/charlm-long",
+      out=report.default_out("charlm", "long"),
     ),
   ),
   "large": (
@@ -758,6 +782,7 @@ CONFIGS = {
       ),
       valid_windows=1024,
       seeds=(0, 1, 2),
+      pilot_steps=500,
       workdir="runs/charlm-large",
       out=report.default_out("charlm", "large"),
     ),

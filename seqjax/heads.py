@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from flax.nnx.nn.linear import default_embed_init
+from flax.typing import Initializer
 
 from seqjax import _validate
 from seqjax.decoding import uncached
@@ -38,7 +40,8 @@ class SequenceLMState(NamedTuple):
 class SequenceLM(nnx.Module):
   """lm(tokens [B, T], *, mask=None, dropout_key=None) -> next-token logits [B, T, V]: an
   embedding of `width`, the causal mixer `builder` makes (causal=True; `options` go to it), a
-  linear readout.
+  linear readout. The embedding draws from `embedding_init` (default flax's N(0, 1/width); the
+  recurrent family's `RNNLanguageModel` draws N(0, 1)).
 
   Implements the decoding protocol (`seqjax.decoding`): by the mixer's own state where it steps
   (`init_state(batch)`, `step(state, x [B, D]) -> (y [B, D_out], state)`: a causal StackedRNN,
@@ -46,11 +49,21 @@ class SequenceLM(nnx.Module):
   `seqjax.decoding.Uncached`: exact for a causal model, one full pass per token).
   """
 
-  def __init__(self, vocab_size: int, width: int, builder: Builder, *, rngs: nnx.Rngs, context=None, **options):
+  def __init__(
+    self,
+    vocab_size: int,
+    width: int,
+    builder: Builder,
+    *,
+    rngs: nnx.Rngs,
+    context=None,
+    embedding_init: Initializer = default_embed_init,
+    **options,
+  ):
     _validate.positive_int("vocab_size", vocab_size)
     _validate.positive_int("width", width)
     self.stack = build_mixer(builder, width, causal=True, rngs=rngs, in_features=width, context=context, **options)
-    self.embed = nnx.Embed(vocab_size, width, rngs=rngs)
+    self.embed = nnx.Embed(vocab_size, width, embedding_init=embedding_init, rngs=rngs)
     self.readout = nnx.Linear(self.stack.out_features, vocab_size, rngs=rngs)
     self.vocab_size = vocab_size
     self.steps = all(callable(getattr(self.stack, name, None)) for name in ("init_state", "step"))

@@ -4,6 +4,7 @@ models built from the same weights compute the same logits (so the two trainings
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from benchmarks import lstm_vs_torch as study
 from experiments import charlm
@@ -44,11 +45,16 @@ def test_each_part_is_drawn_by_the_library_named():
   np.testing.assert_array_equal(np.delete(own["lstm.bias_ih_l0"], f), 0.0)
 
 
-def test_seqjax_init_is_charlms_lstm():
-  """The "seqjax init" variant starts from the very weights charlm's LSTM run of the seed starts from."""
+def test_seqjax_init_is_charlms_lstm_with_flax_embedding():
+  """The "seqjax init" variant starts from the weights charlm's LSTM run of the seed starts from,
+  but for the embedding: flax's default draw from the same key (what was measured), where
+  charlm's LSTM (RNNLanguageModel) now draws N(0, 1)."""
   model = charlm.build("LSTM", WIDTH, VOCAB, CONTEXT, 2)
   weights = study.initial_weights(dict.fromkeys(study.PARTS, "seqjax"), VOCAB, WIDTH, CONTEXT, seed=2)
-  np.testing.assert_array_equal(weights["embed.weight"], np.asarray(model.embed.embedding[...]))
+  flax_default = nnx.Embed(VOCAB, WIDTH, rngs=nnx.Rngs(2)).embedding[...]  # the first key of Rngs(2), as the LM's
+  unit_normal = nnx.Embed(VOCAB, WIDTH, embedding_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(2)).embedding[...]
+  np.testing.assert_array_equal(weights["embed.weight"], np.asarray(flax_default))
+  np.testing.assert_array_equal(np.asarray(model.embed.embedding[...]), np.asarray(unit_normal))
   np.testing.assert_array_equal(
     weights["lstm.weight_hh_l1"].T, np.asarray(study.lstm_stack(model).layers[1].cell.recurrent_kernel[...])
   )

@@ -111,6 +111,22 @@ def test_build_gives_the_familys_own_language_model_or_a_sequence_lm():
   assert not zoo.build("mingru", width=8, vocab=5, context=6, rngs=nnx.Rngs(0)).steps
 
 
+def test_language_model_embeddings_rnn_unit_normal_others_flax_default_or_chosen():
+  """RNNLanguageModel draws its embedding N(0, 1) (torch's nn.Embedding: flax's N(0, 1/D) cost
+  charlm's LSTM 0.67 bits/char, docs/experiments.md); a SequenceLM flax's default; embedding_init
+  chooses another, through zoo.build too."""
+  vocab, width = 64, 64
+  rnn_lm = zoo.build("lstm", width=width, vocab=vocab, context=8, rngs=nnx.Rngs(0))
+  drawn_first = nnx.Embed(vocab, width, embedding_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(0))
+  np.testing.assert_array_equal(np.asarray(rnn_lm.embed.embedding[...]), np.asarray(drawn_first.embedding[...]))
+  assert abs(float(np.std(rnn_lm.embed.embedding[...])) - 1.0) < 0.05  # 4,096 draws: std's error ~0.011
+  sequence_lm = zoo.build("mingru", width=width, vocab=vocab, context=8, rngs=nnx.Rngs(0))
+  assert abs(float(np.std(sequence_lm.embed.embedding[...])) * np.sqrt(width) - 1.0) < 0.05
+  for spec in ("lstm", "mingru"):
+    zeros = zoo.build(spec, width=8, vocab=5, context=4, rngs=nnx.Rngs(0), embedding_init=nnx.initializers.zeros)
+    np.testing.assert_array_equal(np.asarray(zeros.embed.embedding[...]), 0.0)
+
+
 LANGUAGE_MODELS = {  # a SequenceLM stepping its mixer, one rerunning it, an RNNLanguageModel of one's own cell
   "stepped": lambda: zoo.build("tests.test_zoo:build_indrnn", width=8, vocab=6, context=12, rngs=nnx.Rngs(3)),
   "rerun": lambda: zoo.build("mingru", width=8, vocab=6, context=12, rngs=nnx.Rngs(3)),
