@@ -19,7 +19,10 @@ a pilot under the key "pilot|<model>|<variant>|<rate:g>", a seed's run under
 "<model>|<seed>|<variant>|<rate:g>" (<model>: the model's key, by default its name).
 `Tuning.record()` holds the grid, every pilot's record (its score included), the choice and
 whether it is still on the edge of the rates tried (the extension budget spent), for the results
-file; `Tuning.line()` says the same in one line, for a report or the log.
+file; `Tuning.line()` says the same in one line, for a report or the log; `pilot_rows` one table
+row per pilot. An experiment's config checks its pilots' budget by `check_pilots`; a run at a
+rate given rather than tuned (a config without a grid) is journaled by `train_at` under the same
+key as a tuned one at that rate.
 """
 
 import dataclasses
@@ -54,6 +57,20 @@ def check_grid(learning_rates: Sequence[float], name: str = "learning_rates") ->
       f"{name} must be log-spaced (the ratios of neighbours within {SPACING_TOLERANCE:g}x of each other), "
       f"got ratios {', '.join(f'{q:.3g}' for q in ratios)}"
     )
+
+
+def check_pilots(pilot_steps: int, extend_grid: int, train) -> None:
+  """A ValueError naming the field unless pilot_steps is an integer in [max(2, train.warmup_steps
+  + 1), train.steps] (past the warmup, at most a run: train is the runs' TrainConfig) and
+  extend_grid an integer >= 0."""
+  low, high = max(2, train.warmup_steps + 1), train.steps
+  if isinstance(pilot_steps, bool) or not isinstance(pilot_steps, int) or not low <= pilot_steps <= high:
+    raise ValueError(
+      f"pilot_steps must be an integer in [{low}, {high}] (past train.warmup_steps, at most train.steps), "
+      f"got {pilot_steps!r}"
+    )
+  if isinstance(extend_grid, bool) or not isinstance(extend_grid, int) or extend_grid < 0:
+    raise ValueError(f"extend_grid must be an integer >= 0, got {extend_grid!r}")
 
 
 def diverged(score) -> bool:
@@ -125,7 +142,7 @@ class Tuning:
     return self.learning_rate in (min(rates), max(rates))
 
   def seed_key(self, seed: int) -> str:
-    return f"{self.key}|{seed}|{self.variant}|{self.learning_rate:g}"
+    return seed_key(self.key, seed, self.variant, self.learning_rate)
 
   def record(self) -> dict:
     """For the results file: the grid, the pilots past it, every pilot's record (its variant and
@@ -199,11 +216,43 @@ def tune(
   return Tuning(model, key, tuple(learning_rates), tuple(variants), score, tuple(tried), tuple(pilots), best)
 
 
+def seed_key(key: str, seed: int, variant: str, rate: float) -> str:
+  """A seed's run of the model known as `key` in the journal: '<key>|<seed>|<variant>|<rate:g>'."""
+  return f"{key}|{seed}|{variant}|{rate:g}"
+
+
 def train_seed(tuning: Tuning, seed: int, train: Callable[[], dict], journal: Journal, plan: Runs) -> dict:
   """One seed's run at the chosen rate and variant at the full budget (train() -> its record),
   journaled under tuning.seed_key(seed) and announced in plan."""
-  key = tuning.seed_key(seed)
-  return plan.run(tuning.model, seed, lambda: journal.run(key, train), reused=key in journal.done)
+  return train_at(tuning.model, tuning.key, seed, tuning.variant, tuning.learning_rate, train, journal, plan)
+
+
+def train_at(
+  model: str, key: str, seed: int, variant: str, rate: float, train: Callable[[], dict], journal: Journal, plan: Runs
+) -> dict:
+  """One seed's run of `model` (journaled as `key`) at a given rate and variant (train() -> its
+  record), journaled under seed_key and announced in plan: a run at a configured rate and one
+  tuned to the same rate share their journaled run."""
+  run_key = seed_key(key, seed, variant, rate)
+  return plan.run(model, seed, lambda: journal.run(run_key, train), reused=run_key in journal.done)
+
+
+def pilot_rows(tunings: dict[str, Tuning], column: str) -> list[dict]:
+  """One table row per pilot of each tuning (its name in `tunings`): the model, the variant where
+  any was tuned, the peak rate, the validation score under `column` (4 significant digits, or
+  "diverged") and whether it was chosen."""
+  varied = any(tuning.variants != (NO_VARIANT,) for tuning in tunings.values())
+  return [
+    {
+      "model": name,
+      **({"variant": variant} if varied else {}),
+      "peak lr": f"{rate:g}",
+      column: "diverged" if diverged(record[tuning.score]) else f"{record[tuning.score]:.4g}",
+      "chosen": "yes" if index == tuning.chosen else "",
+    }
+    for name, tuning in tunings.items()
+    for index, ((variant, rate), record) in enumerate(zip(tuning.tried, tuning.pilots, strict=True))
+  ]
 
 
 def seeds_note(seeds: Sequence[int]) -> str:

@@ -4,12 +4,14 @@ seeds are journaled, so a killed sweep resumes without training a pilot twice.""
 
 import dataclasses
 import math
+import re
 
 import pytest
 
 from harness import sweep
 from harness.journal import Journal
 from harness.runs import Runs
+from seqjax.train import TrainConfig
 
 GRID = (1e-3, 3e-3, 1e-2, 3e-2)
 
@@ -167,3 +169,42 @@ def test_a_pilot_without_its_score_and_bad_options_are_refused(tmp_path):
 def test_fewer_seeds_than_the_protocol_asks_are_noted():
   assert sweep.seeds_note((0, 1, 2)) == ""
   assert sweep.seeds_note((0,)) == " (1 seed: the protocol asks 3)"
+
+
+def test_a_pilot_budget_outside_the_warmup_and_the_run_is_refused_by_name():
+  train = TrainConfig(steps=10, warmup_steps=3)
+  sweep.check_pilots(4, 0, train)
+  sweep.check_pilots(10, 2, train)
+  for steps in (3, 11, 4.0, True):
+    with pytest.raises(
+      ValueError, match=r"^pilot_steps must be an integer in \[4, 10\] .* got " + re.escape(repr(steps))
+    ):
+      sweep.check_pilots(steps, 2, train)
+  with pytest.raises(ValueError, match=r"pilot_steps must be an integer in \[2, 10\]"):
+    sweep.check_pilots(1, 2, TrainConfig(steps=10))
+  with pytest.raises(ValueError, match=r"^extend_grid must be an integer >= 0, got -1"):
+    sweep.check_pilots(4, -1, train)
+
+
+def test_a_run_at_a_configured_rate_shares_its_journal_key_with_a_run_tuned_to_that_rate(tmp_path):
+  pilot, _ = bowl(best=3e-3)
+  tuning, plan, journal = tuned(tmp_path, pilot)
+  plan.total += 2
+  record = sweep.train_at("LSTM", "LSTM", 0, "-", 3e-3, lambda: {"seed": 0}, journal, plan)
+  assert journal.done["LSTM|0|-|0.003"] == record == {"seed": 0}
+  assert sweep.train_seed(tuning, 0, lambda: pytest.fail("trained again"), journal, plan) == record
+  assert plan.reused == 1
+
+
+def test_the_pilot_table_has_a_row_per_pilot_with_its_score_and_the_choice(tmp_path):
+  pilot, _ = bowl(best=1e-2, diverge_above=2e-2)
+  tuning, _, _ = tuned(tmp_path, pilot)
+  rows = sweep.pilot_rows({"LSTM, copy": tuning}, "validation loss")
+  assert rows[0] == {"model": "LSTM, copy", "peak lr": "0.001", "validation loss": "2", "chosen": ""}
+  assert [row["chosen"] for row in rows] == ["", "", "yes", ""] and rows[3]["validation loss"] == "diverged"
+  (tmp_path / "layouts").mkdir()
+  layouts, _, _ = tuned(tmp_path / "layouts", lambda v, r: {"valid_loss": r}, variants=("pre", "post"), extend=0)
+  assert [(row["variant"], row["chosen"]) for row in sweep.pilot_rows({"GPT": layouts}, "loss")][:2] == [
+    ("pre", "yes"),
+    ("pre", ""),
+  ]
