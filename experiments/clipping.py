@@ -9,8 +9,21 @@ clipping and once without, for each of `seeds` (init and data order); the monito
 norms and any skipped non-finite steps are recorded for both. The unclipped run is expected to
 overflow: its `skip_limit` lets it skip every step after that, which is what is measured.
 
+Learning rates: `train.learning_rate` for both trainings, or, with `learning_rates` (a grid; the
+default's), each training's own (with clipping, without), chosen first by harness.sweep's protocol:
+a pilot per rate of `pilot_steps` SGD steps (the default's: all 400, as the runs) from the first
+seed's init and batches, scored by its MSE on `valid_size` validation sequences (drawn by a
+generator of their own, VALIDATION_DRAW: never a training batch; the results report training
+losses), then every seed at the chosen rate. An unclipped pilot whose parameters overflow scores
+a huge MSE, or none where its outputs are not finite (never chosen); where every pilot of a
+training scores none the sweep stops with "every pilot diverged" (its pilots stay journaled: rerun
+with a grid reaching lower). The grid, each pilot's validation MSE and the choice are in the
+results. The default: 10-14 pilots (four timed at its shapes: 7-13 s each, with compilation)
+beside the 6 runs, ~3 minutes in all on 2 CPU cores (an estimate, unmeasured).
+
 Commands:
-    python -m experiments.clipping default     # T=50, H=64, 400 SGD steps, 3 seeds
+    python -m experiments.clipping default     # T=50, H=64, 400 SGD steps, each training's lr tuned, 3 seeds
+    python -m experiments.clipping default --learning-rates   # (no grid) both at lr 0.05: the committed numbers
     python -m experiments.clipping smoke
 """
 
@@ -20,13 +33,17 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from harness import cli, figures, report
+from harness import cli, figures, report, sweep
+from harness.journal import Journal
 from harness.runs import Runs
-from seqjax.recurrent import StackedRNN
+from seqjax import zoo
+from seqjax.heads import SequencePredictor
 from seqjax.train import TrainConfig, fit
 
 # config fields renamed since a committed results file was written (harness.renames): old -> today's
 RENAMED = {"hidden": "hidden_features"}
+GRID = (5e-3, 1.5e-2, 5e-2, 0.15, 0.5)  # the default's SGD learning rates tried per training (harness.sweep)
+VALIDATION_DRAW = 10**9  # the validation sequences' generator: [seed, VALIDATION_DRAW], past any training step's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +62,10 @@ class Config:
     log_every=1,
     skip_limit=400,  # the unclipped run diverges on purpose: keep measuring
   )
+  learning_rates: tuple[float, ...] = GRID  # a grid: each training's rate tuned (harness.sweep); (): train's for both
+  pilot_steps: int = 400  # with learning_rates: each pilot's SGD steps, from seed seeds[0]'s init and batches
+  extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
+  valid_size: int = 512  # with learning_rates: the validation sequences a pilot is scored on
   out: str = report.default_out("clipping")
 
   def check(self) -> "Config":
@@ -54,18 +75,25 @@ class Config:
     cli.positive_number("recurrent_gain", self.recurrent_gain)
     cli.positive_number("clip_norm", self.clip_norm)
     cli.check_seeds(self.seeds)
+    if self.learning_rates:
+      sweep.check_grid(self.learning_rates)
+      sweep.check_pilots(self.pilot_steps, self.extend_grid, self.train)
+      cli.at_least("valid_size", self.valid_size, 1)
     return self
 
 
 CONFIGS = {
-  "default": ("T=50, H=64, 400 steps (the README's numbers)", Config()),
+  "default": ("T=50, H=64, 400 steps, each training's SGD rate tuned (5 rates, 400-step pilots), 3 seeds", Config()),
   "smoke": (
-    "T=8, H=8, 6 steps",
+    "T=8, H=8, 6 steps, one rate (with --learning-rates: the tuned path, tests/test_clipping.py)",
     Config(
       time=8,
       hidden_features=8,
       seeds=(0,),
       train=dataclasses.replace(Config().train, steps=6),
+      learning_rates=(),
+      pilot_steps=2,
+      valid_size=8,
       out="/tmp/seqjax-smoke",
     ),
   ),
@@ -82,38 +110,47 @@ CONFIGS = {
 }
 
 
-class Regressor(nnx.Module):
-  """RNN over [B, T, 2] -> a scalar prediction from the last hidden state."""
+def regressor(config: Config, rngs: nnx.Rngs) -> SequencePredictor:
+  """An Elman tanh RNN over [B, T, 2] -> [B, 1]: the sum, read from the last hidden state."""
+  return SequencePredictor(
+    1, config.hidden_features, zoo.elman_tanh, causal=True, in_features=2, recurrent_gain=config.recurrent_gain,
+    rngs=rngs,
+  )  # fmt: skip
 
-  def __init__(self, config: Config, rngs: nnx.Rngs):
-    self.rnn = StackedRNN("rnn_tanh", 2, config.hidden_features, recurrent_gain=config.recurrent_gain, rngs=rngs)
-    self.readout = nnx.Linear(config.hidden_features, 1, rngs=rngs)
 
-  def __call__(self, x):
-    outputs = self.rnn(x)  # [B, T, H]
-    return self.readout(outputs[:, -1])[:, 0]  # [B]
+def adding_problem(rng: np.random.Generator, size: int, time: int) -> dict:
+  """`size` sequences of the adding problem: x [size, time, 2] (value, marker), y [size] the marked values' sum."""
+  values = rng.uniform(0, 1, (size, time)).astype(np.float32)
+  markers = np.zeros((size, time), np.float32)
+  for b in range(size):
+    markers[b, rng.choice(time, 2, replace=False)] = 1.0
+  return {"x": np.stack([values, markers], axis=-1), "y": (values * markers).sum(axis=1)}
 
 
 def adding_batch(step: int, rows: slice, config: Config) -> dict:
-  rng = np.random.default_rng([config.train.seed, step])
-  B, T = config.train.batch_size, config.time
-  values = rng.uniform(0, 1, (B, T)).astype(np.float32)
-  markers = np.zeros((B, T), np.float32)
-  for b in range(B):
-    markers[b, rng.choice(T, 2, replace=False)] = 1.0
-  x = np.stack([values, markers], axis=-1)  # [B, T, 2]
-  y = (values * markers).sum(axis=1)  # [B]
-  return {"x": x[rows], "y": y[rows]}
+  batch = adding_problem(np.random.default_rng([config.train.seed, step]), config.train.batch_size, config.time)
+  return {"x": batch["x"][rows], "y": batch["y"][rows]}
+
+
+def validation_set(config: Config) -> dict:
+  """The pilots' validation sequences: valid_size of the first seed's generator VALIDATION_DRAW."""
+  return adding_problem(np.random.default_rng([config.seeds[0], VALIDATION_DRAW]), config.valid_size, config.time)
 
 
 def mse(model, batch, rng):
   del rng
-  return jnp.mean((model(batch["x"]) - batch["y"]) ** 2), {}
+  return jnp.mean((model(batch["x"])[:, 0] - batch["y"]) ** 2), {}
 
 
-def run(config: Config, clip_norm: float | None, seed: int) -> dict:
-  config = dataclasses.replace(config, train=dataclasses.replace(config.train, clip_norm=clip_norm, seed=seed))
-  result = fit(Regressor(config, nnx.Rngs(seed)), mse, lambda s, r: adding_batch(s, r, config), config.train)
+def trained(config: Config, clip_norm: float | None, seed: int, rate: float):
+  """fit's result of one run: `seed`'s init and batches, SGD at `rate`, clipped at clip_norm (None: not)."""
+  train = dataclasses.replace(config.train, clip_norm=clip_norm, seed=seed, learning_rate=rate)
+  config = dataclasses.replace(config, train=train)
+  return fit(regressor(config, nnx.Rngs(seed)), mse, lambda s, r: adding_batch(s, r, config), train)
+
+
+def run(config: Config, clip_norm: float | None, seed: int, rate: float) -> dict:
+  result = trained(config, clip_norm, seed, rate)
   losses = np.array([h["loss"] for h in result.history])
   norms = np.array([h["grad_norm"] for h in result.history])
   tail = max(1, len(losses) // 10)
@@ -129,6 +166,61 @@ def run(config: Config, clip_norm: float | None, seed: int) -> dict:
     "skipped_nonfinite": int(sum(not h["applied"] for h in result.history)),
     "first_nonfinite_step": next((h["step"] for h in result.history if not h["finite"]), None),
   }
+
+
+def pilot(config: Config, clip_norm: float | None, rate: float, valid: dict) -> dict:
+  """One grid point: pilot_steps SGD steps at `rate` from the first seed's init and batches, scored
+  by its MSE on the validation sequences `valid` (None where it is not finite: the run overflowed)."""
+  config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=config.pilot_steps))
+  result = trained(config, clip_norm, config.seeds[0], rate)
+  out = np.asarray(nnx.jit(lambda model, x: model(x))(result.model, jnp.asarray(valid["x"])))[:, 0]  # [N]
+  error = float(np.mean((out.astype(np.float64) - valid["y"]) ** 2))
+  return {
+    "valid_mse": error if np.isfinite(error) else None,
+    "final_train_loss": float(result.history[-1]["loss"]),
+    "first_nonfinite_step": next((h["step"] for h in result.history if not h["finite"]), None),
+  }
+
+
+def label(clip_norm: float | None) -> str:
+  return "no clipping" if clip_norm is None else f"clip global norm {clip_norm}"
+
+
+def trainings(config: Config, journal: Journal, plan: Runs) -> tuple[list[dict], dict[str, sweep.Tuning]]:
+  """Each seed's run without and with clipping, at train.learning_rate or (learning_rates) at the
+  rate each training's pilots chose -> (runs, {label: its tuning})."""
+  valid = validation_set(config) if config.learning_rates else None
+  runs, tunings = [], {}
+  for clip in (None, config.clip_norm):
+    rate = config.train.learning_rate
+    if config.learning_rates:
+      tunings[label(clip)] = sweep.tune(
+        label(clip), lambda _variant, r, clip=clip: pilot(config, clip, r, valid), journal, plan,
+        learning_rates=config.learning_rates, seed=config.seeds[0], score="valid_mse", extend=config.extend_grid,
+      )  # fmt: skip
+      print(tunings[label(clip)].line(), flush=True)
+      rate = tunings[label(clip)].learning_rate
+    for seed in config.seeds:
+      record = sweep.train_at(
+        label(clip), label(clip), seed, sweep.NO_VARIANT, rate, lambda c=clip, s=seed, r=rate: run(config, c, s, r),
+        journal, plan,
+      )  # fmt: skip
+      runs.append({**record, "learning_rate": rate} if tunings else record)
+  return runs, tunings
+
+
+def pilots_text(tunings: dict[str, sweep.Tuning], config: Config, valid: dict) -> str:
+  """The report's pilots section: how the rates were chosen, one line per training, every pilot."""
+  return (
+    f"Each training's SGD rate is chosen by harness.sweep's protocol: pilots of {config.pilot_steps} steps at "
+    f"{', '.join(f'{r:g}' for r in config.learning_rates)}, up to {config.extend_grid} more past the grid's edge "
+    f"while the best sits on it, from seed {config.seeds[0]}'s init and batches; each is scored by its MSE on "
+    f"{config.valid_size} validation sequences of their own generator, never a training batch (predicting the mean "
+    f"scores {float(np.var(valid['y'])):.4f} there); a pilot whose outputs overflow scores none, never chosen.\n\n"
+    + "\n".join(f"- {tuning.line()}" for tuning in tunings.values())
+    + "\n\n"
+    + report.markdown_table(sweep.pilot_rows(tunings, "validation MSE"))
+  )
 
 
 SMOOTHING = 20  # steps in the figure's running mean of the clipped runs' loss
@@ -191,19 +283,18 @@ def redraw(record: dict, config: Config) -> list:
 
 def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  plan = Runs(2 * len(config.seeds))
-  runs = [
-    plan.run("no clipping" if clip is None else f"clip norm {clip:g}", s, lambda c=clip, s=s: run(config, c, s))
-    for clip in (None, config.clip_norm)
-    for s in config.seeds
-  ]
+  journal = Journal("clipping", config, fields=("time", "hidden_features", "recurrent_gain", "train", "pilot_steps",
+                                                "valid_size"))  # fmt: skip
+  plan = Runs(2 * (len(config.seeds) + len(config.learning_rates)))
+  runs, tunings = trainings(config, journal, plan)
   baseline = float(np.var([adding_batch(s, slice(None), config)["y"] for s in range(20)]))
   rows = []
   for clip in (None, config.clip_norm):
     mine = [r for r in runs if r["clip_norm"] == clip]
     rows.append(
       {
-        "training": "no clipping" if clip is None else f"clip global norm {clip}",
+        "training": label(clip),
+        **({"SGD lr (tuned)": f"{tunings[label(clip)].learning_rate:g}"} if tunings else {}),
         "final loss (last 10%)": report.spread([r["final_loss"] for r in mine], ".4f"),
         "best loss": report.spread([r["best_loss"] for r in mine], ".4f"),
         "max grad norm": report.spread([r["max_grad_norm"] for r in mine], ".3g"),
@@ -213,20 +304,26 @@ def main(argv=None):
       }
     )
   figure_path = draw(runs, baseline, config)
+  rates = "SGD at each training's tuned rate" if tunings else f"SGD lr {config.train.learning_rate}"
+  sections = [
+    (
+      f"Elman tanh RNN, T={config.time}, H={config.hidden_features}, recurrent gain {config.recurrent_gain}, "
+      f"{rates}, {config.train.steps} steps, batch {config.train.batch_size}; "
+      f"mean [lowest-highest] over seeds {list(config.seeds)} (init and data order)"
+      + (sweep.seeds_note(config.seeds) if tunings else ""),
+      report.markdown_table(rows)
+      + f"\n\nPredicting the mean scores MSE {baseline:.4f} (the variance of the target)."
+      + f"\n\n![training loss with and without clipping]({figure_path.name})",
+    ),
+  ]
+  if tunings:
+    sections.append(("Learning-rate pilots", pilots_text(tunings, config, validation_set(config))))
+  tuning = {"tuning": {name: t.record() for name, t in tunings.items()}} if tunings else {}
   report.write(
     "clipping",
     "Gradient clipping on the adding problem",
-    [
-      (
-        f"Elman tanh RNN, T={config.time}, H={config.hidden_features}, recurrent gain {config.recurrent_gain}, "
-        f"SGD lr {config.train.learning_rate}, {config.train.steps} steps, batch {config.train.batch_size}; "
-        f"mean [lowest-highest] over seeds {list(config.seeds)} (init and data order)",
-        report.markdown_table(rows)
-        + f"\n\nPredicting the mean scores MSE {baseline:.4f} (the variance of the target)."
-        + f"\n\n![training loss with and without clipping]({figure_path.name})",
-      ),
-    ],
-    {"seeds": len(config.seeds), "runs": runs, "predict_mean_mse": baseline},
+    sections,
+    {"seeds": len(config.seeds), "runs": runs, "predict_mean_mse": baseline, **tuning},
     config=config,
     script=__spec__.name,
     argv=argv,

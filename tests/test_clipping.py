@@ -1,0 +1,78 @@
+"""experiments.clipping: its model is the Regressor it replaced, number for number, and its tuned
+path (harness.sweep) scores pilots on validation sequences, never a training batch, and trains
+every seed at the chosen rate."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from experiments import clipping
+from harness import cli
+from harness.long_range_runs import fingerprints
+from seqjax.recurrent import StackedRNN
+
+GRID = ["--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2"]
+
+
+def test_the_model_is_the_replaced_regressor_an_rnn_read_at_its_last_step():
+  """The Regressor this experiment defined before seqjax.heads.SequencePredictor: its RNN, then its
+  readout, drawn from the same rngs in that order (the committed numbers depend on it)."""
+  config = cli.parse(clipping.CONFIGS, ["smoke"])
+  rngs = nnx.Rngs(3)
+  rnn = StackedRNN("rnn_tanh", 2, config.hidden_features, recurrent_gain=config.recurrent_gain, rngs=rngs)
+  readout = nnx.Linear(config.hidden_features, 1, rngs=rngs)
+  x = jnp.asarray(clipping.adding_batch(0, slice(None), config)["x"])
+  np.testing.assert_array_equal(clipping.regressor(config, nnx.Rngs(3))(x), readout(rnn(x)[:, -1]))
+
+
+def test_the_validation_sequences_are_no_training_batch():
+  config = cli.parse(clipping.CONFIGS, ["smoke", "--valid-size", "64", "--train.steps", "50", *GRID])
+  valid = clipping.validation_set(config)
+  assert valid["x"].shape == (64, config.time, 2)
+  np.testing.assert_allclose(valid["y"], (valid["x"][..., 0] * valid["x"][..., 1]).sum(1))
+  training = set().union(*(fingerprints(clipping.adding_batch(s, slice(None), config)["x"]) for s in range(50)))
+  assert not fingerprints(valid["x"]) & training
+
+
+def test_the_tuned_path_trains_each_seed_at_the_rate_its_pilots_chose(tmp_path, monkeypatch):
+  tuned = ["smoke", *GRID, "--extend-grid", "1", "--out", str(tmp_path)]
+  clipping.main(tuned)  # smoke's pilots: 2 steps
+  data = json.loads((tmp_path / "clipping.json").read_text())
+  assert set(data["tuning"]) == {"no clipping", "clip global norm 1.0"}
+  page = (tmp_path / "clipping.md").read_text()
+  for name, tuning in data["tuning"].items():
+    assert tuning["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] and tuning["score"] == "valid_mse"
+    pilots = tuning["pilots"]
+    assert [p["learning_rate"] for p in pilots[:4]] == tuning["grid"] and len(pilots) <= 5
+    scores = [p["valid_mse"] for p in pilots]
+    chosen = tuning["chosen"]["learning_rate"]
+    assert chosen == pilots[scores.index(min(s for s in scores if s is not None))]["learning_rate"]
+    (run,) = [r for r in data["runs"] if (r["clip_norm"] is None) == (name == "no clipping")]
+    assert run["learning_rate"] == chosen
+    assert f"| {name} | {chosen:g} |" in page and f"{name}: peak lr {chosen:g} (valid_mse" in page
+  assert "## Learning-rate pilots" in page
+
+  def trained_again(*args):
+    raise AssertionError("a journaled pilot or run was trained again")
+
+  monkeypatch.setattr(clipping, "trained", trained_again)
+  clipping.main(tuned)  # every pilot and run read back from the journal
+  again = json.loads((tmp_path / "clipping.json").read_text())
+  assert again["tuning"] == data["tuning"] and again["runs"] == data["runs"]
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (["--learning-rates", "1e-3", "1e-2"], "learning_rates must hold at least 4 learning rates"),
+    ([*GRID, "--pilot-steps", "7"], r"pilot_steps must be an integer in \[2, 6\]"),
+    ([*GRID, "--extend-grid", "-1"], "extend_grid must be an integer >= 0"),
+    ([*GRID, "--valid-size", "0"], "valid_size must be an integer >= 1"),
+  ],
+)
+def test_a_bad_tuning_setting_is_refused_before_any_work(args, message):
+  with pytest.raises(ValueError, match=message):
+    cli.parse(clipping.CONFIGS, ["smoke", *args])
