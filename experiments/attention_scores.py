@@ -18,8 +18,23 @@ The task reorders (SVO -> SOV, relative clauses before their verb), so the align
 monotonic: local-m's assumption is wrong here by design, a test of what the window costs.
 The speed half of the claim is a benchmark: `python -m benchmarks.seq2seq_step default`.
 
+Learning rates: `task.train.learning_rate` for every variant, or, with `learning_rates` (a grid;
+the default's), each variant's own, chosen first by harness.sweep's protocol: a pilot per rate of
+`pilot_steps` steps (the default's: all 1,200, as the runs: under Adam's constant rate a shorter
+pilot favours rates that learn fast and then stall) from the first seed's init, trained on the
+training sentences less a validation band and scored by its teacher-forced cross-entropy (nats per
+target token) on that band's sentences, one pair per source. The band: the sources whose hash
+(the one that puts the test partition apart, harness.synthetic_translation.held_out) falls in the
+`valid_percent` points above the test partition's `held_out_percent`, so no validation sentence
+is a test sentence or a pilot's training sentence. Then every seed trains at the chosen rate on
+all the training sentences. The grid, each pilot's validation loss and the choice are in the
+results. The default, an unmeasured estimate from the committed untuned run (~12 minutes): its
+24 pilots about twice the seeds' runs, ~35 minutes in all on 2 CPU cores, more with pilots past
+the grid.
+
 Commands:
-    python -m experiments.attention_scores default   # 6 variants x 3 seeds, H=32; ~12 minutes on 2 CPU cores
+    python -m experiments.attention_scores default   # 6 variants x 3 seeds, H=32, each variant's lr tuned
+    python -m experiments.attention_scores default --learning-rates   # (no grid) all at 3e-3: the committed numbers
     python -m experiments.attention_scores smoke
     python -m experiments.attention_scores large     # H=128, 6000 steps: for an accelerator
 """
@@ -27,10 +42,17 @@ Commands:
 import dataclasses
 import time
 
-from harness import cli, figures, report, synthetic_translation
+import numpy as np
+from flax import nnx
+
+from harness import cli, figures, report, sweep, synthetic_translation
+from harness.journal import Journal
 from harness.runs import Runs
-from seqjax.seq2seq.model import NAMED_ATTENTIONS
+from seqjax.data.batching import seq2seq_batch
+from seqjax.seq2seq.model import NAMED_ATTENTIONS, teacher_forced_loss
 from seqjax.train import TrainConfig
+
+GRID = (1e-3, 3e-3, 1e-2, 3e-2)  # the default's learning rates tried per variant (harness.sweep)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,17 +68,85 @@ class Config:
   )
   variants: tuple[str, ...] = ()  # () = all of NAMED_ATTENTIONS
   window_half_width: int = 5  # D of the local windows
+  learning_rates: tuple[float, ...] = GRID  # a grid: each variant's rate tuned (harness.sweep); (): task.train's
+  pilot_steps: int = 1200  # with learning_rates: each pilot's steps (at most task.train.steps), seed task.seeds[0]
+  extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
+  valid_percent: int = 10  # with learning_rates: the validation band of source sentences, in hash points
   out: str = report.default_out("attention_scores")
 
   def check(self) -> "Config":
     self.task.check()
     cli.known("variants", self.variants, NAMED_ATTENTIONS)
     cli.at_least("window_half_width", self.window_half_width, 0)
+    if self.learning_rates:
+      sweep.check_grid(self.learning_rates)
+      sweep.check_pilots(self.pilot_steps, self.extend_grid, self.task.train)
+      if not isinstance(self.valid_percent, int) or not 1 <= self.valid_percent <= 50:
+        raise ValueError(f"valid_percent must be an integer in [1, 50], got {self.valid_percent!r}")
     return self
 
 
 def options(name: str, config: Config) -> dict:
   return {**NAMED_ATTENTIONS[name], "window_half_width": config.window_half_width}
+
+
+def validation_split(vocab, train_pairs: list, config: Config) -> tuple[list, list]:
+  """(the pilots' training pairs, the validation pairs): the training pairs whose source falls in
+  the valid_percent hash points above the test partition's (harness.synthetic_translation.held_out)
+  are the validation band, one pair per source; the pilots train on the others. A ValueError
+  naming valid_percent where the band leaves no validation pair or too few to train on."""
+  task = config.task
+  band = task.held_out_percent + config.valid_percent
+  inside = [synthetic_translation.held_out(vocab.decode(source), band) for source, _ in train_pairs]
+  pilot_pairs = [pair for pair, valid in zip(train_pairs, inside, strict=True) if not valid]
+  by_source = {tuple(pair[0]): pair for pair, valid in zip(train_pairs, inside, strict=True) if valid}
+  if not by_source or len(pilot_pairs) < task.train.batch_size:
+    raise ValueError(
+      f"valid_percent={config.valid_percent} puts {len(by_source)} distinct sources of {len(train_pairs)} training "
+      f"pairs in the validation band and leaves {len(pilot_pairs)} to train pilots on: it needs at least one and "
+      f"task.train.batch_size = {task.train.batch_size}"
+    )
+  return pilot_pairs, list(by_source.values())
+
+
+def pilot(name: str, rate: float, vocab, data: tuple[list, list], config: Config) -> dict:
+  """One grid point: pilot_steps steps at `rate` from the first seed's init on the pilots' training
+  pairs, scored by its teacher-forced cross-entropy on the validation pairs (None where not finite).
+  data: (the pilots' training pairs, the validation pairs)."""
+  pilot_pairs, valid_pairs = data
+  task = dataclasses.replace(config.task, train=dataclasses.replace(config.task.train, learning_rate=rate))
+  hidden = task.attention_hidden
+  model, final_loss = synthetic_translation.train(
+    options(name, config), hidden, config.pilot_steps, vocab, pilot_pairs, task, task.seeds[0]
+  )
+  loss = float(nnx.jit(lambda m, batch: teacher_forced_loss(m, batch)[0])(model, seq2seq_batch(valid_pairs)))
+  return {"valid_loss": loss if np.isfinite(loss) else None, "final_train_loss": float(final_loss)}
+
+
+def tuned(name: str, vocab, data: tuple[list, list], config: Config, journal: Journal, plan: Runs) -> sweep.Tuning:
+  """`name`'s learning rate by harness.sweep's protocol (its pilots journaled, announced in plan)."""
+  tuning = sweep.tune(
+    name, lambda _variant, rate: pilot(name, rate, vocab, data, config), journal, plan,
+    learning_rates=config.learning_rates, seed=config.task.seeds[0], score="valid_loss", extend=config.extend_grid,
+  )  # fmt: skip
+  print(tuning.line(), flush=True)
+  return tuning
+
+
+def pilots_text(tunings: dict[str, sweep.Tuning], config: Config, data: tuple[list, list]) -> str:
+  """The report's pilots section: how the rates were chosen, one line per variant, every pilot."""
+  pilot_pairs, valid_pairs = data
+  return (
+    f"Each variant's learning rate is chosen by harness.sweep's protocol: pilots of {config.pilot_steps} steps at "
+    f"{', '.join(f'{r:g}' for r in config.learning_rates)}, up to {config.extend_grid} more past the grid's edge "
+    f"while the best sits on it, from seed {config.task.seeds[0]}'s init; each trains on {len(pilot_pairs):,} "
+    f"training pairs and is scored by its teacher-forced cross-entropy (nats per target token) on "
+    f"{len(valid_pairs):,} validation pairs (the sources of {config.valid_percent} hash points above the test "
+    "partition's: no test sentence, no pilot's training sentence).\n\n"
+    + "\n".join(f"- {tuning.line()}" for tuning in tunings.values())
+    + "\n\n"
+    + report.markdown_table(sweep.pilot_rows(tunings, "validation loss"))
+  )
 
 
 def plot(quality: dict, config: Config):
@@ -84,31 +174,56 @@ def main(argv=None):
   quality, rows, sizes = {}, [], {}
   hidden, steps = task.attention_hidden, task.train.steps
   names = config.variants or NAMED_ATTENTIONS
-  plan = Runs(len(names) * len(task.seeds))
+  journal = Journal("attention_scores", config, fields=("task", "window_half_width", "pilot_steps", "valid_percent"))
+  plan = Runs(len(names) * (len(task.seeds) + len(config.learning_rates)))
+  data = validation_split(vocab, train_pairs, config) if config.learning_rates else None
+  tunings = {}
   for name in names:
+    rate = task.train.learning_rate
+    if config.learning_rates:
+      tunings[name] = tuned(name, vocab, data, config, journal, plan)
+      rate = tunings[name].learning_rate
+    at_rate = dataclasses.replace(task, train=dataclasses.replace(task.train, learning_rate=rate))
     variant = (name, options(name, config), hidden, steps)
-    evaluate = lambda s, v=variant: synthetic_translation.evaluate(v, vocab, train_pairs, test, task, s)  # noqa: E731
-    runs = [plan.run(name, s, lambda s=s, evaluate=evaluate: evaluate(s)) for s in task.seeds]
+    evaluate = lambda s, v=variant, t=at_rate: synthetic_translation.evaluate(v, vocab, train_pairs, test, t, s)  # noqa: E731
+    runs = [
+      sweep.train_at(name, name, s, sweep.NO_VARIANT, rate, lambda s=s, evaluate=evaluate: evaluate(s), journal, plan)
+      for s in task.seeds
+    ]
     quality[name] = runs
     sizes[name] = synthetic_translation.parameters(options(name, config), hidden, vocab, task)
-    rows.append({"variant": name, "parameters": f"{sizes[name]:,}", **synthetic_translation.summary_cells(runs, task)})
+    tuned_rate = {"lr (tuned)": f"{rate:g}"} if tunings else {}
+    rows.append(
+      {
+        "variant": name,
+        "parameters": f"{sizes[name]:,}",
+        **tuned_rate,
+        **synthetic_translation.summary_cells(runs, task),
+      }
+    )
   counts = {b["lengths"]: b["sentences"] for b in next(iter(quality.values()))[0]["buckets"]}
   figure_path = plot(quality, config)
+  rates = (
+    "each variant's tuned learning rate (the table's lr)" if tunings else f"learning rate {task.train.learning_rate:g}"
+  )
+  pilots = [("Learning-rate pilots", pilots_text(tunings, config, data))] if tunings else []
   report.write(
     "attention_scores",
     "Attention scores (additive, dot, general, concat) and windows (global, local-m, local-p)",
     [
       (
-        f"BLEU / exact match by source length, mean over seeds {list(task.seeds)} [lowest-highest seed]",
+        f"BLEU / exact match by source length, mean over seeds {list(task.seeds)} [lowest-highest seed]"
+        + (sweep.seeds_note(task.seeds) if tunings else ""),
         f"LSTM encoder and decoder, H={hidden}, embeddings {task.embed}; {task.train_sentences} training sentences "
         f"of 5-{5 + 4 * task.max_clauses} words († = longer than any), {steps} Adam steps of "
-        f"{task.train.batch_size}, learning rate {task.train.learning_rate:g}, greedy decoding; local windows "
+        f"{task.train.batch_size}, {rates}, greedy decoding; local windows "
         f"D={config.window_half_width}. Test sentences per bucket {counts}, {overlap} of them in the training set. "
         f"All runs: {(time.perf_counter() - started) / 60:.1f} minutes. Time per decoding step: "
         "results/bench/seq2seq_step.md.\n\n"
         + report.markdown_table(rows)
         + f"\n\n![quality by length]({figure_path.name})",
-      )
+      ),
+      *pilots,
     ],
     {
       "seeds": len(task.seeds),
@@ -116,6 +231,7 @@ def main(argv=None):
       "test_sentences": counts,
       "parameters": sizes,
       "models": quality,
+      **({"tuning": {name: t.record() for name, t in tunings.items()}} if tunings else {}),
     },
     config=config,
     script=__spec__.name,
@@ -124,10 +240,20 @@ def main(argv=None):
 
 
 CONFIGS = {
-  "default": ("6 variants x 3 seeds at H=32, 1200 steps (the README's numbers)", Config()),
+  "default": (
+    "6 variants x 3 seeds at H=32, 1200 steps, each variant's lr tuned (4 rates, 1200-step pilots)",
+    Config(),
+  ),
   "smoke": (
-    "tiny",
-    Config(task=synthetic_translation.SMOKE, variants=("Luong dot", "Luong general, local-p"), out="/tmp/seqjax-smoke"),
+    "tiny, one rate (with --learning-rates: the tuned path, tests/test_attention_scores.py)",
+    Config(
+      task=synthetic_translation.SMOKE,
+      variants=("Luong dot", "Luong general, local-p"),
+      learning_rates=(),
+      pilot_steps=2,
+      valid_percent=25,
+      out="/tmp/seqjax-smoke",
+    ),
   ),
   "large": (
     "for an accelerator: H=128, 6000 steps, 500 test sentences per bucket",

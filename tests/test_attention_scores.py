@@ -1,0 +1,61 @@
+"""experiments.attention_scores' tuned path (harness.sweep): pilots scored on a validation band of
+the training sentences, never a test sentence, and every seed trained at the chosen rate."""
+
+import json
+
+import pytest
+
+from experiments import attention_scores
+from harness import cli, synthetic_translation
+
+GRID = ["--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2"]
+
+
+def test_the_validation_band_holds_no_test_sentence_and_no_pilot_training_sentence():
+  config = cli.parse(attention_scores.CONFIGS, ["smoke"])
+  vocab, train_pairs, test, _ = synthetic_translation.datasets(config.task)
+  pilot_pairs, valid_pairs = attention_scores.validation_split(vocab, train_pairs, config)
+  sources = lambda pairs: {tuple(source) for source, _ in pairs}  # noqa: E731
+  assert valid_pairs and len(valid_pairs) == len(sources(valid_pairs))  # one pair per source
+  assert not sources(valid_pairs) & sources(pilot_pairs) and not sources(valid_pairs) & sources(test.pairs)
+  assert len(pilot_pairs) + sum(tuple(pair[0]) in sources(valid_pairs) for pair in train_pairs) == len(train_pairs)
+  band = (config.task.held_out_percent, config.task.held_out_percent + config.valid_percent)
+  for source, _ in valid_pairs:  # the band of the hash that puts the test partition apart, above it
+    words = vocab.decode(source)
+    assert synthetic_translation.held_out(words, band[1]) and not synthetic_translation.held_out(words, band[0])
+
+
+def test_the_tuned_path_trains_each_seed_at_the_rate_its_pilots_chose(tmp_path, monkeypatch):
+  tuned = ["smoke", "--variants", "Luong dot", *GRID, "--extend-grid", "1", "--out", str(tmp_path)]
+  attention_scores.main(tuned)  # smoke's pilots: 2 steps
+  data = json.loads((tmp_path / "attention_scores.json").read_text())
+  tuning = data["tuning"]["Luong dot"]
+  assert tuning["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] and tuning["score"] == "valid_loss"
+  pilots = tuning["pilots"]
+  assert [p["learning_rate"] for p in pilots[:4]] == tuning["grid"] and len(pilots) <= 5
+  scores = [p["valid_loss"] for p in pilots]
+  chosen = tuning["chosen"]["learning_rate"]
+  assert chosen == pilots[scores.index(min(s for s in scores if s is not None))]["learning_rate"]
+  page = (tmp_path / "attention_scores.md").read_text()
+  row = next(line for line in page.splitlines() if line.startswith("| Luong dot |"))  # the results table's
+  assert f"| {data['parameters']['Luong dot']:,} | {chosen:g} |" in row  # its lr column
+  assert "## Learning-rate pilots" in page and f"Luong dot: peak lr {chosen:g} (valid_loss" in page
+  journaled = [json.loads(line)["key"] for line in (tmp_path / "attention_scores.runs.jsonl").read_text().splitlines()]
+  assert journaled[-1] == f"Luong dot|0|-|{chosen:g}"  # the seed, at the chosen rate
+
+  def trained_again(*args, **kwargs):
+    raise AssertionError("a journaled pilot or run was trained again")
+
+  monkeypatch.setattr(synthetic_translation, "train", trained_again)
+  attention_scores.main(tuned)  # every pilot and the seed read back from the journal
+  again = json.loads((tmp_path / "attention_scores.json").read_text())
+  assert again["tuning"] == data["tuning"] and again["models"] == data["models"]
+
+
+def test_a_bad_tuning_setting_is_refused_before_any_work():
+  with pytest.raises(ValueError, match=r"valid_percent must be an integer in \[1, 50\], got 0"):
+    cli.parse(attention_scores.CONFIGS, ["smoke", *GRID, "--valid-percent", "0"])
+  with pytest.raises(ValueError, match=r"pilot_steps must be an integer in \[2, 2\]"):
+    cli.parse(attention_scores.CONFIGS, ["smoke", *GRID, "--pilot-steps", "3"])
+  with pytest.raises(ValueError, match="learning_rates must hold at least 4 learning rates"):
+    cli.parse(attention_scores.CONFIGS, ["smoke", "--learning-rates", "1e-3", "1e-2"])
