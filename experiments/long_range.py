@@ -15,15 +15,42 @@ LSTM (forget bias 1), GRU, BiLSTM (adding only, answering from both directions' 
 on copy and recall its backward direction would read the answer within 8 steps), minGRU and LRU (two
 residual blocks, each with a feed-forward layer), a causal Transformer (two pre-LN layers,
 RoPE), and causal dilated CNNs of receptive field 64 (6 layers) and 1024 (10 layers). All train
-with the same optimizer, learning rate, batch and steps (`train`); each seed draws init and
-data. `caps` bounds the distances of a model too costly on a CPU beyond them (one Transformer
-step at T = 1024 costs ~1.5 s here, 10x an LSTM's): the default, to fit an hour on 2 CPU cores,
-runs copy and adding with the Transformer and LRU to D = 64 and minGRU to 256; `full` adds the
-recall task, the Transformer to 128 and LRU and minGRU to wherever they fail (into
-runs/long_range/full/; the committed numbers are in results/full/). Finished runs are journaled
-(harness.journal, `<out>/long_range.runs.jsonl`): a
-killed run resumes where it stopped, and configs that differ only in tasks, models, distances or
-caps share their runs (copy the journal into the other config's `out` to reuse it).
+with the same optimizer, batch and steps (`train`), each at its own learning rate (below); each
+seed draws init and data. `caps` bounds the distances of a model too costly on a CPU beyond them
+(one Transformer step at T = 1024 costs ~1.5 s here, 10x an LSTM's): the default, to fit about an
+hour on 2 CPU cores, runs copy and adding with the Transformer and LRU to D = 64 and minGRU to
+256; `full` adds the recall task, the Transformer to 128 and LRU and minGRU to wherever they fail
+(into runs/long_range/full/; the committed numbers are in results/full/). The committed results
+were made before the tuning below, every model at 3e-3. Finished runs and pilots are journaled
+(harness.journal, `<out>/long_range.runs.jsonl`): a killed run resumes where it stopped, and
+configs that differ only in tasks, models, distances, caps or the grid share their runs and pilots
+(copy the journal into the other config's `out` to reuse it).
+
+Learning rates: with `learning_rates` (a grid; the default's and full's: 1e-3, 3e-3, 1e-2, 3e-2),
+each architecture's rate on each task is chosen by harness.sweep's protocol before its runs: a
+pilot per rate of `pilot_steps` steps (the default's: the full 500, since under Adam's constant
+rate a shorter pilot favours rates that learn fast and then stall) from the first seed's init and
+training batches at one distance, `pilot_distance` (64: the middle octave of the default's 16-512,
+where the untuned runs at 3e-3 went from solved to unsolved for most recurrent models; a model
+capped below it pilots at its cap), and up to `extend_grid` more past the grid's edge while the
+best sits on it. A pilot is scored by the task's loss (cross-entropy; squared error on adding) on
+`test_size` validation sequences, drawn by a generator of their own: the seed's data stream at
+draw 10^9 + 1, where the test sequences are draw 10^9 and the training batches draw their step
+(harness.long_range_runs.HELD_OUT), so no pilot is scored on a test sequence. The chosen rate then
+trains every seed at every distance of that architecture on that task. The depth sweep's models
+are tuned the same way on copy (the 10-layer CNN shares its pilots with the series); the LSTM
+control trains at the LSTM's copy rate (chosen for `train.steps`, run for control_factor x them).
+One distance, not each: pilots per distance would multiply their cost by the distances run. A
+model that fails well below pilot_distance (at 3e-3: GRU and minGRU on copy, Elman and the LSTM
+on adding) pilots near chance, so its choice rests on small differences of loss (the report's
+pilot table shows them). Without a grid (learning_rates=(), smoke's) every model trains at
+train.learning_rate, as before the protocol. Time, an unmeasured estimate: the default's 92 pilots
+of the grid (23 models and tasks, the depth sweep's included) train ~14 minutes at the speed of the
+committed untuned runs' seed runs at D = 64 (scaled linearly in D where a model stopped shorter),
+~2 more for building and scoring, and up to 46 more past the grid's edge (~7 minutes); so ~15-25
+minutes of pilots and ~60-70 minutes for the default in all on 2 idle CPU cores (the untuned runs
+took 45), more where a tuned rate solves longer distances. Three pilots timed at D = 64 on this
+machine while it ran other training (load ~7 on 2 cores) took 3-5x the committed runs' seconds.
 
 Solved: accuracy >= 0.95 (copy, recall; chance 1/8) or MSE below 10% of the mean predictor's
 (adding: variance explained >= 0.9), on `test_size` fresh sequences. Distances run in
@@ -37,13 +64,14 @@ The control: the LSTM at the first copy distance no seed solved, with `control_f
 steps (slow learning, or a limit more steps do not move?).
 
 Commands:
-    python -m experiments.long_range default    # copy and adding, D = 16 ... 512, 3 seeds (the README's numbers)
-    python -m experiments.long_range full       # the default plus recall and the capped distances (~2.5 hours)
+    python -m experiments.long_range default    # copy and adding, D = 16 ... 512, 3 seeds, each model's lr tuned
+    python -m experiments.long_range full       # the default plus recall and the capped distances (~3 hours)
     python -m experiments.long_range smoke
     python -m experiments.long_range large      # for an accelerator: D up to 4096, ~200k parameters, 5 seeds
 """
 
 import dataclasses
+import math
 import textwrap
 import time
 from collections.abc import Callable
@@ -53,7 +81,7 @@ import numpy as np
 from flax import nnx
 from matplotlib import ticker
 
-from harness import cli, figures, report
+from harness import cli, figures, report, sweep
 from harness.journal import Journal
 from harness.long_range_runs import SOLVED_ACCURACY, SOLVED_EXPLAINED, run_text, score_text, train_and_test
 from harness.runs import Runs
@@ -65,6 +93,7 @@ from seqjax.train import TrainConfig
 FLOOR = -0.3  # the figure's lowest score
 DODGE = 0.07  # octaves between neighbouring models' points in the figure
 MARKERS = "osD^vP*Xhp"  # one per model (cycled)
+GRID = (1e-3, 3e-3, 1e-2, 3e-2)  # the default's learning rates tried per architecture and task (harness.sweep)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +108,10 @@ class Config:
   )
   params: int = 20_000  # each model's width is chosen to come nearest to this count
   train: TrainConfig = TrainConfig(steps=500, batch_size=32, learning_rate=3e-3, clip_norm=1.0)
+  learning_rates: tuple[float, ...] = GRID  # a grid: each model's rate tuned per task (harness.sweep); (): train's
+  pilot_steps: int = 500  # with learning_rates: each pilot's steps (at most train.steps), from seed seeds[0]'s init
+  pilot_distance: int = 64  # with learning_rates: the distance the pilots train and are scored at (a cap if shorter)
+  extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
   test_size: int = 512
   seeds: tuple[int, ...] = (0, 1, 2)
   depth_distance: int = 512
@@ -105,7 +138,15 @@ class Config:
     if any(not isinstance(n, int) or n < 1 for n in self.depth_layers):
       raise ValueError(f"depth_layers must be integers >= 1, got {self.depth_layers}")
     cli.at_least("control_factor", self.control_factor, 1)
+    if self.learning_rates:
+      self.check_tuning()
     return self
+
+  def check_tuning(self) -> None:
+    """learning_rates is a grid as harness.sweep asks; a pilot is no longer than a run, past the warmup."""
+    sweep.check_grid(self.learning_rates)
+    sweep.check_pilots(self.pilot_steps, self.extend_grid, self.train)
+    cli.at_least("pilot_distance", self.pilot_distance, 2)
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -283,36 +324,91 @@ def redraw(record: dict, config: Config) -> list:
 
 def most_runs(config: Config, names: list[str]) -> int:
   """The runs main may train: each model's distances up to its cap on each of its tasks (a series
-  stops early at the first distance no seed solves), the depth sweep and the LSTM control."""
+  stops early at the first distance no seed solves), the depth sweep and the LSTM control; with
+  learning_rates, a pilot per rate of the grid for each model and task trained (harness.sweep
+  adds those past the grid's edge as it runs them)."""
   caps = dict(config.caps)
-  series = sum(
-    sum(distance <= caps.get(name, distance) for distance in config.distances)
-    for task in config.tasks
-    for name in names
-    if task in choice(name).tasks
-  )
+  pairs = [(name, task) for task in config.tasks for name in names if task in choice(name).tasks]
+  series = sum(sum(distance <= caps.get(name, distance) for distance in config.distances) for name, task in pairs)
   copy = "copy" in config.tasks
-  depth = len(config.depth_layers) + 1 if copy else 0
+  depth = [(name, "copy") for name, _ in depth_models(config)] if copy else []
   control = 1 if copy and CONTROL_MODEL in names else 0
-  return (series + depth + control) * len(config.seeds)
+  pilots = len(config.learning_rates) * len(set(pairs + depth))
+  return (series + len(depth) + control) * len(config.seeds) + pilots
+
+
+def pilot_distance(name: str, config: Config) -> int:
+  """The distance `name`'s pilots train and are scored at: pilot_distance, or the model's cap where shorter."""
+  return min(config.pilot_distance, dict(config.caps).get(name, config.pilot_distance))
+
+
+def pilot(name: str, model: Choice, width: int, task: str, rate: float, config: Config) -> dict:
+  """One grid point: pilot_steps steps at `rate` from the first seed's init and training batches at
+  the model's pilot distance, scored by the task's loss on validation sequences (never the test's)."""
+  distance, seed = pilot_distance(name, config), config.seeds[0]
+  train = dataclasses.replace(config.train, learning_rate=rate, steps=config.pilot_steps)
+  build = predictor(model, task)
+  run = train_and_test(
+    name, lambda rngs: build(width, rngs), task, distance, seed, train, config.test_size, split="validation"
+  )
+  loss = run.get("held_out_loss")  # none where fit stopped the run: diverged
+  return {
+    "distance": distance,
+    "steps": config.pilot_steps,
+    "valid_loss": loss if loss is not None and math.isfinite(loss) else None,
+    "valid_score": run["score"],
+    "diverged": run["diverged"],
+    "train_valid_overlap": run["train_test_overlap"],
+    "train_seconds": run.get("train_seconds", 0.0),
+  }
 
 
 def journaled_trainer(config: Config, journal: Journal, plan: Runs):
-  """trained(name, model, width, task, distance, seed, steps) -> its record: journaled (by the
-  model's key: builder and initial parameters), announced as one of `plan`'s runs."""
-  model_keys = {}  # (name, task) -> model_key
+  """(trained, tunings). trained(name, model, width, task, distance, seed, steps) -> its record
+  with its learning rate: train.learning_rate, or with learning_rates the rate the model's pilots
+  on `task` chose (harness.sweep; tuned at its first run, into tunings[name, task]); journaled (by
+  the model's key: builder and initial parameters, and a tuned rate), announced as one of `plan`'s
+  runs, as the pilots are."""
+  model_keys, tunings = {}, {}  # (name, task) -> model_key, sweep.Tuning
 
-  def trained(name: str, model: Choice, width: int, task: str, distance: int, seed: int, steps: int) -> dict:
+  def key_of(name: str, model: Choice, task: str, width: int) -> str:
     if (name, task) not in model_keys:
       model_keys[name, task] = model_key(name, model, task, width)
-    key = f"{model_keys[name, task]}|{task}|{distance}|{seed}|{steps}"
-    build, run_train = predictor(model, task), dataclasses.replace(config.train, steps=steps)
+    return model_keys[name, task]
+
+  def tuned(name: str, model: Choice, width: int, task: str) -> sweep.Tuning:
+    if (name, task) not in tunings:
+      key = f"{key_of(name, model, task, width)}|{task}|pilots at D={pilot_distance(name, config)}, "
+      key += f"{config.pilot_steps} steps, seed {config.seeds[0]}"  # not in the journal's fingerprint
+      tunings[name, task] = sweep.tune(
+        f"{name} ({task})",
+        lambda _variant, rate: pilot(name, model, width, task, rate, config),
+        journal,
+        plan,
+        learning_rates=config.learning_rates,
+        seed=config.seeds[0],
+        score="valid_loss",
+        extend=config.extend_grid,
+        key=key,
+      )
+      print(tunings[name, task].line(), flush=True)
+    return tunings[name, task]
+
+  def trained(name: str, model: Choice, width: int, task: str, distance: int, seed: int, steps: int) -> dict:
+    key = f"{key_of(name, model, task, width)}|{task}|{distance}|{seed}|{steps}"
+    rate = config.train.learning_rate
+    if config.learning_rates:
+      rate = tuned(name, model, width, task).learning_rate
+      key += f"|lr {rate:g}"
+    build, run_train = predictor(model, task), dataclasses.replace(config.train, steps=steps, learning_rate=rate)
     train = lambda: train_and_test(  # noqa: E731
       name, lambda rngs: build(width, rngs), task, distance, seed, run_train, config.test_size
     )
-    return plan.run(f"{name}, {task} D={distance}", seed, lambda: journal.run(key, train), reused=key in journal.done)
+    label = f"{name}, {task} D={distance}"
+    record = plan.run(label, seed, lambda: journal.run(key, train), reused=key in journal.done)
+    return {**record, "learning_rate": rate}
 
-  return trained
+  return trained, tunings
 
 
 def distance_series(trained, config: Config, names: list[str]) -> tuple[list[dict], dict, list[dict]]:
@@ -347,11 +443,21 @@ def series_row(name: str, task: str, width: int, count: int, mine: list[dict], c
     "model": name,
     "width": width,
     "parameters": count,
+    "learning rate": f"{mine[0]['learning_rate']:g}",
     "longest solved D, median [range over seeds]": distances_text(reach, config.distances, ran[-1]),
     "score at the longest D run, mean [range]": score_text([r for r in mine if r["distance"] == ran[-1]])
     + f" at D={ran[-1]}",
     "the seed's claim": SEED_CLAIMS.get(name, ""),
   }
+
+
+def depth_models(config: Config) -> list[tuple[str, Choice]]:
+  """(name, model) of the depth sweep: a dilated stack of each of depth_layers, and one attention layer."""
+  models = [
+    (cnn_name(n), ARCHITECTURES.get(cnn_name(n), Choice("dilated_cnn", (("num_layers", n),))))
+    for n in config.depth_layers
+  ]
+  return [*models, ("Transformer, 1 layer (causal, RoPE)", Choice("transformer", (("num_layers", 1),)))]
 
 
 def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
@@ -360,12 +466,7 @@ def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
   if "copy" not in config.tasks:
     return [], []
   depth_runs = []
-  models = [
-    (cnn_name(n), ARCHITECTURES.get(cnn_name(n), Choice("dilated_cnn", (("num_layers", n),))))
-    for n in config.depth_layers
-  ]
-  models.append(("Transformer, 1 layer (causal, RoPE)", Choice("transformer", (("num_layers", 1),))))
-  for name, model in models:
+  for name, model in depth_models(config):
     width, _ = width_for(model, "copy", config.params)
     depth_runs += [
       trained(name, model, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
@@ -373,6 +474,7 @@ def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
   depth_rows = [
     {
       "model": name,
+      "learning rate": f"{next(r for r in depth_runs if r['model'] == name)['learning_rate']:g}",
       f"copy accuracy at D={config.depth_distance}, mean [range]": score_text(
         [r for r in depth_runs if r["model"] == name]
       ),
@@ -400,55 +502,94 @@ def lstm_control(trained, config: Config, names: list[str], runs: list[dict], wi
   ]
   before = [r for r in lstm if r["distance"] == distance]
   return control_runs, (
-    f"LSTM on copy at D={distance} (its first distance no seed solved): accuracy "
+    f"LSTM on copy at D={distance} (its first distance no seed solved), learning rate "
+    f"{control_runs[0]['learning_rate']:g}: accuracy "
     f"{score_text(before)} after {config.train.steps} steps, {score_text(control_runs)} after "
     f"{steps} steps; solved by {sum(r['solved'] for r in control_runs)} of {len(config.seeds)} seeds with the "
     f"longer budget."
   )
 
 
-def main(argv=None):
-  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
-  names = list(config.models or ARCHITECTURES)
-  started = time.perf_counter()
-  journal = Journal("long_range", config, fields=("params", "train", "test_size"))  # what one run depends on
-  trained = journaled_trainer(config, journal, Runs(most_runs(config, names), at_most=True))
-  runs, widths, rows = distance_series(trained, config, names)
-  depth_runs, depth_rows = depth_sweep(trained, config)
-  control_runs, control_text = lstm_control(trained, config, names, runs, widths)
-  all_runs = runs + depth_runs + control_runs
+def pilots_text(tunings: dict[tuple[str, str], sweep.Tuning], config: Config) -> str:
+  """The report's pilots section: how the rates were chosen, one line per model and task, every pilot."""
+  return (
+    f"Each architecture's learning rate on each task is chosen by harness.sweep's protocol: pilots of "
+    f"{config.pilot_steps} steps at {', '.join(f'{r:g}' for r in config.learning_rates)}, up to {config.extend_grid} "
+    f"more past the grid's edge while the best sits on it, from seed {config.seeds[0]}'s init and training batches at "
+    f"D={config.pilot_distance} (a model capped below it: at its cap); each scored by the task's loss (cross-entropy; "
+    f"squared error on adding) on {config.test_size} validation sequences drawn apart from the test sequences. The "
+    "chosen rate trains every seed and distance of that model on that task.\n\n"
+    + "\n".join(f"- {tuning.line()}" for tuning in tunings.values())
+    + "\n\n"
+    + report.markdown_table(pilot_table(tunings))
+  )
 
-  figure_path = draw(runs, config, names)
-  depth_path = draw_depth(depth_runs, config) if depth_runs else None
-  total = time.perf_counter() - started
+
+def pilot_table(tunings: dict[tuple[str, str], sweep.Tuning]) -> list[dict]:
+  """One row per pilot (harness.sweep's): its model, task and distance, rate, validation loss and
+  score (accuracy, or variance explained), and the choice."""
+  named = {f"{name} ({task}, D={t.pilots[0]['distance']})": t for (name, task), t in tunings.items()}
+  records = [record for tuning in named.values() for record in tuning.pilots]
+  rows = sweep.pilot_rows(named, "validation loss")
+  for row, record in zip(rows, records, strict=True):
+    row["validation score"] = run_text({"score": record["valid_score"]})
+    row["chosen"] = row.pop("chosen")  # the last column
+  return rows
+
+
+def setup_text(config: Config, all_runs: list[dict], tunings: dict) -> str:
+  """The first section's setup: seeds, training, learning rates, test sequences, distances and caps."""
   overlap = sum(r["train_test_overlap"] for r in all_runs)
+  rates = (
+    "each model's own learning rate per task (the table's column; pilots below)" + sweep.seeds_note(config.seeds)
+    if tunings
+    else f"learning rate {config.train.learning_rate:g}"
+  )
+  return (
+    f"Seeds {list(config.seeds)} (init and data order); {config.train.steps} Adam steps of batch "
+    f"{config.train.batch_size}, {rates}, clip {config.train.clip_norm}; "
+    f"test: {config.test_size} fresh sequences per run; training and test sequences "
+    f"shared: {overlap}. Distances tried: {list(config.distances)}; capped for CPU cost (longest distance run): "
+    f"{dict(config.caps) or 'none'}."
+  )
+
+
+def write_report(config: Config, names: list[str], results: dict, tunings: dict, journal: Journal, argv) -> None:
+  """The tables, figures and sections of the runs (harness.report). results: runs, depth_runs,
+  control_runs, rows, depth_rows, control_text, widths and total_seconds."""
+  runs, depth_runs, control_runs = results["runs"], results["depth_runs"], results["control_runs"]
+  all_runs = runs + depth_runs + control_runs
+  figure_path = draw(runs, config, names)
   sections = [
     (
       "Longest solved distance per architecture",
-      f"Seeds {list(config.seeds)} (init and data order); {config.train.steps} Adam steps of batch "
-      f"{config.train.batch_size}, learning rate {config.train.learning_rate:g}, clip {config.train.clip_norm}; "
-      f"test: {config.test_size} fresh sequences per run; training and test sequences "
-      f"shared: {overlap}. Distances tried: {list(config.distances)}; capped for CPU cost (longest distance run): "
-      f"{dict(config.caps) or 'none'}.\n\n"
-      + report.markdown_table(rows)
+      setup_text(config, all_runs, tunings)
+      + "\n\n"
+      + report.markdown_table(results["rows"])
       + f"\n\n![score against distance]({figure_path.name})",
     ),
   ]
-  if depth_rows:
+  if results["depth_rows"]:
+    depth_path = draw_depth(depth_runs, config)
     sections.append(
       (
         f"Dilated depth for a {config.depth_distance}-step dependency (copy)",
-        report.markdown_table(depth_rows) + f"\n\n![depth against distance]({depth_path.name})",
+        report.markdown_table(results["depth_rows"]) + f"\n\n![depth against distance]({depth_path.name})",
       )
     )
-  sections.append(("Control: more steps for the LSTM", control_text))
+  sections.append(("Control: more steps for the LSTM", results["control_text"]))
+  if tunings:
+    sections.append(("Learning-rate pilots", pilots_text(tunings, config)))
   resumed = f" (resumed from {journal.path.name}: {journal.resumed} runs read back)" if journal.resumed else ""
   trained_seconds = sum(r.get("train_seconds", 0.0) for r in all_runs)
+  pilot_seconds = sum(p.get("train_seconds", 0.0) for tuning in tunings.values() for p in tuning.pilots)
   sections.append(
     (
       "Cost",
-      f"This process: {total / 60:.1f} minutes on this machine{resumed}; the runs' training steps together: "
-      f"{trained_seconds / 60:.1f} minutes (compilation and testing apart).",
+      f"This process: {results['total_seconds'] / 60:.1f} minutes on this machine{resumed}; the runs' training "
+      f"together: {trained_seconds / 60:.1f} minutes"
+      + (f", the pilots': {pilot_seconds / 60:.1f} minutes" if tunings else "")
+      + " (fit's time, the compiling first step included; building and testing apart).",
     )
   )
   report.write(
@@ -457,11 +598,12 @@ def main(argv=None):
     sections,
     {
       "seeds": len(config.seeds),
-      "widths": {f"{n} / {t}": {"width": w, "parameters": c} for (n, t), (w, c) in widths.items()},
+      "widths": {f"{n} / {t}": {"width": w, "parameters": c} for (n, t), (w, c) in results["widths"].items()},
       "runs": runs,
       "depth_runs": depth_runs,
       "control_runs": control_runs,
-      "total_seconds": total,
+      "tuning": {f"{name} / {task}": tuning.record() for (name, task), tuning in tunings.items()},
+      "total_seconds": results["total_seconds"],
     },
     config=config,
     script=__spec__.name,
@@ -469,10 +611,37 @@ def main(argv=None):
   )
 
 
+def main(argv=None):
+  config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
+  names = list(config.models or ARCHITECTURES)
+  started = time.perf_counter()
+  journal = Journal("long_range", config, fields=("params", "train", "test_size"))  # what one run depends on
+  trained, tunings = journaled_trainer(config, journal, Runs(most_runs(config, names), at_most=True))
+  runs, widths, rows = distance_series(trained, config, names)
+  depth_runs, depth_rows = depth_sweep(trained, config)
+  control_runs, control_text = lstm_control(trained, config, names, runs, widths)
+  results = {
+    "runs": runs,
+    "depth_runs": depth_runs,
+    "control_runs": control_runs,
+    "rows": rows,
+    "depth_rows": depth_rows,
+    "control_text": control_text,
+    "widths": widths,
+    "total_seconds": time.perf_counter() - started,
+  }
+  write_report(config, names, results, tunings, journal, argv)
+
+
 CONFIGS = {
-  "default": ("copy and adding, D = 16 ... 512, ~20k parameters, 500 steps, 3 seeds (the README's numbers)", Config()),
+  "default": (
+    "copy and adding, D = 16 ... 512, ~20k parameters, 500 steps, 3 seeds; each model's learning rate tuned per task "
+    "(grid 1e-3, 3e-3, 1e-2, 3e-2; 500-step pilots at D = 64 on validation sequences)",
+    Config(),
+  ),
   "full": (
-    "the default plus recall, the Transformer to D = 128, LRU and minGRU uncapped (~2.5 hours on 2 CPU cores)",
+    "the default plus recall, the Transformer to D = 128, LRU and minGRU uncapped, the rates tuned as the default's "
+    "(~3 hours on 2 CPU cores)",
     Config(tasks=TASKS, caps=(("Transformer (causal, RoPE)", 128),), out=report.default_out("long_range", "full")),
   ),
   "smoke": (
@@ -482,6 +651,9 @@ CONFIGS = {
       models=("LSTM, forget bias 1",),
       params=500,  # widths 4-8: a short search of matched widths
       train=TrainConfig(steps=4, batch_size=8, learning_rate=3e-3),
+      learning_rates=(),  # one rate; with --learning-rates (tests/test_long_range.py) the tuned path on tiny shapes
+      pilot_steps=2,
+      pilot_distance=8,
       test_size=16,
       seeds=(0,),
       depth_distance=8,
@@ -490,11 +662,13 @@ CONFIGS = {
     ),
   ),
   "large": (
-    "for an accelerator: D up to 4096, ~200k parameters, 2000 steps, 5 seeds",
+    "for an accelerator: D up to 4096, ~200k parameters, 2000 steps, 5 seeds; rates tuned (2000-step pilots, D = 256)",
     Config(
       distances=(16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
       params=200_000,
       train=TrainConfig(steps=2000, batch_size=64, learning_rate=1e-3, clip_norm=1.0),
+      pilot_steps=2000,
+      pilot_distance=256,  # the middle octave of its distances, as the default's 64
       test_size=2048,
       seeds=(0, 1, 2, 3, 4),
       out=report.default_out("long_range", "large"),

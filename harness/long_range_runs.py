@@ -3,7 +3,12 @@ experiments/long_range.py that experiments/init_in_training.py shares, so neithe
 
 A model maps x [B, T, F] to [B, O] (`seqjax.heads.SequencePredictor`): class scores on copy and
 recall, the sum on adding. Solved: accuracy >= SOLVED_ACCURACY (chance 1 / SYMBOLS), or variance
-explained 1 - MSE / ADDING_VARIANCE >= SOLVED_EXPLAINED (adding)."""
+explained 1 - MSE / ADDING_VARIANCE >= SOLVED_EXPLAINED (adding).
+
+Data: a run of seed s at distance D trains on batches drawn by np.random.default_rng([s, task, D,
+step]) and is scored on held-out sequences of one of two other generators (HELD_OUT's last
+entropy word in place of the step): "test", what results report, or "validation", what a tuning
+pilot is scored on (harness.sweep): the two are independent draws, never the same generator."""
 
 import dataclasses
 import hashlib
@@ -20,6 +25,7 @@ from seqjax.data.long_range import ADDING_VARIANCE, TASKS, make_batch
 from seqjax.train import TrainConfig, fit
 
 SOLVED_ACCURACY, SOLVED_EXPLAINED = 0.95, 0.9
+HELD_OUT = {"test": 10**9, "validation": 10**9 + 1}  # the held-out sets' generators (past any training step)
 
 
 def fingerprints(x: np.ndarray) -> set[bytes]:
@@ -27,18 +33,37 @@ def fingerprints(x: np.ndarray) -> set[bytes]:
   return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x}
 
 
+def output_loss(task: str, out, y):
+  """The task's loss of outputs out [B, O] against y [B]: the sum's squared error (adding), else
+  the cross-entropy of the class scores."""
+  if task == "adding":
+    return jnp.mean((out[:, 0] - y) ** 2)
+  return -jnp.take_along_axis(jax.nn.log_softmax(out), y[:, None], axis=-1).mean()
+
+
 def loss_fn(task: str):
   def classify(model, batch, rng):
     del rng
     logits = model(batch["x"])  # [B, O]
-    loss = -jnp.take_along_axis(jax.nn.log_softmax(logits), batch["y"][:, None], axis=-1).mean()
-    return loss, {"accuracy": (logits.argmax(-1) == batch["y"]).mean()}
+    return output_loss(task, logits, batch["y"]), {"accuracy": (logits.argmax(-1) == batch["y"]).mean()}
 
   def regress(model, batch, rng):
     del rng
-    return jnp.mean((model(batch["x"])[:, 0] - batch["y"]) ** 2), {}
+    return output_loss(task, model(batch["x"]), batch["y"]), {}
 
   return regress if task == "adding" else classify
+
+
+def generator(task: str, distance: int, seed: int, draw: int) -> np.random.Generator:
+  """The generator of one draw of seed `seed`'s data: a training step's batch, or a held-out set (HELD_OUT)."""
+  return np.random.default_rng([seed, 1 + TASKS.index(task), distance, draw])
+
+
+def held_out(task: str, distance: int, seed: int, size: int, split: str = "test") -> dict:
+  """`size` sequences of `split`'s generator (HELD_OUT) for seed `seed`: never a training batch."""
+  if split not in HELD_OUT:
+    raise ValueError(f"split must be one of {tuple(HELD_OUT)}, got {split!r}")
+  return make_batch(task, distance, generator(task, distance, seed, HELD_OUT[split]), size)
 
 
 def train_and_test(
@@ -49,19 +74,21 @@ def train_and_test(
   seed: int,
   train: TrainConfig,
   test_size: int,
+  split: str = "test",
 ) -> dict:
   """Trains build(nnx.Rngs(seed)) for train.steps on `task` at `distance` (the seed draws init
-  and data); returns its test score (accuracy, or variance explained) and bookkeeping."""
+  and data); returns its score (accuracy, or variance explained) and loss on `test_size` sequences
+  of `split` ("test", or "validation" for a tuning pilot) and bookkeeping (train_test_overlap:
+  the training sequences found in that set)."""
   train = dataclasses.replace(train, seed=seed)
   seen: set[bytes] = set()
-  stream = 1 + TASKS.index(task)
 
   def batch_fn(step: int, rows: slice) -> dict:
-    batch = make_batch(task, distance, np.random.default_rng([seed, stream, distance, step]), train.batch_size)
+    batch = make_batch(task, distance, generator(task, distance, seed, step), train.batch_size)
     seen.update(fingerprints(batch["x"]))
     return {k: v[rows] for k, v in batch.items()}
 
-  test = make_batch(task, distance, np.random.default_rng([seed, stream, distance, 10**9]), test_size)
+  test = held_out(task, distance, seed, test_size, split)  # checks split before any training
   record = {"model": name, "task": task, "distance": distance, "seed": seed, "steps": train.steps}
   start = time.perf_counter()
   try:
@@ -79,6 +106,7 @@ def train_and_test(
     "score": score,
     "solved": score >= (SOLVED_EXPLAINED if task == "adding" else SOLVED_ACCURACY),
     "diverged": None,
+    "held_out_loss": float(output_loss(task, jnp.asarray(out), jnp.asarray(test["y"]))),
     "final_train_loss": float(result.history[-1]["loss"]),
     "train_loss": [(h["step"], h["loss"]) for h in result.history],  # every log_every steps
     "train_test_overlap": len(seen & fingerprints(test["x"])),

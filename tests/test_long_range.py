@@ -1,13 +1,19 @@
 """The long-range tasks put the answer exactly D steps back, bad settings are refused, and the
-experiment's bookkeeping (matched widths, longest solved distance) counts what it says."""
+experiment's bookkeeping (matched widths, longest solved distance) counts what it says; with a
+learning-rate grid each model trains at the rate its pilots chose on validation sequences."""
+
+import json
 
 import numpy as np
 import pytest
 from flax import nnx
 
 from experiments import long_range
+from harness import cli, long_range_runs
 from seqjax import zoo
 from seqjax.data import long_range as tasks
+
+GRID = ["1e-3", "3e-3", "1e-2", "3e-2"]
 
 
 @pytest.mark.parametrize("distance", [2, 5, 16])
@@ -90,3 +96,69 @@ def test_a_diverged_run_prints_as_diverged():
   from experiments.long_range import run_text
 
   assert run_text({"score": None}) == "diverged" and run_text({"score": 0.5}) == "0.500"
+
+
+@pytest.mark.parametrize("task", tasks.TASKS)
+def test_validation_sequences_are_drawn_apart_from_the_test_and_training_sequences(task):
+  def drawn(split):
+    return long_range_runs.fingerprints(long_range_runs.held_out(task, 16, 0, 256, split)["x"])
+
+  validation, test = drawn("validation"), drawn("test")
+  assert len(validation) == len(test) == 256 and not validation & test
+  training = set().union(
+    *(long_range_runs.fingerprints(tasks.make_batch(task, 16, long_range_runs.generator(task, 16, 0, step), 32)["x"])
+      for step in range(8))
+  )  # fmt: skip
+  assert not training & validation and not training & test
+  with pytest.raises(ValueError, match=r"split must be one of \('test', 'validation'\), got 'valid'"):
+    long_range_runs.held_out(task, 16, 0, 4, "valid")
+
+
+def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path, monkeypatch):
+  calls = []  # (split, distance, steps, learning rate) of each training
+
+  def recorded(name, build, task, distance, seed, train, test_size, split="test"):
+    calls.append((split, distance, train.steps, train.learning_rate))
+    return long_range_runs.train_and_test(name, build, task, distance, seed, train, test_size, split)
+
+  monkeypatch.setattr(long_range, "train_and_test", recorded)
+  tuned = ["smoke", "--tasks", "adding", "--learning-rates", *GRID, "--extend-grid", "1", "--out", str(tmp_path)]
+  long_range.main(tuned)  # smoke's pilots: 2 steps at D = 8
+  data = json.loads((tmp_path / "long_range.json").read_text())
+  tuning = data["tuning"]["LSTM, forget bias 1 / adding"]
+  assert tuning["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] and tuning["score"] == "valid_loss"
+  pilots = tuning["pilots"]
+  assert [p["learning_rate"] for p in pilots[:4]] == tuning["grid"] and len(pilots) <= 5
+  assert all(p["distance"] == 8 and p["steps"] == 2 for p in pilots)
+  losses = [p["valid_loss"] for p in pilots]
+  chosen = tuning["chosen"]["learning_rate"]
+  assert chosen == pilots[losses.index(min(loss for loss in losses if loss is not None))]["learning_rate"]
+  # the pilots train on validation sequences at D = 8 for 2 steps, then every run at the chosen rate on the test's
+  assert calls[: len(pilots)] == [("validation", 8, 2, p["learning_rate"]) for p in pilots]
+  assert calls[len(pilots) :] == [("test", r["distance"], 4, chosen) for r in data["runs"]]
+  assert data["runs"] and all(r["learning_rate"] == chosen for r in data["runs"])
+  page = (tmp_path / "long_range.md").read_text()
+  assert f"| adding | LSTM, forget bias 1 | 8 | 361 | {chosen:g} |" in page
+  assert "## Learning-rate pilots" in page and f"LSTM, forget bias 1 (adding): peak lr {chosen:g}" in page
+  assert f"| LSTM, forget bias 1 (adding, D=8) | {chosen:g} |" in page  # the chosen pilot's row
+  keys = [json.loads(line)["key"] for line in (tmp_path / "long_range.runs.jsonl").read_text().splitlines()]
+  assert sum(key.startswith("pilot|") for key in keys) == len(pilots)
+  assert sum(key.endswith(f"|lr {chosen:g}") for key in keys) == len(data["runs"])
+  calls.clear()
+  long_range.main(tuned)  # every pilot and run read back from the journal
+  again = json.loads((tmp_path / "long_range.json").read_text())
+  assert not calls and again["tuning"] == data["tuning"] and again["runs"] == data["runs"]
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (["--learning-rates", "1e-3", "1e-2"], "learning_rates must hold at least 4 learning rates"),
+    (["--learning-rates", *GRID, "--pilot-steps", "5"], r"pilot_steps must be .* \[2, 4\]"),
+    (["--learning-rates", *GRID, "--pilot-distance", "1"], "pilot_distance must be an integer >= 2, got 1"),
+    (["--learning-rates", *GRID, "--extend-grid", "-1"], "extend_grid must be an integer >= 0"),
+  ],
+)
+def test_a_bad_tuning_setting_is_refused_before_any_work(args, message):
+  with pytest.raises(ValueError, match=message):
+    cli.parse(long_range.CONFIGS, ["smoke", *args])
