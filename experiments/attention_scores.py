@@ -28,9 +28,9 @@ target token) on that band's sentences, one pair per source. The band: the sourc
 `valid_percent` points above the test partition's `held_out_percent`, so no validation sentence
 is a test sentence or a pilot's training sentence. Then every seed trains at the chosen rate on
 all the training sentences. The grid, each pilot's validation loss and the choice are in the
-results. The default, an unmeasured estimate from the committed untuned run (~12 minutes): its
-24 pilots about twice the seeds' runs, ~35 minutes in all on 2 CPU cores, more with pilots past
-the grid.
+results. The default, an estimate (unmeasured) from the committed untuned run, whose 18 runs of
+1,200 steps took ~12 minutes: its 24 pilots of 1,200 steps (up to 12 more past the grid's edge)
+beside those runs, ~30-40 minutes in all on 2 CPU cores.
 
 Commands:
     python -m experiments.attention_scores default   # 6 variants x 3 seeds, H=32, each variant's lr tuned
