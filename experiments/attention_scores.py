@@ -34,7 +34,7 @@ beside those runs, ~30-40 minutes in all on 2 CPU cores.
 
 Commands:
     python -m experiments.attention_scores default   # 6 variants x 3 seeds, H=32, each variant's lr tuned
-    python -m experiments.attention_scores default --learning-rates   # (no grid) all at 3e-3: the committed numbers
+    python -m experiments.attention_scores default --learning-rates   # (no grid) all at 3e-3, as the committed results
     python -m experiments.attention_scores smoke
     python -m experiments.attention_scores large     # H=128, 6000 steps: for an accelerator
 """

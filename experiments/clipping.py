@@ -23,7 +23,7 @@ beside the 6 runs, ~3 minutes in all on 2 CPU cores (an estimate, unmeasured).
 
 Commands:
     python -m experiments.clipping default     # T=50, H=64, 400 SGD steps, each training's lr tuned, 3 seeds
-    python -m experiments.clipping default --learning-rates   # (no grid) both at lr 0.05: the committed numbers
+    python -m experiments.clipping default --learning-rates   # (no grid) both at lr 0.05, as the committed results
     python -m experiments.clipping smoke
 """
 

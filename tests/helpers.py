@@ -41,3 +41,27 @@ def redraw_torch(model, seed: int = 0):
     for parameter in model.parameters():
       parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
   return model.eval()
+
+
+def chosen_rate(tuning: dict, grid, score: str) -> float:
+  """The chosen rate of a results file's tuning record (harness.sweep's Tuning.record()), checked:
+  its grid and score, a pilot per rate of the grid first in order, and the choice the pilot of the
+  lowest score (a diverged one, None, never)."""
+  assert tuning["grid"] == list(grid) and tuning["score"] == score
+  pilots = tuning["pilots"]
+  assert [p["learning_rate"] for p in pilots[: len(grid)]] == list(grid)
+  scores = [p[score] for p in pilots]
+  chosen = tuning["chosen"]["learning_rate"]
+  assert chosen == pilots[scores.index(min(s for s in scores if s is not None))]["learning_rate"]
+  return chosen
+
+
+def rerun_from_the_journal(main, argv, monkeypatch, module, trains: str) -> None:
+  """main(argv) again with module.<trains> (what trains a pilot or run) failing: every pilot and
+  run must be read back from the experiment's journal."""
+
+  def trained_again(*args, **kwargs):
+    raise AssertionError(f"a journaled pilot or run was trained again ({module.__name__}.{trains})")
+
+  monkeypatch.setattr(module, trains, trained_again)
+  main(argv)

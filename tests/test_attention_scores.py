@@ -7,6 +7,7 @@ import pytest
 
 from experiments import attention_scores
 from harness import cli, synthetic_translation
+from tests.helpers import chosen_rate, rerun_from_the_journal
 
 GRID = ["--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2"]
 
@@ -29,25 +30,15 @@ def test_the_tuned_path_trains_each_seed_at_the_rate_its_pilots_chose(tmp_path, 
   tuned = ["smoke", "--variants", "Luong dot", *GRID, "--extend-grid", "1", "--out", str(tmp_path)]
   attention_scores.main(tuned)  # smoke's pilots: 2 steps
   data = json.loads((tmp_path / "attention_scores.json").read_text())
-  tuning = data["tuning"]["Luong dot"]
-  assert tuning["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] and tuning["score"] == "valid_loss"
-  pilots = tuning["pilots"]
-  assert [p["learning_rate"] for p in pilots[:4]] == tuning["grid"] and len(pilots) <= 5
-  scores = [p["valid_loss"] for p in pilots]
-  chosen = tuning["chosen"]["learning_rate"]
-  assert chosen == pilots[scores.index(min(s for s in scores if s is not None))]["learning_rate"]
+  chosen = chosen_rate(data["tuning"]["Luong dot"], [1e-3, 3e-3, 1e-2, 3e-2], "valid_loss")
+  assert len(data["tuning"]["Luong dot"]["pilots"]) <= 5  # extend_grid 1
   page = (tmp_path / "attention_scores.md").read_text()
   row = next(line for line in page.splitlines() if line.startswith("| Luong dot |"))  # the results table's
   assert f"| {data['parameters']['Luong dot']:,} | {chosen:g} |" in row  # its lr column
   assert "## Learning-rate pilots" in page and f"Luong dot: peak lr {chosen:g} (valid_loss" in page
   journaled = [json.loads(line)["key"] for line in (tmp_path / "attention_scores.runs.jsonl").read_text().splitlines()]
   assert journaled[-1] == f"Luong dot|0|-|{chosen:g}"  # the seed, at the chosen rate
-
-  def trained_again(*args, **kwargs):
-    raise AssertionError("a journaled pilot or run was trained again")
-
-  monkeypatch.setattr(synthetic_translation, "train", trained_again)
-  attention_scores.main(tuned)  # every pilot and the seed read back from the journal
+  rerun_from_the_journal(attention_scores.main, tuned, monkeypatch, synthetic_translation, "train")
   again = json.loads((tmp_path / "attention_scores.json").read_text())
   assert again["tuning"] == data["tuning"] and again["models"] == data["models"]
 

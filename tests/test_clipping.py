@@ -13,6 +13,7 @@ from experiments import clipping
 from harness import cli
 from harness.long_range_runs import fingerprints
 from seqjax.recurrent import StackedRNN
+from tests.helpers import chosen_rate, rerun_from_the_journal
 
 GRID = ["--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2"]
 
@@ -44,22 +45,13 @@ def test_the_tuned_path_trains_each_seed_at_the_rate_its_pilots_chose(tmp_path, 
   assert set(data["tuning"]) == {"no clipping", "clip global norm 1.0"}
   page = (tmp_path / "clipping.md").read_text()
   for name, tuning in data["tuning"].items():
-    assert tuning["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] and tuning["score"] == "valid_mse"
-    pilots = tuning["pilots"]
-    assert [p["learning_rate"] for p in pilots[:4]] == tuning["grid"] and len(pilots) <= 5
-    scores = [p["valid_mse"] for p in pilots]
-    chosen = tuning["chosen"]["learning_rate"]
-    assert chosen == pilots[scores.index(min(s for s in scores if s is not None))]["learning_rate"]
+    chosen = chosen_rate(tuning, [1e-3, 3e-3, 1e-2, 3e-2], "valid_mse")
+    assert len(tuning["pilots"]) <= 5  # extend_grid 1
     (run,) = [r for r in data["runs"] if (r["clip_norm"] is None) == (name == "no clipping")]
     assert run["learning_rate"] == chosen
     assert f"| {name} | {chosen:g} |" in page and f"{name}: peak lr {chosen:g} (valid_mse" in page
   assert "## Learning-rate pilots" in page
-
-  def trained_again(*args):
-    raise AssertionError("a journaled pilot or run was trained again")
-
-  monkeypatch.setattr(clipping, "trained", trained_again)
-  clipping.main(tuned)  # every pilot and run read back from the journal
+  rerun_from_the_journal(clipping.main, tuned, monkeypatch, clipping, "trained")
   again = json.loads((tmp_path / "clipping.json").read_text())
   assert again["tuning"] == data["tuning"] and again["runs"] == data["runs"]
 

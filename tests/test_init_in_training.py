@@ -1,0 +1,45 @@
+"""experiments.init_in_training's tuned path (harness.sweep): each variant's rate on each task chosen
+by pilots scored on validation sequences, and every seed trained at it."""
+
+import json
+
+import pytest
+
+from experiments import init_in_training
+from harness import cli
+from tests.helpers import chosen_rate, rerun_from_the_journal
+
+GRID = ["--learning-rates", "1e-3", "3e-3", "1e-2", "3e-2"]
+
+
+def test_the_tuned_path_trains_each_seed_at_the_rate_its_pilots_chose_per_task(tmp_path, monkeypatch):
+  tuned = ["smoke", "--variants", "LSTM, forget bias 0", *GRID, "--extend-grid", "0", "--out", str(tmp_path)]
+  init_in_training.main(tuned)  # smoke's pilots: 2 steps
+  data = json.loads((tmp_path / "init_in_training.json").read_text())
+  assert set(data["tuning"]) == {"LSTM, forget bias 0, copy", "LSTM, forget bias 0, adding"}
+  page = (tmp_path / "init_in_training.md").read_text()
+  row = next(line for line in page.splitlines() if line.startswith("| LSTM, forget bias 0 |"))  # the results table's
+  for task in init_in_training.TASK_NAMES:
+    tuning = data["tuning"][f"LSTM, forget bias 0, {task}"]
+    chosen = chosen_rate(tuning, [1e-3, 3e-3, 1e-2, 3e-2], "valid_loss")
+    assert len(tuning["pilots"]) == 4 and all(p["train_valid_overlap"] == 0 for p in tuning["pilots"])  # extend 0
+    (run,) = [r for r in data["runs"] if r["task"] == task]
+    assert run["learning_rate"] == chosen and f"| {chosen:g} |" in row
+    assert f"LSTM, forget bias 0, {task}: peak lr {chosen:g} (valid_loss" in page
+  assert "## Learning-rate pilots" in page
+  rerun_from_the_journal(init_in_training.main, tuned, monkeypatch, init_in_training, "train_and_test")
+  again = json.loads((tmp_path / "init_in_training.json").read_text())
+  assert again["tuning"] == data["tuning"] and again["runs"] == data["runs"]
+
+
+@pytest.mark.parametrize(
+  "args,message",
+  [
+    (["--learning-rates", "1e-3", "2e-3", "4e-3", "8e-3"], r"learning_rates must span at least 10x"),
+    ([*GRID, "--pilot-steps", "4"], r"pilot_steps must be an integer in \[2, 3\]"),
+    ([*GRID, "--extend-grid", "-1"], "extend_grid must be an integer >= 0"),
+  ],
+)
+def test_a_bad_tuning_setting_is_refused_before_any_work(args, message):
+  with pytest.raises(ValueError, match=message):
+    cli.parse(init_in_training.CONFIGS, ["smoke", *args])
