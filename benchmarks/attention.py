@@ -31,11 +31,14 @@ from seqjax.attention.blockwise import blockwise_attention
 
 RESULTS = report.RESULTS / "bench"
 
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"heads": "num_heads"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   batch: int = 4
-  heads: int = 8
+  num_heads: int = 8
   head_dim: int = 64
   times: tuple[int, ...] = (256, 1024, 4096)
   blocks: tuple[int, ...] = (128, 512)  # blockwise block sizes (query and key), each a case
@@ -47,7 +50,10 @@ class Config:
 CONFIGS = {
   "default": ("B=4, 8x64 heads, T=256/1024/4096", Config()),
   "gpu": ("as default, in bfloat16", Config(dtype="bfloat16")),
-  "smoke": ("tiny", Config(batch=1, heads=2, head_dim=8, times=(16, 32), blocks=(8,), runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": (
+    "tiny",
+    Config(batch=1, num_heads=2, head_dim=8, times=(16, 32), blocks=(8,), runs=1, out="/tmp/seqjax-smoke"),
+  ),
 }
 
 
@@ -74,7 +80,7 @@ def torch_case(q: np.ndarray, dtype: str, device: str):
 
 def block_matmuls(config: Config, block: int, torch_device: str | None) -> dict[str, dict]:
   """The two block matmul shapes of blockwise attention, batched over the B*N heads, timed."""
-  BN, D = config.batch * config.heads, config.head_dim
+  BN, D = config.batch * config.num_heads, config.head_dim
   runs = 5 * config.runs
   return {
     "scores": timing.time_matmul((BN, block, D), (BN, D, block), torch_device, runs=runs),
@@ -121,7 +127,8 @@ def main(argv=None):
   torch_device = timing.torch_device()
   cudnn = jax.default_backend() == "gpu" and config.dtype in ("bfloat16", "float16")
   for T in config.times:
-    q = np.random.default_rng(0).standard_normal((config.batch, T, config.heads, config.head_dim)).astype(np.float32)
+    shape = (config.batch, T, config.num_heads, config.head_dim)
+    q = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     args = (jnp.asarray(q, config.dtype),) * 3
     cases = {
       "seqjax dense (vmapped core)": fwd_bwd(lambda q, k, v: dot_product_attention(q, k, v, is_causal=True)),
@@ -163,7 +170,7 @@ def main(argv=None):
     f"Attention speed and memory, {timing.device_name()}",
     [
       (
-        f"forward+backward, causal, B={config.batch}, {config.heads} heads of {config.head_dim}, {config.dtype}, "
+        f"forward+backward, causal, B={config.batch}, {config.num_heads} heads of {config.head_dim}, {config.dtype}, "
         f"median of {config.runs} runs after a warm-up",
         report.markdown_table(rows),
       ),

@@ -7,8 +7,8 @@
 Cases, forward+backward, B=8, D=256, float32: an LSTM layer (T dependent steps), a bidirectional
 LSTM (two such passes), minGRU run by an associative scan (a recurrence with log2 T dependent
 levels), a pre-LN Transformer encoder block (self-attention with 4 heads, FFN 4D; attention by
-`implementation="auto"`) and a causal dilated CNN of `conv_layers` layers (kernel 2, dilations 1,
-2, 4, ...: receptive field 2 ** conv_layers; `seqjax.conv.DilatedConvStack`). Reports time per
+`implementation="auto"`) and a causal dilated CNN of `conv_num_layers` layers (kernel 2, dilations 1,
+2, 4, ...: receptive field 2 ** conv_num_layers; `seqjax.conv.DilatedConvStack`). Reports time per
 layer (median [fastest-slowest] of the repeats), each against the LSTM, the growth exponent of
 time with T (log-log slope between neighbouring T: 1 for linear, 2 for quadratic), and a log-log
 figure with the slope fitted over all T.
@@ -35,13 +35,16 @@ from seqjax.transformer import TransformerBlock
 RESULTS = report.RESULTS / "bench"
 LSTM = "LSTM (forward RNN)"
 
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"heads": "num_heads", "conv_layers": "conv_num_layers"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   batch: int = 8
   dim: int = 256
-  heads: int = 4
-  conv_layers: int = 10  # receptive field 2 ** 10 = 1024 tokens
+  num_heads: int = 4
+  conv_num_layers: int = 10  # receptive field 2 ** 10 = 1024 tokens
   times: tuple[int, ...] = (64, 256, 1024, 4096)
   runs: int = 5
   out: str = str(RESULTS)
@@ -50,14 +53,17 @@ class Config:
 CONFIGS = {
   "default": ("B=8, D=256, T=64..4096", Config()),
   "gpu": ("as default", Config()),
-  "smoke": ("tiny", Config(batch=2, dim=8, heads=2, conv_layers=3, times=(8, 16), runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": (
+    "tiny",
+    Config(batch=2, dim=8, num_heads=2, conv_num_layers=3, times=(8, 16), runs=1, out="/tmp/seqjax-smoke"),
+  ),
 }
 
 
 def encoder_block(config: Config) -> TransformerBlock:
   """Pre-LN self-attention + FFN 4D; it returns (x, cache), of which the benchmark times x."""
   D = config.dim
-  return TransformerBlock(D, config.heads, 4 * D, norm="pre", attention_implementation="auto", rngs=nnx.Rngs(0))
+  return TransformerBlock(D, config.num_heads, 4 * D, norm="pre", attention_implementation="auto", rngs=nnx.Rngs(0))
 
 
 def layers(config: Config) -> dict[str, tuple[Callable[[], nnx.Module], str, dict]]:
@@ -73,9 +79,9 @@ def layers(config: Config) -> dict[str, tuple[Callable[[], nnx.Module], str, dic
     # always the associative scan (the CPU default would be sequential)
     "minGRU, associative scan": (lambda: MinGRU(D, D, rngs=nnx.Rngs(0)), "log2 T levels", {"mode": "associative"}),
     "Transformer encoder block": (lambda: encoder_block(config), "1", {}),
-    f"dilated CNN, {config.conv_layers} layers": (
-      lambda: DilatedConvStack(D, D, config.conv_layers, rngs=nnx.Rngs(0)),
-      f"{config.conv_layers} layers",
+    f"dilated CNN, {config.conv_num_layers} layers": (
+      lambda: DilatedConvStack(D, D, config.conv_num_layers, rngs=nnx.Rngs(0)),
+      f"{config.conv_num_layers} layers",
       {},
     ),
   }

@@ -28,11 +28,14 @@ from seqjax.recurrent import RNN, StackedRNN, make_cell
 RESULTS = report.RESULTS / "bench"
 CUDNN = "jax cuDNN (jax.experimental.rnn)"
 
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hidden": "hidden_features"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   batch: int = 32
-  hidden: int = 256
+  hidden_features: int = 256
   times: tuple[int, ...] = (64, 256, 1024)
   kinds: tuple[str, ...] = ("lstm", "gru")
   unrolls: tuple[int, ...] = (1, 4)  # lax.scan unroll factors of the in-scan case
@@ -43,7 +46,7 @@ class Config:
 CONFIGS = {
   "default": ("B=32, H=256, T=64/256/1024", Config()),
   "gpu": ("as default (cuDNN's LSTM in JAX is float32 only)", Config()),
-  "smoke": ("tiny", Config(batch=8, hidden=8, times=(4,), unrolls=(1, 2), runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": ("tiny", Config(batch=8, hidden_features=8, times=(4,), unrolls=(1, 2), runs=1, out="/tmp/seqjax-smoke")),
 }
 
 
@@ -111,7 +114,7 @@ def torch_case(kind: str, x: np.ndarray, H: int, backward: bool, device: str):
 def matmul_rows(config: Config, torch_device: str | None, runs: int) -> list[dict]:
   """float32 matmul throughput, JAX against torch, at the LSTM's own shapes (T the middle of
   config.times): what bounds any LSTM written on the backend's matmul kernels."""
-  B, H, T = config.batch, config.hidden, config.times[len(config.times) // 2]
+  B, H, T = config.batch, config.hidden_features, config.times[len(config.times) // 2]
   shapes = {
     f"input projection, all steps [T*B, H] x [H, 4H], T={T}": ((T * B, H), (H, 4 * H)),
     f"weight gradient, all steps [H, T*B] x [T*B, 4H], T={T}": ((H, T * B), (T * B, 4 * H)),
@@ -138,11 +141,11 @@ def main(argv=None):
   rows, data = [], []
   for kind in config.kinds:
     for T in config.times:
-      x = np.random.default_rng(0).standard_normal((config.batch, T, config.hidden)).astype(np.float32)
+      x = np.random.default_rng(0).standard_normal((config.batch, T, config.hidden_features)).astype(np.float32)
       for backward in (False, True):
 
         def cell(kind=kind):
-          return make_cell(kind, config.hidden, config.hidden, rngs=nnx.Rngs(0))
+          return make_cell(kind, config.hidden_features, config.hidden_features, rngs=nnx.Rngs(0))
 
         cases = {
           "seqjax (hoisted)": jax_case(RNN(cell(), hoist_input_projection=True, unroll=1), jnp.asarray(x), backward),
@@ -152,15 +155,15 @@ def main(argv=None):
             )
             for unroll in config.unrolls
           },
-          "flax nnx.RNN": jax_case(FlaxRNN(kind, config.hidden), jnp.asarray(x), backward),
+          "flax nnx.RNN": jax_case(FlaxRNN(kind, config.hidden_features), jnp.asarray(x), backward),
         }
         if cudnn and kind == "lstm":
-          cases[CUDNN] = cudnn_case(jnp.asarray(x), config.hidden, backward)
+          cases[CUDNN] = cudnn_case(jnp.asarray(x), config.hidden_features, backward)
         results = {name: timing.time_jax(fn, *args, runs=config.runs) for name, (fn, args) in cases.items()}
         if torch_device:
-          torch_run = torch_case(kind, x, config.hidden, backward, torch_device)
+          torch_run = torch_case(kind, x, config.hidden_features, backward, torch_device)
           results["torch"] = timing.time_torch(torch_run, runs=config.runs)
-        work = flops(kind, config.batch, T, config.hidden, backward)
+        work = flops(kind, config.batch, T, config.hidden_features, backward)
         for name, r in results.items():
           row = {
             "cell": kind,
@@ -182,7 +185,7 @@ def main(argv=None):
     f"RNN speed, {timing.device_name()}",
     [
       (
-        f"B={config.batch}, F=H={config.hidden}, float32; median of {config.runs} runs after a warm-up; "
+        f"B={config.batch}, F=H={config.hidden_features}, float32; median of {config.runs} runs after a warm-up; "
         f"matmul peak measured in the same run: {peak / 1e9:.1f} GFLOP/s",
         report.markdown_table(rows),
       ),

@@ -17,11 +17,14 @@ from seqjax.parallel import LRU, MinGRU
 
 RESULTS = report.RESULTS / "bench"
 
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hidden": "hidden_features"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   batch: int = 4
-  hidden: int = 64
+  hidden_features: int = 64
   times: tuple[int, ...] = (256, 1024, 4096, 16384, 65536)
   runs: int = 5
   out: str = str(RESULTS)
@@ -30,7 +33,7 @@ class Config:
 CONFIGS = {
   "default": ("B=4, H=64, T=256..65536", Config()),
   "gpu": ("as default", Config()),
-  "smoke": ("tiny", Config(batch=1, hidden=4, times=(16,), runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": ("tiny", Config(batch=1, hidden_features=4, times=(16,), runs=1, out="/tmp/seqjax-smoke")),
 }
 
 
@@ -38,12 +41,12 @@ def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   rows, data = [], []
   layers = {
-    "minGRU": lambda: MinGRU(config.hidden, config.hidden, rngs=nnx.Rngs(0)),
-    "LRU": lambda: LRU(config.hidden, config.hidden, rngs=nnx.Rngs(0)),
+    "minGRU": lambda: MinGRU(config.hidden_features, config.hidden_features, rngs=nnx.Rngs(0)),
+    "LRU": lambda: LRU(config.hidden_features, config.hidden_features, rngs=nnx.Rngs(0)),
   }
   for name, make in layers.items():
     for T in config.times:
-      x = jnp.asarray(np.random.default_rng(0).standard_normal((config.batch, T, config.hidden)), jnp.float32)
+      x = jnp.asarray(np.random.default_rng(0).standard_normal((config.batch, T, config.hidden_features)), jnp.float32)
       results = {}
       for mode in ("sequential", "associative"):
         fn, params = timing.module_case(make(), backward=True, mode=mode)
@@ -63,7 +66,7 @@ def main(argv=None):
     f"Sequential vs associative scan, {timing.device_name()}",
     [
       (
-        f"forward+backward, B={config.batch}, H={config.hidden}, float32 (LRU: complex64 state); median of "
+        f"forward+backward, B={config.batch}, H={config.hidden_features}, float32 (LRU: complex64 state); median of "
         f"{config.runs} runs",
         report.markdown_table(rows),
       )

@@ -24,17 +24,20 @@ RESULTS = report.RESULTS / "bench"
 PEER = "Luong dot"
 VOCAB = 64
 
+# config fields renamed since a committed results file was written (harness.renames): old -> today's
+RENAMED = {"hiddens": "hidden_features"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   batch: int = 32
-  hiddens: tuple[int, ...] = (64, 256)
+  hidden_features: tuple[int, ...] = (64, 256)  # the widths H timed, each a panel of the figure
   sources: tuple[int, ...] = (16, 64, 256, 1024)
   runs: int = 20
   out: str = str(RESULTS)
 
   def check(self) -> "Config":
-    for name in ("hiddens", "sources"):
+    for name in ("hidden_features", "sources"):
       values = getattr(self, name)
       if not values or any(not isinstance(v, int) or v < 1 for v in values):
         raise ValueError(f"{name} must name at least one integer >= 1, got {values}")
@@ -46,7 +49,7 @@ class Config:
 CONFIGS = {
   "default": ("B=32, H=64 and 256, S=16..1024", Config()),
   "gpu": ("as default", Config()),
-  "smoke": ("tiny", Config(batch=2, hiddens=(8,), sources=(8,), runs=1, out="/tmp/seqjax-smoke")),
+  "smoke": ("tiny", Config(batch=2, hidden_features=(8,), sources=(8,), runs=1, out="/tmp/seqjax-smoke")),
 }
 
 
@@ -66,8 +69,8 @@ def time_step(name: str, source_length: int, hidden: int, batch: int, runs: int)
 
 
 def draw(data: list[dict], config: Config, device: str):
-  fig, axes = figures.figure(5.5 * len(config.hiddens), 4.4, columns=len(config.hiddens))
-  for ax, hidden in zip(np.atleast_1d(axes), config.hiddens, strict=True):
+  fig, axes = figures.figure(5.5 * len(config.hidden_features), 4.4, columns=len(config.hidden_features))
+  for ax, hidden in zip(np.atleast_1d(axes), config.hidden_features, strict=True):
     for index, name in enumerate(NAMED_ATTENTIONS):
       mine = [r for r in data if r["variant"] == name and r["hidden"] == hidden]
       lengths = [r["source_length"] for r in mine]
@@ -99,13 +102,13 @@ def main(argv=None):
   config = cli.parse(CONFIGS, argv, description=__doc__.split("\n\n")[0])
   data = [
     {"variant": name, "hidden": hidden, "source_length": S, **time_step(name, S, hidden, config.batch, config.runs)}
-    for hidden in config.hiddens
+    for hidden in config.hidden_features
     for S in config.sources
     for name in NAMED_ATTENTIONS
   ]
   peers = {(r["hidden"], r["source_length"]): r for r in data if r["variant"] == PEER}
   rows = []
-  for hidden in config.hiddens:
+  for hidden in config.hidden_features:
     for name in NAMED_ATTENTIONS:
       mine = [r for r in data if r["variant"] == name and r["hidden"] == hidden]  # ascending S
       row = {"variant": name, "H": hidden}

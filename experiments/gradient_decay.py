@@ -151,13 +151,16 @@ def build(kind: str, options: dict, config: Config, seed: int) -> SequenceEncode
 
 
 class LastStepRegressor(nnx.Module):
-  """encoder, then a linear readout of its last output: x [B, T, F] -> [B]. This experiment's own
-  (not `seqjax.heads.SequencePredictor`): the readout draws from a seed of its own, so the encoder
-  trained here starts from exactly the one measured at init."""
+  """encoder, then a linear readout of its last output: x [B, T, F] -> [B]. This experiment's own,
+  not `seqjax.heads.SequencePredictor` (pool="last"), which would draw the same encoder but its
+  readout from the encoder's stream after it: here the readout draws from a seed of its own
+  (10_000 + seed), the draw the committed trained numbers were made with; and `trained` hands back
+  the trained encoder alone (`model.encoder`, outputs [B, T, H]) for its gradients to be measured,
+  where a SequencePredictor's call always pools and reads out."""
 
-  def __init__(self, encoder: SequenceEncoder, hidden: int, *, rngs: nnx.Rngs):
+  def __init__(self, encoder: SequenceEncoder, hidden_features: int, *, rngs: nnx.Rngs):
     self.encoder = encoder
-    self.readout = nnx.Linear(hidden, 1, rngs=rngs)
+    self.readout = nnx.Linear(hidden_features, 1, rngs=rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return self.readout(self.encoder(x)[:, -1])[:, 0]

@@ -8,7 +8,7 @@ for k2 < T - 1 the first token lies outside every window and can only be guessed
 updates for each k2; accuracy on fresh sequences.
 
 The seed's trade-off table (k2 small: low memory, fast; full sequence: very high memory, very
-slow) is measured on one sequence of `cost_time` steps (LSTM H = `cost_hidden`): the temporary
+slow) is measured on one sequence of `cost_time` steps (LSTM H = `cost_hidden_features`): the temporary
 memory of one update's compiled gradient (XLA's memory analysis), the wall time of one update,
 and of a pass over the whole sequence with k1 = k2 (the common choice) and with k1 fixed at
 `cost_k1` (where a larger k2 re-runs more steps per update). Times are the median [fastest-
@@ -49,7 +49,7 @@ class Config:
   train: TrainConfig = TrainConfig(steps=250, batch_size=64, learning_rate=1e-2, clip_norm=None, progress=False)
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's init and data order
   cost_time: int = 400  # the memory/time trade-off: one sequence of this length
-  cost_hidden: int = 128
+  cost_hidden_features: int = 128
   cost_k1: int = 25
   cost_k2s: tuple[int, ...] = (25, 50, 100, 200, 400)  # 400 = the full sequence
   cost_runs: int = 5
@@ -66,7 +66,7 @@ class Config:
       raise ValueError(f"train.{unsupported[0]}: the TBPTT loop here does not implement {', '.join(unsupported)}")
     if not self.k2s or any(not isinstance(k2, int) or k2 < self.k1 for k2 in self.k2s):
       raise ValueError(f"k2s must name at least one window, each an integer >= k1 = {self.k1}, got {self.k2s}")
-    for name in ("cost_time", "cost_hidden", "cost_k1", "cost_runs"):
+    for name in ("cost_time", "cost_hidden_features", "cost_k1", "cost_runs"):
       cli.at_least(name, getattr(self, name), 1)
     if not self.cost_k2s or any(
       not isinstance(k2, int) or not self.cost_k1 <= k2 <= self.cost_time for k2 in self.cost_k2s
@@ -84,6 +84,7 @@ RENAMED = {
   "batch": "train.batch_size",
   "learning_rate": "train.learning_rate",
   "hidden": "hidden_features",
+  "cost_hidden": "cost_hidden_features",
 }
 
 # TrainConfig options that belong to `fit` (devices, precision, checkpoints, logging), not to this loop
@@ -109,7 +110,7 @@ CONFIGS = {
       train=TrainConfig(steps=3, batch_size=8, learning_rate=1e-2, clip_norm=None, progress=False),
       seeds=(0,),
       cost_time=8,
-      cost_hidden=8,
+      cost_hidden_features=8,
       cost_k1=2,
       cost_k2s=(2, 8),
       cost_runs=1,
@@ -125,7 +126,7 @@ CONFIGS = {
       k2s=(10, 25, 50, 100),
       train=TrainConfig(steps=2000, batch_size=64, learning_rate=1e-2, clip_norm=None, progress=False),
       cost_time=2000,
-      cost_hidden=1024,
+      cost_hidden_features=1024,
       cost_k1=50,
       cost_k2s=(50, 100, 200, 500, 1000, 2000),
       out=report.default_out("tbptt", "large"),
@@ -138,7 +139,12 @@ TEST_SIZE = 1024  # fresh test sequences per run
 
 
 class Recaller(nnx.Module):
-  """One-hot token -> LSTM cell -> logits; a step function for TBPTT."""
+  """One-hot token -> LSTM cell -> logits, one step at a time: (carry, x_t [B, V]) -> (carry,
+  logits [B, V]). This experiment's own, not a `seqjax.heads` model: TBPTT
+  (`seqjax.train.tbptt.truncated_bptt`) steps a function whose carry goes in and out, which the
+  heads, run over whole sequences, do not expose (SequenceLM's decoding step embeds token ids where
+  this cell reads one-hot vectors: another parameterization, so other numbers than the committed
+  ones, drawn cell then readout from the run's seed)."""
 
   def __init__(self, config: Config, rngs: nnx.Rngs):
     self.cell = LSTMCell(config.vocab, config.hidden_features, rngs=rngs)
@@ -201,7 +207,7 @@ def train(config: Config, k2: int, seed: int) -> dict:
 
 def cost(config: Config, k2: int) -> dict:
   """Memory and time of TBPTT with backward window k2 on one sequence of cost_time steps."""
-  shape = dataclasses.replace(config, time=config.cost_time, hidden_features=config.cost_hidden)
+  shape = dataclasses.replace(config, time=config.cost_time, hidden_features=config.cost_hidden_features)
   model = Recaller(shape, nnx.Rngs(0))
   graphdef, params = nnx.split(model)
   step_fn, loss_fn = step_and_loss(graphdef, shape)
@@ -262,7 +268,7 @@ def draw_cost(costs: list[dict], config: Config, device: str):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
   fig.suptitle(
-    f"The cost of TBPTT's backward window (LSTM H={config.cost_hidden}, batch {config.train.batch_size}, "
+    f"The cost of TBPTT's backward window (LSTM H={config.cost_hidden_features}, batch {config.train.batch_size}, "
     f"{config.cost_time}-step sequence, {device})",
     fontsize=10,
   )
@@ -327,7 +333,7 @@ def main(argv=None):
       ),
       (
         f"The seed's memory/speed trade-off, measured: one {config.cost_time}-step sequence, LSTM "
-        f"H={config.cost_hidden}, batch {config.train.batch_size}; times median [fastest-slowest] of "
+        f"H={config.cost_hidden_features}, batch {config.train.batch_size}; times median [fastest-slowest] of "
         f"{config.cost_runs} repeats after a warm-up, compile apart",
         report.markdown_table(cost_rows(costs, config)) + f"\n\n![memory and time against k2]({cost_path.name})",
       ),

@@ -47,6 +47,17 @@ def test_a_file_from_before_a_rename_is_read_through_the_scripts_renamed_map(tmp
   _, _, config = redraw.load(report.RESULTS / "tbptt.json")
   assert (config.train.steps, config.train.batch_size, config.train.learning_rate) == (250, 64, 1e-2)
   assert config.train.clip_norm is None  # today's default, as the old script had no clipping
+  assert (committed["config"]["cost_hidden"], config.cost_hidden_features) == (128, 128)  # issue #29's name
+
+
+def test_a_benchmark_file_from_before_issue_29_reads_its_knobs_under_the_librarys_names():
+  committed = json.loads((report.RESULTS / "bench" / "layers.json").read_text())
+  assert (committed["config"]["heads"], committed["config"]["conv_layers"]) == (4, 10)
+  _, _, config = redraw.load(report.RESULTS / "bench" / "layers.json")
+  assert (config.num_heads, config.conv_num_layers) == (4, 10)
+  committed = json.loads((report.RESULTS / "bench" / "seq2seq_step.json").read_text())
+  assert committed["config"]["hiddens"] == [64, 256]
+  assert redraw.load(report.RESULTS / "bench" / "seq2seq_step.json")[2].hidden_features == (64, 256)
 
 
 def test_a_file_from_before_issue_29_reads_its_knobs_and_seed_count_under_todays_names():
