@@ -158,13 +158,7 @@ class Config:
   def check_tuning(self) -> None:
     """learning_rates is a grid as harness.sweep asks; a pilot is shorter than a run, past the warmup."""
     sweep.check_grid(self.learning_rates)
-    low, high, steps = max(2, self.train.warmup_steps + 1), self.train.steps, self.pilot_steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or not low <= steps <= high:
-      raise ValueError(
-        f"pilot_steps must be an integer in [{low}, {high}] (past train.warmup_steps, at most train.steps), "
-        f"got {self.pilot_steps!r}"
-      )
-    cli.at_least("extend_grid", self.extend_grid, 0)
+    sweep.check_pilots(self.pilot_steps, self.extend_grid, self.train)
 
 
 # ---------------------------------------------------------------------------------------- models
