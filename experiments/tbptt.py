@@ -142,9 +142,9 @@ class Recaller(nnx.Module):
   """One-hot token -> LSTM cell -> logits, one step at a time: (carry, x_t [B, V]) -> (carry,
   logits [B, V]). This experiment's own, not a `seqjax.heads` model: TBPTT
   (`seqjax.train.tbptt.truncated_bptt`) steps a function whose carry goes in and out, which the
-  heads, run over whole sequences, do not expose (SequenceLM's decoding step embeds token ids where
-  this cell reads one-hot vectors: another parameterization, so other numbers than the committed
-  ones, drawn cell then readout from the run's seed)."""
+  heads, run over whole sequences, do not expose. SequenceLM's decoding step comes closest but
+  embeds token ids where this cell reads one-hot vectors: another parameterization, and other
+  numbers than the committed ones (drawn from the run's seed, the cell first, then the readout)."""
 
   def __init__(self, config: Config, rngs: nnx.Rngs):
     self.cell = LSTMCell(config.vocab, config.hidden_features, rngs=rngs)
