@@ -53,6 +53,8 @@ from seqjax.seq2seq.model import NAMED_ATTENTIONS, teacher_forced_loss
 from seqjax.train import TrainConfig
 
 GRID = (1e-3, 3e-3, 1e-2, 3e-2)  # the default's learning rates tried per variant (harness.sweep)
+# config fields renamed since a committed results file was written (harness.renames): the task's
+RENAMED = {f"task.{old}": f"task.{new}" for old, new in synthetic_translation.RENAMED.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,9 +63,9 @@ class Config:
     max_clauses=6,
     test_clauses=8,
     test_sentences=100,
-    fixed_hiddens=(32,),  # unused here: every variant runs at task.attention_hidden
-    attention_hidden=32,
-    embed=32,
+    fixed_hidden_features=(32,),  # unused here: every variant runs at task.attention_hidden_features
+    attention_hidden_features=32,
+    embed_dim=32,
     train=TrainConfig(steps=1200, batch_size=64, learning_rate=3e-3, clip_norm=1.0),
   )
   variants: tuple[str, ...] = ()  # () = all of NAMED_ATTENTIONS
@@ -115,7 +117,7 @@ def pilot(name: str, rate: float, vocab, data: tuple[list, list], config: Config
   data: (the pilots' training pairs, the validation pairs)."""
   pilot_pairs, valid_pairs = data
   task = dataclasses.replace(config.task, train=dataclasses.replace(config.task.train, learning_rate=rate))
-  hidden = task.attention_hidden
+  hidden = task.attention_hidden_features
   model, final_loss = synthetic_translation.train(
     options(name, config), hidden, config.pilot_steps, vocab, pilot_pairs, task, task.seeds[0]
   )
@@ -153,7 +155,8 @@ def plot(quality: dict, config: Config):
   fig, (exact_ax, bleu_ax) = figures.figure(11, 4.5, columns=2)
   synthetic_translation.draw_quality(exact_ax, bleu_ax, quality, config.task)
   fig.suptitle(
-    f"Attention scores and windows on the same translation task, LSTM encoder-decoder H={config.task.attention_hidden}"
+    "Attention scores and windows on the same translation task, LSTM encoder-decoder "
+    f"H={config.task.attention_hidden_features}"
     f"\n(mean, band: lowest-highest of {len(config.task.seeds)} seeds, where bands overlap the difference is within "
     "seed noise; test sentences never trained on)",
     fontsize=10,
@@ -172,7 +175,7 @@ def main(argv=None):
   started = time.perf_counter()
   vocab, train_pairs, test, overlap = synthetic_translation.datasets(task)
   quality, rows, sizes = {}, [], {}
-  hidden, steps = task.attention_hidden, task.train.steps
+  hidden, steps = task.attention_hidden_features, task.train.steps
   names = config.variants or NAMED_ATTENTIONS
   journal = Journal("attention_scores", config, fields=("task", "window_half_width", "pilot_steps", "valid_percent"))
   plan = Runs(len(names) * (len(task.seeds) + len(config.learning_rates)))
@@ -214,7 +217,7 @@ def main(argv=None):
       (
         f"BLEU / exact match by source length, mean over seeds {list(task.seeds)} [lowest-highest seed]"
         + (sweep.seeds_note(task.seeds) if tunings else ""),
-        f"LSTM encoder and decoder, H={hidden}, embeddings {task.embed}; {task.train_sentences} training sentences "
+        f"LSTM encoder and decoder, H={hidden}, embeddings {task.embed_dim}; {task.train_sentences} training sentences "
         f"of 5-{5 + 4 * task.max_clauses} words († = longer than any), {steps} Adam steps of "
         f"{task.train.batch_size}, {rates}, greedy decoding; local windows "
         f"D={config.window_half_width}. Test sentences per bucket {counts}, {overlap} of them in the training set. "
@@ -260,8 +263,8 @@ CONFIGS = {
     Config(
       task=dataclasses.replace(
         Config().task,
-        attention_hidden=128,
-        embed=128,
+        attention_hidden_features=128,
+        embed_dim=128,
         test_sentences=500,
         train=dataclasses.replace(Config().task.train, steps=6000),
       ),

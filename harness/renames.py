@@ -3,10 +3,11 @@ field names the move in its `RENAMED`:
 
     RENAMED = {"hidden": "hidden_features", "steps": "train.steps", "seeds": ("seeds", seed_tuple)}
 
-old top-level name -> today's dotted path, or (path, convert) where the value's form changed too
-(convert takes the old value, or today's, and returns today's). So a file written before the move
-still draws (`harness.redraw`) and still compares as the same config (`harness.compare`, and the
-comparison each run prints against the committed file)."""
+old name -> today's dotted path, or (path, convert) where the value's form changed too (convert
+takes the old value, or today's, and returns today's). An old name is a top-level field or a
+dotted path into a nested config ("task.embed": "task.embed_dim"). So a file written before the
+move still draws (`harness.redraw`) and still compares as the same config (`harness.compare`, and
+the comparison each run prints against the committed file)."""
 
 import importlib
 import json
@@ -38,19 +39,29 @@ def of_record(record) -> dict:
 
 
 def moved(values: dict, renamed: dict) -> dict:
-  """A copy of `values` (a results file's config) with each old top-level field of `renamed` moved
-  to its dotted path (e.g. "train.batch_size"), its value converted where the entry says how."""
+  """A copy of `values` (a results file's config) with each old field of `renamed` (top-level, or a
+  dotted path) moved to its dotted path (e.g. "train.batch_size"), its value converted where the
+  entry says how."""
   values = json.loads(json.dumps(values))  # a copy to move fields in
   for old, new in renamed.items():
-    if old in values:
+    *old_parents, old_leaf = old.split(".")
+    holder = _nested(values, old_parents)
+    if holder is not None and old_leaf in holder:
       path, convert = new if isinstance(new, tuple) else (new, None)
-      value = values.pop(old)
+      value = holder.pop(old_leaf)
       *parents, leaf = path.split(".")
       inner = values
       for parent in parents:
         inner = inner.setdefault(parent, {})
       inner[leaf] = value if convert is None else convert(value)
   return values
+
+
+def _nested(values: dict, parents: list[str]) -> dict | None:
+  """The object at `parents` inside `values` (values itself for []), or None where one is absent."""
+  for parent in parents:
+    values = values.get(parent) if isinstance(values, dict) else None
+  return values if isinstance(values, dict) else None
 
 
 def current(record):

@@ -27,22 +27,31 @@ from seqjax.seq2seq.model import Seq2Seq, Seq2SeqConfig, teacher_forced_loss
 from seqjax.train import TrainConfig, fit
 from seqjax.zoo import count_params
 
+# Config fields renamed since a committed results file was written (issue #29: the library's names),
+# old -> today's; the experiments' RENAMED (harness.renames) are these
+RENAMED = {
+  "fixed_hiddens": "fixed_hidden_features",
+  "attention_hidden": "attention_hidden_features",
+  "control_hidden": "control_hidden_features",
+  "embed": "embed_dim",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   """The task and the models experiments.bottleneck trains on it (attention_scores reads the task, seeds,
-  train, attention_hidden and embed)."""
+  train, attention_hidden_features and embed_dim)."""
 
   max_clauses: int = 6  # training sentences: 5..5 + 4 * max_clauses words
   test_clauses: int = 9  # test sentences up to 5 + 4 * test_clauses words
   train_sentences: int = 50000
   test_sentences: int = 140  # per clause count, at most (distinct sentences, none trained on)
   held_out_percent: int = 10  # of all possible source sentences, kept for testing only
-  fixed_hiddens: tuple[int, ...] = (64, 128, 256)  # the fixed-context model's widths
-  attention_hidden: int = 64  # Bahdanau's and Luong's width
-  control_hidden: int = 128  # the fixed-context width also trained for control_steps
+  fixed_hidden_features: tuple[int, ...] = (64, 128, 256)  # the fixed-context model's widths
+  attention_hidden_features: int = 64  # Bahdanau's and Luong's width
+  control_hidden_features: int = 128  # the fixed-context width also trained for control_steps
   control_steps: int = 4000
-  embed: int = 64
+  embed_dim: int = 64
   seeds: tuple[int, ...] = (0, 1, 2)  # each run's train.seed
   train: TrainConfig = TrainConfig(steps=2000, batch_size=64, learning_rate=3e-3, clip_norm=1.0)
   out: str = report.default_out("bottleneck")
@@ -50,16 +59,23 @@ class Config:
   def check(self) -> "Config":
     self.train.check()
     cli.at_least("max_clauses", self.max_clauses, 0)
-    for name in ("train_sentences", "test_sentences", "attention_hidden", "control_hidden", "control_steps", "embed"):
+    for name in (
+      "train_sentences",
+      "test_sentences",
+      "attention_hidden_features",
+      "control_hidden_features",
+      "control_steps",
+      "embed_dim",
+    ):
       cli.at_least(name, getattr(self, name), 1)
     if not isinstance(self.test_clauses, int) or self.test_clauses < self.max_clauses:
       raise ValueError(f"test_clauses must be an integer >= max_clauses = {self.max_clauses}, got {self.test_clauses}")
     if not isinstance(self.held_out_percent, int) or not 1 <= self.held_out_percent <= 50:
       raise ValueError(f"held_out_percent must be an integer in [1, 50], got {self.held_out_percent!r}")
-    if not self.fixed_hiddens:
-      raise ValueError("fixed_hiddens must name at least one width")
-    for hidden in self.fixed_hiddens:
-      cli.at_least("fixed_hiddens", hidden, 1)
+    if not self.fixed_hidden_features:
+      raise ValueError("fixed_hidden_features must name at least one width")
+    for hidden in self.fixed_hidden_features:
+      cli.at_least("fixed_hidden_features", hidden, 1)
     cli.check_seeds(self.seeds)
     if self.train_sentences < self.train.batch_size:
       raise ValueError(
@@ -73,11 +89,11 @@ SMOKE = Config(
   test_clauses=2,
   train_sentences=64,
   test_sentences=4,
-  fixed_hiddens=(8,),
-  attention_hidden=8,
-  control_hidden=8,
+  fixed_hidden_features=(8,),
+  attention_hidden_features=8,
+  control_hidden_features=8,
   control_steps=3,
-  embed=8,
+  embed_dim=8,
   seeds=(0,),
   train=dataclasses.replace(Config().train, steps=2, batch_size=8),
   out="/tmp/seqjax-smoke",
@@ -130,7 +146,7 @@ def datasets(config: Config) -> tuple[Vocab, list, TestSet, int]:
 
 
 def model_config(options: dict, hidden: int, vocab: Vocab, config: Config) -> Seq2SeqConfig:
-  return Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed, hidden_features=hidden, **options)
+  return Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed_dim, hidden_features=hidden, **options)
 
 
 def parameters(options: dict, hidden: int, vocab: Vocab, config: Config) -> int:

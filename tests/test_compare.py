@@ -121,6 +121,15 @@ def test_renamed_fields_move_to_their_dotted_path_and_convert_once():
   assert renames.current(foreign) is foreign
 
 
+def test_a_field_renamed_inside_a_nested_config_moves_by_its_dotted_path():
+  renamed = {"task.embed": "task.embed_dim"}
+  old = {"task": {"embed": 8, "seeds": [0]}, "variants": []}
+  assert renames.moved(old, renamed) == {"task": {"embed_dim": 8, "seeds": [0]}, "variants": []}
+  assert old["task"] == {"embed": 8, "seeds": [0]}  # a copy moved, not the record
+  assert renames.moved({"variants": []}, renamed) == {"variants": []}  # no task: nothing to move
+  assert renames.moved({"task": 3}, renamed) == {"task": 3}  # not an object: left for the config's check to refuse
+
+
 # committed results files whose config does not read as its script's Config today, and why
 NOT_READ = {
   "bench/gpt.json": "written with GPTConfig's block fields flat (before issue #29 item 6); no RENAMED maps them",

@@ -101,6 +101,8 @@ NOT_REDRAWN = {"experiments.translation"}  # its attention figure labels the cor
     ("gradient_decay", ["--seeds", "-1"], "seeds must name at least one seed, each an integer >= 0"),
     ("gradient_decay", ["--num-layers", "0"], "num_layers must be an integer >= 1, got 0"),
     ("bottleneck", ["--seeds", "-1"], "seeds must name at least one seed, each an integer >= 0"),
+    ("bottleneck", ["--attention-hidden-features", "0"], "attention_hidden_features must be an integer >= 1, got 0"),
+    ("bottleneck", ["--fixed-hidden-features", "0"], "fixed_hidden_features must be an integer >= 1, got 0"),
     ("bottleneck", ["--out", "/proc/no/such"], "out must be a writable folder"),
     ("long_range", ["--distances", "8", "4"], "distances must be strictly increasing"),
     ("long_range", ["--models", "LSTM"], r"models: 'LSTM' is not one of \[.*\], nor unknown architecture 'LSTM'"),
@@ -130,6 +132,10 @@ def test_bad_experiment_settings_are_refused_before_any_work(script, args, messa
     ("benchmarks.layers", "--heads", "num_heads"),
     ("benchmarks.layers", "--conv-layers", "conv_num_layers"),
     ("benchmarks.seq2seq_step", "--hiddens", "hidden_features"),
+    ("experiments.bottleneck", "--fixed-hiddens", "fixed_hidden_features"),
+    ("experiments.bottleneck", "--attention-hidden", "attention_hidden_features"),
+    ("experiments.bottleneck", "--control-hidden", "control_hidden_features"),
+    ("experiments.bottleneck", "--embed", "embed_dim"),
   ],
 )
 def test_a_knob_renamed_to_the_librarys_name_is_refused_under_its_old_one(script, old, field, capsys):

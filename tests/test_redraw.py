@@ -67,6 +67,19 @@ def test_a_file_from_before_issue_29_reads_its_knobs_and_seed_count_under_todays
   assert (config.hidden_features, config.num_layers, config.seeds) == (64, 2, (0, 1, 2))  # a count of 3: seeds 0-2
 
 
+def test_the_synthetic_translation_files_from_before_issue_29_read_their_widths_under_the_librarys_names():
+  committed = json.loads((report.RESULTS / "bottleneck.json").read_text())["config"]
+  assert (committed["fixed_hiddens"], committed["attention_hidden"], committed["embed"]) == ([64, 128, 256], 64, 64)
+  _, _, config = redraw.load(report.RESULTS / "bottleneck.json")
+  widths = (config.fixed_hidden_features, config.attention_hidden_features, config.control_hidden_features)
+  assert (widths, config.embed_dim) == (((64, 128, 256), 64, 128), 64)
+  committed = json.loads((report.RESULTS / "attention_scores.json").read_text())["config"]["task"]
+  assert (committed["attention_hidden"], committed["embed"]) == (32, 32)  # inside the nested task config
+  _, _, config = redraw.load(report.RESULTS / "attention_scores.json")
+  task = config.task
+  assert (task.attention_hidden_features, task.embed_dim, task.fixed_hidden_features) == (32, 32, (32,))
+
+
 def write(path: Path, record) -> Path:
   path.write_text(record if isinstance(record, str) else json.dumps(record))
   return path
