@@ -26,8 +26,9 @@ never the test split, by the tuning protocol of `harness.sweep`: a pilot of `pil
 grid point (`learning_rates`, at least 4 log-spaced rates spanning 10x, x `transformer_norms` for
 the Transformer), scored by the validation cross-entropy (teacher forced, no smoothing), and while
 the best rate sits on the grid's edge up to `extend_grid` pilots one grid step further out; the
-grid, each pilot's score and the choice are in the results. Each chosen model
-then trains until its greedy validation BLEU (`valid_sentences` verses, every `train.eval_every`
+grid, each pilot's score and the choice are in the results (with `learning_rates=()`, `large`'s,
+no pilots: every model at `train.learning_rate`, the Transformer in `transformer_norms[0]`). Each
+model then trains until its greedy validation BLEU (`valid_sentences` verses, every `train.eval_every`
 steps) has not improved for `patience` evaluations, or `train.steps` steps: `stopped` says which,
 and the model at the stop is the one tested. Training pairs longer than `max_tokens` subwords on
 either side are left out (counted). Batches group verses of similar length and pad to a multiple
@@ -50,7 +51,7 @@ Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that modu
     python -m experiments.translation long      # the committed results: until validation stops improving
     python -m experiments.translation default   # the same recipe at a short budget (estimated ~70 min; not yet timed)
     python -m experiments.translation smoke
-    python -m experiments.translation large     # for an accelerator: the papers' widths
+    python -m experiments.translation large     # one GPU, ~11 min (estimated, not yet run): the papers' widths
 """
 
 import dataclasses
@@ -111,7 +112,7 @@ class Config:
   layers: int = 3  # encoder and decoder layers each
   dropout: float = 0.0  # the Transformer's (the RNN models have none)
   label_smoothing: float = 0.1  # every model's training loss (the 2017 paper's 0.1)
-  learning_rates: tuple[float, ...] = (3e-4, 1e-3, 3e-3, 1e-2)  # the peak rates each model's is chosen from
+  learning_rates: tuple[float, ...] = (3e-4, 1e-3, 3e-3, 1e-2)  # each model's peak rate is tuned on these; (): train's
   transformer_norms: tuple[str, ...] = ("pre", "post")  # the Transformer's layouts tried in the pilots
   pilot_steps: int = 300  # each pilot's steps (warmup: pilot_warmup), scored on the validation split
   pilot_warmup: int = 50
@@ -121,7 +122,7 @@ class Config:
   train: TrainConfig = TrainConfig(
     steps=2000,
     batch_size=64,
-    learning_rate=1e-3,  # replaced by each model's chosen rate
+    learning_rate=1e-3,  # replaced by each model's chosen rate (with learning_rates=(): every model's)
     schedule="warmup_rsqrt",
     warmup_steps=200,
     adam_b2=0.98,
@@ -166,10 +167,15 @@ class Config:
       raise ValueError("patience > 0 needs train.eval_every > 0 (the evaluations it counts)")
     if self.dim % (2 * self.heads):
       raise ValueError(f"dim ({self.dim}) must be a multiple of 2 x heads ({2 * self.heads})")
-    sweep.check_grid(self.learning_rates)
     norms = self.transformer_norms
     if not norms or any(n not in ("pre", "post") for n in norms) or len(set(norms)) < len(norms):
       raise ValueError(f"transformer_norms must be a non-empty tuple of 'pre' / 'post', each once, got {norms}")
+    if self.learning_rates:
+      sweep.check_grid(self.learning_rates)
+    elif len(norms) > 1:
+      raise ValueError(
+        f"transformer_norms must name one layout when learning_rates is () (no pilots choose one), got {norms}"
+      )
     cli.probability("dropout", self.dropout)
     cli.probability("label_smoothing", self.label_smoothing)
     cli.number_at_least("length_penalty", self.length_penalty, 0.0)
@@ -224,23 +230,29 @@ CONFIGS = {
     ),
   ),
   "large": (
-    "for an accelerator: vocabulary 8000, Bahdanau's 1000-wide RNNs, the 2017 base Transformer",
+    "one GPU, ~11 min (an estimate, not yet run: docs/experiments.md): fixed context vs Bahdanau vs the base "
+    "Transformer at the papers' widths, vocabulary 8000, peak rate 1e-3 given (no pilots), 1,000 steps, 1 seed",
     Config(
+      # 78.9M, 69.4M and 48.2M parameters (tests/test_translation.py); not matched: the papers' widths
+      models=(FIXED, BAHDANAU, TRANSFORMER),
       vocab_size=8000,
-      max_tokens=256,
-      embed=620,
+      max_tokens=256,  # no training pair left out (the longest: 155 subwords)
+      pad_multiple=64,  # seed 0's first 2,000 batches: 2 padded lengths (64, 128) to compile, not 32's 4
+      embed=620,  # Bahdanau et al.'s (Sutskever et al.: 1000)
       hidden=1000,
       bahdanau_hidden=1000,
-      rnn_layers=4,
-      dim=512,
+      rnn_layers=4,  # Sutskever et al.'s
+      dim=512,  # the 2017 base Transformer
       heads=8,
       ff_dim=2048,
       layers=6,
       dropout=0.1,
+      # no pilots (12 of them would compile 12 training programs: minutes on their own): 1e-3 for
+      # every model, scaled from the long run's pilots at width 128 (docs/experiments.md), not validated
+      learning_rates=(),
       transformer_norms=("pre",),
-      pilot_steps=500,
-      train=dataclasses.replace(LONG_TRAIN, steps=30000, warmup_steps=4000, eval_every=2000),
-      beam_size=10,
+      patience=0,  # all 1,000 steps: far from converged, nothing to stop on
+      train=dataclasses.replace(Config().train, steps=1000, learning_rate=1e-3, eval_every=250),
       decode_batch=128,
       workdir="runs/translation-large",
       out=report.default_out("translation", "large"),
@@ -532,10 +544,15 @@ def train_config(config: Config, seed: int, learning_rate: float, *, pilot: bool
   )
 
 
+def training_loss(config: Config):
+  """Every model's training loss_fn: the teacher-forced cross-entropy with label smoothing."""
+  return functools.partial(teacher_forced_loss, label_smoothing=config.label_smoothing)
+
+
 def pilot(name: str, norm: str, learning_rate: float, corpus: Corpus, config: Config) -> dict:
   """One grid point: pilot_steps steps from seed 0's init and batches (no workdir), scored by the
   validation cross-entropy."""
-  loss_fn = functools.partial(teacher_forced_loss, label_smoothing=config.label_smoothing)
+  loss_fn = training_loss(config)
   model = build(name, len(corpus.subwords), config, config.seeds[0], norm)
   train = train_config(config, config.seeds[0], learning_rate, pilot=True)
   valid_loss = valid_loss_fn(corpus, config)
@@ -571,7 +588,7 @@ def train_until_stale(
 
 
 def run_one(name: str, seed: int, choice: dict, corpus: Corpus, config: Config, workdir: Path, example: int) -> dict:
-  loss_fn = functools.partial(teacher_forced_loss, label_smoothing=config.label_smoothing)
+  loss_fn = training_loss(config)
   train = train_config(config, seed, choice["learning_rate"], pilot=False)
   model_fn = lambda: build(name, len(corpus.subwords), config, seed, choice["norm"])  # noqa: E731
   run = {"model": name, "config": dataclasses.asdict(config), "seed": seed, "choice": choice}
@@ -798,12 +815,25 @@ def variants(name: str, config: Config) -> tuple[str, ...]:
 def tune(name: str, corpus: Corpus, config: Config, journaled: Journal, plan: Runs) -> sweep.Tuning:
   """Every pilot of one model and the chosen one, by harness.sweep's protocol: pilots of
   pilot_steps steps over learning_rates x the model's layouts, scored by the validation
-  cross-entropy, up to extend_grid more past the grid's edge (journaled, announced in plan)."""
+  cross-entropy, up to extend_grid more past the grid's edge (journaled, announced in plan).
+  Without a grid (learning_rates=()) no pilot: the given choice (`given`)."""
+  if not config.learning_rates:
+    return given(name, config)
   return sweep.tune(
     name, lambda norm, rate: pilot(name, norm, rate, corpus, config), journaled, plan,
     learning_rates=config.learning_rates, seed=config.seeds[0], score="valid_loss", variants=variants(name, config),
     extend=config.extend_grid,
   )  # fmt: skip
+
+
+def given(name: str, config: Config) -> sweep.Tuning:
+  """A model's choice without pilots (learning_rates=()): train.learning_rate in its first layout,
+  as a Tuning of that one choice, so its seeds' runs are journaled under the keys a tuned choice of
+  the same rate and layout has."""
+  variant = variants(name, config)[0]
+  rate = config.train.learning_rate
+  choice = {"norm": variant, "learning_rate": rate, "given": True}
+  return sweep.Tuning(name, name, (), (variant,), "valid_loss", ((variant, rate),), (choice,), 0)
 
 
 def main(argv=None):
@@ -825,8 +855,9 @@ def main(argv=None):
   tunings = {}
   for name in names:
     tunings[name] = tune(name, corpus, config, journals[family(name)], plan)
-    print(tunings[name].line(), flush=True)
-  pilots = {name: list(tuning.pilots) for name, tuning in tunings.items()}
+    given_line = f"{name}: peak lr {config.train.learning_rate:g}, given (learning_rates=(): no pilots)"
+    print(tunings[name].line() if config.learning_rates else given_line, flush=True)
+  pilots = {name: list(tuning.pilots) for name, tuning in tunings.items() if config.learning_rates}
   choices = {name: tuning.choice for name, tuning in tunings.items()}
   runs_dir = Path(config.workdir or Path(config.out) / "translation-runs")
   runs = []
@@ -865,7 +896,9 @@ def main(argv=None):
     ),
     (
       "Learning-rate pilots (validation split, seed 0's init and batches)",
-      report.markdown_table(pilot_table(pilots, choices)),
+      report.markdown_table(pilot_table(pilots, choices))
+      if pilots
+      else f"None: every model at the given peak rate {config.train.learning_rate:g} (learning_rates=()).",
     ),
     ("Setup", setup),
     ("Figures", "\n\n".join(f"![{p.stem}]({p.name})" for p in paths if p is not None)),

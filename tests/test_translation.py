@@ -1,10 +1,12 @@
 """The translation experiment: its batches are a function of (seed, step) and cover each epoch,
 its test split is disjoint from training, every model trains through one loss, its attention
 read-outs are distributions over the source, its control swaps sources within a length bucket,
-and its nominal FLOPs count what the docstring says."""
+its nominal FLOPs count what the docstring says, and its `large` config builds and trains a step
+of each of its models at the papers' widths without pilots."""
 
 import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -20,6 +22,9 @@ from seqjax._paths import path_names
 from seqjax.data import bible
 from seqjax.seq2seq.model import teacher_forced_loss
 from seqjax.train.losses import token_cross_entropy
+from seqjax.train.step import init_state, make_train_step, split_model
+from seqjax.train.trainer import build_optimizer
+from seqjax.zoo import count_params
 
 CONFIG = translation.CONFIGS["smoke"][1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -159,6 +164,10 @@ def test_config_errors_name_the_field():
     dataclasses.replace(CONFIG, learning_rates=(1e-3, float("nan"))).check()
   with pytest.raises(ValueError, match="transformer_norms"):
     dataclasses.replace(CONFIG, transformer_norms=("middle",)).check()
+  with pytest.raises(ValueError, match=r"transformer_norms must name one layout when learning_rates is \(\)"):
+    dataclasses.replace(CONFIG, learning_rates=(), transformer_norms=("pre", "post")).check()
+  with pytest.raises(ValueError, match="learning_rates must hold at least 4"):
+    dataclasses.replace(CONFIG, learning_rates=(1e-3,)).check()  # one rate is not a grid: () gives train's
   with pytest.raises(ValueError, match="patience"):
     dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, eval_every=0)).check()
 
@@ -237,3 +246,61 @@ def test_the_validation_loss_is_traced_once_per_model_structure_and_batch_shape(
   whole = translation.pairs_batch(corpus.valid, config.pad_multiple)  # every pair in one batch: the reference
   loss, _ = teacher_forced_loss(model, {k: jnp.asarray(v) for k, v in whole.items()})
   np.testing.assert_allclose(first, float(loss), rtol=1e-5)
+
+
+LARGE = translation.CONFIGS["large"][1]
+LARGE_PARAMETERS = {  # at vocabulary 8000; the papers' widths, not matched
+  translation.FIXED: 78_920_000,  # 4 x 1000 LSTM layers each side, embedding 620
+  translation.BAHDANAU: 69_383_000,  # 1000 per encoder direction, decoder 1000, embedding 620
+  translation.TRANSFORMER: 48_236_544,  # the 2017 base: 6 + 6 layers, 512 wide, 8 heads, feed-forward 2048
+}
+
+
+def test_the_large_config_trains_three_models_at_one_given_rate_without_pilots(tmp_path, monkeypatch):
+  config = dataclasses.replace(LARGE, out=str(tmp_path)).check()
+  assert config.models == (translation.FIXED, translation.BAHDANAU, translation.TRANSFORMER)
+  assert config.seeds == (0,) and config.learning_rates == () and config.patience == 0
+
+  def pilot(name, norm, rate, corpus, config):
+    raise Stop
+
+  monkeypatch.setattr(translation, "pilot", pilot)
+  for name in config.models:
+    family = translation.TRANSFORMER if name == translation.TRANSFORMER else "RNN"
+    plan = Runs(1)
+    tuning = translation.tune(name, None, config, translation.journal(config, family), plan)
+    assert tuning.choice == {"norm": tuning.variant, "learning_rate": 1e-3, "given": True} and plan.count == 0
+    variant = "pre" if name == translation.TRANSFORMER else "-"
+    assert tuning.seed_key(0) == f"{name}|0|{variant}|0.001"  # the key a pilot-chosen 1e-3 gets
+
+
+def _small_parameters(abstract):
+  """The parameters of an abstract model (`nnx.eval_shape`), drawn N(0, 0.02^2) by numpy. The
+  model's own initializers are slow at these widths on the loaded 2-core machine (the 1000-wide
+  LSTMs' orthogonal kernels 80-95 s op by op, the Transformer's under nnx.jit 2 minutes of
+  compiling); the tests above run them at small widths."""
+  rng = np.random.default_rng(0)
+  return jax.tree.map(lambda x: jnp.asarray(0.02 * rng.standard_normal(x.shape, np.float32)), abstract)
+
+
+@pytest.mark.parametrize("name", LARGE_PARAMETERS)
+def test_the_large_config_builds_and_trains_a_step_of_each_model_at_the_papers_widths(name):
+  """Each model at large's widths (parameters: LARGE_PARAMETERS), built on abstract shapes, then
+  one step of the experiment's own training (fit's step with its loss, and the optimizer and
+  schedule of its train config at its rate; the Transformer's dropout on) compiled and run on one
+  device on a batch of 2 verse pairs of a few tokens, padded to 8 tokens, not large's 64, to stay
+  quick on a CPU (padding is masked). Small weights give near-uniform logits: the loss is the
+  cross-entropy of the 8000-way output, about ln 8000."""
+  assert name in LARGE.models
+  config = dataclasses.replace(LARGE, pad_multiple=8, train=dataclasses.replace(LARGE.train, batch_size=2))
+  abstract = nnx.eval_shape(lambda: translation.build(name, config.vocab_size, config, seed=0))
+  assert count_params(abstract) == LARGE_PARAMETERS[name]
+  graphdef, params, rest = split_model(abstract)
+  tx = build_optimizer(translation.train_config(config, 0, config.train.learning_rate, pilot=False))
+  train_step = make_train_step(graphdef, rest, translation.training_loss(config), tx)
+  pairs = [([5, 6, 7, 8], [9, 10, 11]), ([12, 13], [14, 15, 16, 17, config.vocab_size - 1])]
+  batch = {k: jnp.asarray(v) for k, v in translation.make_batch_fn(pairs, config, seed=0)(0, slice(None)).items()}
+  assert batch["tgt_out"].shape == (2, 8)
+  state, metrics = train_step(init_state(_small_parameters(params), tx, seed=0), batch)
+  assert int(state.step) == 1 and bool(metrics["applied"]) and math.isfinite(float(metrics["global_norm"]))
+  assert float(metrics["loss"]) == pytest.approx(math.log(config.vocab_size), abs=0.05)
