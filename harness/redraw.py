@@ -58,17 +58,19 @@ def _tuples(value):
 
 def rebuild(cls, values, where: str, base=None):
   """values (a parsed JSON object) as the dataclass `cls`, its other fields from `base` (an instance of cls:
-  the script's defaults) or cls's defaults; `where` names it in errors (e.g. "config")."""
+  the script's defaults) or cls's defaults; `where` names it in errors (e.g. "config"). A class whose
+  constructor takes more names than its fields (`flat_fields`: a Transformer config's block fields
+  given flat, as configs were written before the block was embedded) reads them too."""
   if not isinstance(values, dict):
     raise ValueError(f"{where} must be an object of {cls.__name__}'s fields, got {type(values).__name__}")
   hints = typing.get_type_hints(cls)
-  names = {field.name for field in dataclasses.fields(cls)}
+  names = {field.name for field in dataclasses.fields(cls)} | getattr(cls, "flat_fields", frozenset())
   unknown = [name for name in values if name not in names]
   if unknown:
     raise ValueError(f"{where}.{unknown[0]}: {cls.__qualname__} has no such field (renamed or removed since)")
   fields = {}
   for name, value in values.items():
-    nested = _dataclass_type(hints[name])
+    nested = _dataclass_type(hints[name]) if name in hints else None
     if nested and value is not None:
       default = getattr(base, name, None)
       fields[name] = rebuild(nested, value, f"{where}.{name}", default if isinstance(default, nested) else None)

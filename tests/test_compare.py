@@ -98,15 +98,15 @@ def test_a_config_field_renamed_since_compares_under_todays_name(tmp_path, capsy
 
 
 def test_the_comparison_a_run_prints_reads_a_committed_file_under_todays_names(tmp_path):
-  from experiments import init_in_training
+  from experiments import bahdanau_drill
 
-  committed = report.RESULTS / "init_in_training.json"
+  committed = report.RESULTS / "bahdanau_drill.json"
   record = json.loads(committed.read_text())
   assert "hidden" in record["config"]  # the name before #29
-  config = init_in_training.Config(out=str(tmp_path))  # the default the committed file was made with
+  config = bahdanau_drill.Config(out=str(tmp_path))  # the default the committed file was made with
   rerun = {**record, "config": {**json.loads(json.dumps(dataclasses.asdict(config))), "out": "results"}}
-  printed = report.comparison(rerun, [(committed, record)], written=tmp_path / "init_in_training.json", config=config)
-  assert printed.startswith("compared with results/init_in_training.json (same config): identical")
+  printed = report.comparison(rerun, [(committed, record)], written=tmp_path / "bahdanau_drill.json", config=config)
+  assert printed.startswith("compared with results/bahdanau_drill.json (same config): identical")
 
 
 def test_renamed_fields_move_to_their_dotted_path_and_convert_once():
@@ -132,7 +132,6 @@ def test_a_field_renamed_inside_a_nested_config_moves_by_its_dotted_path():
 
 # committed results files whose config does not read as its script's Config today, and why
 NOT_READ = {
-  "bench/gpt.json": "written with GPTConfig's block fields flat (before issue #29 item 6); no RENAMED maps them",
   "translation.json": "written with transformer_learning_rate, which translation's Config no longer has",
 }
 

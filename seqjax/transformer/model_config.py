@@ -41,6 +41,7 @@ def embeds_block(cls):
   __init__.__doc__ = generated.__doc__
   cls.__init__ = __init__
   cls.__getattr__ = __getattr__
+  cls.flat_fields = frozenset(BLOCK_FIELDS)  # the names its constructor takes beside its fields (harness.redraw)
   return cls
 
 
