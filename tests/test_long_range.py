@@ -4,6 +4,7 @@ learning-rate grid each model trains at the rate its pilots chose on validation 
 
 import json
 
+import jax
 import numpy as np
 import pytest
 from flax import nnx
@@ -148,6 +149,30 @@ def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path,
   long_range.main(tuned)  # every pilot and run read back from the journal
   again = json.loads((tmp_path / "long_range.json").read_text())
   assert not calls and again["tuning"] == data["tuning"] and again["runs"] == data["runs"]
+
+
+def test_the_lstm_control_trains_a_wider_lstm_for_longer_where_control_params_asks(tmp_path, monkeypatch):
+  calls = []  # (distance, steps, parameters) of each training
+
+  def recorded(name, build, task, distance, seed, train, test_size, split="test"):
+    model = build(nnx.Rngs(0))
+    calls.append((distance, train.steps, sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))))
+    return long_range_runs.train_and_test(name, build, task, distance, seed, train, test_size, split)
+
+  monkeypatch.setattr(long_range, "train_and_test", recorded)
+  wider = ["--control-factor", "2", "--control-params", "2000"]
+  long_range.main(["smoke", "--tasks", "copy", *wider, "--out", str(tmp_path)])
+  data = json.loads((tmp_path / "long_range.json").read_text())
+  ((series_width, series_count),) = {(w["width"], w["parameters"]) for w in data["widths"].values()}
+  if data["control_runs"] == []:
+    pytest.skip("the LSTM solved D = 4 in 4 steps: no control to run")
+  series, control = calls[:1], calls[-1:]  # no seed solves D = 4: the series stops there, the control runs at it
+  assert series[0][:2] == (4, 4) and control[0][:2] == (4, 8)
+  assert series[0][2] == series_count < 1000 and 1500 <= control[0][2] <= 2500  # ~2,000 parameters, the width matched
+  text = (tmp_path / "long_range.md").read_text()
+  assert f"after 4 steps at width {series_width}," in text and f"({control[0][2]:,} parameters)" in text
+  with pytest.raises(ValueError, match="control_params must be an integer >= 100, got 5"):
+    long_range.main(["smoke", "--control-params", "5", "--out", str(tmp_path)])
 
 
 @pytest.mark.parametrize(
