@@ -8,7 +8,8 @@ share one journal, each running some of the keys); lines of other fingerprints a
 Fields of nested dataclasses (a TrainConfig) left at their defaults do not enter the fingerprint,
 so an option added later with a default that keeps the old behaviour does not void earlier runs;
 display-only ones (harness.compare.DISPLAY_ONLY: whether a progress bar was shown) enter at one
-fixed value, so showing progress or not never changes it.
+fixed value, so showing progress or not never changes it. A field renamed since runs were
+journaled enters under the name it had then (`renamed`), so a rename voids no run.
 The journal stays after the results are written (git ignores it): delete it to measure every run
 afresh.
 
@@ -51,10 +52,14 @@ _REQUIRED = ("fingerprint", "key", "record")
 
 class Journal:
   """`fields`: the config fields a run's record depends on beyond its key (runs of configs that
-  differ elsewhere, e.g. in which tasks they run, share their journaled runs)."""
+  differ elsewhere, e.g. in which tasks they run, share their journaled runs). `renamed`: {today's
+  name: the name a field had when runs were journaled} for fields renamed since (each one of
+  `fields`): it enters the fingerprint under that name, so the runs journaled before the rename
+  are still read back."""
 
-  def __init__(self, name: str, config, fields: tuple[str, ...]):
-    values = {field: _set_fields(getattr(config, field)) for field in fields}
+  def __init__(self, name: str, config, fields: tuple[str, ...], renamed: dict[str, str] | None = None):
+    names = _fingerprint_names(fields, renamed or {})
+    values = {names[field]: _set_fields(getattr(config, field)) for field in fields}
     self.fingerprint = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
     self.path = Path(config.out) / f"{name}.runs.jsonl"
     self.version = code_version(Path(sys._getframe(1).f_code.co_filename))  # the caller: the experiment
@@ -131,6 +136,18 @@ class Journal:
         os.fsync(file.fileno())
       self.done[key] = entry["record"]  # as a resumed run reads it back
     return self.done[key]
+
+
+def _fingerprint_names(fields: tuple[str, ...], renamed: dict[str, str]) -> dict[str, str]:
+  """Each field's name in the fingerprint: the one `renamed` gives it, else its own."""
+  unknown = [name for name in renamed if name not in fields]
+  if unknown:
+    raise ValueError(f"renamed: {unknown[0]!r} is not one of the journal's fields {list(fields)}")
+  names = {field: renamed.get(field, field) for field in fields}
+  if len(set(names.values())) < len(names):
+    shared = next(name for name, count in collections.Counter(names.values()).items() if count > 1)
+    raise ValueError(f"renamed: two of the journal's fields would enter its fingerprint as {shared!r}")
+  return names
 
 
 def code_version(script: Path) -> dict:

@@ -136,6 +136,11 @@ def test_bad_experiment_settings_are_refused_before_any_work(script, args, messa
     ("experiments.bottleneck", "--attention-hidden", "attention_hidden_features"),
     ("experiments.bottleneck", "--control-hidden", "control_hidden_features"),
     ("experiments.bottleneck", "--embed", "embed_dim"),
+    ("experiments.translation", "--embed", "embed_dim"),  # its --heads and --dropout: tests/test_translation.py
+    ("experiments.translation", "--hidden", "hidden_features"),
+    ("experiments.translation", "--bahdanau-hidden", "bahdanau_hidden_features"),
+    ("experiments.translation", "--rnn-layers", "rnn_num_layers"),
+    ("experiments.translation", "--layers", "num_layers"),
   ],
 )
 def test_a_knob_renamed_to_the_librarys_name_is_refused_under_its_old_one(script, old, field, capsys):

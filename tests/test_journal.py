@@ -76,6 +76,31 @@ def test_the_fingerprint_is_the_one_earlier_journals_were_written_with(tmp_path)
   assert Journal("exp", Config(5, ("a",), str(tmp_path)), fields=("steps",)).fingerprint == "49bd0f4419034a28"
 
 
+@dataclasses.dataclass(frozen=True)
+class RenamedConfig:  # Config after its `steps` was renamed `num_steps`
+  num_steps: int
+  tasks: tuple[str, ...]
+  out: str
+
+
+def test_a_field_renamed_since_runs_were_journaled_keeps_them_under_its_old_name(tmp_path):
+  Journal("exp", Config(5, ("a",), str(tmp_path)), fields=("steps", "tasks")).run("k1", lambda: {"score": 1})
+  renamed = RenamedConfig(5, ("a",), str(tmp_path))
+  assert Journal("exp", renamed, fields=("num_steps", "tasks")).resumed == 0  # the new name: another fingerprint
+  again = Journal("exp", renamed, fields=("num_steps", "tasks"), renamed={"num_steps": "steps"})
+  assert again.resumed == 1 and again.done == {"k1": {"score": 1}}
+  changed = RenamedConfig(6, ("a",), str(tmp_path))  # the renamed field's value still counts
+  assert Journal("exp", changed, fields=("num_steps", "tasks"), renamed={"num_steps": "steps"}).resumed == 0
+
+
+def test_a_rename_must_name_a_journaled_field_and_keep_names_distinct(tmp_path):
+  config = RenamedConfig(5, ("a",), str(tmp_path))
+  with pytest.raises(ValueError, match=r"renamed: 'steps' is not one of the journal's fields \['num_steps'\]"):
+    Journal("exp", config, fields=("num_steps",), renamed={"steps": "num_steps"})  # backwards: today's name first
+  with pytest.raises(ValueError, match="two of the journal's fields would enter its fingerprint as 'tasks'"):
+    Journal("exp", config, fields=("num_steps", "tasks"), renamed={"num_steps": "tasks"})
+
+
 def old_line(journal, key, record):  # a line as the journal wrote it before checksums and code versions
   return json.dumps({"fingerprint": journal.fingerprint, "key": key, "record": record}) + "\n"
 

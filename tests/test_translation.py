@@ -17,6 +17,7 @@ import pytest
 from flax import nnx
 
 from experiments import translation
+from harness import cli, report
 from harness.runs import Runs
 from seqjax._paths import path_names
 from seqjax.data import bible
@@ -74,8 +75,8 @@ def test_nominal_flops_count_kernels_per_token_and_attention_per_pair(corpus):
   fixed = translation.build(translation.FIXED, 50, CONFIG, seed=0)
   kernels = _sizes(fixed)
   encoder = sum(v for n, v in kernels.items() if n.startswith("encoder/"))
-  e, h = CONFIG.embed, CONFIG.hidden
-  assert CONFIG.rnn_layers == 1 and encoder == (e + h) * 4 * h  # input and recurrent kernels of 4 gates
+  e, h = CONFIG.embed_dim, CONFIG.hidden_features
+  assert CONFIG.rnn_num_layers == 1 and encoder == (e + h) * 4 * h  # input and recurrent kernels of 4 gates
   decoder = sum(v for n, v in kernels.items() if not n.startswith("encoder/"))
   assert translation.nominal_flops(fixed, sums) == 6 * (encoder * 100 + decoder * 120)
   bahdanau = translation.build(translation.BAHDANAU, 50, CONFIG, seed=0)
@@ -84,7 +85,7 @@ def test_nominal_flops_count_kernels_per_token_and_attention_per_pair(corpus):
   pair = 3 * 2 * (shapes["score/v/kernel"][0] + shapes["score/w_key/kernel"][0])
   assert translation.nominal_flops(bahdanau, sums) == pytest.approx(no_pairs + pair * 1000)
   transformer = translation.build(translation.TRANSFORMER, 50, CONFIG, seed=0)
-  width, layers = CONFIG.dim, CONFIG.layers
+  width, layers = CONFIG.dim, CONFIG.num_layers
   no_pairs = translation.nominal_flops(transformer, dict.fromkeys(sums, 0) | {"src": 100, "tgt": 120})
   expected = no_pairs + 3 * 4 * width * layers * (900 + 1300 + 1000)
   assert translation.nominal_flops(transformer, sums) == pytest.approx(expected)
@@ -146,7 +147,7 @@ def test_every_model_trains_through_the_one_loss_and_attends_over_the_source(nam
   source, target = corpus.test[0].source, [5, 6, 7]
   weights = translation.alignment(model, source, target)
   expected_shape = (len(target) + 1, len(source))
-  assert weights.shape == ((CONFIG.layers, *expected_shape) if name == translation.TRANSFORMER else expected_shape)
+  assert weights.shape == ((CONFIG.num_layers, *expected_shape) if name == translation.TRANSFORMER else expected_shape)
   if name != translation.FIXED:  # the fixed-context model has no attention (zeros)
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
   else:
@@ -156,7 +157,7 @@ def test_every_model_trains_through_the_one_loss_and_attends_over_the_source(nam
 def test_config_errors_name_the_field():
   with pytest.raises(ValueError, match=r"models: unknown \['GRU'\]"):
     dataclasses.replace(CONFIG, models=("GRU",)).check()
-  with pytest.raises(ValueError, match=r"dim \(10\) must be a multiple of 2 x heads \(4\)"):
+  with pytest.raises(ValueError, match=r"dim \(10\) must be a multiple of 2 x num_heads \(4\)"):
     dataclasses.replace(CONFIG, dim=10).check()
   with pytest.raises(ValueError, match="beam_size"):
     dataclasses.replace(CONFIG, beam_size=0).check()
@@ -180,8 +181,8 @@ def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
 
   rnn, transformer = fingerprint("RNN"), fingerprint(translation.TRANSFORMER)
   assert fingerprint("RNN", dim=16, transformer_norms=("post",)) == rnn  # the Transformer's own fields
-  assert fingerprint(translation.TRANSFORMER, hidden=16) == transformer  # the RNNs' own field
-  assert fingerprint("RNN", hidden=16) != rnn and fingerprint(translation.TRANSFORMER, dim=16) != transformer
+  assert fingerprint(translation.TRANSFORMER, hidden_features=16) == transformer  # the RNNs' own field
+  assert fingerprint("RNN", hidden_features=16) != rnn and fingerprint(translation.TRANSFORMER, dim=16) != transformer
   shared = {"vocab_size": 100, "train": dataclasses.replace(config.train, learning_rate=0.5)}
   assert fingerprint("RNN", **shared) != rnn and fingerprint(translation.TRANSFORMER, **shared) != transformer
   assert fingerprint("RNN", seeds=(5,), models=(translation.FIXED,)) == rnn  # selection fields
@@ -225,6 +226,41 @@ def test_the_long_runs_journal_reads_back_the_same_pilots_choice_and_next_pilot(
     assert asked.pop() == (name, *first) and not asked  # every journaled pilot read back, not trained
 
 
+# default's fingerprints as the code before issue #29's renames gave them (182130e); no default run is committed
+DEFAULT_FINGERPRINTS = {"RNN": "c373f8fe20e98cfe", translation.TRANSFORMER: "8359ffb7021ca3cc"}
+
+
+@pytest.mark.parametrize("family", ["RNN", translation.TRANSFORMER])
+def test_the_knobs_renamed_since_runs_were_journaled_keep_their_fingerprints(family, tmp_path):
+  """Issue #29 renamed the Config's knobs (RENAMED): each family's journal fingerprints them under
+  their old names, so the long run resumes from its committed journal (results/translation.runs.jsonl,
+  read here, never written: every line of the family's) and default's fingerprints are the old code's."""
+  lines = (report.RESULTS / "translation.runs.jsonl").read_text().splitlines()
+  committed = {entry["fingerprint"] for entry in map(json.loads, lines) if family_of(entry["key"]) == family}
+
+  def fingerprint(name):
+    return translation.journal(dataclasses.replace(translation.CONFIGS[name][1], out=str(tmp_path)), family).fingerprint
+
+  assert committed == {fingerprint("long")}
+  assert fingerprint("default") == DEFAULT_FINGERPRINTS[family]
+
+
+def family_of(key: str) -> str:
+  """The family of a journaled run by its key ("pilot|NAME|norm|rate" or "NAME|seed|norm|rate")."""
+  name = key.split("|")[key.startswith("pilot|")]
+  return translation.TRANSFORMER if name == translation.TRANSFORMER else "RNN"
+
+
+def test_the_renamed_knobs_old_flags_are_refused_by_name(capsys):
+  """tests/test_experiments.py checks the rest; the smoke config's dim of 8 takes 2 heads at most."""
+  for old in ("--heads", "--dropout"):
+    with pytest.raises(SystemExit):
+      cli.parse(translation.CONFIGS, ["smoke", old, "2"])
+    assert f"Unrecognized options: {old}" in capsys.readouterr().err
+  config = cli.parse(translation.CONFIGS, ["smoke", "--num-heads", "1", "--dropout-rate", "0.1"])
+  assert (config.num_heads, config.dropout_rate) == (1, 0.1)
+
+
 def test_the_validation_loss_is_traced_once_per_model_structure_and_batch_shape(corpus, monkeypatch):
   traced = []
 
@@ -233,7 +269,7 @@ def test_the_validation_loss_is_traced_once_per_model_structure_and_batch_shape(
     return teacher_forced_loss(model, batch, **options)
 
   monkeypatch.setattr(translation, "teacher_forced_loss", counted)
-  config = dataclasses.replace(CONFIG, embed=6, hidden=6)  # a structure no other test compiles
+  config = dataclasses.replace(CONFIG, embed_dim=6, hidden_features=6)  # a structure no other test compiles
   valid_loss = translation.valid_loss_fn(corpus, config)
   model = translation.build(translation.LUONG, len(corpus.subwords), config, seed=0)
   first = valid_loss(model)
