@@ -8,7 +8,7 @@ import pytest
 from matplotlib import image
 
 from experiments import tbptt
-from harness import redraw, report
+from harness import redraw, report, synthetic_translation
 from seqjax.train import TrainConfig
 
 
@@ -73,9 +73,17 @@ def test_the_synthetic_translation_files_from_before_issue_29_read_their_widths_
   _, _, config = redraw.load(report.RESULTS / "bottleneck.json")
   widths = (config.fixed_hidden_features, config.attention_hidden_features, config.control_hidden_features)
   assert (widths, config.embed_dim) == (((64, 128, 256), 64, 128), 64)
-  committed = json.loads((report.RESULTS / "attention_scores.json").read_text())["config"]["task"]
-  assert (committed["attention_hidden"], committed["embed"]) == (32, 32)  # inside the nested task config
-  _, _, config = redraw.load(report.RESULTS / "attention_scores.json")
+
+
+def test_a_nested_task_config_written_under_the_old_names_reads_under_the_librarys(tmp_path):
+  record = json.loads((report.RESULTS / "attention_scores.json").read_text())
+  task = record["config"]["task"]  # the committed file's, under today's names
+  old_task = {old: task[new] for old, new in synthetic_translation.RENAMED.items() if new in task}
+  old_task |= {name: value for name, value in task.items() if name not in synthetic_translation.RENAMED.values()}
+  assert (old_task["attention_hidden"], old_task["embed"]) == (32, 32)  # as a file from before #29 holds them
+  _, _, config = redraw.load(
+    write(tmp_path / "attention_scores.json", {**record, "config": {**record["config"], "task": old_task}})
+  )
   task = config.task
   assert (task.attention_hidden_features, task.embed_dim, task.fixed_hidden_features) == (32, 32, (32,))
 
