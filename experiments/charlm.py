@@ -459,12 +459,6 @@ def redraw(record: dict, config: Config) -> list:
   return draw(record["runs"], shown, config, record["matmul_peak_flops"])
 
 
-def converged_count(flags: list) -> str:
-  """Runs' `converged` flags (True, False, None: not judged) -> "1 of 2 seeds", naming any not judged."""
-  count, unjudged = sum(flag is True for flag in flags), sum(flag is None for flag in flags)
-  return f"{count} of {len(flags)} seeds" + (f" ({unjudged} not judged)" if unjudged else "")
-
-
 def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
   rows = []
   for model in names:
@@ -484,7 +478,7 @@ def table(runs: list[dict], names: list[str], peak: float) -> list[dict]:
         "fraction of matmul peak": report.spread([100 * f for f in fraction], ".1f") + "%",
         "compile s": report.spread([r["compile_seconds"] for r in mine], ".1f"),
         "nominal TFLOP": report.spread([r["budget"]["nominal_flops"] / 1e12 for r in mine], ".2f"),
-        "converged": converged_count([r["convergence"]["converged"] for r in mine]),
+        "converged": budget.converged_count([r["convergence"]["converged"] for r in mine]),
         "the seed (V100): utilization": seed_utilization,
         "the seed (V100): tokens/s": seed_rate,
       }

@@ -11,7 +11,18 @@ steps for every variant:
 
 Reported: training-loss curves over `seeds` (init and data order) and the test score at the end
 (copy accuracy, chance 1/8; adding variance explained, 1 - MSE / Var, 0 for the mean
-predictor), on fresh sequences.
+predictor), on fresh sequences; and each run's budget and convergence (harness.budget, computed
+from the run's record by harness.long_range_runs.budget_and_convergence, so journaled runs get
+them too): parameters, training tokens (steps x batch x sequence length: D + 1 on copy, T on
+adding), nominal FLOPs (6 per parameter a step passes through, the readout's spread over the
+sequence; elementwise gate work not counted), training seconds, and `converged`: the mean log10
+training loss fell by less than `converged_below` decades (0.05: an 11% lower loss) from one 20%
+window of the steps to the next, on the last 40% (Adam's rate is constant). Every step draws a
+fresh batch, so the training loss estimates held-out loss without bias. Decades, because these
+losses span 1e-6 to 2 nats: an absolute threshold would call every solved run converged and
+every run near chance unconverged by the same margin; a run still falling by more than 0.05
+decades per 160 steps would fall about a quarter decade more in as many steps again, which can
+move adding across its solved line (one decade below the mean predictor).
 
 Learning rates: `train.learning_rate` for every variant, or, with `learning_rates` (a grid; the
 default's), each variant's own on each task, chosen first by harness.sweep's protocol: a pilot per
@@ -39,9 +50,9 @@ import time
 import numpy as np
 from flax import nnx
 
-from harness import cli, figures, report, sweep
+from harness import budget, cli, figures, report, sweep
 from harness.journal import Journal
-from harness.long_range_runs import run_text, score_text, train_and_test
+from harness.long_range_runs import budget_and_convergence, run_text, score_text, train_and_test
 from harness.runs import Runs
 from seqjax import zoo
 from seqjax.data.long_range import ADDING_VARIANCE, SYMBOLS, shape
@@ -76,6 +87,7 @@ class Config:
   learning_rates: tuple[float, ...] = GRID  # a grid: each variant's rate tuned per task (harness.sweep); (): train's
   pilot_steps: int = 800  # with learning_rates: each pilot's steps, from seed seeds[0]'s init and batches
   extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
+  converged_below: float = 0.05  # decades of training loss: a run is `converged` if it fell less (harness.budget)
   out: str = report.default_out("init_in_training")
 
   def check(self) -> "Config":
@@ -89,6 +101,7 @@ class Config:
     if self.learning_rates:
       sweep.check_grid(self.learning_rates)
       sweep.check_pilots(self.pilot_steps, self.extend_grid, self.train)
+    cli.positive_number("converged_below", self.converged_below)
     return self
 
 
@@ -153,7 +166,9 @@ def variant_runs(
     sweep.train_at(f"{name}, {task}", key, s, sweep.NO_VARIANT, rate, lambda s=s: one(s), journal, plan)
     for s in config.seeds
   ]
-  return ([{**r, "learning_rate": rate} for r in runs] if tuning else runs), tuning
+  runs = [{**r, "learning_rate": rate} for r in runs] if tuning else runs
+  build = predictor(name, task, config)
+  return [r | budget_and_convergence(r, build, train, config.converged_below) for r in runs], tuning
 
 
 def pilots_text(tunings: dict[str, sweep.Tuning], config: Config) -> str:
@@ -173,6 +188,41 @@ def pilots_text(tunings: dict[str, sweep.Tuning], config: Config) -> str:
     "or variance explained).\n\n"
     + "\n".join(f"- {tuning.line()}" for tuning in tunings.values())
     + "\n\n"
+    + report.markdown_table(rows)
+  )
+
+
+def minutes_text(runs: list[dict], plan: Runs, started: float) -> str:
+  """The report's time: this process's, and what of it was read back from the journal, and the seed runs' training."""
+  trained = sum(r["budget"]["train_seconds"] for r in runs if r["budget"] is not None)
+  text = f"This process: {(time.perf_counter() - started) / 60:.1f} minutes"
+  if plan.reused:
+    text += f" ({plan.reused} of {plan.count} runs and pilots read back from the journal, not trained)"
+  return text + f"; the seed runs' training alone: {trained / 60:.1f} minutes (pilots not timed)"
+
+
+def budget_text(runs: list[dict], names: list[str], config: Config) -> str:
+  """The report's budget section: how budget and convergence are counted, one row per variant and task."""
+  rows = []
+  for task in TASK_NAMES:
+    for name in names:
+      mine = [r for r in runs if r["model"] == name and r["task"] == task]
+      rows.append(
+        {"variant": name, "task": task, **budget.budget_cells([r["budget"] for r in mine]),
+         "converged": budget.converged_count(r["convergence"]["converged"] for r in mine)}
+      )  # fmt: skip
+  return (
+    "Per run (harness.budget, from its record): parameters; training tokens = steps x batch x sequence length "
+    f"({distance('copy', config) + 1} on copy, {distance('adding', config)} on adding); nominal FLOPs = 6 per "
+    "parameter every step passes through (input and recurrent kernels, biases) plus the readout's spread over "
+    "the sequence, times the tokens (gate nonlinearities and other elementwise work not counted); training "
+    "seconds, compilation excluded, on a shared machine. Converged: the mean log10 training loss fell by less "
+    f"than {config.converged_below:g} decades from one window of 20% of the steps to the next, over the last 40% "
+    "(the rate is constant). Every step draws a fresh batch, so the training loss is an unbiased estimate of "
+    "held-out loss (one batch per logged step, so noisy). Decades, not nats: the losses span 1e-6 to 2 nats, and "
+    "a run at chance is flat at 2.08 nats while a solved one still falls by orders of magnitude; a run falling "
+    f"{config.converged_below:g} decades per window would fall a quarter decade more in as many steps again. "
+    "A converged run at chance has stopped improving at this budget, which does not say it could not later.\n\n"
     + report.markdown_table(rows)
   )
 
@@ -236,6 +286,7 @@ def main(argv=None):
         row[f"{task}: lr (tuned)"] = f"{tunings[f'{name}, {task}'].learning_rate:g}"
       row[f"{task} D={distance(task, config)}: {score}, mean [range]"] = score_text(mine)
       row[f"{task}: solved seeds"] = f"{sum(r['solved'] for r in mine)} of {len(mine)}"
+      row[f"{task}: converged"] = budget.converged_count(r["convergence"]["converged"] for r in mine)
     rows.append(row)
   overlap = sum(r["train_test_overlap"] for r in runs)
   figure_path = draw(runs, config)
@@ -254,11 +305,11 @@ def main(argv=None):
         + (sweep.seeds_note(config.seeds) if tunings else "")
         + f"; {config.test_size} fresh test sequences per run "
         f"({overlap} also drawn in training, all runs together). Solved: accuracy >= 0.95, variance explained "
-        f">= 0.9. All runs: "
-        f"{(time.perf_counter() - started) / 60:.1f} minutes.\n\n"
+        f">= 0.9. {minutes_text(runs, plan, started)}.\n\n"
         + report.markdown_table(rows)
         + f"\n\n![training loss curves]({figure_path.name})",
       ),
+      ("Budget and convergence of each run", budget_text(runs, names, config)),
       *pilots,
     ],
     {

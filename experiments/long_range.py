@@ -52,6 +52,21 @@ minutes of pilots and ~60-70 minutes for the default in all on 2 idle CPU cores 
 took 45), more where a tuned rate solves longer distances. Three pilots timed at D = 64 on this
 machine while it ran other training (load ~7 on 2 cores) took 3-5x the committed runs' seconds.
 
+Budget and convergence of each run (harness.budget), computed from its record when the report is
+built, so journaled runs get them too (harness.long_range_runs.budget_and_convergence):
+parameters; training tokens, steps x batch x sequence length (D + 1 on copy, D + 9 on recall, D
+on adding); nominal FLOPs, 6 per parameter every step passes through plus the readout's spread
+over the sequence and, for the Transformer, 12 x length x width per attention layer
+(harness.budget.predictor_flops_per_token; elementwise work, a scan's recurrence included, not
+counted); training seconds, the compiling step excluded; and `converged`: the mean log10
+training loss fell by less than `converged_below` decades (0.05: an 11% lower loss) from one
+20% window of the steps to the next, over the last 40% (Adam's rate is constant). Every step
+draws a fresh batch, so the training loss estimates held-out loss without bias. Decades, because
+the losses span 1e-6 to 2 nats (chance on copy: 2.08): a run still falling by 0.05 decades per
+window would fall a quarter decade more in as many steps again, enough to move adding across its
+solved line (a decade below the mean predictor). The tables give them at each series' longest
+distance run, for the depth sweep and for the control.
+
 Solved: accuracy >= 0.95 (copy, recall; chance 1/8) or MSE below 10% of the mean predictor's
 (adding: variance explained >= 0.9), on `test_size` fresh sequences. Distances run in
 ascending order; after a distance no seed solves, an architecture's longer distances are not
@@ -84,9 +99,16 @@ import numpy as np
 from flax import nnx
 from matplotlib import ticker
 
-from harness import cli, figures, report, sweep
+from harness import budget, cli, figures, report, sweep
 from harness.journal import Journal
-from harness.long_range_runs import SOLVED_ACCURACY, SOLVED_EXPLAINED, run_text, score_text, train_and_test
+from harness.long_range_runs import (
+  SOLVED_ACCURACY,
+  SOLVED_EXPLAINED,
+  budget_and_convergence,
+  run_text,
+  score_text,
+  train_and_test,
+)
 from harness.runs import Runs
 from seqjax import zoo
 from seqjax.data.long_range import SYMBOLS, TASKS, shape
@@ -121,6 +143,7 @@ class Config:
   depth_layers: tuple[int, ...] = (7, 8, 9, 10)
   control_factor: int = 3  # the LSTM control: this many times the steps
   control_params: int = 0  # the LSTM control's parameter count: 0 for `params` (the series' width)
+  converged_below: float = 0.05  # decades of training loss: a run is `converged` if it fell less (harness.budget)
   out: str = report.default_out("long_range")
 
   def check(self) -> "Config":
@@ -144,6 +167,7 @@ class Config:
     cli.at_least("control_factor", self.control_factor, 1)
     if self.control_params:
       cli.at_least("control_params", self.control_params, 100)
+    cli.positive_number("converged_below", self.converged_below)
     if self.learning_rates:
       self.check_tuning()
     return self
@@ -412,7 +436,8 @@ def journaled_trainer(config: Config, journal: Journal, plan: Runs):
     )
     label = f"{name}, {task} D={distance}"
     record = plan.run(label, seed, lambda: journal.run(key, train), reused=key in journal.done)
-    return {**record, "learning_rate": rate}
+    record = {**record, "learning_rate": rate}
+    return record | budget_and_convergence(record, lambda rngs: build(width, rngs), run_train, config.converged_below)
 
   return trained, tunings
 
@@ -453,7 +478,20 @@ def series_row(name: str, task: str, width: int, count: int, mine: list[dict], c
     "longest solved D, median [range over seeds]": distances_text(reach, config.distances, ran[-1]),
     "score at the longest D run, mean [range]": score_text([r for r in mine if r["distance"] == ran[-1]])
     + f" at D={ran[-1]}",
+    **budget_columns([r for r in mine if r["distance"] == ran[-1]]),
     "the seed's claim": SEED_CLAIMS.get(name, ""),
+  }
+
+
+def budget_columns(runs: list[dict]) -> dict[str, str]:
+  """A table's budget and convergence cells of the seeds' runs of one model at one distance (harness.budget):
+  training tokens, nominal GFLOP, train s, converged (the parameters are in a column of their own)."""
+  cells = budget.budget_cells([r["budget"] for r in runs])
+  return {
+    "training tokens": cells["training tokens"],
+    "nominal GFLOP": cells["nominal GFLOP"],
+    "train s": cells["train s"],
+    "converged": budget.converged_count(r["convergence"]["converged"] for r in runs),
   }
 
 
@@ -485,6 +523,8 @@ def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
         [r for r in depth_runs if r["model"] == name]
       ),
       "solved seeds": f"{sum(r['solved'] for r in depth_runs if r['model'] == name)} of {len(config.seeds)}",
+      "parameters": budget.budget_cells([r["budget"] for r in depth_runs if r["model"] == name])["parameters"],
+      **budget_columns([r for r in depth_runs if r["model"] == name]),
     }
     for name in dict.fromkeys(r["model"] for r in depth_runs)
   ]
@@ -513,7 +553,10 @@ def lstm_control(trained, config: Config, names: list[str], runs: list[dict], wi
     f"{control_runs[0]['learning_rate']:g} (its copy rate): accuracy "
     f"{score_text(before)} after {config.train.steps} steps at width {widths[CONTROL_MODEL, 'copy'][0]}, "
     f"{score_text(control_runs)} after {steps} steps at width {width} ({count:,} parameters); solved by "
-    f"{sum(r['solved'] for r in control_runs)} of {len(config.seeds)} seeds with the longer budget."
+    f"{sum(r['solved'] for r in control_runs)} of {len(config.seeds)} seeds with the longer budget. Converged "
+    f"(harness.budget): {budget.converged_count(r['convergence']['converged'] for r in before)} at "
+    f"{config.train.steps} steps, {budget.converged_count(r['convergence']['converged'] for r in control_runs)} at "
+    f"{steps}; nominal GFLOP per run {budget.budget_cells([r['budget'] for r in control_runs])['nominal GFLOP']}."
   )
 
 
@@ -557,7 +600,15 @@ def setup_text(config: Config, all_runs: list[dict], tunings: dict) -> str:
     f"{config.train.batch_size}, {rates}, clip {config.train.clip_norm}; "
     f"test: {config.test_size} fresh sequences per run; training and test sequences "
     f"shared: {overlap}. Distances tried: {list(config.distances)}; capped for CPU cost (longest distance run): "
-    f"{dict(config.caps) or 'none'}."
+    f"{dict(config.caps) or 'none'}. Budget at each series' longest distance run (harness.budget): training tokens "
+    "= steps x batch x sequence length; nominal FLOPs = 6 per parameter every step passes through, the readout's "
+    "spread over the sequence, plus 12 x length x width per attention layer, times the tokens (elementwise work "
+    "and a scan's recurrence not counted); train s: fit's, the compiling step excluded. Converged: the mean log10 "
+    f"training loss fell by less than {config.converged_below:g} decades from one window of 20% of the steps to the "
+    "next, over the last 40% (the rate is constant); every step draws a fresh batch, so the training loss "
+    "estimates held-out loss without bias. Decades, because the losses span 1e-6 to 2 nats: a run still falling "
+    f"{config.converged_below:g} decades per window would fall a quarter decade more in as many steps again. A "
+    "converged run at chance has stopped improving at this budget, which does not say it could not later."
   )
 
 

@@ -18,26 +18,36 @@ them and >= `floor` (default a tenth) of the run's peak: the run's last 40% with
 (after any warmup) or an inverse square root decay (which falls by less than half over any 40% of
 the run past 2.8 warmups, and below a tenth of its peak only after 100 warmups); with warmup +
 cosine to 0 they end about halfway through the decay; with a step decay, before the step.
+
+A loss that spans orders of magnitude (1e-6 to 2 nats) is judged in decades (`in_decades`: log10
+of each value), so a threshold means the same relative fall at every scale.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
+from harness import report
+from seqjax import zoo
+from seqjax.attention.multihead import MultiHeadAttention
 from seqjax.train import TrainConfig
 from seqjax.train.trainer import learning_rate_schedule
 
 
-def budget(*, parameters: int, tokens: int, flops_per_token: float, train_seconds: float) -> dict:
+def budget(*, parameters: int, tokens: int, flops_per_token: float, train_seconds: float | None) -> dict:
   """One run's budget: parameters, training tokens, FLOPs per token and their product (nominal
-  FLOPs), and the training seconds (compilation and evaluation excluded)."""
+  FLOPs), and the training seconds (compilation and evaluation excluded; None: the run did not
+  record them, as runs journaled before they were)."""
   for name, value in (("parameters", parameters), ("tokens", tokens)):
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
       raise ValueError(f"{name} must be a positive integer, got {value!r}")
   for name, value in (("flops_per_token", flops_per_token), ("train_seconds", train_seconds)):
+    if value is None and name == "train_seconds":
+      continue
     if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not 0 <= value < math.inf:
       raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
   return {
@@ -45,8 +55,76 @@ def budget(*, parameters: int, tokens: int, flops_per_token: float, train_second
     "training_tokens": int(tokens),
     "flops_per_token": float(flops_per_token),
     "nominal_flops": float(flops_per_token) * int(tokens),
-    "train_seconds": float(train_seconds),
+    "train_seconds": None if train_seconds is None else float(train_seconds),
   }
+
+
+def predictor_flops_per_token(model: nnx.Module, length: int) -> float:
+  """Nominal training FLOPs per input step of a model that reads `length` steps and answers once
+  (`seqjax.heads.SequencePredictor`): 6 per parameter (2 forward, 4 backward) of everything but the
+  readout, which every step passes through (an RNN's input and recurrent kernels, a convolution's
+  kernels, a Transformer's projections and feed-forward layers; biases and norm scales counted
+  too, as charlm counts them); 6 per readout parameter / length (it reads one step per sequence);
+  plus, per attention layer, 12 x length x its heads x head width (scores and weighted sum,
+  nanoGPT's count, the causal mask's halving not subtracted). Not counted: elementwise work
+  (gates, activations, norms, a scan's recurrence)."""
+  readout = zoo.count_params(model.readout)
+  attention = [module for _, module in nnx.iter_graph(model) if isinstance(module, MultiHeadAttention)]
+  return (
+    6.0 * (zoo.count_params(model) - readout)
+    + 6.0 * readout / length
+    + sum(12.0 * length * layer.num_heads * layer.head_dim for layer in attention)
+  )
+
+
+def budget_cells(budgets: list[dict | None]) -> dict[str, str]:
+  """A report table's budget columns over runs' `budget` records: parameters, training tokens and
+  nominal GFLOP (a range where they differ), and training seconds, mean [range] ("not recorded"
+  where no run has them; how many do where only some do). None: a run without a budget (it
+  diverged), left out; where no run has one, every cell says so."""
+  if not budgets:
+    raise ValueError("budget_cells needs at least one run's budget")
+  budgets = [b for b in budgets if b is not None]
+  if not budgets:
+    return dict.fromkeys(("parameters", "training tokens", "nominal GFLOP", "train s"), "none: diverged")
+
+  def number(value: float) -> str:  # three significant digits, no exponent from 1 up
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+  def span(values: list) -> str:
+    low, high = min(values), max(values)
+    return number(low) if low == high else f"{number(low)}-{number(high)}"
+
+  seconds = [b["train_seconds"] for b in budgets if b["train_seconds"] is not None]
+  timed = report.spread(seconds, ".1f") if seconds else "not recorded"
+  timed += f" ({len(seconds)} of {len(budgets)} runs)" if seconds and len(seconds) < len(budgets) else ""
+  return {
+    "parameters": span([b["parameters"] for b in budgets]),
+    "training tokens": span([b["training_tokens"] for b in budgets]),
+    "nominal GFLOP": span([b["nominal_flops"] / 1e9 for b in budgets]),
+    "train s": timed,
+  }
+
+
+def converged_count(flags: Iterable[bool | None]) -> str:
+  """Runs' `converged` flags (True, False, None: not judged) -> "1 of 2 seeds", naming any not judged."""
+  flags = list(flags)
+  count, unjudged = sum(flag is True for flag in flags), sum(flag is None for flag in flags)
+  return f"{count} of {len(flags)} seeds" + (f" ({unjudged} not judged)" if unjudged else "")
+
+
+def in_decades(curve: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
+  """(step, log10 value) of each (step, value) pair: a loss judged in decades. A value <= 0 or
+  not finite gives a value that is not finite, which `convergence` reports as not judged."""
+  with np.errstate(divide="ignore", invalid="ignore"):
+    return [(step, float(np.log10(float(value)))) for step, value in curve]
+
+
+def not_judged(why: str, threshold: float) -> dict:
+  """`convergence`'s record of a run it cannot judge, for a reason found before it is called
+  (the run diverged, or recorded no curve): converged None, and why."""
+  return {"converged": None, "improvement": None, "window_steps": None, "threshold": float(threshold),
+          "criterion": f"not judged: {why}"}  # fmt: skip
 
 
 def step_learning_rates(train: TrainConfig, model_dim: int | None = None) -> np.ndarray:
@@ -68,11 +146,13 @@ def convergence(
   annealed_below: float = 0.5,
   floor: float = 0.1,
   lower_is_better: bool = True,
+  score: str = "validation",
 ) -> dict:
   """Whether validation improved by less than `threshold` over the judged window (the module docstring).
 
   curve: (steps done, validation score) pairs, steps strictly increasing within 0..len(learning_rates).
   learning_rates: the rate of every training step ([steps]; `step_learning_rates`).
+  score: what the curve holds, as the criterion names it (e.g. "log10 training loss").
   -> {"converged": True, False, or None when it cannot be judged (a window without an evaluation,
   or a non-finite score), "improvement" (mean of the window before minus mean of the last, for a
   lower-is-better score), "window_steps": [after, through] the last window, "criterion" in words,
@@ -94,14 +174,11 @@ def convergence(
   length = window * steps
   end = _judged_end(rates, 2 * length, annealed_below, floor)
   if end is None:
-    return {
-      "converged": None,
-      "improvement": None,
-      "window_steps": None,
-      "threshold": float(threshold),
-      "criterion": f"not judged: in every span of two windows ({2 * length:g} steps) the learning rate falls "
-      f"below {annealed_below:g} x its largest value there or {floor:g} x its peak",
-    }
+    return not_judged(
+      f"in every span of two windows ({2 * length:g} steps) the learning rate falls below {annealed_below:g} x its "
+      f"largest value there or {floor:g} x its peak",
+      threshold,
+    )
   split, begin = end - length, end - 2 * length  # windows: steps in (begin, split] and (split, end]
   result = {"converged": None, "improvement": None, "window_steps": [split, end], "threshold": float(threshold)}
   where = (
@@ -111,18 +188,18 @@ def convergence(
   )
   bad = [step for step, value in points if step <= end and not math.isfinite(value)]
   if bad:
-    return {**result, "criterion": f"not judged: validation is not finite at step {bad[0]}"}
+    return {**result, "criterion": f"not judged: {score} is not finite at step {bad[0]}"}
   previous = [value for step, value in points if begin < step <= split]
   last = [value for step, value in points if split < step <= end]
   if not previous or not last:
-    return {**result, "criterion": f"not judged: a window without an evaluation; mean validation {where}"}
+    return {**result, "criterion": f"not judged: a window without an evaluation; mean {score} {where}"}
   improvement = (np.mean(previous) - np.mean(last)) * (1 if lower_is_better else -1)
   converged = bool(improvement < threshold)
   return {
     **result,
     "converged": converged,
     "improvement": float(improvement),
-    "criterion": f"mean validation improved by {improvement:.4g} ({'<' if converged else '>='} {threshold:g}) {where}",
+    "criterion": f"mean {score} improved by {improvement:.4g} ({'<' if converged else '>='} {threshold:g}) {where}",
   }
 
 

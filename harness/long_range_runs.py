@@ -8,7 +8,14 @@ explained 1 - MSE / ADDING_VARIANCE >= SOLVED_EXPLAINED (adding).
 Data: a run of seed s at distance D trains on batches drawn by np.random.default_rng([s, task, D,
 step]) and is scored on held-out sequences of one of two other generators (HELD_OUT's last
 entropy word in place of the step): "test", what results report, or "validation", what a tuning
-pilot is scored on (harness.sweep): the two are independent draws, never the same generator."""
+pilot is scored on (harness.sweep): the two are independent draws, never the same generator.
+
+Budget and convergence (harness.budget), from what a run records, so journaled runs get them
+too: training tokens are steps x batch x the task's sequence length (every input step is a
+token); FLOPs per token are harness.budget.predictor_flops_per_token's count. Convergence is
+judged on the training-loss curve in decades (log10): every step trains on a fresh batch, never
+trained on before, so the curve estimates held-out loss without bias (noisier than a fixed
+validation set: one batch per logged step)."""
 
 import dataclasses
 import hashlib
@@ -20,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from harness import report
+from harness import budget, report
+from seqjax import zoo
 from seqjax.data.long_range import ADDING_VARIANCE, TASKS, make_batch
 from seqjax.train import TrainConfig, fit
 
@@ -112,6 +120,38 @@ def train_and_test(
     "train_test_overlap": len(seen & fingerprints(test["x"])),
     "train_seconds": seconds,
     "compile_seconds": result.compile_seconds,
+  }
+
+
+def sequence_length(task: str, distance: int) -> int:
+  """The input steps of one sequence of `task` at `distance` (make_batch's T)."""
+  return make_batch(task, distance, np.random.default_rng(0), 1)["x"].shape[1]
+
+
+def budget_and_convergence(run: dict, build: Callable[[nnx.Rngs], nnx.Module], train: TrainConfig, threshold: float):
+  """{"budget", "convergence"} of a record of train_and_test (harness.budget; the module
+  docstring): its model build(rngs) counted on abstract shapes, the schedule of `train` (its
+  learning rate, run["steps"] steps), `converged` when the mean log10 training loss fell by less
+  than `threshold` decades. A diverged run (fit stopped it: no curve, no seconds) has budget
+  None and is not judged."""
+  if run["score"] is None:
+    return {"budget": None, "convergence": budget.not_judged("the run diverged (fit stopped it)", threshold)}
+  model = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
+  length = sequence_length(run["task"], run["distance"])
+  train = dataclasses.replace(train, steps=run["steps"])
+  return {
+    "budget": budget.budget(
+      parameters=zoo.count_params(model),
+      tokens=run["steps"] * train.batch_size * length,
+      flops_per_token=budget.predictor_flops_per_token(model, length),
+      train_seconds=run["train_seconds"] - run["compile_seconds"],  # fit's wall-clock less its compiling step
+    ),
+    "convergence": budget.convergence(
+      budget.in_decades(run["train_loss"]),
+      budget.step_learning_rates(train),
+      threshold=threshold,
+      score="log10 training loss",
+    ),
   }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from harness.budget import budget, convergence, step_learning_rates
+from harness.budget import budget, budget_cells, converged_count, convergence, in_decades, step_learning_rates
 from seqjax.train import TrainConfig
 
 STEPS = 1000
@@ -50,6 +50,33 @@ def test_budget_refuses_bad_numbers_by_name(fields, message):
   good = {"parameters": 10, "tokens": 10, "flops_per_token": 1.0, "train_seconds": 1.0}
   with pytest.raises(ValueError, match=message):
     budget(**{**good, **fields})
+
+
+def test_seconds_a_run_did_not_record_stay_none_and_the_table_says_so():
+  timed = budget(parameters=1000, tokens=2000, flops_per_token=6.0, train_seconds=3.0)
+  untimed = budget(parameters=1000, tokens=2000, flops_per_token=6.0, train_seconds=None)
+  assert untimed["train_seconds"] is None and untimed["nominal_flops"] == 12_000.0
+  assert budget_cells([untimed])["train s"] == "not recorded"
+  assert budget_cells([timed, untimed])["train s"] == "3.0 [3.0-3.0] (1 of 2 runs)"
+  assert budget_cells([timed, None]) == budget_cells([timed])  # a diverged run has no budget
+  assert set(budget_cells([None, None]).values()) == {"none: diverged"}
+  assert budget_cells([timed, {**timed, "parameters": 123_456, "nominal_flops": 2.5e9}]) == {
+    "parameters": "1,000-123,456",
+    "training tokens": "2,000",
+    "nominal GFLOP": "1.2e-05-2.5",
+    "train s": "3.0 [3.0-3.0]",
+  }
+
+
+def test_converged_counts_name_the_runs_not_judged():
+  assert converged_count([True, False, True]) == "2 of 3 seeds"
+  assert converged_count([True, None, None]) == "1 of 3 seeds (2 not judged)"
+
+
+def test_a_loss_in_decades_and_a_zero_loss_not_judged():
+  assert in_decades([(10, 100.0), (20, 1e-3)]) == [(10, 2.0), (20, -3.0)]
+  result = convergence(in_decades(curve(np.r_[np.ones(len(EVALS) - 1), 0.0])), CONSTANT, threshold=0.05)
+  assert result["converged"] is None and "not finite at step 1000" in result["criterion"]
 
 
 def test_a_flat_curve_has_converged():

@@ -68,3 +68,20 @@ def test_the_tuned_path_trains_each_seed_at_the_rate_its_pilots_chose(tmp_path, 
 def test_a_bad_tuning_setting_is_refused_before_any_work(args, message):
   with pytest.raises(ValueError, match=message):
     cli.parse(clipping.CONFIGS, ["smoke", *args])
+
+
+def test_each_run_records_its_budget_and_convergence_and_the_table_shows_them(tmp_path):
+  clipping.main(["smoke", "--out", str(tmp_path)])  # T=8, H=8, 6 SGD steps of batch 32
+  data = json.loads((tmp_path / "clipping.json").read_text())
+  for run in data["runs"]:
+    # by hand: input kernel 2 x 8, recurrent 8 x 8, bias 8 (88, every step); readout 8 x 1 + 1 (once per 8 steps)
+    assert run["budget"]["parameters"] == 97 and run["budget"]["training_tokens"] == 6 * 32 * 8
+    assert run["budget"]["flops_per_token"] == 6 * 88 + 6 * 9 / 8
+    assert run["budget"]["train_seconds"] == run["train_seconds"] > 0
+    # windows of 1.2 steps over the last 40% (constant rate): step 4 against steps 5 and 6
+    losses = run["losses"]
+    assert run["convergence"]["improvement"] == pytest.approx(losses[3] - (losses[4] + losses[5]) / 2)
+    assert run["convergence"]["converged"] == (run["convergence"]["improvement"] < 0.005)
+  page = (tmp_path / "clipping.md").read_text()
+  assert "| parameters | training tokens | nominal GFLOP | train s | converged |" in page
+  assert "| 97 | 1,536 |" in page and "of 1 seeds |" in page

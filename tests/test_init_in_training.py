@@ -43,3 +43,20 @@ def test_the_tuned_path_trains_each_seed_at_the_rate_its_pilots_chose_per_task(t
 def test_a_bad_tuning_setting_is_refused_before_any_work(args, message):
   with pytest.raises(ValueError, match=message):
     cli.parse(init_in_training.CONFIGS, ["smoke", *args])
+
+
+def test_each_run_records_its_budget_and_convergence_and_the_tables_show_them(tmp_path):
+  init_in_training.main(["smoke", "--out", str(tmp_path)])  # H=4, D=4, 3 steps of batch 8
+  data = json.loads((tmp_path / "init_in_training.json").read_text())
+  lstm_copy = next(r for r in data["runs"] if r["model"] == "LSTM, forget bias 0" and r["task"] == "copy")
+  # by hand: input kernel 9 x 16, recurrent 4 x 16, bias 16 (224, every step); readout 4 x 8 + 8 (40, once per
+  # sequence of D + 1 = 5 steps)
+  assert lstm_copy["budget"]["parameters"] == 264
+  assert lstm_copy["budget"]["training_tokens"] == 3 * 8 * 5
+  assert lstm_copy["budget"]["flops_per_token"] == 6 * 224 + 6 * 40 / 5
+  assert 0 < lstm_copy["budget"]["train_seconds"]
+  judged = [r["convergence"] for r in data["runs"]]
+  assert all(c["converged"] in (True, False) and c["threshold"] == 0.05 for c in judged)
+  page = (tmp_path / "init_in_training.md").read_text()
+  assert "| copy: converged |" in page and "## Budget and convergence of each run" in page
+  assert "| LSTM, forget bias 0 | copy | 264 | 120 |" in page

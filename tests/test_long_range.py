@@ -187,3 +187,19 @@ def test_the_lstm_control_trains_a_wider_lstm_for_longer_where_control_params_as
 def test_a_bad_tuning_setting_is_refused_before_any_work(args, message):
   with pytest.raises(ValueError, match=message):
     cli.parse(long_range.CONFIGS, ["smoke", *args])
+
+
+def test_each_run_records_its_budget_and_convergence_and_the_table_shows_them(tmp_path):
+  long_range.main(["smoke", "--tasks", "adding", "--train.log-every", "1", "--out", str(tmp_path)])
+  data = json.loads((tmp_path / "long_range.json").read_text())
+  run = data["runs"][0]  # the LSTM on adding at D = 4: 4 steps of batch 8
+  count = data["widths"]["LSTM, forget bias 1 / adding"]["parameters"]
+  readout = data["widths"]["LSTM, forget bias 1 / adding"]["width"] + 1  # width x 1 kernel and a bias
+  assert run["budget"]["parameters"] == count and run["budget"]["training_tokens"] == 4 * 8 * 4
+  assert run["budget"]["flops_per_token"] == pytest.approx(6 * (count - readout) + 6 * readout / 4)
+  # windows of 0.8 steps over the last 40% (constant rate): the loss in decades at step 3 against step 4
+  losses = dict(run["train_loss"])
+  assert run["convergence"]["improvement"] == pytest.approx(np.log10(losses[3]) - np.log10(losses[4]))
+  assert run["convergence"]["converged"] == (run["convergence"]["improvement"] < 0.05)
+  page = (tmp_path / "long_range.md").read_text()
+  assert "| training tokens | nominal GFLOP | train s | converged |" in page and " of 1 seeds |" in page
