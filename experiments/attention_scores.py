@@ -18,6 +18,21 @@ The task reorders (SVO -> SOV, relative clauses before their verb), so the align
 monotonic: local-m's assumption is wrong here by design, a test of what the window costs.
 The speed half of the claim is a benchmark: `python -m benchmarks.seq2seq_step default`.
 
+Budget and convergence of each run (harness.budget), computed from its record when the report is
+built, so journaled runs get them too: parameters; training tokens, steps x batch x the padded
+target length (every batch has one shape: the longest source and target, padding counted);
+nominal FLOPs per target token, harness.synthetic_translation.flops_per_target_token's count (6
+per encoder parameter per source position, 6 per other parameter per target position, 12 x
+source length x width for each target position's scores and weighted sum; lookups and
+elementwise work not counted); training seconds, the compiling step excluded; `converged`: the
+mean log10 training loss fell by less than `converged_below` decades (0.05, as in
+init_in_training and long_range: losses here span 1e-3 to 1 nat) from one 20% window of the
+steps to the next, over the last 40% (Adam's rate is constant). Unlike the long-range tasks the
+batches are drawn from a fixed set of training sentences (each pair seen ~1.5 times in 1,200
+steps of 64 from 50,000), so the training loss is not a held-out estimate: it says whether
+training had stopped, not whether the test score would move. Runs journaled before runs recorded
+their curve and seconds (the committed ones) are not judged, their seconds "not recorded".
+
 Learning rates: `task.train.learning_rate` for every variant, or, with `learning_rates` (a grid;
 the default's), each variant's own, chosen first by harness.sweep's protocol: a pilot per rate of
 `pilot_steps` steps (the default's: all 1,200, as the runs: under Adam's constant rate a shorter
@@ -45,9 +60,10 @@ import time
 import numpy as np
 from flax import nnx
 
-from harness import cli, figures, report, sweep, synthetic_translation
+from harness import budget, cli, figures, report, sweep, synthetic_translation
 from harness.journal import Journal
 from harness.runs import Runs
+from seqjax import zoo
 from seqjax.data.batching import seq2seq_batch
 from seqjax.seq2seq.model import NAMED_ATTENTIONS, teacher_forced_loss
 from seqjax.train import TrainConfig
@@ -74,6 +90,7 @@ class Config:
   pilot_steps: int = 1200  # with learning_rates: each pilot's steps (at most task.train.steps), seed task.seeds[0]
   extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
   valid_percent: int = 10  # with learning_rates: the validation band of source sentences, in hash points
+  converged_below: float = 0.05  # decades of training loss: a run is `converged` if it fell less (harness.budget)
   out: str = report.default_out("attention_scores")
 
   def check(self) -> "Config":
@@ -85,6 +102,7 @@ class Config:
       sweep.check_pilots(self.pilot_steps, self.extend_grid, self.task.train)
       if not isinstance(self.valid_percent, int) or not 1 <= self.valid_percent <= 50:
         raise ValueError(f"valid_percent must be an integer in [1, 50], got {self.valid_percent!r}")
+    cli.positive_number("converged_below", self.converged_below)
     return self
 
 
@@ -118,11 +136,31 @@ def pilot(name: str, rate: float, vocab, data: tuple[list, list], config: Config
   pilot_pairs, valid_pairs = data
   task = dataclasses.replace(config.task, train=dataclasses.replace(config.task.train, learning_rate=rate))
   hidden = task.attention_hidden_features
-  model, final_loss = synthetic_translation.train(
+  result = synthetic_translation.train(
     options(name, config), hidden, config.pilot_steps, vocab, pilot_pairs, task, task.seeds[0]
   )
-  loss = float(nnx.jit(lambda m, batch: teacher_forced_loss(m, batch)[0])(model, seq2seq_batch(valid_pairs)))
-  return {"valid_loss": loss if np.isfinite(loss) else None, "final_train_loss": float(final_loss)}
+  loss = float(nnx.jit(lambda m, batch: teacher_forced_loss(m, batch)[0])(result.model, seq2seq_batch(valid_pairs)))
+  return {"valid_loss": loss if np.isfinite(loss) else None, "final_train_loss": float(result.history[-1]["loss"])}
+
+
+def budget_and_convergence(record: dict, model, lengths: tuple[int, int], train: TrainConfig, threshold: float):
+  """A run's budget and `converged` flag (harness.budget; the module docstring) from its record,
+  so journaled runs get them too: model, its shapes; lengths, the batches' padded (source, target)
+  positions; train, its training at its rate."""
+  curve = record.get("train_loss")  # none in runs journaled before runs recorded it
+  judged = budget.not_judged("the run recorded no training curve (journaled before runs did)", threshold)
+  if curve:
+    rates = budget.step_learning_rates(train)
+    judged = budget.convergence(budget.in_decades(curve), rates, threshold=threshold, score="log10 training loss")
+  return {
+    "budget": budget.budget(
+      parameters=zoo.count_params(model),
+      tokens=train.steps * train.batch_size * lengths[1],
+      flops_per_token=synthetic_translation.flops_per_target_token(model, *lengths),
+      train_seconds=record.get("train_seconds"),
+    ),
+    "convergence": judged,
+  }
 
 
 def tuned(name: str, vocab, data: tuple[list, list], config: Config, journal: Journal, plan: Runs) -> sweep.Tuning:
@@ -148,6 +186,21 @@ def pilots_text(tunings: dict[str, sweep.Tuning], config: Config, data: tuple[li
     + "\n".join(f"- {tuning.line()}" for tuning in tunings.values())
     + "\n\n"
     + report.markdown_table(sweep.pilot_rows(tunings, "validation loss"))
+  )
+
+
+def budget_text(config: Config, lengths: tuple[int, int]) -> str:
+  """The report's note on the table's budget and convergence columns."""
+  return (
+    f"Budget per run (harness.budget): training tokens = steps x batch x {lengths[1]} target positions (every batch "
+    f"padded to the longest source, {lengths[0]}, and target + EOS); nominal FLOPs per target token = 6 per encoder "
+    f"parameter per source position, 6 per other parameter, 12 x {lengths[0]} x width for the scores and weighted "
+    "sum (a dot product's count for every score), times the tokens; lookups and elementwise work not counted. "
+    f"Converged: the mean log10 training loss fell by less than {config.converged_below:g} decades from one window "
+    "of 20% of the steps to the next, over the last 40% (the rate is constant); the batches come from a fixed "
+    "set of training sentences, so this says whether training had stopped, not whether the test score would "
+    "move. Runs journaled before runs recorded their training curve and seconds are not judged, their seconds "
+    "not recorded."
   )
 
 
@@ -193,8 +246,11 @@ def main(argv=None):
       sweep.train_at(name, name, s, sweep.NO_VARIANT, rate, lambda s=s, evaluate=evaluate: evaluate(s), journal, plan)
       for s in task.seeds
     ]
+    model = synthetic_translation.abstract_model(options(name, config), hidden, vocab, task)
+    lengths = synthetic_translation.padded_lengths(train_pairs)
+    runs = [r | budget_and_convergence(r, model, lengths, at_rate.train, config.converged_below) for r in runs]
     quality[name] = runs
-    sizes[name] = synthetic_translation.parameters(options(name, config), hidden, vocab, task)
+    sizes[name] = zoo.count_params(model)
     tuned_rate = {"lr (tuned)": f"{rate:g}"} if tunings else {}
     rows.append(
       {
@@ -202,6 +258,8 @@ def main(argv=None):
         "parameters": f"{sizes[name]:,}",
         **tuned_rate,
         **synthetic_translation.summary_cells(runs, task),
+        **{k: v for k, v in budget.budget_cells([r["budget"] for r in runs]).items() if k != "parameters"},
+        "converged": budget.converged_count(r["convergence"]["converged"] for r in runs),
       }
     )
   counts = {b["lengths"]: b["sentences"] for b in next(iter(quality.values()))[0]["buckets"]}
@@ -221,8 +279,15 @@ def main(argv=None):
         f"of 5-{5 + 4 * task.max_clauses} words († = longer than any), {steps} Adam steps of "
         f"{task.train.batch_size}, {rates}, greedy decoding; local windows "
         f"D={config.window_half_width}. Test sentences per bucket {counts}, {overlap} of them in the training set. "
-        f"All runs: {(time.perf_counter() - started) / 60:.1f} minutes. Time per decoding step: "
-        "results/bench/seq2seq_step.md.\n\n"
+        f"This process: {(time.perf_counter() - started) / 60:.1f} minutes"
+        + (
+          f" ({plan.reused} of {plan.count} runs and pilots read back from the journal, not trained)"
+          if plan.reused
+          else ""
+        )
+        + ". Time per decoding step: results/bench/seq2seq_step.md. "
+        + budget_text(config, synthetic_translation.padded_lengths(train_pairs))
+        + "\n\n"
         + report.markdown_table(rows)
         + f"\n\n![quality by length]({figure_path.name})",
       ),

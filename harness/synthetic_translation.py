@@ -149,22 +149,49 @@ def model_config(options: dict, hidden: int, vocab: Vocab, config: Config) -> Se
   return Seq2SeqConfig(len(vocab), len(vocab), embed_dim=config.embed_dim, hidden_features=hidden, **options)
 
 
+def abstract_model(options: dict, hidden: int, vocab: Vocab, config: Config) -> Seq2Seq:
+  """The model's shapes (nothing is initialized): what parameter and FLOP counts read."""
+  return nnx.eval_shape(lambda: Seq2Seq(model_config(options, hidden, vocab, config), rngs=nnx.Rngs(0)))
+
+
 def parameters(options: dict, hidden: int, vocab: Vocab, config: Config) -> int:
   """The model's parameter count, from its shapes (nothing is initialized)."""
-  return count_params(nnx.eval_shape(lambda: Seq2Seq(model_config(options, hidden, vocab, config), rngs=nnx.Rngs(0))))
+  return count_params(abstract_model(options, hidden, vocab, config))
+
+
+def padded_lengths(train_pairs) -> tuple[int, int]:
+  """(source, target) positions of every training batch: the longest source, the longest target
+  + 1 (BOS or EOS); one compiled shape, padding included."""
+  return max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1
+
+
+def flops_per_target_token(model: Seq2Seq, source_length: int, target_length: int) -> float:
+  """Nominal training FLOPs per target position of a batch padded to (source_length,
+  target_length), harness.budget's count: 6 per encoder parameter per source position, 6 per
+  parameter of the rest (decoder cell, attention's projections, combine, output layer) per target
+  position, plus attention's scores and weighted sum, 12 x source_length x the memory width per
+  target position (a dot product's count for every score; additive and concat scores do a little
+  more per pair, local windows weigh fewer positions: not told apart). Not counted: embedding
+  lookups, gates and other elementwise work; padded positions are counted (the model computes them)."""
+  lookups = count_params(model.source_embed) + count_params(model.target_embed)
+  encoder = count_params(model.encoder) + (count_params(model.bridge) if model.bridge is not None else 0)
+  rest = count_params(model) - lookups - encoder
+  width = model.config.hidden_features * (2 if model.config.bidirectional_encoder else 1)
+  attention = 12.0 * source_length * width if model.score is not None else 0.0
+  return 6.0 * encoder * source_length / target_length + 6.0 * rest + attention
 
 
 def train(options: dict, hidden: int, steps: int, vocab: Vocab, train_pairs, config: Config, seed: int):
+  """fit's result: `seed`'s model trained `steps` steps on batches drawn from train_pairs."""
   train_config = dataclasses.replace(config.train, seed=seed, steps=steps)
-  longest = (max(len(s) for s, _ in train_pairs), max(len(t) for _, t in train_pairs) + 1)  # one compiled shape
+  longest = padded_lengths(train_pairs)
 
   def batch_fn(step: int, rows: slice) -> dict:
     index = step_indices(seed, step, len(train_pairs), train_config.batch_size)
     return seq2seq_batch([train_pairs[i] for i in index[rows]], source_length=longest[0], target_length=longest[1])
 
   model = Seq2Seq(model_config(options, hidden, vocab, config), rngs=nnx.Rngs(seed))
-  result = fit(model, teacher_forced_loss, batch_fn, train_config)
-  return result.model, result.history[-1]["loss"]
+  return fit(model, teacher_forced_loss, batch_fn, train_config)
 
 
 def translate(model, vocab: Vocab, pairs, max_length: int) -> list[str]:
@@ -186,7 +213,8 @@ def translate(model, vocab: Vocab, pairs, max_length: int) -> list[str]:
 def evaluate(variant, vocab: Vocab, train_pairs, test: TestSet, config: Config, seed: int) -> dict:
   """Train one model from `seed`; BLEU and exact match over the test set and per clause count."""
   _, options, hidden, steps = variant
-  model, final_loss = train(options, hidden, steps, vocab, train_pairs, config, seed)
+  result = train(options, hidden, steps, vocab, train_pairs, config, seed)
+  model = result.model
   hypotheses = translate(model, vocab, test.pairs, max_length=3 + 2 * config.test_clauses + 2)
   edges = [5 + 4 * k for k in range(config.test_clauses + 2)]  # one bucket per clause count
   buckets = bleu_by_length(hypotheses, test.references, test.source_lengths, edges)
@@ -195,7 +223,9 @@ def evaluate(variant, vocab: Vocab, train_pairs, test: TestSet, config: Config, 
     bucket["exact_match"] = exact_match([hypotheses[i] for i in picked], [test.references[i] for i in picked])
   return {
     "seed": seed,
-    "final_train_loss": final_loss,
+    "final_train_loss": result.history[-1]["loss"],
+    "train_loss": [(h["step"], h["loss"]) for h in result.history],  # every log_every steps
+    "train_seconds": result.history[-1]["train_s"],  # fit's, the compiling step excluded
     "bleu": corpus_bleu(hypotheses, test.references),
     "buckets": buckets,
     "examples": list(zip(test.references[-3:], hypotheses[-3:], strict=True)),

@@ -2,6 +2,7 @@
 the training sentences, never a test sentence, and every seed trained at the chosen rate."""
 
 import json
+import math
 
 import pytest
 
@@ -50,3 +51,24 @@ def test_a_bad_tuning_setting_is_refused_before_any_work():
     cli.parse(attention_scores.CONFIGS, ["smoke", *GRID, "--pilot-steps", "3"])
   with pytest.raises(ValueError, match="learning_rates must hold at least 4 learning rates"):
     cli.parse(attention_scores.CONFIGS, ["smoke", "--learning-rates", "1e-3", "1e-2"])
+
+
+def test_each_run_records_its_budget_and_convergence_and_the_table_shows_them(tmp_path):
+  steps = ["--task.train.steps", "5", "--task.train.log-every", "1"]  # 5 steps of 8: judged on step 4 against 5
+  attention_scores.main(["smoke", "--variants", "Luong dot", *steps, "--out", str(tmp_path)])
+  data = json.loads((tmp_path / "attention_scores.json").read_text())
+  (run,) = data["models"]["Luong dot"]
+  vocab, train_pairs, _, _ = synthetic_translation.datasets(synthetic_translation.SMOKE)
+  source, target = synthetic_translation.padded_lengths(train_pairs)
+  # by hand, H = E = 8, V words: encoder LSTM 8 x 32 + 8 x 32 + 32; decoder LSTM (16 x 32 + 8 x 32 + 32),
+  # combine 16 x 8, output 8 x V + V; scores and weighted sum 12 x source x 8 per target position
+  vocabulary, encoder = len(vocab), 8 * 32 + 8 * 32 + 32
+  rest = 16 * 32 + 8 * 32 + 32 + 16 * 8 + 8 * vocabulary + vocabulary
+  assert run["budget"]["parameters"] == encoder + rest + 2 * 8 * vocabulary  # and the two embedding tables
+  assert run["budget"]["training_tokens"] == 5 * 8 * target
+  assert run["budget"]["flops_per_token"] == pytest.approx(6 * encoder * source / target + 6 * rest + 12 * source * 8)
+  assert run["budget"]["train_seconds"] == run["train_seconds"] > 0
+  losses = dict(run["train_loss"])
+  assert run["convergence"]["improvement"] == pytest.approx(math.log10(losses[4]) - math.log10(losses[5]))
+  page = (tmp_path / "attention_scores.md").read_text()
+  assert "| training tokens | nominal GFLOP | train s | converged |" in page and " of 1 seeds |" in page
