@@ -763,8 +763,8 @@ def draw_buckets(runs: list[dict], names: list[str], config: Config) -> Path:
     ax.grid(alpha=0.3)
   fig.suptitle(
     "EN->ES translation quality against source length on held-out Bible verses\n"
-    f"(beam {config.beam_size}; each model at its own validated learning rate, "
-    "trained until validation BLEU stopped improving)",
+    f"(beam {config.beam_size}; each model at its own validated learning rate, trained until validation BLEU "
+    f"stopped improving or for {config.train.steps:,} steps: the table says which)",
     fontsize=10,
   )
   return figures.save(fig, config.out, "translation")

@@ -130,22 +130,8 @@ def test_a_field_renamed_inside_a_nested_config_moves_by_its_dotted_path():
   assert renames.moved({"task": 3}, renamed) == {"task": 3}  # not an object: left for the config's check to refuse
 
 
-# committed results files whose config does not read as its script's Config today, and why
-NOT_READ = {
-  # the Transformer's own fixed rate beside the RNNs' train.learning_rate; today every model's rate
-  # is chosen by pilots, or (learning_rates=()) is one train.learning_rate for all: no field holds it
-  "translation.json": "written with transformer_learning_rate, which translation's Config no longer has",
-}
-
-
 @pytest.mark.parametrize(
-  "path",
-  [
-    pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=NOT_READ[name]) if name in NOT_READ else ())
-    for path in sorted(report.RESULTS.rglob("*.json"))
-    for name in [str(path.relative_to(report.RESULTS))]
-  ],
-  ids=lambda path: str(path.relative_to(report.RESULTS)),
+  "path", sorted(report.RESULTS.rglob("*.json")), ids=lambda path: str(path.relative_to(report.RESULTS))
 )
 def test_every_committed_config_reads_as_its_scripts_config_under_todays_names(path):
   """Each field renamed since the file was written is in the script's RENAMED; any other unknown field is refused."""
