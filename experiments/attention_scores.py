@@ -279,12 +279,7 @@ def main(argv=None):
         f"of 5-{5 + 4 * task.max_clauses} words († = longer than any), {steps} Adam steps of "
         f"{task.train.batch_size}, {rates}, greedy decoding; local windows "
         f"D={config.window_half_width}. Test sentences per bucket {counts}, {overlap} of them in the training set. "
-        f"This process: {(time.perf_counter() - started) / 60:.1f} minutes"
-        + (
-          f" ({plan.reused} of {plan.count} runs and pilots read back from the journal, not trained)"
-          if plan.reused
-          else ""
-        )
+        + plan.process_text(started)
         + ". Time per decoding step: results/bench/seq2seq_step.md. "
         + budget_text(config, synthetic_translation.padded_lengths(train_pairs))
         + "\n\n"

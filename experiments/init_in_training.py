@@ -195,10 +195,7 @@ def pilots_text(tunings: dict[str, sweep.Tuning], config: Config) -> str:
 def minutes_text(runs: list[dict], plan: Runs, started: float) -> str:
   """The report's time: this process's, and what of it was read back from the journal, and the seed runs' training."""
   trained = sum(r["budget"]["train_seconds"] for r in runs if r["budget"] is not None)
-  text = f"This process: {(time.perf_counter() - started) / 60:.1f} minutes"
-  if plan.reused:
-    text += f" ({plan.reused} of {plan.count} runs and pilots read back from the journal, not trained)"
-  return text + f"; the seed runs' training alone: {trained / 60:.1f} minutes (pilots not timed)"
+  return plan.process_text(started) + f"; the seed runs' training alone: {trained / 60:.1f} minutes (pilots not timed)"
 
 
 def budget_text(runs: list[dict], names: list[str], config: Config) -> str:

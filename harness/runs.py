@@ -55,6 +55,14 @@ class Runs:
       line += f" | {'at most ' if self.at_most else ''}about {duration(left)} left"
     return line
 
+  def process_text(self, started: float) -> str:
+    """A report's "This process: N minutes" since `started` (a perf_counter reading), naming how
+    many of its runs and pilots were read back from the journal where any were."""
+    text = f"This process: {(time.perf_counter() - started) / 60:.1f} minutes"
+    if self.reused:
+      text += f" ({self.reused} of {self.count} runs and pilots read back from the journal, not trained)"
+    return text
+
   def run(self, model: str, seed: int, train: Callable[[], T], *, reused: bool = False) -> T:
     """train()'s result, announced as run `model`, `seed`; reused: train() reads the run back
     from a journal (announced as such, not timed)."""
