@@ -189,18 +189,21 @@ def pilots_text(tunings: dict[str, sweep.Tuning], config: Config, data: tuple[li
   )
 
 
-def budget_text(config: Config, lengths: tuple[int, int]) -> str:
-  """The report's note on the table's budget and convergence columns."""
+def budget_text(config: Config, lengths: tuple[int, int], unrecorded: bool) -> str:
+  """The report's note on the table's budget and convergence columns; unrecorded: some runs were
+  journaled before runs recorded their training curve and seconds."""
   return (
     f"Budget per run (harness.budget): training tokens = steps x batch x {lengths[1]} target positions (every batch "
     f"padded to the longest source, {lengths[0]}, and target + EOS); nominal FLOPs per target token = 6 per encoder "
     f"parameter per source position, 6 per other parameter, 12 x {lengths[0]} x width for the scores and weighted "
     "sum (a dot product's count for every score), times the tokens; lookups and elementwise work not counted. "
-    f"Converged: the mean log10 training loss fell by less than {config.converged_below:g} decades from one window "
-    "of 20% of the steps to the next, over the last 40% (the rate is constant); the batches come from a fixed "
-    "set of training sentences, so this says whether training had stopped, not whether the test score would "
-    "move. Runs journaled before runs recorded their training curve and seconds are not judged, their seconds "
-    "not recorded."
+    + budget.decades_criterion(config.converged_below, fresh_batches=False)
+    + (
+      " Runs journaled before runs recorded their training curve and seconds are not judged, their seconds not "
+      "recorded."
+      if unrecorded
+      else ""
+    )
   )
 
 
@@ -281,7 +284,11 @@ def main(argv=None):
         f"D={config.window_half_width}. Test sentences per bucket {counts}, {overlap} of them in the training set. "
         + plan.process_text(started)
         + ". Time per decoding step: results/bench/seq2seq_step.md. "
-        + budget_text(config, synthetic_translation.padded_lengths(train_pairs))
+        + budget_text(
+          config,
+          synthetic_translation.padded_lengths(train_pairs),
+          unrecorded=any(r.get("train_loss") is None for runs in quality.values() for r in runs),
+        )
         + "\n\n"
         + report.markdown_table(rows)
         + f"\n\n![quality by length]({figure_path.name})",

@@ -213,14 +213,10 @@ def budget_text(runs: list[dict], names: list[str], config: Config) -> str:
     f"({distance('copy', config) + 1} on copy, {distance('adding', config)} on adding); nominal FLOPs = 6 per "
     "parameter every step passes through (input and recurrent kernels, biases) plus the readout's spread over "
     "the sequence, times the tokens (gate nonlinearities and other elementwise work not counted); training "
-    "seconds, compilation excluded, on a shared machine. Converged: the mean log10 training loss fell by less "
-    f"than {config.converged_below:g} decades from one window of 20% of the steps to the next, over the last 40% "
-    "(the rate is constant). Every step draws a fresh batch, so the training loss is an unbiased estimate of "
-    "held-out loss (one batch per logged step, so noisy). Decades, not nats: the losses span 1e-6 to 2 nats, and "
-    "a run at chance is flat at 2.08 nats while a solved one still falls by orders of magnitude; a run falling "
-    f"{config.converged_below:g} decades per window would fall a quarter decade more in as many steps again. "
-    "A converged run at chance has stopped improving at this budget, which does not say it could not later.\n\n"
-    + report.markdown_table(rows)
+    "seconds, compilation excluded, on a shared machine. "
+    + budget.decades_criterion(config.converged_below, fresh_batches=True)
+    + " The losses span 1e-6 to 2 nats: a run at chance is flat at 2.08 nats while a solved one still falls by "
+    "orders of magnitude (the training loss is one batch per logged step, so noisy).\n\n" + report.markdown_table(rows)
   )
 
 

@@ -483,11 +483,13 @@ def series_row(name: str, task: str, width: int, count: int, mine: list[dict], c
   }
 
 
-def budget_columns(runs: list[dict]) -> dict[str, str]:
+def budget_columns(runs: list[dict], *, parameters: bool = False) -> dict[str, str]:
   """A table's budget and convergence cells of the seeds' runs of one model at one distance (harness.budget):
-  training tokens, nominal GFLOP, train s, converged (the parameters are in a column of their own)."""
+  training tokens, nominal GFLOP, train s, converged, after the parameters where `parameters` (a table
+  that has no parameter column of its own)."""
   cells = budget.budget_cells([r["budget"] for r in runs])
   return {
+    **({"parameters": cells["parameters"]} if parameters else {}),
     "training tokens": cells["training tokens"],
     "nominal GFLOP": cells["nominal GFLOP"],
     "train s": cells["train s"],
@@ -515,19 +517,18 @@ def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
     depth_runs += [
       trained(name, model, width, "copy", config.depth_distance, s, config.train.steps) for s in config.seeds
     ]
-  depth_rows = [
-    {
+
+  def row(name: str, mine: list[dict]) -> dict:  # mine: the seeds' runs of one depth model
+    return {
       "model": name,
-      "learning rate": f"{next(r for r in depth_runs if r['model'] == name)['learning_rate']:g}",
-      f"copy accuracy at D={config.depth_distance}, mean [range]": score_text(
-        [r for r in depth_runs if r["model"] == name]
-      ),
-      "solved seeds": f"{sum(r['solved'] for r in depth_runs if r['model'] == name)} of {len(config.seeds)}",
-      "parameters": budget.budget_cells([r["budget"] for r in depth_runs if r["model"] == name])["parameters"],
-      **budget_columns([r for r in depth_runs if r["model"] == name]),
+      "learning rate": f"{mine[0]['learning_rate']:g}",
+      f"copy accuracy at D={config.depth_distance}, mean [range]": score_text(mine),
+      "solved seeds": f"{sum(r['solved'] for r in mine)} of {len(config.seeds)}",
+      **budget_columns(mine, parameters=True),
     }
-    for name in dict.fromkeys(r["model"] for r in depth_runs)
-  ]
+
+  names = dict.fromkeys(r["model"] for r in depth_runs)
+  depth_rows = [row(name, [r for r in depth_runs if r["model"] == name]) for name in names]
   return depth_runs, depth_rows
 
 
@@ -603,12 +604,8 @@ def setup_text(config: Config, all_runs: list[dict], tunings: dict) -> str:
     f"{dict(config.caps) or 'none'}. Budget at each series' longest distance run (harness.budget): training tokens "
     "= steps x batch x sequence length; nominal FLOPs = 6 per parameter every step passes through, the readout's "
     "spread over the sequence, plus 12 x length x width per attention layer, times the tokens (elementwise work "
-    "and a scan's recurrence not counted); train s: fit's, the compiling step excluded. Converged: the mean log10 "
-    f"training loss fell by less than {config.converged_below:g} decades from one window of 20% of the steps to the "
-    "next, over the last 40% (the rate is constant); every step draws a fresh batch, so the training loss "
-    "estimates held-out loss without bias. Decades, because the losses span 1e-6 to 2 nats: a run still falling "
-    f"{config.converged_below:g} decades per window would fall a quarter decade more in as many steps again. A "
-    "converged run at chance has stopped improving at this budget, which does not say it could not later."
+    "and a scan's recurrence not counted); train s: fit's, the compiling step excluded. "
+    + budget.decades_criterion(config.converged_below, fresh_batches=True)
   )
 
 

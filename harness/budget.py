@@ -120,6 +120,25 @@ def in_decades(curve: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
     return [(step, float(np.log10(float(value)))) for step, value in curve]
 
 
+def decades_criterion(threshold: float, *, fresh_batches: bool) -> str:
+  """A report's statement of `converged` for runs at a constant rate whose training loss is judged
+  in decades (`in_decades`, `convergence` with `threshold`). fresh_batches: every step draws new
+  data (the training loss then estimates held-out loss), else batches from a fixed training set."""
+  data = (
+    "Every step draws a fresh batch, so the training loss estimates held-out loss without bias. "
+    if fresh_batches
+    else "The batches come from a fixed training set, so this says whether training had stopped, not whether "
+    "the test score would move. "
+  )
+  return (
+    f"Converged: the mean log10 training loss fell by less than {threshold:g} decades from one window of 20% of "
+    f"the steps to the next, over the last 40% (the rate is constant). {data}Decades, not nats, so that the "
+    f"threshold is the same relative fall at every scale of loss: a run still falling {threshold:g} decades per "
+    f"window would fall {5 * threshold:g} decades more in as many steps again. A converged run has stopped "
+    "improving at this budget, which does not say it could not later."
+  )
+
+
 def not_judged(why: str, threshold: float) -> dict:
   """`convergence`'s record of a run it cannot judge, for a reason found before it is called
   (the run diverged, or recorded no curve): converged None, and why."""

@@ -29,7 +29,7 @@ from flax import nnx
 
 from harness import budget, report
 from seqjax import zoo
-from seqjax.data.long_range import ADDING_VARIANCE, TASKS, make_batch
+from seqjax.data.long_range import ADDING_VARIANCE, TASKS, make_batch, sequence_length
 from seqjax.train import TrainConfig, fit
 
 SOLVED_ACCURACY, SOLVED_EXPLAINED = 0.95, 0.9
@@ -121,11 +121,6 @@ def train_and_test(
     "train_seconds": seconds,
     "compile_seconds": result.compile_seconds,
   }
-
-
-def sequence_length(task: str, distance: int) -> int:
-  """The input steps of one sequence of `task` at `distance` (make_batch's T)."""
-  return make_batch(task, distance, np.random.default_rng(0), 1)["x"].shape[1]
 
 
 def budget_and_convergence(run: dict, build: Callable[[nnx.Rngs], nnx.Module], train: TrainConfig, threshold: float):

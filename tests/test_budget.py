@@ -6,7 +6,15 @@ import numpy as np
 import optax
 import pytest
 
-from harness.budget import budget, budget_cells, converged_count, convergence, in_decades, step_learning_rates
+from harness.budget import (
+  budget,
+  budget_cells,
+  converged_count,
+  convergence,
+  decades_criterion,
+  in_decades,
+  step_learning_rates,
+)
 from seqjax.train import TrainConfig
 
 STEPS = 1000
@@ -77,6 +85,13 @@ def test_a_loss_in_decades_and_a_zero_loss_not_judged():
   assert in_decades([(10, 100.0), (20, 1e-3)]) == [(10, 2.0), (20, -3.0)]
   result = convergence(in_decades(curve(np.r_[np.ones(len(EVALS) - 1), 0.0])), CONSTANT, threshold=0.05)
   assert result["converged"] is None and "not finite at step 1000" in result["criterion"]
+
+
+def test_the_decades_criterion_states_its_threshold_and_what_the_batches_allow():
+  fresh, fixed = decades_criterion(0.05, fresh_batches=True), decades_criterion(0.1, fresh_batches=False)
+  assert "less than 0.05 decades" in fresh and "fall 0.25 decades more in as many steps again" in fresh
+  assert "less than 0.1 decades" in fixed and "fall 0.5 decades more" in fixed
+  assert "estimates held-out loss" in fresh and "held-out" not in fixed and "fixed training set" in fixed
 
 
 def test_a_flat_curve_has_converged():

@@ -52,6 +52,18 @@ def test_adding_marks_one_value_in_the_first_tenth_and_one_in_the_second_half():
   assert abs(np.var(batch["y"]) - tasks.ADDING_VARIANCE) < 0.05
 
 
+@pytest.mark.parametrize("task", tasks.TASKS)
+@pytest.mark.parametrize("distance", [2, 17])
+def test_sequence_length_is_the_batches_time_axis(task, distance):
+  batch = tasks.make_batch(task, distance, np.random.default_rng(3), 2)
+  assert tasks.sequence_length(task, distance) == batch["x"].shape[1]
+
+
+def test_sequence_length_refuses_an_unknown_task():
+  with pytest.raises(ValueError, match="task"):
+    tasks.sequence_length("sort", 8)
+
+
 @pytest.mark.parametrize("name", ["LSTM, forget bias 1", "LRU", "Transformer (causal, RoPE)"])
 def test_matched_width_comes_nearest_the_target_among_multiples_of_four(name):
   build = long_range.predictor(long_range.ARCHITECTURES[name], "adding")

@@ -9,7 +9,7 @@
              Schmidhuber 1997).
 
 make_batch(task, D, rng, size) -> {"x": [B, T, F] float32, "y": [B]}: int32 symbols (copy,
-recall) or float32 sums (adding). shape(task) -> (F, outputs).
+recall) or float32 sums (adding). shape(task) -> (F, outputs); sequence_length(task, D) -> T.
 """
 
 import numpy as np
@@ -26,6 +26,12 @@ def shape(task: str) -> tuple[int, int]:
   """(input features F, outputs: SYMBOLS classes, or 1 for adding's regression)."""
   _validate.choice("task", task, TASKS)
   return {"copy": (SYMBOLS + 1, SYMBOLS), "recall": (SYMBOLS + 2, SYMBOLS), "adding": (2, 1)}[task]
+
+
+def sequence_length(task: str, distance: int) -> int:
+  """T, the input steps of one sequence of `task` at `distance` (make_batch's x.shape[1])."""
+  _validate.choice("task", task, TASKS)
+  return distance + {"copy": 1, "recall": PREFIX + 1, "adding": 0}[task]
 
 
 def make_batch(task: str, distance: int, rng: np.random.Generator, size: int) -> dict:
