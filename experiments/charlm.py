@@ -36,11 +36,13 @@ nats/char on Shakespeare, run here on this text.
 
 Every model is a language model of `seqjax.zoo` (ARCHITECTURES below); `--models` also takes any
 architecture of the zoo, by its name or as "package.module:builder" (your own: README, "Your own
-model"). Trained models are kept as `fit` workdirs under `workdir`; sample from any of them through
+model"). Trained models are kept as `fit` workdirs under `workdir`, one per run config
+(<model>-seed<k>-<8 hex digits>, harness.workdirs: a changed config never empties another run's
+checkpoints; each run prints its workdir); sample from any of them through
 the one decoding API (one compiled loop; the GPT and the recurrent models by their own caches, the
 others by rerunning the model, `seqjax.decoding.Uncached`):
 
-    python -m experiments.charlm sample --checkpoint runs/charlm/lstm-seed0 --prompt "In the beginning" --tokens 200
+    python -m experiments.charlm sample --checkpoint runs/charlm/lstm-seed0-<hex> --prompt "In the" --tokens 200
 
 Commands (the corpus first: `python -m seqjax.data.bible prepare`, see that module):
     python -m experiments.charlm default   # ~1M parameters, 7 models + the anchor, each model's lr tuned, 3 seeds
@@ -65,7 +67,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from harness import budget, cli, figures, report, sweep, timing
+from harness import budget, cli, figures, report, sweep, timing, workdirs
 from harness.journal import Journal
 from harness.runs import Runs
 from seqjax import decoding, zoo
@@ -250,7 +252,7 @@ def train_one(name, model, train_ids, windows, train: TrainConfig, context: int,
   windows = jnp.asarray(windows)
   evaluate = lambda m: {"valid_bpc": valid_nats(nnx.state(m, nnx.Param), windows) / math.log(2)}  # noqa: E731
   flops = flops_per_token(model, context)
-  result = fit(model, loss_fn, batch_fn, train, workdir=workdir, run_config=run, overwrite=True, evaluate=evaluate)
+  result = fit(model, loss_fn, batch_fn, train, workdir=workdir, run_config=run, evaluate=evaluate)
   history = read_metrics(workdir)  # resumes included
   elapsed = cumulative_train_seconds(history)
   curve = [(h["step"], s, h["valid_bpc"], h["loss"]) for h, s in zip(history, elapsed, strict=True) if "valid_bpc" in h]
@@ -334,15 +336,16 @@ def tuning_split(train_ids: np.ndarray, valid_every: int) -> tuple[np.ndarray, n
   return train_ids[:cut], train_ids[cut:]
 
 
-def pilot(name: str, width: int, rate: float, ids: tuple, config: Config, vocabulary: str, workdir: Path) -> dict:
+def pilot(name: str, width: int, rate: float, ids: tuple, config: Config, vocabulary: str, pilots_dir: Path) -> dict:
   """One grid point: pilot_steps steps (train's schedule over them) at peak rate `rate` from the
   first seed's init, on the pilots' training part; scored in bits/char on the tuning windows.
-  ids: (the pilots' training ids, the tuning windows)."""
+  ids: (the pilots' training ids, the tuning windows); its fit workdir in pilots_dir (harness.workdirs)."""
   train = dataclasses.replace(
     config.train, seed=config.seeds[0], learning_rate=rate, steps=config.pilot_steps, eval_every=0
   )
   run = run_config(name, width, config, train, config.context, vocabulary)
   model = build(name, width, len(vocabulary), config.context, config.seeds[0])
+  workdir = workdirs.run_workdir(pilots_dir, f"{slug(name)}-lr{rate:g}", run)
   try:
     record = train_one(name, model, *ids, train, config.context, workdir, run)
   except FloatingPointError as error:  # fit stops a run whose updates stay non-finite
@@ -366,7 +369,7 @@ def tune_models(widths: dict, train_ids: np.ndarray, vocabulary: str, config: Co
     key += f"|pilots of {config.pilot_steps} steps, seed {config.seeds[0]}"  # not in the journal's fingerprint
 
     def one(_variant, rate, name=name, width=width):
-      return pilot(name, width, rate, ids, config, vocabulary, runs_dir / "pilots" / f"{slug(name)}-lr{rate:g}")
+      return pilot(name, width, rate, ids, config, vocabulary, runs_dir / "pilots")
 
     tunings[name] = sweep.tune(
       name, one, journal, plan, learning_rates=config.learning_rates, seed=config.seeds[0], score="tuning_bpc",
@@ -525,7 +528,7 @@ def journaled_trainer(config: Config, data: Data, journal: Journal, plan: Runs, 
   """trained(name, seed, width, context, train, windows) -> the run's record with its learning
   rate, budget and convergence: at its model's tuned peak rate where `tunings` holds one,
   journaled (by the model's key: builder and initial parameters, the seed, the text), announced as
-  one of `plan`'s runs, its fit workdir runs_dir/<model>-seed<k>."""
+  one of `plan`'s runs, its fit workdir runs_dir/<model>-seed<k>-<hash of its run config> (harness.workdirs)."""
   vocab = len(data.split.vocabulary)
 
   def trained(name: str, seed: int, width: int, context: int, train: TrainConfig, windows: np.ndarray) -> dict:
@@ -533,7 +536,7 @@ def journaled_trainer(config: Config, data: Data, journal: Journal, plan: Runs, 
     if name in tunings:  # at its chosen peak rate
       train = dataclasses.replace(train, learning_rate=tunings[name].learning_rate)
     run = run_config(name, width, config, train, context, data.split.vocabulary)
-    workdir = runs_dir / f"{slug(name)}-seed{seed}"
+    workdir = workdirs.run_workdir(runs_dir, f"{slug(name)}-seed{seed}", run)
     model = lambda: build(name, width, vocab, context, seed)  # noqa: E731
     key = f"{model_key(name, width, vocab, context)}|{seed}" + data.text_key
     key += f"|{json.dumps(run, sort_keys=True)}" if name == ANCHOR else ""
@@ -697,7 +700,7 @@ def sample_main(argv) -> str:
   parser = argparse.ArgumentParser(
     prog="python -m experiments.charlm sample", description="Sample from a trained model."
   )
-  parser.add_argument("--checkpoint", required=True, help="a run's workdir, e.g. runs/charlm/lstm-seed0")
+  parser.add_argument("--checkpoint", required=True, help="a run's workdir, e.g. runs/charlm/lstm-seed0-1a2b3c4d")
   parser.add_argument("--prompt", default="In the beginning")
   parser.add_argument("--tokens", type=int, default=200, help="characters to generate")
   parser.add_argument("--temperature", type=float, default=0.8)

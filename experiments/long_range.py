@@ -20,11 +20,11 @@ seed draws init and data. `caps` bounds the distances of a model too costly on a
 (one Transformer step at T = 1024 costs ~1.5 s here, 10x an LSTM's): the default, to fit about an
 hour on 2 CPU cores, runs copy and adding with the Transformer and LRU to D = 64 and minGRU to
 256; `full` adds the recall task, the Transformer to 128 and LRU and minGRU to wherever they fail
-(into runs/long_range/full/; the committed numbers are in results/full/). The committed results
-were made before the tuning below, every model at 3e-3. Finished runs and pilots are journaled
-(harness.journal, `<out>/long_range.runs.jsonl`): a killed run resumes where it stopped, and
-configs that differ only in tasks, models, distances, caps or the grid share their runs and pilots
-(copy the journal into the other config's `out` to reuse it).
+(into runs/long_range/full/; the committed numbers are in results/full/). The committed default
+is tuned (below); the committed full was made before the tuning, every model at 3e-3. Finished
+runs and pilots are journaled (harness.journal, `<out>/long_range.runs.jsonl`): a killed run
+resumes where it stopped, and configs that differ only in tasks, models, distances, caps or the
+grid share their runs and pilots (copy the journal into the other config's `out` to reuse it).
 
 Learning rates: with `learning_rates` (a grid; the default's and full's: 1e-3, 3e-3, 1e-2, 3e-2),
 each architecture's rate on each task is chosen by harness.sweep's protocol before its runs: a

@@ -70,7 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from harness import cli, figures, report, sweep
+from harness import cli, figures, report, sweep, workdirs
 from harness.journal import Journal
 from harness.runs import Runs
 from seqjax import decoding
@@ -596,7 +596,7 @@ def train_until_stale(
   run resumes where it stopped; the curve is read back from the workdir's metrics. -> (FitResult
   of the last piece, its whole validation curve [(step, BLEU, loss)], why it stopped)."""
   while True:
-    result = fit(model_fn(), loss_fn, batch_fn, train, workdir=workdir, run_config=run, overwrite=True,
+    result = fit(model_fn(), loss_fn, batch_fn, train, workdir=workdir, run_config=run,
                  stop_after=train.eval_every if patience else None, evaluate=evaluate)  # fmt: skip
     curve = [(r["step"], r["valid_bleu"], r["valid_loss"]) for r in read_metrics(workdir) if "valid_bleu" in r]
     best = max(range(len(curve)), key=lambda i: curve[i][1])
@@ -606,11 +606,23 @@ def train_until_stale(
       return result, curve, f"validation BLEU not improved for {patience} evaluations"
 
 
-def run_one(name: str, seed: int, choice: dict, corpus: Corpus, config: Config, workdir: Path, example: int) -> dict:
+def run_record(name: str, seed: int, choice: dict, journaled: Journal) -> dict:
+  """What identifies a seed's run in its fit workdir (config.json; harness.workdirs names the
+  workdir by it): the model, seed, chosen layout and learning rate, and the fingerprint of its family's
+  journal, which holds every field the run depends on (renamed ones under their old names), not
+  the selection fields or where files go. So a renamed knob or a moved out/workdir resumes the run."""
+  chosen = {"norm": choice["norm"], "learning_rate": choice["learning_rate"]}  # not the pilot's score or seconds
+  return {"model": name, "seed": seed, "choice": chosen, "journal_fingerprint": journaled.fingerprint}
+
+
+def run_one(
+  name: str, seed: int, choice: dict, corpus: Corpus, config: Config, run: dict, runs_dir: Path, example: int
+) -> dict:
+  """Trains (or resumes) one seed's run in its workdir under runs_dir -> the run's journal record."""
   loss_fn = training_loss(config)
   train = train_config(config, seed, choice["learning_rate"], pilot=False)
   model_fn = lambda: build(name, len(corpus.subwords), config, seed, choice["norm"])  # noqa: E731
-  run = {"model": name, "config": dataclasses.asdict(config), "seed": seed, "choice": choice}
+  workdir = workdirs.run_workdir(runs_dir, f"{name.split(' ')[0].lower()}-seed{seed}", run)
   started = time.perf_counter()
   result, curve, stopped = train_until_stale(
     model_fn, loss_fn, make_batch_fn(corpus.train, config, seed), train, workdir, run,
@@ -886,8 +898,8 @@ def main(argv=None):
   runs = []
   for seed in config.seeds:
     for name in names:
-      workdir = runs_dir / f"{name.split(' ')[0].lower()}-seed{seed}"
-      train = lambda n=name, s=seed, w=workdir: run_one(n, s, choices[n], corpus, config, w, example)  # noqa: E731
+      run = run_record(name, seed, choices[name], journals[family(name)])
+      train = lambda n=name, s=seed, r=run: run_one(n, s, choices[n], corpus, config, r, runs_dir, example)  # noqa: E731
       record = sweep.train_seed(tunings[name], seed, train, journals[family(name)], plan)
       runs.append(record)
       print(

@@ -1,5 +1,7 @@
 """Small builders shared by the tests."""
 
+import re
+
 import jax
 import numpy as np
 from flax import nnx
@@ -65,3 +67,10 @@ def rerun_from_the_journal(main, argv, monkeypatch, module, trains: str) -> None
 
   monkeypatch.setattr(module, trains, trained_again)
   main(argv)
+
+
+def run_workdir(folder, name: str):
+  """The one fit workdir of run `name` in folder: name-<8 hex digits> (harness.workdirs)."""
+  found = [path for path in folder.iterdir() if re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", path.name)]
+  assert len(found) == 1, f"expected one workdir of {name} in {folder}, found {[p.name for p in found]}"
+  return found[0]

@@ -13,7 +13,7 @@ from experiments import charlm
 from harness import cli, report, timing
 from seqjax import zoo
 from seqjax.data import bible, bible_text
-from tests.helpers import forward
+from tests.helpers import forward, run_workdir
 
 FIXTURE = report.REPO / "tests" / "fixtures" / "bible"
 
@@ -62,14 +62,15 @@ def test_every_model_is_causal_at_its_matched_size(name):
 def test_sample_decodes_a_trained_run_in_one_compiled_loop(tmp_path, capsys, small_matmul_peak):
   charlm.main(["smoke", "--out", str(tmp_path), "--no-anchor"])
   runs = tmp_path / "charlm-runs"
-  for run in ("lstm-seed0", "dilated-cnn-seed0"):  # a cached (recurrent) and an uncached decoder
-    text = charlm.main(["sample", "--checkpoint", str(runs / run), "--prompt", "In the", "--tokens", "12"])
+  for name in ("lstm-seed0", "dilated-cnn-seed0"):  # a cached (recurrent) and an uncached decoder
+    run = run_workdir(runs, name)
+    text = charlm.main(["sample", "--checkpoint", str(run), "--prompt", "In the", "--tokens", "12"])
     assert text.startswith("In the") and len(text) == 6 + 12
     assert text in capsys.readouterr().out
-    again = charlm.main(["sample", "--checkpoint", str(runs / run), "--prompt", "In the", "--tokens", "12"])
+    again = charlm.main(["sample", "--checkpoint", str(run), "--prompt", "In the", "--tokens", "12"])
     assert again == text  # the seed fixes the draw
   with pytest.raises(ValueError, match=r"unknown characters: \['#'\]"):
-    charlm.main(["sample", "--checkpoint", str(runs / "lstm-seed0"), "--prompt", "#"])
+    charlm.main(["sample", "--checkpoint", str(run_workdir(runs, "lstm-seed0")), "--prompt", "#"])
   with pytest.raises(ValueError, match=r"must be a charlm run.s workdir holding config\.json"):
     charlm.main(["sample", "--checkpoint", str(tmp_path)])
 
@@ -86,7 +87,7 @@ def test_a_text_file_of_ones_own_trains_and_samples_through_the_command_line(tmp
   assert "Character-level language models on notes.txt" in report_page
   assert "![charlm-notes](charlm-notes.png)" in report_page and (tmp_path / "out" / "charlm-notes.png").is_file()
   assert not (tmp_path / "out" / "charlm.png").exists()  # the Bible's figure names stay the Bible's
-  run = tmp_path / "out" / "charlm-runs" / "notes" / "lstm-seed0"
+  run = run_workdir(tmp_path / "out" / "charlm-runs" / "notes", "lstm-seed0")
   sample = ["sample", "--checkpoint", str(run), "--prompt", "the ", "--tokens", "12"]
   continued = charlm.main(sample)
   assert continued.startswith("the ") and len(continued) == 4 + 12 and set(continued) <= set(text.read_text())
@@ -122,7 +123,7 @@ def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path,
   assert chosen == pilots[scores.index(min(s for s in scores if s is not None))]["learning_rate"]
   (run,) = data["runs"]
   assert run["learning_rate"] == chosen and data["table"][0]["peak lr"] == f"{chosen:g}"
-  recorded = json.loads((tmp_path / "charlm-runs" / "lstm-seed0" / "config.json").read_text())["config"]
+  recorded = json.loads((run_workdir(tmp_path / "charlm-runs", "lstm-seed0") / "config.json").read_text())["config"]
   assert recorded["train"]["learning_rate"] == chosen  # the seed trained at the chosen rate
   page = (tmp_path / "charlm.md").read_text()
   assert "## Learning-rate pilots" in page and f"LSTM: peak lr {chosen:g} (tuning_bpc" in page

@@ -17,7 +17,7 @@ import pytest
 from flax import nnx
 
 from experiments import translation
-from harness import cli, report
+from harness import cli, report, workdirs
 from harness.runs import Runs
 from seqjax._paths import path_names
 from seqjax.data import bible
@@ -186,6 +186,24 @@ def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
   shared = {"vocab_size": 100, "train": dataclasses.replace(config.train, learning_rate=0.5)}
   assert fingerprint("RNN", **shared) != rnn and fingerprint(translation.TRANSFORMER, **shared) != transformer
   assert fingerprint("RNN", seeds=(5,), models=(translation.FIXED,)) == rnn  # selection fields
+
+
+def test_a_runs_workdir_survives_renames_and_moves_and_differs_by_config(tmp_path):
+  """The fit workdir of a seed's run is named by its record (harness.workdirs), which holds the
+  family journal's fingerprint: a moved out or workdir, other selections and the renamed knobs keep
+  it (the long run resumes); a changed width, seed or rate does not (its own workdir, none emptied)."""
+  config = dataclasses.replace(CONFIG, out=str(tmp_path))
+  choice = {"norm": "-", "learning_rate": 0.01, "valid_loss": 4.0, "seconds": 12.0}
+
+  def workdir(seed=0, chosen=choice, **change):
+    journal = translation.journal(dataclasses.replace(config, **change), "RNN")
+    return workdirs.run_workdir(tmp_path, "luong-seed0", translation.run_record("L", seed, chosen, journal))
+
+  same = workdir()
+  assert workdir(out=str(tmp_path / "elsewhere"), workdir="/moved", seeds=(4,), models=(translation.FIXED,)) == same
+  assert workdir(chosen={**choice, "seconds": 99.0}) == same  # a pilot's seconds do not identify the run
+  assert workdir(hidden_features=CONFIG.hidden_features + 8) != same
+  assert workdir(seed=1) != same and workdir(chosen={**choice, "learning_rate": 0.02}) != same
 
 
 class Stop(Exception):

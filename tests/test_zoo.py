@@ -16,7 +16,7 @@ from seqjax import decoding, zoo
 from seqjax.heads import SequenceLM, SequencePredictor, TokenTagger
 from seqjax.recurrent import RNNLanguageModel, StackedRNN
 from seqjax.transformer import GPT
-from tests.helpers import normal
+from tests.helpers import normal, run_workdir
 
 
 class IndRNNCell(nnx.Module):
@@ -230,7 +230,7 @@ def test_a_cell_of_ones_own_trains_in_charlm_and_samples_from_its_workdir(tmp_pa
 
   spec = "tests.test_zoo:build_indrnn"
   charlm.main(["smoke", "--models", spec, "--no-anchor", "--out", str(tmp_path)])
-  workdir = tmp_path / "charlm-runs" / "tests-test-zoo-build-indrnn-seed0"
+  workdir = run_workdir(tmp_path / "charlm-runs", "tests-test-zoo-build-indrnn-seed0")
   run = json.loads((workdir / "config.json").read_text())["config"]
   assert (run["architecture"], run["builder"], run["options"]) == (spec, spec, {})
   text = charlm.main(["sample", "--checkpoint", str(workdir), "--prompt", "In the", "--tokens", "6"])
