@@ -237,6 +237,7 @@ def main(argv=None):
   plan = Runs(len(names) * (len(task.seeds) + len(config.learning_rates)))
   data = validation_split(vocab, train_pairs, config) if config.learning_rates else None
   tunings = {}
+  lengths = synthetic_translation.padded_lengths(train_pairs)  # every training batch's (source, target) positions
   for name in names:
     rate = task.train.learning_rate
     if config.learning_rates:
@@ -250,7 +251,6 @@ def main(argv=None):
       for s in task.seeds
     ]
     model = synthetic_translation.abstract_model(options(name, config), hidden, vocab, task)
-    lengths = synthetic_translation.padded_lengths(train_pairs)
     runs = [r | budget_and_convergence(r, model, lengths, at_rate.train, config.converged_below) for r in runs]
     quality[name] = runs
     sizes[name] = zoo.count_params(model)
@@ -261,8 +261,7 @@ def main(argv=None):
         "parameters": f"{sizes[name]:,}",
         **tuned_rate,
         **synthetic_translation.summary_cells(runs, task),
-        **{k: v for k, v in budget.budget_cells([r["budget"] for r in runs]).items() if k != "parameters"},
-        "converged": budget.converged_count(r["convergence"]["converged"] for r in runs),
+        **budget.run_cells(runs, parameters=False),
       }
     )
   counts = {b["lengths"]: b["sentences"] for b in next(iter(quality.values()))[0]["buckets"]}
@@ -286,7 +285,7 @@ def main(argv=None):
         + ". Time per decoding step: results/bench/seq2seq_step.md. "
         + budget_text(
           config,
-          synthetic_translation.padded_lengths(train_pairs),
+          lengths,
           unrecorded=any(r.get("train_loss") is None for runs in quality.values() for r in runs),
         )
         + "\n\n"

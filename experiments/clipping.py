@@ -355,8 +355,7 @@ def main(argv=None):
         "steps with grad norm > 10": report.spread([r["steps_grad_norm_over_10"] for r in mine], ".0f"),
         "skipped (NaN/Inf)": report.spread([r["skipped_nonfinite"] for r in mine], ".0f"),
         "first non-finite step, per seed": ", ".join(str(r["first_nonfinite_step"] or "none") for r in mine),
-        **budget.budget_cells([r["budget"] for r in mine]),
-        "converged": budget.converged_count(r["convergence"]["converged"] for r in mine),
+        **budget.run_cells(mine),
       }
     )
   figure_path = draw(runs, baseline, config)

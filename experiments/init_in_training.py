@@ -204,10 +204,7 @@ def budget_text(runs: list[dict], names: list[str], config: Config) -> str:
   for task in TASK_NAMES:
     for name in names:
       mine = [r for r in runs if r["model"] == name and r["task"] == task]
-      rows.append(
-        {"variant": name, "task": task, **budget.budget_cells([r["budget"] for r in mine]),
-         "converged": budget.converged_count(r["convergence"]["converged"] for r in mine)}
-      )  # fmt: skip
+      rows.append({"variant": name, "task": task, **budget.run_cells(mine)})
   return (
     "Per run (harness.budget, from its record): parameters; training tokens = steps x batch x sequence length "
     f"({distance('copy', config) + 1} on copy, {distance('adding', config)} on adding); nominal FLOPs = 6 per "

@@ -478,22 +478,8 @@ def series_row(name: str, task: str, width: int, count: int, mine: list[dict], c
     "longest solved D, median [range over seeds]": distances_text(reach, config.distances, ran[-1]),
     "score at the longest D run, mean [range]": score_text([r for r in mine if r["distance"] == ran[-1]])
     + f" at D={ran[-1]}",
-    **budget_columns([r for r in mine if r["distance"] == ran[-1]]),
+    **budget.run_cells([r for r in mine if r["distance"] == ran[-1]], parameters=False),
     "the seed's claim": SEED_CLAIMS.get(name, ""),
-  }
-
-
-def budget_columns(runs: list[dict], *, parameters: bool = False) -> dict[str, str]:
-  """A table's budget and convergence cells of the seeds' runs of one model at one distance (harness.budget):
-  training tokens, nominal GFLOP, train s, converged, after the parameters where `parameters` (a table
-  that has no parameter column of its own)."""
-  cells = budget.budget_cells([r["budget"] for r in runs])
-  return {
-    **({"parameters": cells["parameters"]} if parameters else {}),
-    "training tokens": cells["training tokens"],
-    "nominal GFLOP": cells["nominal GFLOP"],
-    "train s": cells["train s"],
-    "converged": budget.converged_count(r["convergence"]["converged"] for r in runs),
   }
 
 
@@ -524,7 +510,7 @@ def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
       "learning rate": f"{mine[0]['learning_rate']:g}",
       f"copy accuracy at D={config.depth_distance}, mean [range]": score_text(mine),
       "solved seeds": f"{sum(r['solved'] for r in mine)} of {len(config.seeds)}",
-      **budget_columns(mine, parameters=True),
+      **budget.run_cells(mine),
     }
 
   names = dict.fromkeys(r["model"] for r in depth_runs)

@@ -106,6 +106,16 @@ def budget_cells(budgets: list[dict | None]) -> dict[str, str]:
   }
 
 
+def run_cells(runs: list[dict], *, parameters: bool = True) -> dict[str, str]:
+  """A report table's budget and convergence cells of the seeds' runs of one row (records with
+  "budget" and "convergence"): `budget_cells`' columns, the parameters only where `parameters` (a
+  table with a parameter column of its own leaves them out), then "converged" (`converged_count`)."""
+  cells = budget_cells([r["budget"] for r in runs])
+  if not parameters:
+    del cells["parameters"]
+  return {**cells, "converged": converged_count(r["convergence"]["converged"] for r in runs)}
+
+
 def converged_count(flags: Iterable[bool | None]) -> str:
   """Runs' `converged` flags (True, False, None: not judged) -> "1 of 2 seeds", naming any not judged."""
   flags = list(flags)

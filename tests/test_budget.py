@@ -13,6 +13,7 @@ from harness.budget import (
   convergence,
   decades_criterion,
   in_decades,
+  run_cells,
   step_learning_rates,
 )
 from seqjax.train import TrainConfig
@@ -74,6 +75,16 @@ def test_seconds_a_run_did_not_record_stay_none_and_the_table_says_so():
     "nominal GFLOP": "1.2e-05-2.5",
     "train s": "3.0 [3.0-3.0]",
   }
+
+
+def test_run_cells_are_the_budget_columns_then_converged_with_or_without_parameters():
+  first = budget(parameters=1000, tokens=64, flops_per_token=6e3, train_seconds=2.0)
+  second = budget(parameters=1000, tokens=64, flops_per_token=6e3, train_seconds=4.0)
+  runs = [{"budget": first, "convergence": {"converged": True}}, {"budget": second, "convergence": {"converged": None}}]
+  cells = run_cells(runs)
+  assert cells == {**budget_cells([first, second]), "converged": "1 of 2 seeds (1 not judged)"}
+  assert list(cells) == ["parameters", "training tokens", "nominal GFLOP", "train s", "converged"]
+  assert run_cells(runs, parameters=False) == {k: v for k, v in cells.items() if k != "parameters"}
 
 
 def test_converged_counts_name_the_runs_not_judged():
