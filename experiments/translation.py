@@ -11,14 +11,17 @@ whose English also stands in training (the Bible repeats itself) are counted and
 sentencepiece vocabulary of `vocab_size` subwords is learned on the training verses of both
 languages and serves every model (source, target, and the Transformer's tied embedding).
 
-Four models at matched parameter counts (1.30-1.50M at the defaults), trained alike through `fit`:
+Four models of 1.30-1.50M parameters at the defaults, and a second, smaller Bahdanau whose count is
+the fixed context's (1,297,280 against 1,296,336), trained alike through `fit`:
 the same batches of training pairs in the same order for a seed, the same optimizer (Adam,
 beta2 `train.adam_b2`), the same schedule (`warmup_rsqrt`: linear warmup to the peak rate, then
 1/sqrt(step), never annealed to 0) and label smoothing `label_smoothing` for all:
     fixed context   Sutskever et al. 2014: a 2-layer LSTM encoder reading the source reversed,
                     its final state the decoder's only view of the source
     Bahdanau        additive attention over a bidirectional LSTM encoder (Bahdanau et al. 2014;
-                    `bahdanau_hidden_features` per direction, so its parameters match the others')
+                    `bahdanau_hidden_features` per direction); "parameters matched" is the same
+                    model at `bahdanau_matched_features`, so attention is compared with the fixed
+                    context at equal parameters
     Luong           2-layer LSTM, general (bilinear) scores, input feeding (Luong et al. 2015)
     Transformer     `EncoderDecoder` (sinusoidal positions, tied embeddings), pre-LN or post-LN
 They are the library's `Seq2Seq` and `EncoderDecoder`, not `seqjax.zoo` builds: a zoo mixer maps
@@ -88,13 +91,14 @@ from seqjax.zoo import count_params
 
 EDGES = (1, 11, 21, 31, 41, math.inf)  # source words: the issue's buckets around the seed's
 SEED_TABLE = {"1-10": "35-40 (5-10 words)", "11-20": "28-32 (15-20)", "21-30": "20-25 (25-30)", "41+": "< 15 (40+)"}
-FIXED, BAHDANAU, LUONG, TRANSFORMER = (
+FIXED, BAHDANAU, BAHDANAU_MATCHED, LUONG, TRANSFORMER = (
   "fixed context (Sutskever, reversed source)",
   "Bahdanau (additive, bidirectional encoder)",
+  "Bahdanau (parameters matched)",
   "Luong (general, input feeding)",
   "Transformer (small)",
 )
-MODELS = (FIXED, BAHDANAU, LUONG, TRANSFORMER)
+MODELS = (FIXED, BAHDANAU, BAHDANAU_MATCHED, LUONG, TRANSFORMER)
 
 # Config fields renamed to the library's names (issue #29), old -> today's (harness.renames); the
 # journal fingerprints them under the old names too (`journal`), so no journaled run is voided.
@@ -122,7 +126,8 @@ class Config:
   test_percent: int = 8  # ~2,500 test verses: ~100 in the shortest and in the longest bucket
   embed_dim: int = 128  # the RNN models' embedding width
   hidden_features: int = 128  # fixed context and Luong: hidden width
-  bahdanau_hidden_features: int = 96  # Bahdanau: per encoder direction (and the decoder), parameters matched
+  bahdanau_hidden_features: int = 96  # Bahdanau: per encoder direction (and the decoder)
+  bahdanau_matched_features: int = 80  # the second Bahdanau's: its parameters the fixed context's (within 0.1%)
   rnn_num_layers: int = 2  # fixed context and Luong (Bahdanau: one, as in the paper)
   dim: int = 128  # the Transformer's width (heads of dim / num_heads)
   num_heads: int = 4
@@ -163,7 +168,8 @@ class Config:
     if unknown:
       raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
     self.train.check()
-    rnn_sizes = ("embed_dim", "hidden_features", "bahdanau_hidden_features", "rnn_num_layers")
+    rnn_sizes = ("embed_dim", "hidden_features", "bahdanau_hidden_features", "bahdanau_matched_features")
+    rnn_sizes += ("rnn_num_layers",)
     for name in (*rnn_sizes, "dim", "num_heads", "ff_dim", "num_layers"):  # then the Transformer's
       cli.at_least(name, getattr(self, name), 1)
     cli.at_least("extend_grid", self.extend_grid, 0)
@@ -227,6 +233,7 @@ CONFIGS = {
       embed_dim=8,
       hidden_features=8,
       bahdanau_hidden_features=8,
+      bahdanau_matched_features=6,
       rnn_num_layers=1,
       dim=8,
       num_heads=2,
@@ -386,10 +393,13 @@ def build(name: str, vocab: int, config: Config, seed: int, norm: str = "pre") -
       dropout_rate=config.dropout_rate,
     )
     return EncoderDecoder(transformer, rngs=rngs)
-  width = config.bahdanau_hidden_features if name == BAHDANAU else config.hidden_features
+  widths = {BAHDANAU: config.bahdanau_hidden_features, BAHDANAU_MATCHED: config.bahdanau_matched_features}
+  width = widths.get(name, config.hidden_features)
+  bahdanau = {"attention": "bahdanau", "bidirectional_encoder": True}
   options = {
     FIXED: {"attention": "none", "reverse_source": True, "num_layers": config.rnn_num_layers},
-    BAHDANAU: {"attention": "bahdanau", "bidirectional_encoder": True},
+    BAHDANAU: bahdanau,
+    BAHDANAU_MATCHED: bahdanau,
     LUONG: {"attention": "luong", "score": "general", "input_feeding": True, "num_layers": config.rnn_num_layers},
   }[name]
   return Seq2Seq(Seq2SeqConfig(vocab, vocab, embed_dim=config.embed_dim, hidden_features=width, **options), rngs=rngs)
@@ -821,21 +831,30 @@ def draw_attention(runs: list[dict], names: list[str], corpus: Corpus, example: 
   return figures.save(fig, config.out, "translation_attention")
 
 
-OWN_FIELDS = {  # the Config fields only one family's runs read
+FAMILY_FIELDS = {  # the Config fields only some families' runs read (each journal's beside the shared ones)
   "RNN": ("embed_dim", "hidden_features", "bahdanau_hidden_features", "rnn_num_layers"),
   TRANSFORMER: ("dim", "num_heads", "ff_dim", "num_layers", "dropout_rate", "transformer_norms"),
+  # a family of its own, added after the others' runs were journaled: its width enters no other
+  # journal's fingerprint, so adding it kept theirs
+  BAHDANAU_MATCHED: ("embed_dim", "bahdanau_matched_features"),
 }
 
 
+def family(name: str) -> str:
+  """The journal (FAMILY_FIELDS' key) a model's pilots and runs are kept in."""
+  return name if name in (TRANSFORMER, BAHDANAU_MATCHED) else "RNN"
+
+
 def journal(config: Config, family: str) -> Journal:
-  """The journal of one family's runs and pilots: a run depends on every field but the selection
-  fields and the other family's own, so a change to the Transformer's width keeps the RNN runs
-  (both families' lines share one file, told apart by their fingerprints). A field renamed since
-  (RENAMED) enters the fingerprint under its old name."""
-  other = {f for fam, fields in OWN_FIELDS.items() if fam != family for f in fields}
+  """The journal of one family's runs and pilots (`family`): a run depends on every field but the
+  selection fields and those only other families read (FAMILY_FIELDS), so a change to the
+  Transformer's width keeps the RNN runs (every family's lines share one file, told apart by their
+  fingerprints). A field renamed since (RENAMED) enters the fingerprint under its old name."""
+  some = {f for fields in FAMILY_FIELDS.values() for f in fields}  # the fields not every family reads
   # extend_grid only decides which pilots run (each keyed by its rate) and so the chosen rate,
   # which is part of a run's key
-  ignored = {"models", "seeds", "workdir", "out", "margin", "bootstrap_samples", "extend_grid"} | other
+  ignored = {"models", "seeds", "workdir", "out", "margin", "bootstrap_samples", "extend_grid"}
+  ignored |= some - set(FAMILY_FIELDS[family])
   fields = tuple(f for f in Config.__dataclass_fields__ if f not in ignored)
   # runs were journaled (the long run's: results/translation.runs.jsonl) before RENAMED's renames
   journaled_as = {new: old for old, new in RENAMED.items() if new in fields}
@@ -883,8 +902,7 @@ def main(argv=None):
     f"overlap {corpus.overlap}",
     flush=True,
   )
-  journals = {family: journal(config, family) for family in OWN_FIELDS}
-  family = lambda name: TRANSFORMER if name == TRANSFORMER else "RNN"  # noqa: E731
+  journals = {name: journal(config, name) for name in FAMILY_FIELDS}
   pilot_count = sum(len(sweep.grid(config.learning_rates, variants(name, config))) for name in names)
   plan = Runs(pilot_count + len(names) * len(config.seeds))  # extensions past the grid are added as they run
   tunings = {}

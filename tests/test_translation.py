@@ -186,6 +186,22 @@ def test_a_familys_journal_ignores_only_the_other_familys_fields(tmp_path):
   shared = {"vocab_size": 100, "train": dataclasses.replace(config.train, learning_rate=0.5)}
   assert fingerprint("RNN", **shared) != rnn and fingerprint(translation.TRANSFORMER, **shared) != transformer
   assert fingerprint("RNN", seeds=(5,), models=(translation.FIXED,)) == rnn  # selection fields
+  matched = fingerprint(translation.BAHDANAU_MATCHED)  # a family of its own: its width and the embedding
+  assert fingerprint("RNN", bahdanau_matched_features=16) == rnn
+  assert fingerprint(translation.TRANSFORMER, bahdanau_matched_features=16) == transformer
+  assert fingerprint(translation.BAHDANAU_MATCHED, bahdanau_matched_features=16) != matched
+  assert fingerprint(translation.BAHDANAU_MATCHED, embed_dim=16) != matched
+  assert fingerprint(translation.BAHDANAU_MATCHED, hidden_features=16, dim=16) == matched
+  assert fingerprint(translation.BAHDANAU_MATCHED, **shared) != matched
+
+
+def test_the_second_bahdanau_has_the_fixed_contexts_parameters_within_a_thousandth():
+  """At the long run's widths (the defaults) the matched Bahdanau's count is the fixed context's to
+  0.1%; the first Bahdanau's is 15% larger (the comparison the matched one corrects)."""
+  config = translation.CONFIGS["long"][1]
+  count = {name: count_params(translation.build(name, 2000, config, seed=0)) for name in translation.MODELS}
+  assert abs(count[translation.BAHDANAU_MATCHED] / count[translation.FIXED] - 1) < 1e-3
+  assert count[translation.BAHDANAU] / count[translation.FIXED] > 1.15
 
 
 def test_a_runs_workdir_survives_renames_and_moves_and_differs_by_config(tmp_path):
@@ -238,9 +254,8 @@ def test_the_long_runs_journal_reads_back_the_same_pilots_choice_and_next_pilot(
     translation.TRANSFORMER: ("pre", 3e-4),
   }
   for name, first in next_pilots.items():
-    family = translation.TRANSFORMER if name == translation.TRANSFORMER else "RNN"
     with pytest.raises(Stop):
-      translation.tune(name, None, config, translation.journal(config, family), Runs(8))
+      translation.tune(name, None, config, translation.journal(config, translation.family(name)), Runs(8))
     assert asked.pop() == (name, *first) and not asked  # every journaled pilot read back, not trained
 
 
@@ -265,8 +280,7 @@ def test_the_knobs_renamed_since_runs_were_journaled_keep_their_fingerprints(fam
 
 def family_of(key: str) -> str:
   """The family of a journaled run by its key ("pilot|NAME|norm|rate" or "NAME|seed|norm|rate")."""
-  name = key.split("|")[key.startswith("pilot|")]
-  return translation.TRANSFORMER if name == translation.TRANSFORMER else "RNN"
+  return translation.family(key.split("|")[key.startswith("pilot|")])
 
 
 def test_the_renamed_knobs_old_flags_are_refused_by_name(capsys):
