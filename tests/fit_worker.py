@@ -4,8 +4,11 @@
 argv: workdir, steps, then optionally save_every (default 1: a save is nearly always in flight),
 seconds the batch_fn call of each step from step 3 on waits (default 0; a slow step 3 can be
 signalled once step 2 is logged) and stop_after (default none; 0 restores the run without
-training). Prints the step the model has reached."""
+training). Prints the step the model has reached. Ctrl-C is the terminal's default here (a
+KeyboardInterrupt) even when the tests were started in the background, which leaves SIGINT ignored
+in every process they start (and fit keeps an ignored signal ignored)."""
 
+import signal
 import sys
 import time
 
@@ -15,6 +18,7 @@ from tests import tiny_lm
 workdir, steps = sys.argv[1], int(sys.argv[2])
 save_every, delay = (int(sys.argv[3]), float(sys.argv[4])) if len(sys.argv) > 3 else (1, 0.0)
 stop_after = int(sys.argv[5]) if len(sys.argv) > 5 else None
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def batch_fn(step, rows):

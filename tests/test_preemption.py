@@ -188,6 +188,8 @@ def test_a_second_signal_exits_at_once_and_an_ignored_one_stays_ignored(monkeypa
   exits = []
   monkeypatch.setattr(os, "_exit", exits.append)  # (the real one would end pytest)
   before = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  # Ctrl-C's default, also where pytest was started in the background (SIGINT ignored)
+  before_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
   stop = preemption.StopRequest()
   try:
     stop.install()
@@ -199,6 +201,7 @@ def test_a_second_signal_exits_at_once_and_an_ignored_one_stays_ignored(monkeypa
   finally:
     stop.restore()
     signal.signal(signal.SIGTERM, before)
+    signal.signal(signal.SIGINT, before_sigint)
 
 
 # ---- a failed save (a full disk) ------------------------------------------------------------------
