@@ -168,8 +168,9 @@ class Config:
     if unknown:
       raise ValueError(f"models: unknown {unknown}; known: {list(MODELS)}")
     self.train.check()
-    rnn_sizes = ("embed_dim", "hidden_features", "bahdanau_hidden_features", "bahdanau_matched_features")
-    rnn_sizes += ("rnn_num_layers",)
+    rnn_sizes = (
+      "embed_dim", "hidden_features", "bahdanau_hidden_features", "bahdanau_matched_features", "rnn_num_layers"
+    )  # fmt: skip
     for name in (*rnn_sizes, "dim", "num_heads", "ff_dim", "num_layers"):  # then the Transformer's
       cli.at_least(name, getattr(self, name), 1)
     cli.at_least("extend_grid", self.extend_grid, 0)
@@ -841,20 +842,21 @@ FAMILY_FIELDS = {  # the Config fields only some families' runs read (each journ
 
 
 def family(name: str) -> str:
-  """The journal (FAMILY_FIELDS' key) a model's pilots and runs are kept in."""
-  return name if name in (TRANSFORMER, BAHDANAU_MATCHED) else "RNN"
+  """The journal (FAMILY_FIELDS' key) a model's pilots and runs are kept in: its own where it has
+  one, else the RNNs'."""
+  return name if name in FAMILY_FIELDS else "RNN"
 
 
-def journal(config: Config, family: str) -> Journal:
-  """The journal of one family's runs and pilots (`family`): a run depends on every field but the
-  selection fields and those only other families read (FAMILY_FIELDS), so a change to the
+def journal(config: Config, name: str) -> Journal:
+  """The journal of one family's runs and pilots (`name`: a FAMILY_FIELDS key): a run depends on
+  every field but the selection fields and those only other families read (FAMILY_FIELDS), so a change to the
   Transformer's width keeps the RNN runs (every family's lines share one file, told apart by their
   fingerprints). A field renamed since (RENAMED) enters the fingerprint under its old name."""
   some = {f for fields in FAMILY_FIELDS.values() for f in fields}  # the fields not every family reads
   # extend_grid only decides which pilots run (each keyed by its rate) and so the chosen rate,
   # which is part of a run's key
   ignored = {"models", "seeds", "workdir", "out", "margin", "bootstrap_samples", "extend_grid"}
-  ignored |= some - set(FAMILY_FIELDS[family])
+  ignored |= some - set(FAMILY_FIELDS[name])
   fields = tuple(f for f in Config.__dataclass_fields__ if f not in ignored)
   # runs were journaled (the long run's: results/translation.runs.jsonl) before RENAMED's renames
   journaled_as = {new: old for old, new in RENAMED.items() if new in fields}
@@ -902,7 +904,7 @@ def main(argv=None):
     f"overlap {corpus.overlap}",
     flush=True,
   )
-  journals = {name: journal(config, name) for name in FAMILY_FIELDS}
+  journals = {name: journal(config, name) for name in dict.fromkeys(map(family, names))}  # the selected families
   pilot_count = sum(len(sweep.grid(config.learning_rates, variants(name, config))) for name in names)
   plan = Runs(pilot_count + len(names) * len(config.seeds))  # extensions past the grid are added as they run
   tunings = {}
