@@ -39,7 +39,8 @@ draw 10^9 + 1, where the test sequences are draw 10^9 and the training batches d
 (harness.long_range_runs.HELD_OUT), so no pilot is scored on a test sequence. The chosen rate then
 trains every seed at every distance of that architecture on that task. The depth sweep's models
 are tuned the same way on copy (the 10-layer CNN shares its pilots with the series); the LSTM
-control trains at the LSTM's copy rate (chosen for `train.steps`, run for control_factor x them).
+control trains at the LSTM's copy rate at its own width (chosen for `train.steps`, run for
+control_factor x them; at `control_params` the wider LSTM has pilots of its own).
 One distance, not each: pilots per distance would multiply their cost by the distances run. A
 model that fails well below pilot_distance (at 3e-3: GRU and minGRU on copy, Elman and the LSTM
 on adding) pilots near chance, so its choice rests on small differences of loss (the report's
@@ -78,8 +79,8 @@ stacks of `depth_layers` layers (kernel 2, receptive field 2^L) beside one atten
 The control: the LSTM at the first copy distance no seed solved, with `control_factor` x the
 steps (slow learning, or a limit more steps do not move?), at the series' width, or at
 `control_params` parameters where set (`full`: 4x the width's parameters and 4x the steps, the
-seed's "100-300 steps" asked of a larger LSTM too; the rate stays the one tuned at the series'
-width).
+seed's "100-300 steps" asked of a larger LSTM too, at a rate its own pilots choose at its width).
+depth_layers=() leaves the depth sweep out (a run of the control alone).
 
 Commands:
     python -m experiments.long_range default    # copy and adding, D = 16 ... 512, 3 seeds, each model's lr tuned
@@ -355,15 +356,16 @@ def redraw(record: dict, config: Config) -> list:
 def most_runs(config: Config, names: list[str]) -> int:
   """The runs main may train: each model's distances up to its cap on each of its tasks (a series
   stops early at the first distance no seed solves), the depth sweep and the LSTM control; with
-  learning_rates, a pilot per rate of the grid for each model and task trained (harness.sweep
-  adds those past the grid's edge as it runs them)."""
+  learning_rates, a pilot per rate of the grid for each model and task trained, and for the
+  control at control_params (harness.sweep adds those past the grid's edge as it runs them)."""
   caps = dict(config.caps)
   pairs = [(name, task) for task in config.tasks for name in names if task in choice(name).tasks]
   series = sum(sum(distance <= caps.get(name, distance) for distance in config.distances) for name, task in pairs)
   copy = "copy" in config.tasks
-  depth = [(name, "copy") for name, _ in depth_models(config)] if copy else []
+  depth = [(name, "copy") for name, _ in depth_models(config)] if copy and config.depth_layers else []
   control = 1 if copy and CONTROL_MODEL in names else 0
-  pilots = len(config.learning_rates) * len(set(pairs + depth))
+  control_pilots = control if config.control_params else 0  # tuned at its own width
+  pilots = len(config.learning_rates) * (len(set(pairs + depth)) + control_pilots)
   return (series + len(depth) + control) * len(config.seeds) + pilots
 
 
@@ -396,22 +398,26 @@ def pilot(name: str, model: Choice, width: int, task: str, rate: float, config: 
 def journaled_trainer(config: Config, journal: Journal, plan: Runs):
   """(trained, tunings). trained(name, model, width, task, distance, seed, steps) -> its record
   with its learning rate: train.learning_rate, or with learning_rates the rate the model's pilots
-  on `task` chose (harness.sweep; tuned at its first run, into tunings[name, task]); journaled (by
-  the model's key: builder and initial parameters, and a tuned rate), announced as one of `plan`'s
-  runs, as the pilots are."""
-  model_keys, tunings = {}, {}  # (name, task) -> model_key, sweep.Tuning
+  on `task` at `width` chose (harness.sweep; tuned at its first run, into tunings[label, task]:
+  the label is the name at the first width the model trains at on that task, the series', and
+  "name, width W" at another, full's wider LSTM control); journaled (by the model's key: builder
+  and initial parameters, so its width, and a tuned rate), announced as one of `plan`'s runs, as
+  the pilots are."""
+  model_keys, tunings = {}, {}  # (name, task, width) -> model_key; (label, task) -> sweep.Tuning
+  first_widths = {}  # (name, task) -> the first width trained: the one whose tuning bears the bare name
 
   def key_of(name: str, model: Choice, task: str, width: int) -> str:
-    if (name, task) not in model_keys:
-      model_keys[name, task] = model_key(name, model, task, width)
-    return model_keys[name, task]
+    if (name, task, width) not in model_keys:
+      model_keys[name, task, width] = model_key(name, model, task, width)
+    return model_keys[name, task, width]
 
   def tuned(name: str, model: Choice, width: int, task: str) -> sweep.Tuning:
-    if (name, task) not in tunings:
+    label = name if first_widths.setdefault((name, task), width) == width else f"{name}, width {width}"
+    if (label, task) not in tunings:
       key = f"{key_of(name, model, task, width)}|{task}|pilots at D={pilot_distance(name, config)}, "
       key += f"{config.pilot_steps} steps, seed {config.seeds[0]}"  # not in the journal's fingerprint
-      tunings[name, task] = sweep.tune(
-        f"{name} ({task})",
+      tunings[label, task] = sweep.tune(
+        f"{label} ({task})",
         lambda _variant, rate: pilot(name, model, width, task, rate, config),
         journal,
         plan,
@@ -421,8 +427,8 @@ def journaled_trainer(config: Config, journal: Journal, plan: Runs):
         extend=config.extend_grid,
         key=key,
       )
-      print(tunings[name, task].line(), flush=True)
-    return tunings[name, task]
+      print(tunings[label, task].line(), flush=True)
+    return tunings[label, task]
 
   def trained(name: str, model: Choice, width: int, task: str, distance: int, seed: int, steps: int) -> dict:
     key = f"{key_of(name, model, task, width)}|{task}|{distance}|{seed}|{steps}"
@@ -494,8 +500,8 @@ def depth_models(config: Config) -> list[tuple[str, Choice]]:
 
 def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
   """Copy at depth_distance: dilated stacks of each of depth_layers beside one attention layer ->
-  (runs, table rows); none without the copy task."""
-  if "copy" not in config.tasks:
+  (runs, table rows); none without the copy task or without depth_layers."""
+  if "copy" not in config.tasks or not config.depth_layers:
     return [], []
   depth_runs = []
   for name, model in depth_models(config):
@@ -534,10 +540,11 @@ def lstm_control(trained, config: Config, names: list[str], runs: list[dict], wi
   if config.control_params:
     width, count = width_for(model, "copy", config.control_params)
   control_runs = [trained(CONTROL_MODEL, model, width, "copy", distance, s, steps) for s in config.seeds]
+  rate_width = f", tuned at width {width}" if config.learning_rates else ""
   before = [r for r in lstm if r["distance"] == distance]
   return control_runs, (
     f"LSTM on copy at D={distance} (its first distance no seed solved), learning rate "
-    f"{control_runs[0]['learning_rate']:g} (its copy rate): accuracy "
+    f"{control_runs[0]['learning_rate']:g} (its copy rate{rate_width}): accuracy "
     f"{score_text(before)} after {config.train.steps} steps at width {widths[CONTROL_MODEL, 'copy'][0]}, "
     f"{score_text(control_runs)} after {steps} steps at width {width} ({count:,} parameters); solved by "
     f"{sum(r['solved'] for r in control_runs)} of {len(config.seeds)} seeds with the longer budget. Converged "

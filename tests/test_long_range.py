@@ -187,6 +187,37 @@ def test_the_lstm_control_trains_a_wider_lstm_for_longer_where_control_params_as
     long_range.main(["smoke", "--control-params", "5", "--out", str(tmp_path)])
 
 
+def test_the_wider_lstm_control_trains_at_the_rate_its_own_pilots_chose_at_its_width(tmp_path, monkeypatch):
+  calls = []  # (split, steps, parameters, learning rate) of each training
+
+  def recorded(name, build, task, distance, seed, train, test_size, split="test"):
+    count = sum(x.size for x in jax.tree.leaves(nnx.state(build(nnx.Rngs(0)), nnx.Param)))
+    calls.append((split, train.steps, count, train.learning_rate))
+    return long_range_runs.train_and_test(name, build, task, distance, seed, train, test_size, split)
+
+  monkeypatch.setattr(long_range, "train_and_test", recorded)
+  args = ["smoke", "--tasks", "copy", "--learning-rates", *GRID, "--extend-grid", "0", "--control-factor", "2"]
+  long_range.main([*args, "--control-params", "2000", "--depth-layers", "--out", str(tmp_path)])
+  data = json.loads((tmp_path / "long_range.json").read_text())
+  if data["control_runs"] == []:
+    pytest.skip("the LSTM solved D = 4 in 4 steps: no control to run")
+  assert data["depth_runs"] == []  # no depth_layers: no depth sweep
+  (series_count,) = {w["parameters"] for w in data["widths"].values()}
+  control_count = data["control_runs"][0]["budget"]["parameters"]
+  wide = next(key for key in data["tuning"] if key != "LSTM, forget bias 1 / copy")
+  assert wide.startswith("LSTM, forget bias 1, width ") and wide.endswith(" / copy") and len(data["tuning"]) == 2
+  pilots = [call for call in calls if call[0] == "validation"]  # 4 at the series' width, then 4 at the control's
+  assert [call[2] for call in pilots] == [series_count] * 4 + [control_count] * 4 and control_count > 2 * series_count
+  assert [call[3] for call in pilots] == [float(r) for r in GRID] * 2
+  chosen = data["tuning"][wide]["chosen"]["learning_rate"]
+  assert calls[-1] == ("test", 8, control_count, chosen)  # the control: twice the steps at its own rate
+  assert all(r["learning_rate"] == chosen for r in data["control_runs"])
+  assert f"(its copy rate, tuned at width {wide.split()[5]})" in (tmp_path / "long_range.md").read_text()
+  keys = [json.loads(line)["key"] for line in (tmp_path / "long_range.runs.jsonl").read_text().splitlines()]
+  fingerprints = {key.removeprefix("pilot|").split("|")[2] for key in keys}
+  assert len(fingerprints) == 2  # the journal tells the two widths apart
+
+
 @pytest.mark.parametrize(
   "args,message",
   [
