@@ -147,20 +147,17 @@ def budget_and_convergence(record: dict, model, lengths: tuple[int, int], train:
   """A run's budget and `converged` flag (harness.budget; the module docstring) from its record,
   so journaled runs get them too: model, its shapes; lengths, the batches' padded (source, target)
   positions; train, its training at its rate."""
-  curve = record.get("train_loss")  # none in runs journaled before runs recorded it
-  judged = budget.not_judged("the run recorded no training curve (journaled before runs did)", threshold)
-  if curve:
-    rates = budget.step_learning_rates(train)
-    judged = budget.convergence(budget.in_decades(curve), rates, threshold=threshold, score="log10 training loss")
-  return {
-    "budget": budget.budget(
-      parameters=zoo.count_params(model),
-      tokens=train.steps * train.batch_size * lengths[1],
-      flops_per_token=synthetic_translation.flops_per_target_token(model, *lengths),
-      train_seconds=record.get("train_seconds"),
-    ),
-    "convergence": judged,
-  }
+  return budget.budget_and_convergence(
+    parameters=zoo.count_params(model),
+    tokens=train.steps * train.batch_size * lengths[1],
+    flops_per_token=synthetic_translation.flops_per_target_token(model, *lengths),
+    train_seconds=record.get("train_seconds"),
+    curve=budget.in_decades(record.get("train_loss") or []),  # none in runs journaled before runs recorded it
+    train=train,
+    threshold=threshold,
+    score="log10 training loss",
+    not_recorded="the run recorded no training curve (journaled before runs did)",
+  )
 
 
 def tuned(name: str, vocab, data: tuple[list, list], config: Config, journal: Journal, plan: Runs) -> sweep.Tuning:

@@ -274,18 +274,15 @@ def train_one(name, model, train_ids, windows, train: TrainConfig, context: int,
 
 def budget_and_convergence(record: dict, train: TrainConfig, context: int, threshold: float) -> dict:
   """A run's budget and `converged` flag (harness.budget) from its record, so journaled runs get them too."""
-  tokens = train.steps * train.batch_size * context
-  return {
-    "budget": budget.budget(
-      parameters=record["parameters"],
-      tokens=tokens,
-      flops_per_token=record["flops_per_token"],
-      train_seconds=record["train_seconds"],
-    ),
-    "convergence": budget.convergence(
-      [(step, bpc) for step, _, bpc, _ in record["curve"]], budget.step_learning_rates(train), threshold=threshold
-    ),
-  }
+  return budget.budget_and_convergence(
+    parameters=record["parameters"],
+    tokens=train.steps * train.batch_size * context,
+    flops_per_token=record["flops_per_token"],
+    train_seconds=record["train_seconds"],
+    curve=[(step, bpc) for step, _, bpc, _ in record["curve"]],
+    train=train,
+    threshold=threshold,
+  )
 
 
 def run_config(name: str, width: int, config: Config, train: TrainConfig, context: int, vocabulary: str) -> dict:

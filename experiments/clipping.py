@@ -189,20 +189,16 @@ def budget_and_convergence(record: dict, config: Config) -> dict:
   so journaled runs get them too (those journaled before runs recorded seconds: None)."""
   model = nnx.eval_shape(lambda: regressor(config, nnx.Rngs(0)))
   train = dataclasses.replace(config.train, learning_rate=record.get("learning_rate", config.train.learning_rate))
-  return {
-    "budget": budget.budget(
-      parameters=zoo.count_params(model),
-      tokens=train.steps * train.batch_size * config.time,
-      flops_per_token=budget.predictor_flops_per_token(model, config.time),
-      train_seconds=record.get("train_seconds"),
-    ),
-    "convergence": budget.convergence(
-      list(enumerate(record["losses"], start=1)),
-      budget.step_learning_rates(train),
-      threshold=config.converged_below,
-      score="training MSE",
-    ),
-  }
+  return budget.budget_and_convergence(
+    parameters=zoo.count_params(model),
+    tokens=train.steps * train.batch_size * config.time,
+    flops_per_token=budget.predictor_flops_per_token(model, config.time),
+    train_seconds=record.get("train_seconds"),
+    curve=list(enumerate(record["losses"], start=1)),
+    train=train,
+    threshold=config.converged_below,
+    score="training MSE",
+  )
 
 
 def pilot(config: Config, clip_norm: float | None, rate: float, valid: dict) -> dict:

@@ -59,6 +59,29 @@ def budget(*, parameters: int, tokens: int, flops_per_token: float, train_second
   }
 
 
+def budget_and_convergence(
+  *,
+  parameters: int,
+  tokens: int,
+  flops_per_token: float,
+  train_seconds: float | None,
+  curve: Sequence[tuple[int, float]] | None,
+  train: TrainConfig,
+  threshold: float,
+  score: str = "validation",
+  not_recorded: str = "the run recorded no curve",
+) -> dict:
+  """One run's {"budget": `budget`, "convergence": `convergence` of its curve under `train`'s
+  schedule}, as every experiment records them. curve: (steps done, score) pairs (already in
+  decades where the score is judged so; `in_decades`), None or empty where the run recorded none:
+  then not judged, for the reason `not_recorded`."""
+  judged = not_judged(not_recorded, threshold)
+  if curve:
+    judged = convergence(curve, step_learning_rates(train), threshold=threshold, score=score)
+  counts = budget(parameters=parameters, tokens=tokens, flops_per_token=flops_per_token, train_seconds=train_seconds)
+  return {"budget": counts, "convergence": judged}
+
+
 def predictor_flops_per_token(model: nnx.Module, length: int) -> float:
   """Nominal training FLOPs per input step of a model that reads `length` steps and answers once
   (`seqjax.heads.SequencePredictor`): 6 per parameter (2 forward, 4 backward) of everything but the

@@ -134,20 +134,16 @@ def budget_and_convergence(run: dict, build: Callable[[nnx.Rngs], nnx.Module], t
   model = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
   length = sequence_length(run["task"], run["distance"])
   train = dataclasses.replace(train, steps=run["steps"])
-  return {
-    "budget": budget.budget(
-      parameters=zoo.count_params(model),
-      tokens=run["steps"] * train.batch_size * length,
-      flops_per_token=budget.predictor_flops_per_token(model, length),
-      train_seconds=run["train_seconds"] - run["compile_seconds"],  # fit's wall-clock less its compiling step
-    ),
-    "convergence": budget.convergence(
-      budget.in_decades(run["train_loss"]),
-      budget.step_learning_rates(train),
-      threshold=threshold,
-      score="log10 training loss",
-    ),
-  }
+  return budget.budget_and_convergence(
+    parameters=zoo.count_params(model),
+    tokens=run["steps"] * train.batch_size * length,
+    flops_per_token=budget.predictor_flops_per_token(model, length),
+    train_seconds=run["train_seconds"] - run["compile_seconds"],  # fit's wall-clock less its compiling step
+    curve=budget.in_decades(run["train_loss"]),
+    train=train,
+    threshold=threshold,
+    score="log10 training loss",
+  )
 
 
 def run_text(run: dict) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from harness.budget import (
   budget,
+  budget_and_convergence,
   budget_cells,
   converged_count,
   convergence,
@@ -227,3 +228,15 @@ def test_charlm_records_each_runs_budget_and_convergence():
   assert added["convergence"]["window_steps"] == [pytest.approx(133), 213]
   assert added["convergence"]["improvement"] == pytest.approx(3.5 - (3.3 + 3.1) / 2)
   assert added["convergence"]["converged"] is False  # flat at the end, but only as the rate reaches 0
+
+
+def test_a_run_without_a_curve_is_budgeted_and_not_judged_for_the_reason_given():
+  train = TrainConfig(steps=10, batch_size=2, learning_rate=1e-3)
+  common = dict(parameters=100, tokens=2000, flops_per_token=600.0, train_seconds=1.5, train=train, threshold=0.01)
+  judged = budget_and_convergence(curve=[(5, 2.0), (6, 1.9), (8, 1.5), (10, 1.4)], **common)
+  assert judged["budget"] == budget(parameters=100, tokens=2000, flops_per_token=600.0, train_seconds=1.5)
+  assert judged["convergence"] == convergence([(5, 2.0), (6, 1.9), (8, 1.5), (10, 1.4)], [1e-3] * 10, threshold=0.01)
+  unjudged = budget_and_convergence(curve=None, not_recorded="journaled before runs recorded curves", **common)
+  assert unjudged["budget"] == judged["budget"]
+  assert unjudged["convergence"]["converged"] is None
+  assert unjudged["convergence"]["criterion"] == "not judged: journaled before runs recorded curves"
