@@ -24,10 +24,10 @@ target length (every batch has one shape: the longest source and target, padding
 nominal FLOPs per target token, harness.synthetic_translation.flops_per_target_token's count (6
 per encoder parameter per source position, 6 per other parameter per target position, 12 x
 source length x width for each target position's scores and weighted sum; lookups and
-elementwise work not counted); training seconds, the compiling step excluded; `converged`: the
-mean log10 training loss fell by less than `converged_below` decades (0.05, as in
-init_in_training and long_range: losses here span 1e-3 to 1 nat) from one 20% window of the
-steps to the next, over the last 40% (Adam's rate is constant). Unlike the long-range tasks the
+elementwise work not counted); training seconds, the compiling step excluded; `converged` by
+the log10 training loss at `converged_below` decades per window (0.05, as in init_in_training
+and long_range: losses here span 1e-3 to 1 nat; harness.budget.decades_criterion states the
+rule). Unlike the long-range tasks the
 batches are drawn from a fixed set of training sentences (each pair seen ~1.5 times in 1,200
 steps of 64 from 50,000), so the training loss is not a held-out estimate: it says whether
 training had stopped, not whether the test score would move. Runs journaled before runs recorded

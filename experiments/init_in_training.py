@@ -15,14 +15,11 @@ predictor), on fresh sequences; and each run's budget and convergence (harness.b
 from the run's record by harness.long_range_runs.budget_and_convergence, so journaled runs get
 them too): parameters, training tokens (steps x batch x sequence length: D + 1 on copy, T on
 adding), nominal FLOPs (6 per parameter a step passes through, the readout's spread over the
-sequence; elementwise gate work not counted), training seconds, and `converged`: the mean log10
-training loss fell by less than `converged_below` decades (0.05: an 11% lower loss) from one 20%
-window of the steps to the next, on the last 40% (Adam's rate is constant). Every step draws a
-fresh batch, so the training loss estimates held-out loss without bias. Decades, because these
+sequence; elementwise gate work not counted), training seconds, and `converged` by the log10
+training loss at `converged_below` decades per window (0.05, as long_range's and for its reason;
+harness.budget.decades_criterion states the rule, the report prints it). Decades, because these
 losses span 1e-6 to 2 nats: an absolute threshold would call every solved run converged and
-every run near chance unconverged by the same margin; a run still falling by more than 0.05
-decades per 160 steps would fall about a quarter decade more in as many steps again, which can
-move adding across its solved line (one decade below the mean predictor).
+every run near chance unconverged by the same margin.
 
 Learning rates: `train.learning_rate` for every variant, or, with `learning_rates` (a grid; the
 default's), each variant's own on each task, chosen first by harness.sweep's protocol: a pilot per

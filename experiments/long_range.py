@@ -59,14 +59,12 @@ parameters; training tokens, steps x batch x sequence length (D + 1 on copy, D +
 on adding); nominal FLOPs, 6 per parameter every step passes through plus the readout's spread
 over the sequence and, for the Transformer, 12 x length x width per attention layer
 (harness.budget.predictor_flops_per_token; elementwise work, a scan's recurrence included, not
-counted); training seconds, the compiling step excluded; and `converged`: the mean log10
-training loss fell by less than `converged_below` decades (0.05: an 11% lower loss) from one
-20% window of the steps to the next, over the last 40% (Adam's rate is constant). Every step
-draws a fresh batch, so the training loss estimates held-out loss without bias. Decades, because
-the losses span 1e-6 to 2 nats (chance on copy: 2.08): a run still falling by 0.05 decades per
-window would fall a quarter decade more in as many steps again, enough to move adding across its
-solved line (a decade below the mean predictor). The tables give them at each series' longest
-distance run, for the depth sweep and for the control.
+counted); training seconds, the compiling step excluded; and `converged` by the log10 training
+loss at `converged_below` decades per window (harness.budget.decades_criterion states the rule;
+the report prints it). 0.05 decades, because the losses span 1e-6 to 2 nats (chance on copy:
+2.08) and a quarter decade more, what a run still falling that fast would lose in as many steps
+again, can move adding across its solved line (a decade below the mean predictor). The tables
+give them at each series' longest distance run, for the depth sweep and for the control.
 
 Solved: accuracy >= 0.95 (copy, recall; chance 1/8) or MSE below 10% of the mean predictor's
 (adding: variance explained >= 0.9), on `test_size` fresh sequences. Distances run in
