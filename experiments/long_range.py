@@ -82,7 +82,7 @@ depth_layers=() leaves the depth sweep out (a run of the control alone).
 
 Commands:
     python -m experiments.long_range default    # copy and adding, D = 16 ... 512, 3 seeds, each model's lr tuned
-    python -m experiments.long_range full       # the default plus recall and the capped distances (~3 hours)
+    python -m experiments.long_range full       # the default plus recall and the capped distances (~4 hours)
     python -m experiments.long_range smoke
     python -m experiments.long_range large      # for an accelerator: D up to 4096, ~200k parameters, 5 seeds
 """
@@ -687,7 +687,7 @@ CONFIGS = {
   ),
   "full": (
     "the default plus recall, the Transformer to D = 128, LRU and minGRU uncapped, the rates tuned as the default's; "
-    "the LSTM control at ~80k parameters and 4x the steps (~3 hours on 2 CPU cores)",
+    "the LSTM control at ~80k parameters and 4x the steps (~4 hours of training on 2 CPU cores, its pilots included)",
     Config(
       tasks=TASKS,
       caps=(("Transformer (causal, RoPE)", 128),),
