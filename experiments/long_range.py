@@ -359,9 +359,8 @@ def most_runs(config: Config, names: list[str]) -> int:
   caps = dict(config.caps)
   pairs = [(name, task) for task in config.tasks for name in names if task in choice(name).tasks]
   series = sum(sum(distance <= caps.get(name, distance) for distance in config.distances) for name, task in pairs)
-  copy = "copy" in config.tasks
-  depth = [(name, "copy") for name, _ in depth_models(config)] if copy and config.depth_layers else []
-  control = 1 if copy and CONTROL_MODEL in names else 0
+  depth = [(name, "copy") for name, _ in depth_models(config)] if has_depth_sweep(config) else []
+  control = 1 if has_control(config, names) else 0
   control_pilots = control if config.control_params else 0  # tuned at its own width
   pilots = len(config.learning_rates) * (len(set(pairs + depth)) + control_pilots)
   return (series + len(depth) + control) * len(config.seeds) + pilots
@@ -496,10 +495,21 @@ def depth_models(config: Config) -> list[tuple[str, Choice]]:
   return [*models, ("Transformer, 1 layer (causal, RoPE)", Choice("transformer", (("num_layers", 1),)))]
 
 
+def has_depth_sweep(config: Config) -> bool:
+  """Whether the run has a depth sweep: it runs on copy, with depth_layers to compare."""
+  return "copy" in config.tasks and bool(config.depth_layers)
+
+
+def has_control(config: Config, names: list[str]) -> bool:
+  """Whether the run may have the LSTM control (on copy, the LSTM among the models; it runs only
+  where some copy distance is not solved)."""
+  return "copy" in config.tasks and CONTROL_MODEL in names
+
+
 def depth_sweep(trained, config: Config) -> tuple[list[dict], list[dict]]:
   """Copy at depth_distance: dilated stacks of each of depth_layers beside one attention layer ->
-  (runs, table rows); none without the copy task or without depth_layers."""
-  if "copy" not in config.tasks or not config.depth_layers:
+  (runs, table rows); none without a depth sweep (has_depth_sweep)."""
+  if not has_depth_sweep(config):
     return [], []
   depth_runs = []
   for name, model in depth_models(config):
@@ -526,7 +536,7 @@ def lstm_control(trained, config: Config, names: list[str], runs: list[dict], wi
   """The LSTM at the first copy distance no seed solved, with control_factor x the steps -> (runs,
   the report's text)."""
   not_run = "not run (the LSTM or copy is not in this run, or some seed solved every distance run)"
-  if CONTROL_MODEL not in names or "copy" not in config.tasks:
+  if not has_control(config, names):
     return [], not_run
   lstm = [r for r in runs if r["model"] == CONTROL_MODEL and r["task"] == "copy"]
   failed = sorted({r["distance"] for r in lstm} - {r["distance"] for r in lstm if r["solved"]})
