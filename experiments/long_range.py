@@ -20,8 +20,8 @@ seed draws init and data. `caps` bounds the distances of a model too costly on a
 (one Transformer step at T = 1024 costs ~1.5 s here, 10x an LSTM's): the default, to fit about an
 hour on 2 CPU cores, runs copy and adding with the Transformer and LRU to D = 64 and minGRU to
 256; `full` adds the recall task, the Transformer to 128 and LRU and minGRU to wherever they fail
-(into runs/long_range/full/; the committed numbers are in results/full/). The committed default
-is tuned (below); the committed full was made before the tuning, every model at 3e-3. Finished
+(into runs/long_range/full/; the committed numbers are in results/full/). Both committed configs
+are tuned (below), and the default's runs are full's (one journal). Finished
 runs and pilots are journaled (harness.journal, `<out>/long_range.runs.jsonl`): a killed run
 resumes where it stopped, and configs that differ only in tasks, models, distances, caps or the
 grid share their runs and pilots (copy the journal into the other config's `out` to reuse it).
@@ -41,10 +41,14 @@ trains every seed at every distance of that architecture on that task. The depth
 are tuned the same way on copy (the 10-layer CNN shares its pilots with the series); the LSTM
 control trains at the LSTM's copy rate at its own width (chosen for `train.steps`, run for
 control_factor x them; at `control_params` the wider LSTM has pilots of its own).
-One distance, not each: pilots per distance would multiply their cost by the distances run. A
-model that fails well below pilot_distance (at 3e-3: GRU and minGRU on copy, Elman and the LSTM
-on adding) pilots near chance, so its choice rests on small differences of loss (the report's
-pilot table shows them). Without a grid (learning_rates=(), smoke's) every model trains at
+A distance each model can reach (`pilot_shorter`, on by default): where no pilot solves the task
+at pilot_distance, the grid is piloted again at the next shorter distance of `distances`, and so
+on down to the first; the rate chosen at the longest distance where a pilot solves (or at the
+shortest) trains, and the report and results list every distance's pilots. A model piloted only
+where it fails pilots near chance, and its choice rests on small differences of loss: in `full`
+at D=64 the Elman, IRNN and LSTM recall pilots chose 3.3e-4 and learned less than at 3e-3
+(results/full/recall-pilots-d16). Not every distance: that would multiply the pilots' cost by
+the distances run. Without a grid (learning_rates=(), smoke's) every model trains at
 train.learning_rate, as before the protocol. Time, an unmeasured estimate: the default's 92 pilots
 of the grid (23 models and tasks, the depth sweep's included) train ~14 minutes at the speed of the
 committed untuned runs' seed runs at D = 64 (scaled linearly in D where a model stopped shorter),
@@ -106,6 +110,7 @@ from harness.long_range_runs import (
   budget_and_convergence,
   run_text,
   score_text,
+  solved,
   train_and_test,
 )
 from harness.runs import Runs
@@ -135,6 +140,7 @@ class Config:
   learning_rates: tuple[float, ...] = GRID  # a grid: each model's rate tuned per task (harness.sweep); (): train's
   pilot_steps: int = 500  # with learning_rates: each pilot's steps (at most train.steps), from seed seeds[0]'s init
   pilot_distance: int = 64  # with learning_rates: the distance the pilots train and are scored at (a cap if shorter)
+  pilot_shorter: bool = True  # with learning_rates: where no pilot solves, pilot again at the next shorter distance
   extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
   test_size: int = 512
   seeds: tuple[int, ...] = (0, 1, 2)
@@ -366,15 +372,18 @@ def most_runs(config: Config, names: list[str]) -> int:
   return (series + len(depth) + control) * len(config.seeds) + pilots
 
 
-def pilot_distance(name: str, config: Config) -> int:
-  """The distance `name`'s pilots train and are scored at: pilot_distance, or the model's cap where shorter."""
-  return min(config.pilot_distance, dict(config.caps).get(name, config.pilot_distance))
+def pilot_distances(name: str, config: Config) -> list[int]:
+  """The distances `name`'s pilots may train at, longest first: pilot_distance (or the model's cap
+  where shorter), then with pilot_shorter each shorter one of `distances`, tried while no pilot solves."""
+  first = min(config.pilot_distance, dict(config.caps).get(name, config.pilot_distance))
+  shorter = sorted((d for d in config.distances if d < first), reverse=True) if config.pilot_shorter else []
+  return [first, *shorter]
 
 
-def pilot(name: str, model: Choice, width: int, task: str, rate: float, config: Config) -> dict:
+def pilot(name: str, model: Choice, width: int, task: str, distance: int, rate: float, config: Config) -> dict:
   """One grid point: pilot_steps steps at `rate` from the first seed's init and training batches at
-  the model's pilot distance, scored by the task's loss on validation sequences (never the test's)."""
-  distance, seed = pilot_distance(name, config), config.seeds[0]
+  `distance`, scored by the task's loss on validation sequences (never the test's)."""
+  seed = config.seeds[0]
   train = dataclasses.replace(config.train, learning_rate=rate, steps=config.pilot_steps)
   build = predictor(model, task)
   run = train_and_test(
@@ -399,8 +408,9 @@ def journaled_trainer(config: Config, journal: Journal, plan: Runs):
   the label is the name at the first width the model trains at on that task, the series', and
   "name, width W" at another, full's wider LSTM control); journaled (by the model's key: builder
   and initial parameters, so its width, and a tuned rate), announced as one of `plan`'s runs, as
-  the pilots are."""
-  model_keys, tunings = {}, {}  # (name, task, width) -> model_key; (label, task) -> sweep.Tuning
+  the pilots are. tunings[label, task] holds one sweep.Tuning per pilot distance tried
+  (pilot_distances: the next only where no pilot of the last solved); the last one's rate trains."""
+  model_keys, tunings = {}, {}  # (name, task, width) -> model_key; (label, task) -> (sweep.Tuning, ...)
   first_widths = {}  # (name, task) -> the first width trained: the one whose tuning bears the bare name
 
   def key_of(name: str, model: Choice, task: str, width: int) -> str:
@@ -410,22 +420,31 @@ def journaled_trainer(config: Config, journal: Journal, plan: Runs):
 
   def tuned(name: str, model: Choice, width: int, task: str) -> sweep.Tuning:
     label = name if first_widths.setdefault((name, task), width) == width else f"{name}, width {width}"
-    if (label, task) not in tunings:
-      key = f"{key_of(name, model, task, width)}|{task}|pilots at D={pilot_distance(name, config)}, "
+    if (label, task) in tunings:
+      return tunings[label, task][-1]
+    ladder = []
+    for distance in pilot_distances(name, config):
+      key = f"{key_of(name, model, task, width)}|{task}|pilots at D={distance}, "
       key += f"{config.pilot_steps} steps, seed {config.seeds[0]}"  # not in the journal's fingerprint
-      tunings[label, task] = sweep.tune(
-        f"{label} ({task})",
-        lambda _variant, rate: pilot(name, model, width, task, rate, config),
-        journal,
-        plan,
-        learning_rates=config.learning_rates,
-        seed=config.seeds[0],
-        score="valid_loss",
-        extend=config.extend_grid,
-        key=key,
+      plan.total += len(config.learning_rates) if ladder else 0  # most_runs counts one distance's grid
+      ladder.append(
+        sweep.tune(
+          f"{label} ({task}, D={distance})",
+          lambda _variant, rate, distance=distance: pilot(name, model, width, task, distance, rate, config),
+          journal,
+          plan,
+          learning_rates=config.learning_rates,
+          seed=config.seeds[0],
+          score="valid_loss",
+          extend=config.extend_grid,
+          key=key,
+        )
       )
-      print(tunings[label, task].line(), flush=True)
-    return tunings[label, task]
+      print(ladder[-1].line(), flush=True)
+      if solved(task, ladder[-1].choice["valid_score"]):
+        break
+    tunings[label, task] = tuple(ladder)
+    return ladder[-1]
 
   def trained(name: str, model: Choice, width: int, task: str, distance: int, seed: int, steps: int) -> dict:
     key = f"{key_of(name, model, task, width)}|{task}|{distance}|{seed}|{steps}"
@@ -562,31 +581,50 @@ def lstm_control(trained, config: Config, names: list[str], runs: list[dict], wi
   )
 
 
-def pilots_text(tunings: dict[tuple[str, str], sweep.Tuning], config: Config) -> str:
-  """The report's pilots section: how the rates were chosen, one line per model and task, every pilot."""
+def pilots_text(tunings: dict[tuple[str, str], tuple[sweep.Tuning, ...]], config: Config) -> str:
+  """The report's pilots section: how the rates were chosen, one line per model, task and pilot
+  distance, every pilot."""
+  shorter = (
+    "; where no pilot solves the task there, the pilots run again at the next shorter distance of the series "
+    "(down to its first), and the rate chosen at the longest distance where one solves, or at the shortest, trains"
+    if config.pilot_shorter
+    else ""
+  )
   return (
     f"Each architecture's learning rate on each task is chosen by harness.sweep's protocol: pilots of "
     f"{config.pilot_steps} steps at {', '.join(f'{r:g}' for r in config.learning_rates)}, up to {config.extend_grid} "
     f"more past the grid's edge while the best sits on it, from seed {config.seeds[0]}'s init and training batches at "
-    f"D={config.pilot_distance} (a model capped below it: at its cap); each scored by the task's loss (cross-entropy; "
-    f"squared error on adding) on {config.test_size} validation sequences drawn apart from the test sequences. The "
-    "chosen rate trains every seed and distance of that model on that task.\n\n"
-    + "\n".join(f"- {tuning.line()}" for tuning in tunings.values())
+    f"D={config.pilot_distance} (a model capped below it: at its cap){shorter}; each scored by the task's loss "
+    f"(cross-entropy; squared error on adding) on {config.test_size} validation sequences drawn apart from the test "
+    "sequences. The chosen rate trains every seed and distance of that model on that task.\n\n"
+    + "\n".join(f"- {tuning.line()}" for ladder in tunings.values() for tuning in ladder)
     + "\n\n"
     + report.markdown_table(pilot_table(tunings))
   )
 
 
-def pilot_table(tunings: dict[tuple[str, str], sweep.Tuning]) -> list[dict]:
+def pilot_table(tunings: dict[tuple[str, str], tuple[sweep.Tuning, ...]]) -> list[dict]:
   """One row per pilot (harness.sweep's): its model, task and distance, rate, validation loss and
-  score (accuracy, or variance explained), and the choice."""
-  named = {f"{name} ({task}, D={t.pilots[0]['distance']})": t for (name, task), t in tunings.items()}
+  score (accuracy, or variance explained), and the choice at that distance."""
+  named = {
+    f"{name} ({task}, D={t.pilots[0]['distance']})": t for (name, task), ladder in tunings.items() for t in ladder
+  }
   records = [record for tuning in named.values() for record in tuning.pilots]
   rows = sweep.pilot_rows(named, "validation loss")
   for row, record in zip(rows, records, strict=True):
     row["validation score"] = run_text({"score": record["valid_score"]})
     row["chosen"] = row.pop("chosen")  # the last column
   return rows
+
+
+def tuning_record(ladder: tuple[sweep.Tuning, ...]) -> dict:
+  """The results file's tuning of one model on one task: the record of the pilots whose choice
+  trains, their distance, and the records at the longer distances where no pilot solved."""
+  return {
+    **ladder[-1].record(),
+    "pilot_distance": ladder[-1].pilots[0]["distance"],
+    "unsolved_longer": [{"pilot_distance": t.pilots[0]["distance"], **t.record()} for t in ladder[:-1]],
+  }
 
 
 def setup_text(config: Config, all_runs: list[dict], tunings: dict) -> str:
@@ -638,7 +676,7 @@ def write_report(config: Config, names: list[str], results: dict, tunings: dict,
     sections.append(("Learning-rate pilots", pilots_text(tunings, config)))
   resumed = f" (resumed from {journal.path.name}: {journal.resumed} runs read back)" if journal.resumed else ""
   trained_seconds = sum(r.get("train_seconds", 0.0) for r in all_runs)
-  pilot_seconds = sum(p.get("train_seconds", 0.0) for tuning in tunings.values() for p in tuning.pilots)
+  pilot_seconds = sum(p.get("train_seconds", 0.0) for ladder in tunings.values() for t in ladder for p in t.pilots)
   sections.append(
     (
       "Cost",
@@ -658,7 +696,7 @@ def write_report(config: Config, names: list[str], results: dict, tunings: dict,
       "runs": runs,
       "depth_runs": depth_runs,
       "control_runs": control_runs,
-      "tuning": {f"{name} / {task}": tuning.record() for (name, task), tuning in tunings.items()},
+      "tuning": {f"{name} / {task}": tuning_record(ladder) for (name, task), ladder in tunings.items()},
       "total_seconds": results["total_seconds"],
     },
     config=config,

@@ -74,6 +74,11 @@ def held_out(task: str, distance: int, seed: int, size: int, split: str = "test"
   return make_batch(task, distance, generator(task, distance, seed, HELD_OUT[split]), size)
 
 
+def solved(task: str, score: float | None) -> bool:
+  """A score (accuracy, or variance explained on adding) at the solved line; a diverged run's (None) is not."""
+  return score is not None and score >= (SOLVED_EXPLAINED if task == "adding" else SOLVED_ACCURACY)
+
+
 def train_and_test(
   name: str,
   build: Callable[[nnx.Rngs], nnx.Module],
@@ -112,7 +117,7 @@ def train_and_test(
   return {
     **record,
     "score": score,
-    "solved": score >= (SOLVED_EXPLAINED if task == "adding" else SOLVED_ACCURACY),
+    "solved": solved(task, score),
     "diverged": None,
     "held_out_loss": float(output_loss(task, jnp.asarray(out), jnp.asarray(test["y"]))),
     "final_train_loss": float(result.history[-1]["loss"]),

@@ -135,8 +135,9 @@ def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path,
     return long_range_runs.train_and_test(name, build, task, distance, seed, train, test_size, split)
 
   monkeypatch.setattr(long_range, "train_and_test", recorded)
-  tuned = ["smoke", "--tasks", "adding", "--learning-rates", *GRID, "--extend-grid", "1", "--out", str(tmp_path)]
-  long_range.main(tuned)  # smoke's pilots: 2 steps at D = 8
+  tuned = ["smoke", "--tasks", "adding", "--learning-rates", *GRID, "--extend-grid", "1", "--no-pilot-shorter"]
+  tuned += ["--out", str(tmp_path)]
+  long_range.main(tuned)  # smoke's pilots: 2 steps at D = 8, and no shorter distance tried
   data = json.loads((tmp_path / "long_range.json").read_text())
   tuning = data["tuning"]["LSTM, forget bias 1 / adding"]
   assert tuning["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] and tuning["score"] == "valid_loss"
@@ -152,7 +153,7 @@ def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path,
   assert data["runs"] and all(r["learning_rate"] == chosen for r in data["runs"])
   page = (tmp_path / "long_range.md").read_text()
   assert f"| adding | LSTM, forget bias 1 | 8 | 361 | {chosen:g} |" in page
-  assert "## Learning-rate pilots" in page and f"LSTM, forget bias 1 (adding): peak lr {chosen:g}" in page
+  assert "## Learning-rate pilots" in page and f"LSTM, forget bias 1 (adding, D=8): peak lr {chosen:g}" in page
   assert f"| LSTM, forget bias 1 (adding, D=8) | {chosen:g} |" in page  # the chosen pilot's row
   keys = [json.loads(line)["key"] for line in (tmp_path / "long_range.runs.jsonl").read_text().splitlines()]
   assert sum(key.startswith("pilot|") for key in keys) == len(pilots)
@@ -161,6 +162,39 @@ def test_the_tuned_path_trains_each_model_at_the_rate_its_pilots_chose(tmp_path,
   long_range.main(tuned)  # every pilot and run read back from the journal
   again = json.loads((tmp_path / "long_range.json").read_text())
   assert not calls and again["tuning"] == data["tuning"] and again["runs"] == data["runs"]
+
+
+def test_where_no_pilot_solves_the_pilots_run_again_at_the_next_shorter_distance(tmp_path, monkeypatch):
+  calls = []  # (split, distance, learning rate) of each training
+  solves = {(8, 3e-2), (4, 1e-2), (4, 3e-2)}  # the pilots (distance, rate) whose validation score is set to solved
+
+  def scored(name, build, task, distance, seed, train, test_size, split="test"):
+    calls.append((split, distance, train.learning_rate))
+    run = long_range_runs.train_and_test(name, build, task, distance, seed, train, test_size, split)
+    if split == "validation":  # a pilot: solved, with the lowest loss at the faster rate, only where `solves` says
+      solved = (distance, train.learning_rate) in solves
+      run |= {"score": 1.0 if solved else 0.1, "held_out_loss": 1e-3 / train.learning_rate if solved else 2.0}
+    return run
+
+  monkeypatch.setattr(long_range, "train_and_test", scored)
+  args = ["smoke", "--tasks", "copy", "--distances", "4", "8", "16", "--pilot-distance", "16", "--learning-rates"]
+  long_range.main([*args, *GRID, "--extend-grid", "0", "--depth-layers", "--out", str(tmp_path)])
+  data = json.loads((tmp_path / "long_range.json").read_text())
+  tuning = data["tuning"]["LSTM, forget bias 1 / copy"]
+  # no pilot solves at D = 16, one does at D = 8: its rate trains; D = 4 is never piloted
+  pilots = [call for call in calls if call[0] == "validation"]
+  assert pilots == [("validation", d, float(r)) for d in (16, 8) for r in GRID]
+  assert tuning["pilot_distance"] == 8 and tuning["chosen"]["learning_rate"] == 3e-2
+  assert [t["pilot_distance"] for t in tuning["unsolved_longer"]] == [16]
+  assert [p["distance"] for p in tuning["unsolved_longer"][0]["pilots"]] == [16] * 4
+  assert all(r["learning_rate"] == 3e-2 for r in data["runs"]) and data["runs"]
+  page = (tmp_path / "long_range.md").read_text()
+  assert "| LSTM, forget bias 1 (copy, D=16) | 0.001 |" in page and "| LSTM, forget bias 1 (copy, D=8) | 0.03 |" in page
+  assert "pilots run again at the next shorter distance" in page
+  calls.clear()
+  long_range.main([*args, *GRID, "--extend-grid", "0", "--depth-layers", "--out", str(tmp_path)])
+  assert [call for call in calls if call[0] == "validation"] == []  # both distances' pilots read back
+  assert json.loads((tmp_path / "long_range.json").read_text())["tuning"] == data["tuning"]
 
 
 def test_the_lstm_control_trains_a_wider_lstm_for_longer_where_control_params_asks(tmp_path, monkeypatch):
@@ -197,6 +231,7 @@ def test_the_wider_lstm_control_trains_at_the_rate_its_own_pilots_chose_at_its_w
 
   monkeypatch.setattr(long_range, "train_and_test", recorded)
   args = ["smoke", "--tasks", "copy", "--learning-rates", *GRID, "--extend-grid", "0", "--control-factor", "2"]
+  args += ["--no-pilot-shorter"]
   long_range.main([*args, "--control-params", "2000", "--depth-layers", "--out", str(tmp_path)])
   data = json.loads((tmp_path / "long_range.json").read_text())
   if data["control_runs"] == []:
