@@ -3,9 +3,9 @@ bfloat16 attention with cuDNN, a bf16 GPT-2-small step); results/bench/*."""
 
 import sys
 
-from benchmarks import attention, gpt, layers, rnn, scan, seq2seq_step
+from benchmarks import attention, charlm_speed, gpt, layers, rnn, scan, seq2seq_step
 
-SUITE = (rnn, attention, scan, layers, seq2seq_step, gpt)
+SUITE = (rnn, attention, scan, layers, seq2seq_step, gpt, charlm_speed)
 
 
 def main(argv=None):

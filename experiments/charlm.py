@@ -128,7 +128,7 @@ class Config:
   anchor_width: int = 128  # the recipe's (4 heads of 32)
   seeds: tuple[int, ...] = (0, 1, 2)
   learning_rates: tuple[float, ...] = GRID  # a grid: each model's peak rate tuned (harness.sweep); (): train's for all
-  pilot_steps: int = 100  # with learning_rates: each pilot's steps (train's schedule over them), seed seeds[0]
+  pilot_steps: int = 400  # with learning_rates: each pilot's steps (train's schedule over them), seed seeds[0]
   extend_grid: int = 2  # with learning_rates: pilots added past the grid's edge while the best rate is on it
   converged_below: float = 0.01  # bits/char: a run is `converged` if it improved less (harness.budget)
   corpus: str = ""  # the prepared corpus folder ("": seqjax.data.bible's default)
@@ -610,6 +610,18 @@ def setup_text(config: Config, data: Data, overlap_count: int, peaks: list[float
   )
 
 
+def speed_note(resumed: int) -> str:
+  """'' when this process trained every run, else a warning that the speed columns mix processes."""
+  if not resumed:
+    return ""
+  return (
+    f"\n\n{resumed} runs and pilots were read back from the journal: each run's tokens/s and compile s were "
+    "measured in the process that trained it, under that process's load, and its share of peak is taken against "
+    "this process's matmul peak; so the speed columns and the wall-clock figure compare runs timed apart. The "
+    "speed comparison is `python -m benchmarks.charlm_speed` (every model timed in one process, interleaved)."
+  )
+
+
 def write_report(config: Config, names: list[str], runs: list[dict], peaks: list[float], data: Data, tunings: dict,
                  bookkeeping: dict, argv) -> None:  # fmt: skip
   """The table, figures and sections of the runs, written as the text's report (harness.report).
@@ -621,7 +633,10 @@ def write_report(config: Config, names: list[str], runs: list[dict], peaks: list
   split = data.split
   overlap_count = overlap(data.windows, split.vocabulary, split.train)
   sections = [
-    ("Validation bits per character and training speed", report.markdown_table(rows)),
+    (
+      "Validation bits per character and training speed",
+      report.markdown_table(rows) + speed_note(bookkeeping["runs_resumed_from_journal"]),
+    ),
     ("Setup", setup_text(config, data, overlap_count, peaks, tunings)),
     ("External anchor", anchor_text(runs)),
     *([("Learning-rate pilots", pilots_text(tunings, config))] if tunings else []),
@@ -720,7 +735,7 @@ def sample_main(argv) -> str:
 
 CONFIGS = {
   "default": (
-    "~1M parameters, each model's peak lr tuned (5 rates, 100-step pilots), 400 steps x 16 x 128 characters, "
+    "~1M parameters, each model's peak lr tuned (5 rates, 400-step pilots), 400 steps x 16 x 128 characters, "
     "7 models + the anchor, 3 seeds",
     Config(),
   ),
