@@ -29,9 +29,7 @@ Commands:
 import dataclasses
 import os
 import statistics
-import time
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -91,16 +89,7 @@ def compiled_train_step(name: str, width: int, config: Config):
   )
   tokens = np.random.default_rng(0).integers(0, config.vocab, (config.batch, config.context + 1), dtype=np.int32)
   batch = {"tokens": jnp.asarray(tokens)}
-  state = init_state(params, tx, train.seed)
-  t0 = time.perf_counter()
-  compiled_step = step.lower(state, batch).compile()
-  compile_s = time.perf_counter() - t0
-  holder = {"state": state}  # the step donates its state: each call feeds the previous call's back in
-
-  def call():
-    holder["state"], metrics = compiled_step(holder["state"], batch)
-    jax.block_until_ready((holder["state"], metrics))
-
+  call, compile_s = timing.compiled_step_call(step, init_state(params, tx, train.seed), batch)
   return model, call, compile_s
 
 

@@ -14,7 +14,6 @@ Commands:
 """
 
 import dataclasses
-import time
 
 import jax
 import numpy as np
@@ -83,17 +82,7 @@ def compiled_train_step(m: GPTConfig, batch: int, precision: str):
   step = make_train_step(graphdef, rest, loss_fn, tx, compute_dtype=PRECISIONS[precision])
   tokens = np.random.default_rng(0).integers(0, m.vocab_size, (batch, m.max_length + 1)).astype(np.int32)
   batch = {"tokens": tokens}
-  # the step donates its state, so each timed call feeds the previous call's state back in
-  state = init_state(params, tx, 0)
-  t0 = time.perf_counter()
-  compiled_step = step.lower(state, batch).compile()
-  compile_s = time.perf_counter() - t0
-  holder = {"state": state}
-
-  def call():
-    holder["state"], metrics = compiled_step(holder["state"], batch)
-    jax.block_until_ready(metrics["loss"])
-
+  call, compile_s = timing.compiled_step_call(step, init_state(params, tx, 0), batch)
   return model, call, compile_s
 
 

@@ -51,6 +51,22 @@ def module_case(module: nnx.Module, *, backward: bool, **call_options) -> tuple[
   return jax.grad(lambda params, x: jnp.sum(forward(params, x))), params
 
 
+def compiled_step_call(step: Callable, state, batch: dict) -> tuple[Callable[[], None], float]:
+  """A jitted train step (seqjax.train.step.make_train_step's, which donates its state) compiled for
+  `state` and `batch` -> (call: one step from the previous call's state, returning when its state
+  and metrics are ready; the compile seconds)."""
+  t0 = time.perf_counter()
+  compiled = step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t0
+  holder = {"state": state}  # donated: each call feeds the previous call's state back in
+
+  def call() -> None:
+    holder["state"], metrics = compiled(holder["state"], batch)
+    jax.block_until_ready((holder["state"], metrics))
+
+  return call, compile_s
+
+
 def spread(result: dict, scale: float = 1e3, fmt: str = ".1f") -> str:
   """A timing's repeats as "median [fastest-slowest]", in milliseconds by default (scale 1e3)."""
   times = [t * scale for t in result["times_s"]]
